@@ -1,0 +1,192 @@
+"""Typed NAVSIM-equivalent data structures (navsim ``common/dataclasses.py`` v1.1 semantics).
+
+Frames: ``Frame.ego_status`` is global (UTM metres, ``in_global_frame=True``); ``AgentInput`` ego
+statuses are relative to the current rear axle (history frame ``num_history_frames - 1``);
+annotation boxes and LiDAR points are in the ego (rear-axle) frame of their own frame; camera
+extrinsics are camera → ego (OpenScene's ``sensor2lidar_*``), OpenCV camera axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from inspatio_drive.geometry.se2 import absolute_to_relative_se2
+
+CAMERA_NAMES: tuple[str, ...] = ("CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0")
+NAVSIM_INTERVAL_LENGTH = 0.5  # s between frames (2 Hz)
+# navsim LidarIndex rows of Lidar.points
+LIDAR_FIELDS: tuple[str, ...] = ("x", "y", "z", "intensity", "ring", "lidar_id")
+
+
+@dataclass
+class Camera:
+    """One camera of one frame.
+
+    Attributes:
+        name: ``CAM_F0`` … ``CAM_B0``.
+        image: uint8 ``[H, W, 3]`` RGB, or ``None`` when not loaded / not requested.
+        intrinsics: float64 ``[3, 3]`` pinhole matrix in pixels of the stored image (1920×1080 in NAVSIM).
+        sensor2ego_rotation: float64 ``[3, 3]``; OpenScene ``sensor2lidar_rotation`` (camera → rear axle).
+        sensor2ego_translation: float64 ``[3]`` metres; OpenScene ``sensor2lidar_translation``.
+        distortion: float64 ``[5]`` OpenCV (k1, k2, p1, p2, k3); ignored by NAVSIM's projection.
+        data_path: path relative to ``sensor_blobs/<split>``, as stored in the log.
+    """
+
+    name: str
+    image: NDArray[np.uint8] | None
+    intrinsics: NDArray[np.float64]
+    sensor2ego_rotation: NDArray[np.float64]
+    sensor2ego_translation: NDArray[np.float64]
+    distortion: NDArray[np.float64] = field(default_factory=lambda: np.zeros(5))
+    data_path: str | None = None
+
+    @property
+    def T_ego_cam(self) -> NDArray[np.float64]:
+        """``[4, 4]`` camera → ego (rear axle) transform."""
+        t = np.eye(4)
+        t[:3, :3] = self.sensor2ego_rotation
+        t[:3, 3] = self.sensor2ego_translation
+        return t
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.image is not None
+
+
+@dataclass
+class Lidar:
+    """Merged point cloud of one frame: float32 ``[6, N]`` rows (x, y, z, intensity, ring, lidar_id),
+    ego frame. ``points`` is ``None`` when not requested; an empty sensor has ``N == 0``."""
+
+    points: NDArray[np.float32] | None
+    data_path: str | None = None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.points is not None
+
+
+@dataclass
+class EgoStatus:
+    """Ego state of one frame (navsim ``EgoStatus``).
+
+    Attributes:
+        ego_pose: float64 ``[3]`` (x, y, heading); global or relative (see ``in_global_frame``).
+        ego_velocity: float32 ``[2]`` (vx, vy) m/s in the ego frame of *that* frame.
+        ego_acceleration: float32 ``[2]`` (ax, ay) m/s² in the ego frame of that frame.
+        driving_command: int ``[4]`` one-hot (left, straight, right, unknown).
+    """
+
+    ego_pose: NDArray[np.float64]
+    ego_velocity: NDArray[np.float32]
+    ego_acceleration: NDArray[np.float32]
+    driving_command: NDArray[np.int64]
+    in_global_frame: bool = False
+
+
+@dataclass
+class Annotations:
+    """Ground-truth boxes of one frame, ego frame: ``boxes`` float64 ``[N, 7]`` (x, y, z, length,
+    width, height, heading), ``names`` ``[N]`` str, ``velocity_3d`` ``[N, 3]``, tokens ``[N]`` str."""
+
+    boxes: NDArray[np.float64]
+    names: list[str]
+    velocity_3d: NDArray[np.float64]
+    instance_tokens: list[str]
+    track_tokens: list[str]
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        lengths = {len(self.names), len(self.velocity_3d), len(self.instance_tokens), len(self.track_tokens)}
+        if lengths != {n}:
+            raise ValueError(f"annotation fields differ in length: boxes {n}, others {sorted(lengths)}")
+
+    @classmethod
+    def empty(cls) -> Annotations:
+        return cls(np.zeros((0, 7)), [], np.zeros((0, 3)), [], [])
+
+
+@dataclass
+class Frame:
+    """One 2 Hz keyframe (navsim ``Frame``); ``ego_status`` is global."""
+
+    token: str
+    timestamp: int  # µs
+    roadblock_ids: list[str]
+    traffic_lights: list[tuple[int, bool]]  # (lane_connector_id, is_red)
+    annotations: Annotations
+    ego_status: EgoStatus
+    lidar: Lidar
+    cameras: dict[str, Camera]
+
+
+@dataclass
+class SceneMetadata:
+    log_name: str
+    scene_token: str
+    map_name: str
+    initial_token: str
+    num_history_frames: int
+    num_future_frames: int
+
+
+@dataclass
+class AgentInput:
+    """What a NAVSIM agent may see: one entry per history frame (oldest first), ego statuses relative
+    to the current rear axle (the last entry has pose (0, 0, 0))."""
+
+    ego_statuses: list[EgoStatus]
+    cameras: list[dict[str, Camera]]
+    lidars: list[Lidar]
+
+
+@dataclass
+class Scene:
+    """A NAVSIM scene: ``num_history_frames`` + ``num_future_frames`` frames at 2 Hz."""
+
+    scene_metadata: SceneMetadata
+    frames: list[Frame]
+
+    @property
+    def current_index(self) -> int:
+        return self.scene_metadata.num_history_frames - 1
+
+    def _relative_poses(self, indices: range) -> NDArray[np.float64]:
+        origin = self.frames[self.current_index].ego_status.ego_pose
+        poses = np.stack([self.frames[i].ego_status.ego_pose for i in indices])
+        return absolute_to_relative_se2(origin, poses)
+
+    def get_future_trajectory(self, num_trajectory_frames: int | None = None) -> NDArray[np.float32]:
+        """Logged future poses ``[T, 3]`` (x, y, heading) at t = 0.5 … 0.5·T s in the current rear-axle
+        frame, float32 like navsim's ``Trajectory``. Default T = ``num_future_frames``."""
+        n = self.scene_metadata.num_future_frames if num_trajectory_frames is None else num_trajectory_frames
+        start = self.current_index + 1
+        if n < 1 or start + n > len(self.frames):
+            raise ValueError(f"scene {self.scene_metadata.scene_token} has no {n} future frames")
+        return self._relative_poses(range(start, start + n)).astype(np.float32)
+
+    def get_history_trajectory(self, num_trajectory_frames: int | None = None) -> NDArray[np.float32]:
+        """Logged history poses ``[T, 3]`` ending with the current pose (0, 0, 0), float32."""
+        n = self.scene_metadata.num_history_frames if num_trajectory_frames is None else num_trajectory_frames
+        if not 1 <= n <= self.current_index + 1:
+            raise ValueError(f"scene {self.scene_metadata.scene_token} has no {n} history frames")
+        return self._relative_poses(range(self.current_index + 1 - n, self.current_index + 1)).astype(np.float32)
+
+    def get_agent_input(self) -> AgentInput:
+        """History frames as an :class:`AgentInput` (poses relative to the current rear axle)."""
+        history = self.frames[: self.current_index + 1]
+        rel = self._relative_poses(range(self.current_index + 1))
+        statuses = [
+            EgoStatus(
+                ego_pose=rel[i],
+                ego_velocity=f.ego_status.ego_velocity,
+                ego_acceleration=f.ego_status.ego_acceleration,
+                driving_command=f.ego_status.driving_command,
+                in_global_frame=False,
+            )
+            for i, f in enumerate(history)
+        ]
+        return AgentInput(statuses, [f.cameras for f in history], [f.lidar for f in history])

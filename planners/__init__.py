@@ -1,0 +1,1 @@
+"""Planners: candidate trajectory generators behind one protocol (DrivoR port and wrapper, baselines)."""

@@ -1,0 +1,1 @@
+"""Scorers: future-consistency features, the learned FC head, and fusion into planner selection."""
