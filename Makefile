@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv browser clean
 
 venv: $(STAMP)
 
@@ -19,7 +19,17 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/inspatio-drive demo
 
-test: $(STAMP)
+# The report viewer is tested in a real headless Chromium (Debian's package, driven by Playwright).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	      echo "installing Debian's chromium for the viewer tests"; \
+	      apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	      echo "WARNING: could not install chromium: the browser test of the viewer will be skipped"; \
+	    else echo "NOTE: no chromium (install it, or set CHROMIUM_PATH): the browser test of the viewer is skipped"; fi; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
 

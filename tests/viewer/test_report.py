@@ -1,0 +1,145 @@
+"""The static report in a real headless Chromium: panels load (H.264 decodes), Space plays all videos
+together, the seek bar and the arrow keys move every panel to the same frame."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspatio_drive.viewer import (
+    CandidateArtefact,
+    SceneArtefacts,
+    build_report,
+    read_mp4,
+    write_scene_artefacts,
+)
+
+FPS = 4.0
+T = 12
+LEVEL = 18  # grey level step per frame; panels add an offset so a mix-up is visible
+
+
+def _video(offset: int, h: int = 48, w: int = 64) -> np.ndarray:
+    frames = np.zeros((T, h, w, 3), np.uint8)
+    for i in range(T):
+        frames[i] = LEVEL * i + offset
+    return frames
+
+
+def _scene(token: str) -> SceneArtefacts:
+    videos = {"source": _video(0), "render": _video(4), "future": _video(8), "oracle": _video(12)}
+    cands = [
+        CandidateArtefact(3, "base choice", 0.61, {"NC": 1.0, "DAC": 0.0}, 0.2, {"clearance_m": 0.4}, videos),
+        CandidateArtefact(7, "fc choice", float("nan"), {"NC": 1.0, "DAC": 1.0}, 0.9, {"clearance_m": 2.5},
+                          {"source": _video(0), "future": _video(8)}),
+    ]
+    return SceneArtefacts(token, FPS, cands, {"base": 0.61, "fc": 0.93}, {"base": 3, "fc": 7}, planner="vocab")
+
+
+def test_artefacts_round_trip(tmp_path):
+    folder = write_scene_artefacts(_scene("tok_a"), tmp_path)
+    meta = json.loads((folder / "scene.json").read_text())
+    assert meta["candidates"][0]["videos"]["render"] == "c3_render.mp4"
+    frames, fps = read_mp4(folder / "c3_render.mp4")
+    assert frames.shape == (T, 48, 64, 3) and fps == pytest.approx(FPS)
+    assert np.abs(frames[:, 24, 32, 0].astype(int) - (LEVEL * np.arange(T) + 4)).max() <= 3
+    bad = _scene("tok_b")
+    bad.candidates[0].videos["render"] = _video(4)[:5]
+    with pytest.raises(ValueError, match="different lengths"):
+        write_scene_artefacts(bad, tmp_path)
+    with pytest.raises(ValueError, match="unknown video panel"):
+        bad.candidates[0].videos = {"lidar": _video(0)}
+        write_scene_artefacts(bad, tmp_path)
+
+
+def test_report_html_is_self_contained(tmp_path):
+    write_scene_artefacts(_scene("tok_a"), tmp_path / "art")
+    index = build_report(tmp_path / "art", tmp_path / "report", scene_rows={"tok_z": {"pdms_base": 0.5}})
+    page = index.read_text()
+    assert "http://" not in page and "https://" not in page  # no CDN, no network
+    assert (tmp_path / "report/scenes/tok_a/c3_future.mp4").exists()
+    data = json.loads(page.split('id="report-data">')[1].split("</script>")[0])
+    assert [r["token"] for r in data["rows"]] == ["tok_a", "tok_z"]
+    assert data["scenes"][0]["candidates"][1]["pdms"] is None  # NaN → null, valid JSON
+
+
+def _chromium() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("no chromium executable (make test installs Debian's chromium; or set CHROMIUM_PATH)")
+    return path
+
+
+FRAME_JS = """() => {
+  const out = [];
+  for (const v of window.inspatioViewer.videos()) {
+    const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+    out.push({panel: v.dataset.panel, t: v.currentTime, paused: v.paused,
+              grey: g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data[0]});
+  }
+  return out;
+}"""
+
+
+def _frames_shown(page) -> dict[str, int]:
+    offsets = {"source": 0, "render": 4, "future": 8, "oracle": 12}
+    return {s["panel"]: round((s["grey"] - offsets[s["panel"]]) / LEVEL) for s in page.evaluate(FRAME_JS)}
+
+
+def _wait_seeked(page) -> None:
+    page.wait_for_function("() => window.inspatioViewer.videos().every(v => !v.seeking && v.readyState >= 2)")
+
+
+def test_report_in_headless_chromium(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = _chromium()
+    write_scene_artefacts(_scene("tok_a"), tmp_path / "art")
+    index = build_report(tmp_path / "art", tmp_path / "report")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required",
+                                                                  "--allow-file-access-from-files"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(index.as_uri())
+        page.wait_for_function("() => window.inspatioViewer.videos().length === 4 && "
+                               "window.inspatioViewer.videos().every(v => v.readyState >= 2 && v.videoWidth > 0)",
+                               timeout=20000)
+        _wait_seeked(page)
+        assert set(_frames_shown(page).values()) == {0}
+
+        page.keyboard.press("Space")  # all panels start together
+        page.wait_for_function("() => window.inspatioViewer.videos().every(v => !v.paused && v.currentTime > 0.3)",
+                               timeout=10000)
+        page.keyboard.press("Space")
+        states = page.evaluate(FRAME_JS)
+        assert all(s["paused"] for s in states)
+        times = [s["t"] for s in states]
+        assert max(times) - min(times) < 0.5 / FPS  # same frame in every panel
+
+        page.fill("#seek", "7")  # seek bar moves every panel to frame 7
+        page.dispatch_event("#seek", "input")
+        _wait_seeked(page)
+        assert _frames_shown(page) == dict.fromkeys(("source", "render", "future", "oracle"), 7)
+
+        page.keyboard.press("ArrowRight")  # one frame forward in every panel
+        _wait_seeked(page)
+        assert _frames_shown(page) == dict.fromkeys(("source", "render", "future", "oracle"), 8)
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        _wait_seeked(page)
+        assert set(_frames_shown(page).values()) == {6}
+        assert page.inner_text("#frame") == "frame 6 / 11"
+
+        page.click("#cand-buttons button:nth-child(2)")  # the second candidate has two panels
+        page.wait_for_function("() => window.inspatioViewer.videos().length === 2")
+        shot = tmp_path / "viewer.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("INSPATIO_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["INSPATIO_SCREENSHOT_DIR"]) / "viewer.png")
