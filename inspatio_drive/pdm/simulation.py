@@ -34,7 +34,8 @@ __all__ = [
 
 S = StateIndex
 _LINEAR_COLUMNS = np.array(
-    [S.X, S.Y, S.VELOCITY_X, S.VELOCITY_Y, S.ACCELERATION_X, S.ACCELERATION_Y, S.STEERING_ANGLE], dtype=np.int64
+    [S.X, S.Y, S.VELOCITY_X, S.VELOCITY_Y, S.ACCELERATION_X, S.ACCELERATION_Y, S.STEERING_ANGLE],
+    dtype=np.int64,
 )
 """Columns nuplan's ``EgoState.to_split_state`` interpolates linearly (heading is interpolated as an angle)."""
 
@@ -212,7 +213,9 @@ def reference_states(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _batched_lstsq(a: NDArray[np.float64], y: NDArray[np.float64], reg: NDArray[np.float64]) -> NDArray[np.float64]:
+def _batched_lstsq(
+    a: NDArray[np.float64], y: NDArray[np.float64], reg: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """``argmin ||y - a x||² + xᵀ reg x`` for ``a [B, m, n]``, ``y [B, m]``, ``reg [n, n]`` (pseudo-inverse)."""
     at = np.swapaxes(a, 1, 2)
     normal = at @ a + reg
@@ -327,7 +330,11 @@ def track(
     dy = states[:, S.Y] - ref_now[:, S.Y]
     href = ref_now[:, S.HEADING]
     lateral = np.stack(
-        [-dx * np.sin(href) + dy * np.cos(href), normalize_angle(states[:, S.HEADING] - href), states[:, S.STEERING_ANGLE]],
+        [
+            -dx * np.sin(href) + dy * np.cos(href),
+            normalize_angle(states[:, S.HEADING] - href),
+            states[:, S.STEERING_ANGLE],
+        ],
         axis=-1,
     )
     v0 = states[:, S.VELOCITY_X]
@@ -343,7 +350,9 @@ def track(
     # stopping P-controller near standstill, LQR otherwise
     stop = (v_ref <= cfg.stopping_velocity) & (v0 <= cfg.stopping_velocity)
     gain_b = horizon * dt
-    accel_lqr = -1.0 / (gain_b * cfg.q_longitudinal * gain_b + cfg.r_longitudinal) * gain_b * cfg.q_longitudinal
+    accel_lqr = (
+        -1.0 / (gain_b * cfg.q_longitudinal * gain_b + cfg.r_longitudinal) * gain_b * cfg.q_longitudinal
+    )
     accel_lqr = accel_lqr * (v0 - v_ref)
     accel = np.where(stop, -cfg.stopping_proportional_gain * (v0 - v_ref), accel_lqr)
 
@@ -385,7 +394,9 @@ def propagate(
     out[:, S.HEADING] = principal_value(heading + v * np.tan(steer) / wheel_base * dt)
     out[:, S.VELOCITY_X] = v + new_accel * dt
     out[:, S.VELOCITY_Y] = 0.0
-    out[:, S.STEERING_ANGLE] = np.clip(steer + steer_rate * dt, -cfg.max_steering_angle, cfg.max_steering_angle)
+    out[:, S.STEERING_ANGLE] = np.clip(
+        steer + steer_rate * dt, -cfg.max_steering_angle, cfg.max_steering_angle
+    )
     out[:, S.ANGULAR_VELOCITY] = out[:, S.VELOCITY_X] * np.tan(out[:, S.STEERING_ANGLE]) / wheel_base
     out[:, S.ACCELERATION_X] = new_accel
     out[:, S.ACCELERATION_Y] = 0.0
@@ -416,7 +427,7 @@ def simulate(
     ref = np.asarray(reference, dtype=np.float64)
     if ref.ndim != 3 or ref.shape[2] != STATE_SIZE or ref.shape[1] < 3:
         raise ValueError(f"reference: expected [B, N >= 3, {STATE_SIZE}], got {ref.shape}")
-    b, n, _ = ref.shape
+    n = ref.shape[1]
     velocity, curvature = velocity_curvature_profiles(ref[..., : S.HEADING + 1], lqr)
     dt_sim = step_us * 1e-6
     out = np.empty_like(ref)
