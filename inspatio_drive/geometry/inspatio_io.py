@@ -1,0 +1,165 @@
+"""InSpatio-World trajectory files.
+
+* 3-line txt (InSpatio-World v1 ``traj/*.txt``): line 1 pitch keyframes (deg), line 2 yaw keyframes (deg),
+  line 3 displacement ``r`` keyframes; lines may differ in length. ``sphere2pose`` maps (pitch, yaw, r)
+  to an OpenCV c2w that orbits the look-at point (0, 0, r) in front of the reference camera:
+  ``R = Ry(yaw) · Rx'(pitch)`` with ``Ry = [[c,0,s],[0,1,0],[-s,0,c]]``, ``Rx' = [[1,0,0],[0,c,s],[0,-s,c]]``,
+  ``t = [−r·cos p·sin y, −r·sin p, r − r·cos p·cos y]``; if every pitch and yaw is 0 the pose is a dolly
+  ``t = [0, 0, r]``; ``rotation_only`` zeroes ``t`` (except for the dolly, as in InSpatio).
+  Positive pitch = orbit up, positive yaw = orbit left.
+* ``.npy`` ``[T, 4, 4]`` float64 c2w (the FORK's ``--target_pose_path``).
+* v1.5 ``target_tcw.txt``: one line per frame, 16 row-major numbers of an OpenCV world-to-camera matrix.
+
+Keyframes are resampled with an *interpolating* spline (``CubicSpline`` over ``linspace(0, 1, K)``;
+linear for <= 3 keys) — InSpatio uses a smoothing ``UnivariateSpline`` that misses its keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import CubicSpline, interp1d
+
+
+def read_trajectory_txt(
+    path: str | Path,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Read a 3-line InSpatio trajectory file → ``(pitch_deg [Kp], yaw_deg [Ky], r [Kr])``."""
+    path = Path(path)
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    if len(lines) != 3:
+        raise ValueError(f"{path}: expected 3 non-empty lines (pitch, yaw, displacement), found {len(lines)}")
+    out = []
+    for name, line in zip(("pitch", "yaw", "displacement"), lines, strict=True):
+        try:
+            out.append(np.array([float(v) for v in line.split()], dtype=np.float64))
+        except ValueError as exc:
+            raise ValueError(f"{path}: line '{name}' must hold whitespace-separated numbers: {exc}") from exc
+    return out[0], out[1], out[2]
+
+
+def write_trajectory_txt(path: str | Path, pitch_deg: ArrayLike, yaw_deg: ArrayLike, r: ArrayLike) -> Path:
+    """Write the 3-line InSpatio trajectory file (full float precision)."""
+    path = Path(path)
+    rows = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (pitch_deg, yaw_deg, r)]
+    path.write_text("\n".join(" ".join(repr(float(x)) for x in row) for row in rows) + "\n")
+    return path
+
+
+def resample_keyframes(values: ArrayLike, num_frames: int) -> NDArray[np.float64]:
+    """Keyframes spread over [0, 1] → ``num_frames`` samples; passes through every key."""
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if len(v) == 1:
+        return np.full(num_frames, v[0])
+    x, q = np.linspace(0.0, 1.0, len(v)), np.linspace(0.0, 1.0, num_frames)
+    if len(v) <= 3:
+        return interp1d(x, v)(q)
+    return CubicSpline(x, v, bc_type="not-a-knot")(q)
+
+
+def sphere2pose(
+    pitch_deg: ArrayLike, yaw_deg: ArrayLike, r: ArrayLike, rotation_only: bool = False
+) -> NDArray[np.float64]:
+    """InSpatio's ``sphere2pose``: per-frame (pitch, yaw, r) → ``[N, 4, 4]`` OpenCV c2w (float64)."""
+    p = np.deg2rad(np.atleast_1d(np.asarray(pitch_deg, dtype=np.float64)))
+    y = np.deg2rad(np.atleast_1d(np.asarray(yaw_deg, dtype=np.float64)))
+    rr = np.atleast_1d(np.asarray(r, dtype=np.float64))
+    p, y, rr = np.broadcast_arrays(p, y, rr)
+    cp, sp, cy, sy = np.cos(p), np.sin(p), np.cos(y), np.sin(y)
+    n = len(p)
+    ry = np.zeros((n, 3, 3))
+    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = cy, sy, 1.0, -sy, cy
+    rx = np.zeros((n, 3, 3))
+    rx[:, 0, 0], rx[:, 1, 1], rx[:, 1, 2], rx[:, 2, 1], rx[:, 2, 2] = 1.0, cp, sp, -sp, cp
+    c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, :3, :3] = ry @ rx
+    if not rotation_only:
+        c2w[:, :3, 3] = np.stack([-rr * cp * sy, -rr * sp, rr - rr * cp * cy], axis=-1)
+    if np.all(p == 0) and np.all(y == 0):  # pure dolly along +z (applied after rotation_only, as InSpatio)
+        c2w[:, :3, 3] = np.stack([np.zeros(n), np.zeros(n), rr], axis=-1)
+    return c2w
+
+
+def pose2sphere(
+    c2w: ArrayLike, atol: float = 1e-6
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Inverse of :func:`sphere2pose` for orbit poses → ``(pitch_deg, yaw_deg, r)`` per frame.
+
+    Raises:
+        ValueError: if a pose is not of the orbit form (roll present or translation off the orbit).
+    """
+    m = np.asarray(c2w, dtype=np.float64).reshape(-1, 4, 4)
+    z = m[:, :3, 2]
+    pitch = np.arcsin(np.clip(z[:, 1], -1, 1))
+    yaw = np.arctan2(z[:, 0], z[:, 2])
+    d = np.array([0.0, 0.0, 1.0]) - z
+    dd = np.einsum("ni,ni->n", d, d)
+    t = m[:, :3, 3]
+    r = np.where(dd > 1e-12, np.einsum("ni,ni->n", t, d) / np.maximum(dd, 1e-300), t[:, 2])
+    rebuilt = sphere2pose(np.rad2deg(pitch), np.rad2deg(yaw), r)
+    dolly = dd <= 1e-12
+    rebuilt[dolly, :3, 3] = np.stack([np.zeros(dolly.sum()), np.zeros(dolly.sum()), r[dolly]], -1)
+    if not np.allclose(rebuilt, m, atol=atol):
+        worst = int(np.abs(rebuilt - m).reshape(len(m), -1).max(-1).argmax())
+        raise ValueError(f"pose {worst} is not an InSpatio orbit pose (sphere2pose cannot represent it)")
+    return np.rad2deg(pitch), np.rad2deg(yaw), r
+
+
+def trajectory_txt_to_poses(
+    path: str | Path, num_frames: int, rotation_only: bool = False
+) -> NDArray[np.float64]:
+    """3-line file → ``[num_frames, 4, 4]`` c2w (keys resampled with an interpolating spline)."""
+    pitch, yaw, r = read_trajectory_txt(path)
+    return sphere2pose(
+        resample_keyframes(pitch, num_frames),
+        resample_keyframes(yaw, num_frames),
+        resample_keyframes(r, num_frames),
+        rotation_only=rotation_only,
+    )
+
+
+def _check_poses(poses: ArrayLike, what: str) -> NDArray[np.float64]:
+    m = np.asarray(poses, dtype=np.float64)
+    if m.ndim != 3 or m.shape[1:] != (4, 4):
+        raise ValueError(f"{what}: expected [T, 4, 4] poses, got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{what}: poses contain non-finite values")
+    return m
+
+
+def write_c2w_npy(path: str | Path, c2w: ArrayLike) -> Path:
+    """Write ``[T, 4, 4]`` float64 camera-to-world poses (FORK ``--target_pose_path``)."""
+    path = Path(path)
+    np.save(path, _check_poses(c2w, str(path)))
+    return path
+
+
+def read_c2w_npy(path: str | Path) -> NDArray[np.float64]:
+    """Read ``[T, 4, 4]`` c2w poses (no pickles)."""
+    return _check_poses(np.load(Path(path), allow_pickle=False), str(path))
+
+
+def write_tcw_txt(path: str | Path, w2c: ArrayLike) -> Path:
+    """Write InSpatio v1.5 ``target_tcw.txt``: one line per frame, 16 row-major numbers (OpenCV w2c)."""
+    path = Path(path)
+    m = _check_poses(w2c, str(path))
+    path.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in m.reshape(len(m), 16)))
+    return path
+
+
+def read_tcw_txt(path: str | Path) -> NDArray[np.float64]:
+    """Read a v1.5 pose file → ``[T, 4, 4]`` world-to-camera matrices."""
+    path = Path(path)
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        vals = line.split()
+        if len(vals) != 16:
+            raise ValueError(f"{path}:{i + 1}: expected 16 numbers per line, found {len(vals)}")
+        rows.append([float(v) for v in vals])
+    return _check_poses(np.array(rows).reshape(-1, 4, 4), str(path))
