@@ -1,0 +1,112 @@
+"""``DrivoRPlanner``: our DrivoR port behind the planner protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from inspatio_drive.data.types import AgentInput
+from planners.drivor.checkpoint import load_state_dict_strict, read_checkpoint
+from planners.drivor.features import build_drivor_features
+from planners.drivor.model import DrivoRConfig, DrivoRModel
+from planners.drivor.vit import load_dinov2_weights
+from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE, Candidates
+from planners.selection import SelectionWeights
+
+
+class DrivoRPlanner:
+    """DrivoR (pure-torch port): 64 proposals ``[64, 8, 3]`` with six sub-score logits.
+
+    ``Candidates.features`` holds the scorer tokens ``[K, 256]`` (the heads' input, frozen features for
+    :mod:`planners.training`); ``Candidates.extras`` holds DrivoR's own ``pdm_score [K]`` and
+    ``selected_index`` under the model's selection weights.
+    """
+
+    name = "drivor"
+
+    def __init__(
+        self,
+        model: DrivoRModel,
+        weights: SelectionWeights | None = None,
+        device: str | torch.device = "cpu",
+        allow_missing_cameras: bool = False,
+    ) -> None:
+        self.model = model.eval().to(device)
+        self.weights = weights or model.cfg.selection
+        self.device = torch.device(device)
+        self.allow_missing_cameras = allow_missing_cameras
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path | None,
+        dinov2: str | Path | None = None,
+        config: DrivoRConfig | None = None,
+        **kwargs: object,
+    ) -> DrivoRPlanner:
+        """Build the model and load weights.
+
+        Args:
+            path: DrivoR Lightning checkpoint (``state_dict`` keys ``agent._drivor_model.*``), a bare state
+                dict, or a ``.safetensors`` file; loaded strictly. ``None`` keeps random weights (then pass
+                ``dinov2`` for a pretrained backbone, e.g. to train heads).
+            dinov2: timm's ``vit_small_patch14_reg4_dinov2.lvd142m`` ``model.safetensors``, loaded into the
+                backbone first (as DrivoR does when it builds the model); the checkpoint then overrides it.
+            config: architecture / selection (default: the released configuration).
+            kwargs: passed to the constructor (``weights``, ``device``, ``allow_missing_cameras``).
+
+        Raises:
+            CheckpointError: listing missing / unexpected / mis-shaped keys.
+        """
+        model = DrivoRModel(config or DrivoRConfig())
+        if dinov2 is not None:
+            load_dinov2_weights(model.image_backbone.vit, str(dinov2))
+        if path is not None:
+            load_state_dict_strict(model, read_checkpoint(path), source=f"DrivoR checkpoint {path}")
+        return cls(model, **kwargs)  # type: ignore[arg-type]
+
+    def build_features(self, agent_input: AgentInput) -> dict[str, torch.Tensor]:
+        """Unbatched features ``image [n_cams, 3, H, W]``, ``ego_status [T_hist, 11]``."""
+        cfg = self.model.cfg
+        return build_drivor_features(agent_input, cfg.cameras, cfg.image_size, self.allow_missing_cameras)
+
+    @torch.inference_mode()
+    def propose_features(self, features: Mapping[str, torch.Tensor]) -> Candidates:
+        """Batched candidates ``poses [B, 64, 8, 3]`` with logits ``{NC, DAC, DDC, TTC, EP, C}: [B, 64]``."""
+        batch = {k: v.to(self.device) for k, v in features.items()}
+        out = self.model(batch, weights=self.weights)
+        return output_to_candidates(out)
+
+    def propose(self, agent_input: AgentInput) -> Candidates:
+        """Candidates of one scene: ``poses [64, 8, 3]``."""
+        feats = {k: v[None] for k, v in self.build_features(agent_input).items()}
+        return self.propose_features(feats)[0]
+
+
+def output_to_candidates(out: Mapping[str, object]) -> Candidates:
+    """Convert a DrivoR output dict (ours or the official model's) to batched :class:`Candidates`."""
+    pred_logit = out.get("pred_logit")
+    if not isinstance(pred_logit, Mapping):
+        raise KeyError("DrivoR output: expected 'pred_logit' {head: [B, K]}")
+    unknown = sorted(set(pred_logit) - set(DRIVOR_HEAD_TO_SUBSCORE))
+    if unknown:
+        raise KeyError(
+            f"DrivoR output: unknown score heads {unknown}; expected {sorted(DRIVOR_HEAD_TO_SUBSCORE)}"
+        )
+    logits = {DRIVOR_HEAD_TO_SUBSCORE[k]: v.detach().float().cpu() for k, v in pred_logit.items()}
+    proposals = out["proposals"]
+    assert isinstance(proposals, torch.Tensor)
+    extras: dict[str, object] = {}
+    for key in ("pdm_score", "selected_index"):
+        value = out.get(key)
+        if isinstance(value, torch.Tensor):
+            extras[key] = value.detach().cpu()
+    tokens = out.get("scorer_tokens")
+    return Candidates(
+        poses=proposals.detach().float().cpu(),
+        logits=logits,
+        features=tokens.detach().float().cpu() if isinstance(tokens, torch.Tensor) else None,
+        extras=extras,
+    )
