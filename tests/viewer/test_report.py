@@ -143,3 +143,18 @@ def test_report_in_headless_chromium(tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("INSPATIO_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["INSPATIO_SCREENSHOT_DIR"]) / "viewer.png")
+
+
+def test_run_report_cli(tmp_path, capsys):
+    from inspatio_drive.cli import main
+    from inspatio_drive.evaluation import ResultStore
+
+    store = ResultStore(tmp_path / "run")
+    store.append([{"token": "tok_a", "variant": v, "valid": True, "score": s} for v, s in (("base", 0.6), ("fc", 0.9))])
+    write_scene_artefacts(_scene("tok_a"), tmp_path / "run" / "artefacts")
+    assert main(["report", f"run_dir={tmp_path / 'run'}"]) == 0
+    index = tmp_path / "run" / "report" / "index.html"
+    assert str(index) in capsys.readouterr().out
+    data = json.loads(index.read_text().split('id="report-data">')[1].split("</script>")[0])
+    assert data["rows"][0]["pdms_fc"] == 0.9 and {r["variant"] for r in data["summary"]} == {"base", "fc"}
+    assert main(["report", f"run_dir={tmp_path / 'nothing'}"]) == 2

@@ -1,0 +1,123 @@
+"""The planning pipeline shared by ``evaluate``, the closed loop and the NAVSIM agent plugin:
+
+``agent_input → planner.propose → candidates [K, 8, 3] (+ sub-score logits)
+→ (optional) future-consistency term → DrivoR selection with and without it``.
+
+Both choices are returned, so one planner call gives the "base" and "fc" variants of a scene.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from inspatio_drive.data.types import AgentInput
+from planners.protocol import Candidates, Planner
+from planners.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
+
+
+@dataclass
+class FCOutput:
+    """Future-consistency judgement of ``K`` candidates.
+
+    Attributes:
+        logit: ``[K]`` logit of P(candidate is collision-free and on drivable area); the selection adds
+            ``w_fc · logσ(logit)``.
+        features: name → ``[K]`` feature values (units documented by the scorer).
+        privileged: True when the features used information the agent may not see (logged futures).
+    """
+
+    logit: torch.Tensor
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
+    privileged: bool = False
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def prob(self) -> torch.Tensor:
+        return torch.sigmoid(self.logit)
+
+
+@runtime_checkable
+class FutureConsistency(Protocol):
+    """Anything that judges candidates from what the car would see along them."""
+
+    def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput: ...
+
+
+@dataclass
+class PlanResult:
+    """One scene's planning outcome. ``base_index`` / ``fc_index``: the candidate chosen without / with
+    the FC term (equal when no FC scorer ran); ``*_scores``: ``[K]`` selection scores; ``timings`` in s."""
+
+    candidates: Candidates
+    base_index: int
+    fc_index: int
+    base_scores: torch.Tensor
+    fc_scores: torch.Tensor
+    fc: FCOutput | None
+    timings: dict[str, float]
+
+    @property
+    def trajectory(self) -> torch.Tensor:
+        """``[T, 3]`` the candidate chosen with the FC term (``fc_index``)."""
+        return self.candidates.poses[self.fc_index]
+
+
+@dataclass
+class PlanningPipeline:
+    """Planner + optional future-consistency term + DrivoR's selection.
+
+    Args:
+        planner: proposes ``K`` candidates for one scene (``poses [K, T, 3]``); a planner without logits
+            must propose exactly one candidate.
+        weights: selection weights (DrivoR v1 by default).
+        fc: future-consistency scorer; ``None`` → the fc variant equals the base variant.
+        fc_weight: ``w_fc`` in ``+ w_fc · logσ(FC)`` (choose it on a validation split).
+    """
+
+    planner: Planner
+    weights: SelectionWeights = DRIVOR_V1
+    fc: FutureConsistency | None = None
+    fc_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.fc_weight) and self.fc_weight >= 0):
+            raise ValueError(f"fc_weight must be a finite number >= 0, got {self.fc_weight}")
+
+    def plan(self, agent_input: AgentInput) -> PlanResult:
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        candidates = self.planner.propose(agent_input)
+        timings["propose_s"] = time.perf_counter() - start
+        if candidates.batch_shape:
+            raise ValueError(f"planner {self.planner.name}: propose() must return one scene's candidates "
+                             f"[K, T, 3], got {tuple(candidates.poses.shape)}")
+        k = candidates.num_candidates
+        if candidates.logits:
+            base_scores = selection_score(candidates.logits, self.weights).detach().float()
+        elif k == 1:
+            base_scores = torch.zeros(1)
+        else:
+            raise ValueError(f"planner {self.planner.name}: {k} candidates but no sub-score logits to select with")
+        fc_out = None
+        fc_scores = base_scores
+        if self.fc is not None:
+            start = time.perf_counter()
+            fc_out = self.fc(agent_input, candidates)
+            timings["fc_s"] = time.perf_counter() - start
+            if tuple(fc_out.logit.shape) != (k,):
+                raise ValueError(f"future-consistency scorer: expected logit [{k}], got {tuple(fc_out.logit.shape)}")
+            fc_scores = base_scores + self.fc_weight * torch.nn.functional.logsigmoid(fc_out.logit.float())
+        return PlanResult(
+            candidates=candidates,
+            base_index=int(argmax_valid(base_scores)),
+            fc_index=int(argmax_valid(fc_scores)),
+            base_scores=base_scores,
+            fc_scores=fc_scores,
+            fc=fc_out,
+            timings=timings,
+        )
