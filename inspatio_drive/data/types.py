@@ -143,13 +143,14 @@ class Annotations:
 
 @dataclass
 class Frame:
-    """One 2 Hz keyframe (navsim ``Frame``); ``ego_status`` is global."""
+    """One 2 Hz keyframe (navsim ``Frame``); ``ego_status`` is global. ``annotations`` is ``None`` when
+    the log carries no ground truth (``anns`` absent, e.g. private test logs)."""
 
     token: str
     timestamp: int  # µs
     roadblock_ids: list[str]
     traffic_lights: list[tuple[int, bool]]  # (lane_connector_id, is_red)
-    annotations: Annotations
+    annotations: Annotations | None
     ego_status: EgoStatus
     lidar: Lidar
     cameras: dict[str, Camera]
