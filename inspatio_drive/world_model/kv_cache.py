@@ -38,10 +38,22 @@ class KVCache:
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
         self.context_len = 0
         self.capacity = capacity
+        self.active = batch
 
     @property
     def batch(self) -> int:
+        """Number of streams currently using the cache (rows ``[0, active)`` of the allocated batch)."""
+        return self.active
+
+    @property
+    def allocated_batch(self) -> int:
         return self.k[0].shape[0]
+
+    def set_active(self, batch: int) -> None:
+        """Use the first ``batch`` rows (a smaller last chunk of streams reuses the same buffers)."""
+        if not 1 <= batch <= self.allocated_batch:
+            raise ValueError(f"cache allocated for {self.allocated_batch} streams, asked for {batch}")
+        self.active = batch
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (*self.k, *self.v))
@@ -51,8 +63,9 @@ class KVCache:
         length = k.shape[1]
         if length > self.capacity:
             raise ValueError(f"context of {length} tokens exceeds the cache capacity {self.capacity}")
-        self.k[layer][:, :length].copy_(k.expand(self.batch, -1, -1, -1))
-        self.v[layer][:, :length].copy_(v.expand(self.batch, -1, -1, -1))
+        n = self.active
+        self.k[layer][:n, :length].copy_(k.expand(n, -1, -1, -1))
+        self.v[layer][:n, :length].copy_(v.expand(n, -1, -1, -1))
 
     def attend_window(
         self, layer: int, k: torch.Tensor, v: torch.Tensor
@@ -68,6 +81,9 @@ class KVCache:
         start, stop = self.context_len, self.context_len + k.shape[1]
         if stop > self.capacity:
             raise ValueError(f"{stop} tokens exceed the cache capacity {self.capacity}")
-        self.k[layer][:, start:stop].copy_(k)
-        self.v[layer][:, start:stop].copy_(v)
-        return self.k[layer][:, :stop], self.v[layer][:, :stop]
+        n = self.active
+        if k.shape[0] != n:
+            raise ValueError(f"denoising batch {k.shape[0]} != {n} streams using the cache")
+        self.k[layer][:n, start:stop].copy_(k)
+        self.v[layer][:n, start:stop].copy_(v)
+        return self.k[layer][:n, :stop], self.v[layer][:n, :stop]

@@ -94,7 +94,9 @@ def causal_rollout(
         noise: noise source (see :data:`NoiseFn`).
         sampler: sigmas and timesteps (default: the official 4-step sampler).
         frames_per_block: latent frames per block (official 3). T must be a multiple of it.
-        cache: K/V cache to reuse (allocated if None; capacity 3 blocks of tokens).
+        cache: K/V cache to reuse (allocated if None; capacity 3 blocks of tokens, batch >= B). The cache is
+            fully rewritten by every block's context pass, so chunks of streams advanced one block at a time
+            in turn can share one cache.
         trace: record intermediate tensors in :attr:`BlockResult.trace` (parity tests; costs memory).
 
     Yields:
@@ -147,6 +149,7 @@ def causal_rollout(
             [context, context.new_zeros(*context.shape[:2], CONTEXT_RENDER_CHANNELS, h, w)], dim=2
         )
         record: dict[str, torch.Tensor] = {}
+        cache.set_active(b_streams)  # per block: other chunks of streams may share this cache
         with torch.no_grad():
             head = model(
                 _bcthw(context), torch.zeros((), device=device), text_kv, cache=cache, write_cache=True

@@ -1,0 +1,95 @@
+"""The geometric condition of InSpatio-World in latent space, and frame / latent count rules.
+
+Pixel videos here are ``[B, T, ...]`` with frame 0 the current (source) frame. The Wan VAE maps
+``T = 4·L - 3`` frames to ``L`` latent frames (latent 0 <-> frame 0, latent j >= 1 <-> frames 4j-3 .. 4j);
+the rollout runs blocks of 3 latent frames, so ``L`` must be a multiple of 3 (T = 9, 21, 33, 45, ...).
+
+Mask convention: known (rendered) pixel = +1, hole = -1. Its latent (official ``convert_mask_video``):
+bilinear resize of each frame to the latent grid (``align_corners=False``, no antialias), the first frame
+repeated 4x, then consecutive runs of 4 frames become the 4 channels of one latent frame (Wan-I2V layout).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+VAE_TIME_STRIDE = 4
+VAE_SPACE_STRIDE = 8
+FRAMES_PER_BLOCK = 3
+
+
+def latent_frames(num_frames: int) -> int:
+    """Latent frames of a ``num_frames`` video: ``1 + (T - 1) // 4``."""
+    if num_frames < 1:
+        raise ValueError(f"need at least one frame, got {num_frames}")
+    return 1 + (num_frames - 1) // VAE_TIME_STRIDE
+
+
+def pixel_frames(num_latents: int) -> int:
+    """Decoded frames of ``num_latents`` latents: ``4·L - 3``."""
+    return VAE_TIME_STRIDE * num_latents - (VAE_TIME_STRIDE - 1)
+
+
+def check_num_frames(num_frames: int, frames_per_block: int = FRAMES_PER_BLOCK) -> int:
+    """Validate a video length for the rollout and return its number of latent frames.
+
+    Raises:
+        ValueError: unless ``T = 4·L - 3`` with ``L`` a multiple of ``frames_per_block`` (names valid lengths).
+    """
+    lat = latent_frames(num_frames)
+    if pixel_frames(lat) != num_frames or lat % frames_per_block:
+        valid = [pixel_frames(frames_per_block * n) for n in range(1, 6)]
+        raise ValueError(
+            f"{num_frames} frames do not make whole blocks: need T = 4·L - 3 with L a multiple of "
+            f"{frames_per_block} latent frames, e.g. {valid}"
+        )
+    return lat
+
+
+def block_frame_range(block: int, frames_per_block: int = FRAMES_PER_BLOCK) -> range:
+    """Pixel frame indices decoded from block ``block`` (9 frames for block 0, then 12 per block)."""
+    first_lat, last_lat = block * frames_per_block, (block + 1) * frames_per_block - 1
+    start = 0 if first_lat == 0 else VAE_TIME_STRIDE * first_lat - (VAE_TIME_STRIDE - 1)
+    return range(start, VAE_TIME_STRIDE * last_lat + 1)
+
+
+def mask_to_signed(mask: torch.Tensor) -> torch.Tensor:
+    """Bool / {0,1} / {-1,+1} masks -> float {-1 (hole), +1 (known)}."""
+    if mask.dtype == torch.bool:
+        return mask.float() * 2 - 1
+    if bool((mask < 0).any()):
+        return torch.where(mask > 0, 1.0, -1.0).to(torch.float32)
+    return torch.where(mask > 0.5, 1.0, -1.0).to(torch.float32)
+
+
+def mask_video_to_latent(mask: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """Pixel mask video to the 4-channel mask latent.
+
+    Args:
+        mask: [B, T, H, W] with +1 known, -1 hole (see :func:`mask_to_signed`).
+        latent_hw: (h, w) of the latent grid.
+
+    Returns:
+        [B, L, 4, h, w] float with ``L = (T + 3) // 4`` (trailing frames beyond a multiple of 4 after the
+        first-frame repeat are dropped, as in the official code).
+    """
+    if mask.ndim != 4:
+        raise ValueError(f"mask video must be [B, T, H, W], got {tuple(mask.shape)}")
+    b, t = mask.shape[:2]
+    small = F.interpolate(
+        mask.float().flatten(0, 1)[:, None], size=latent_hw, mode="bilinear", align_corners=False
+    )
+    small = small.view(b, t, *latent_hw)
+    padded = torch.cat([small[:, :1].expand(b, VAE_TIME_STRIDE - 1, *latent_hw), small], dim=1)
+    n_lat = padded.shape[1] // VAE_TIME_STRIDE
+    return padded[:, : n_lat * VAE_TIME_STRIDE].reshape(b, n_lat, VAE_TIME_STRIDE, *latent_hw)
+
+
+def condition_latent(mask_latent: torch.Tensor, render_latent: torch.Tensor) -> torch.Tensor:
+    """``cat([mask 4 | render 16], C)`` -> [B, L, 20, h, w] (BTCHW)."""
+    if mask_latent.shape[:2] != render_latent.shape[:2] or mask_latent.shape[3:] != render_latent.shape[3:]:
+        raise ValueError(
+            f"mask latent {tuple(mask_latent.shape)} vs render latent {tuple(render_latent.shape)}"
+        )
+    return torch.cat([mask_latent.to(render_latent.dtype), render_latent], dim=2)

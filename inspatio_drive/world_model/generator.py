@@ -1,0 +1,231 @@
+"""Planner-facing future-video generators: ``InSpatioGenerator`` (world model) and ``GeometricGenerator``.
+
+Both take the source frame(s) of one camera and the geometric condition of K candidate trajectories and
+yield the K future videos block by block (streaming)::
+
+    for block in generator.generate(source_frames, render, mask):
+        block.frames          # [K, F_block, 3, H, W] in [0, 1], pixel frames block.frame_indices
+
+Conventions:
+    source_frames: [T_s, 3, H, W] float in [0, 1], T_s = 1 (static world: the current frame is repeated, as
+        V15's single-image mode) or T_s = T.
+    render: [K, T, 3, H, W] float in [0, 1], the geometric render along each candidate (frame 0 = now).
+    mask: [K, T, H, W] bool / {0, 1}, True where the render saw geometry (False = hole).
+    T = 4·L - 3 with L a multiple of 3 latent frames (9, 21, 33, 45...); H, W multiples of 16.
+
+InSpatio: everything that depends only on the source is computed once and shared by the K streams: the VAE
+latents of the source video, the text K/V of the caption, and block 0's t = 0 context pass (the reference
+latents alone). Streams are batched ``max_batch`` at a time; chunks advance one block at a time in turn and
+share one K/V cache (it is rebuilt by every block's context pass), so memory grows with ``max_batch``, not K.
+Each stream draws its noise from its own generator seeded ``seed + stream index``, so results do not
+depend on ``max_batch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from .condition import (
+    FRAMES_PER_BLOCK,
+    VAE_SPACE_STRIDE,
+    block_frame_range,
+    check_num_frames,
+    condition_latent,
+    mask_to_signed,
+    mask_video_to_latent,
+)
+from .kv_cache import KVCache
+from .memory import MemoryEstimate, estimate_memory
+from .model import CausalWanDiT
+from .rollout import causal_rollout, torch_noise
+from .scheduler import DistilledSampler
+from .vae import WanVAE
+
+
+@dataclass
+class GeneratedBlock:
+    """One streamed block of K future videos.
+
+    Attributes:
+        index: block index b.
+        frame_indices: pixel frames of the video covered by this block (frame 0 = current frame).
+        frames: [K, F, 3, H, W] float in [0, 1], or None when decoding is off.
+        latents: [K, 3, 16, H/8, W/8] normalised latents (None for the geometric generator).
+    """
+
+    index: int
+    frame_indices: range
+    frames: torch.Tensor | None
+    latents: torch.Tensor | None = None
+
+
+def _check_inputs(
+    source_frames: torch.Tensor, render: torch.Tensor, mask: torch.Tensor
+) -> tuple[int, int, int, int]:
+    if render.ndim != 5 or render.shape[2] != 3:
+        raise ValueError(f"render must be [K, T, 3, H, W], got {tuple(render.shape)}")
+    k, t, _, h, w = render.shape
+    if mask.shape != (k, t, h, w):
+        raise ValueError(f"mask must be [K, T, H, W] = {(k, t, h, w)}, got {tuple(mask.shape)}")
+    if (
+        source_frames.ndim != 4
+        or source_frames.shape[1:] != (3, h, w)
+        or source_frames.shape[0] not in (1, t)
+    ):
+        raise ValueError(f"source_frames must be [1 or {t}, 3, {h}, {w}], got {tuple(source_frames.shape)}")
+    if h % (2 * VAE_SPACE_STRIDE) or w % (2 * VAE_SPACE_STRIDE):
+        raise ValueError(f"image size {h}x{w} must be a multiple of 16 (VAE stride 8 x patch 2)")
+    return k, t, h, w
+
+
+class GeometricGenerator:
+    """The geometric render itself as the imagined future (holes stay black), with the same streaming API."""
+
+    frames_per_block = FRAMES_PER_BLOCK
+
+    def generate(
+        self, source_frames: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, **_: object
+    ) -> Iterator[GeneratedBlock]:
+        _, t, _, _ = _check_inputs(source_frames, render, mask)
+        n_blocks = check_num_frames(t, self.frames_per_block) // self.frames_per_block
+        for b in range(n_blocks):
+            rng = block_frame_range(b, self.frames_per_block)
+            sl = slice(rng.start, rng.stop)
+            frames = render[:, sl] * (mask[:, sl, None] > 0)
+            yield GeneratedBlock(index=b, frame_indices=rng, frames=frames.float())
+
+
+class InSpatioGenerator:
+    """InSpatio-World future-video generator over K candidates.
+
+    Args:
+        dit: the causal DiT (loaded with :func:`~inspatio_drive.world_model.checkpoint.load_dit`).
+        vae: Wan VAE (encodes source and renders; decodes unless another decoder is given).
+        text_embeds: [n_tokens, text_dim] caption embedding (real tokens only), or None for no text.
+        sampler: distilled sampler (default: official 4 steps).
+        max_batch: streams per DiT batch.
+        decoder: optional fast decoder (TAEHV) with the streaming protocol of :class:`WanVAE`
+            (``start_stream()``, ``decode_next(latents, stream) -> [B, F, 3, H, W] in [-1, 1]``); None
+            decodes with the Wan VAE (streaming, identical to decoding the whole video at once).
+    """
+
+    frames_per_block = FRAMES_PER_BLOCK
+
+    def __init__(
+        self,
+        dit: CausalWanDiT,
+        vae: WanVAE | None,
+        text_embeds: torch.Tensor | None = None,
+        sampler: DistilledSampler | None = None,
+        max_batch: int = 8,
+        decoder: object | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.dit = dit.eval()
+        self.vae = vae
+        self.sampler = sampler or DistilledSampler()
+        self.max_batch = max_batch
+        self.decoder = decoder
+        c = dit.config
+        self.device = dit.patch_embedding.weight.device
+        self.dtype = dit.patch_embedding.weight.dtype
+        text = (
+            torch.zeros(1, 0, c.text_dim, device=self.device)
+            if text_embeds is None
+            else text_embeds.reshape(1, -1, c.text_dim).to(self.device)
+        )
+        with torch.no_grad():
+            self.text_kv = dit.text_kv(text)  # shared by every pass and every stream
+
+    # ------------------------------------------------------------------------------------------- memory
+    def memory_estimate(self, num_streams: int, height: int, width: int) -> MemoryEstimate:
+        """Peak device memory for ``num_streams`` candidates at ``height`` x ``width`` (see :mod:`.memory`)."""
+        return estimate_memory(
+            self.dit.config,
+            min(num_streams, self.max_batch),
+            height,
+            width,
+            self.dtype,
+            self.frames_per_block,
+        )
+
+    # ------------------------------------------------------------------------------------------ latents
+    def encode(self, video01: torch.Tensor) -> torch.Tensor:
+        """[B, T, 3, H, W] in [0, 1] -> normalised latents [B, L, 16, H/8, W/8] on the DiT device."""
+        if self.vae is None:
+            raise RuntimeError("this generator has no VAE: pass latents to generate_latents() instead")
+        out = [self.vae.encode(v.to(self.device) * 2 - 1) for v in video01.split(self.max_batch)]
+        return torch.cat(out).to(self.device)
+
+    def generate_latents(
+        self, ref_latent: torch.Tensor, cond_latent: torch.Tensor, seed: int = 0
+    ) -> Iterator[torch.Tensor]:
+        """Latent rollout for K streams: yields [K, 3, 16, h, w] per block.
+
+        Args:
+            ref_latent: [1, L, 16, h, w] source latents (shared) or [K, L, 16, h, w].
+            cond_latent: [K, L, 20, h, w] ``[mask 4 | render 16]``.
+            seed: stream i draws noise from ``torch.Generator().manual_seed(seed + i)``.
+        """
+        k = cond_latent.shape[0]
+        cfg = self.dit.config
+        h, w = cond_latent.shape[3:]
+        tokens = (h // cfg.patch_size[1]) * (w // cfg.patch_size[2])
+        cache = KVCache(
+            cfg.num_layers, min(k, self.max_batch), 3 * self.frames_per_block * tokens, cfg.num_heads,
+            cfg.head_dim, dtype=self.dtype, device=self.device,
+        )  # fmt: skip
+        chunks = []
+        for start in range(0, k, self.max_batch):
+            stop = min(k, start + self.max_batch)
+            gens = [torch.Generator(device=self.device).manual_seed(seed + i) for i in range(start, stop)]
+            ref = ref_latent if ref_latent.shape[0] == 1 else ref_latent[start:stop]
+            chunks.append(
+                causal_rollout(
+                    self.dit,
+                    self.text_kv,
+                    ref.to(self.device),
+                    cond_latent[start:stop].to(self.device),
+                    torch_noise(gens),
+                    self.sampler,
+                    self.frames_per_block,
+                    cache=cache,
+                )
+            )
+        n_blocks = cond_latent.shape[1] // self.frames_per_block
+        for _ in range(n_blocks):
+            yield torch.cat([next(it).x0 for it in chunks])
+
+    # ------------------------------------------------------------------------------------------- videos
+    def generate(
+        self,
+        source_frames: torch.Tensor,
+        render: torch.Tensor,
+        mask: torch.Tensor,
+        seed: int = 0,
+        decode: bool = True,
+    ) -> Iterator[GeneratedBlock]:
+        """Generate K future videos, streamed block by block (see the module docstring for shapes)."""
+        k, t, _, _ = _check_inputs(source_frames, render, mask)
+        n_lat = check_num_frames(t, self.frames_per_block)
+        source = source_frames.expand(t, -1, -1, -1) if source_frames.shape[0] == 1 else source_frames
+        ref_latent = self.encode(source[None])  # [1, L, 16, h, w]: once for all K streams
+        signed = mask_to_signed(mask).to(self.device)
+        render = torch.where(signed[:, :, None] > 0, render.to(self.device).float(), 0.0)  # holes black
+        render_latent = self.encode(render)
+        mask_latent = mask_video_to_latent(signed, render_latent.shape[3:])
+        if mask_latent.shape[1] != n_lat or render_latent.shape[1] != n_lat:
+            raise AssertionError(f"latent counts {mask_latent.shape[1]}, {render_latent.shape[1]} != {n_lat}")
+        cond = condition_latent(mask_latent.to(self.device), render_latent)
+        dec = self.decoder if self.decoder is not None else self.vae
+        streams = [dec.start_stream() for _ in range(0, k, self.max_batch)] if decode else []
+        for b, x0 in enumerate(self.generate_latents(ref_latent, cond, seed=seed)):
+            frames = None
+            if decode:
+                parts = [dec.decode_next(c, s) for c, s in zip(x0.split(self.max_batch), streams)]
+                frames = (torch.cat(parts) + 1) / 2
+            yield GeneratedBlock(index=b, frame_indices=block_frame_range(b), frames=frames, latents=x0)
