@@ -113,7 +113,9 @@ def free_space(
     pts = points[(points[:, 2] >= gz + lo) & (points[:, 2] <= gz + hi), :2]
     pts = pts[torch.isfinite(pts).all(dim=1)]
     # drop points that cannot come within max_clearance of any box (bounding box of all box centres)
-    reach = max_clearance + float(torch.hypot(torch.tensor(footprint.half_length), torch.tensor(footprint.half_width)))
+    reach = max_clearance + float(
+        torch.hypot(torch.tensor(footprint.half_length), torch.tensor(footprint.half_width))
+    )
     centre = poses[..., :2] + footprint.rear_axle_to_center * torch.stack(
         [torch.cos(poses[..., 2]), torch.sin(poses[..., 2])], dim=-1
     )

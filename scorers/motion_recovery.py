@@ -167,8 +167,12 @@ def motion_recovery(
             for c in cams:
                 n_all += 1
                 est = estimate_relative_pose(
-                    frames_np[k, t, c], frames_np[k, t + 1, c], intr[c],
-                    n_features=n_features, min_matches=min_matches, ransac_threshold_px=ransac_threshold_px,
+                    frames_np[k, t, c],
+                    frames_np[k, t + 1, c],
+                    intr[c],
+                    n_features=n_features,
+                    min_matches=min_matches,
+                    ransac_threshold_px=ransac_threshold_px,
                 )
                 if not est.ok:
                     continue

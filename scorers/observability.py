@@ -158,6 +158,8 @@ def observability(valid: Tensor, region: Tensor, *, empty_value: float = 0.0) ->
     n_region = region.flatten(1).sum(1)
     n_obs = (valid & region).flatten(1).sum(1)
     share = torch.where(
-        n_region > 0, n_obs.double() / n_region.clamp_min(1).double(), torch.full_like(n_region, empty_value, dtype=torch.float64)
+        n_region > 0,
+        n_obs.double() / n_region.clamp_min(1).double(),
+        torch.full_like(n_region, empty_value, dtype=torch.float64),
     )
     return ObservabilityResult(share=share, region_pixels=n_region)

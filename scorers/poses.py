@@ -15,7 +15,9 @@ def check_candidates(candidates: Tensor) -> Tensor:
     if not isinstance(candidates, Tensor):
         candidates = torch.as_tensor(candidates)
     if candidates.ndim != 3 or candidates.shape[-1] != 3:
-        raise ValueError(f"candidates: expected [K, T, 3] (x, y, heading), got shape {tuple(candidates.shape)}")
+        raise ValueError(
+            f"candidates: expected [K, T, 3] (x, y, heading), got shape {tuple(candidates.shape)}"
+        )
     if not candidates.is_floating_point():
         candidates = candidates.double()
     if not torch.isfinite(candidates).all():

@@ -126,7 +126,9 @@ def view_consistency(
         relative_motion = relative_camera_motion(camera_to_ego0(cand, torch.as_tensor(T_ego_cam).double()))
     relative_motion = torch.as_tensor(relative_motion).float()
     if relative_motion.shape != (K, T - 1, C, 4, 4):
-        raise ValueError(f"relative_motion: expected [{K}, {T - 1}, {C}, 4, 4], got {tuple(relative_motion.shape)}")
+        raise ValueError(
+            f"relative_motion: expected [{K}, {T - 1}, {C}, 4, 4], got {tuple(relative_motion.shape)}"
+        )
     intrinsics = torch.as_tensor(intrinsics).float()
     if intrinsics.shape != (C, 3, 3):
         raise ValueError(f"intrinsics: expected [{C}, 3, 3], got {tuple(intrinsics.shape)}")
@@ -146,7 +148,12 @@ def view_consistency(
     for s in range(0, kk.numel(), chunk_pairs):
         k, t, c = kk[s : s + chunk_pairs], tt[s : s + chunk_pairs], cc[s : s + chunk_pairs]
         grid, z_pred, pair = reproject_pair(
-            depth[k, t, c], valid[k, t, c], depth[k, t + 1, c], valid[k, t + 1, c], intrinsics[c], relative_motion[k, t, c]
+            depth[k, t, c],
+            valid[k, t, c],
+            depth[k, t + 1, c],
+            valid[k, t + 1, c],
+            intrinsics[c],
+            relative_motion[k, t, c],
         )
         d1 = F.grid_sample(depth[k, t + 1, c].unsqueeze(1), grid, mode="nearest", align_corners=False)[:, 0]
         agree = pair & ((z_pred - d1).abs() < depth_rel_tol * d1)
@@ -161,5 +168,9 @@ def view_consistency(
     nan = torch.tensor(float("nan"), dtype=torch.float64)
     overlap = torch.where(n_valid > 0, n_pair / n_valid.clamp_min(1), nan)
     agreement = torch.where(n_pair > 0, n_agree / n_pair.clamp_min(1), nan)
-    photometric = torch.where(n_pair > 0, photo / n_pair.clamp_min(1), nan) if rgb is not None else torch.full((K,), nan)
+    photometric = (
+        torch.where(n_pair > 0, photo / n_pair.clamp_min(1), nan)
+        if rgb is not None
+        else torch.full((K,), nan)
+    )
     return ViewConsistencyResult(overlap, agreement, photometric, n_pair)

@@ -28,7 +28,10 @@ def test_signed_distance_matches_shapely(seed):
     pts = torch.from_numpy(rng.uniform(-10, 10, size=(200, 2)))
     d = box_signed_distance(pts, pose).numpy()
     c, s = np.cos(pose[2].item()), np.sin(pose[2].item())
-    cx, cy = pose[0].item() + PACIFICA.rear_axle_to_center * c, pose[1].item() + PACIFICA.rear_axle_to_center * s
+    cx, cy = (
+        pose[0].item() + PACIFICA.rear_axle_to_center * c,
+        pose[1].item() + PACIFICA.rear_axle_to_center * s,
+    )
     corners = []
     for a, b in [(1, 1), (1, -1), (-1, -1), (-1, 1)]:
         lx, ly = a * PACIFICA.half_length, b * PACIFICA.half_width
@@ -52,7 +55,9 @@ def test_interpolation_keeps_poses_and_wraps_heading():
 
 def test_first_intrusion_time_and_clearance_straight_ahead():
     # one obstacle point 20 m ahead at 1 m height; ego drives straight at 4 m/s
-    pts = torch.tensor([[20.0, 0.0, 1.0], [20.0, 0.0, 0.05], [20.0, 0.0, 4.0]])  # only the first is in the band
+    pts = torch.tensor(
+        [[20.0, 0.0, 1.0], [20.0, 0.0, 0.05], [20.0, 0.0, 4.0]]
+    )  # only the first is in the band
     res = free_space(_straight(4.0)[None], pts, substeps=4)
     # the front bumper (rear axle + 4.049) reaches x = 20 at t = (20 - 4.049) / 4 = 3.98775 s → first sample after: 4.0
     assert res.first_intrusion_s.item() == pytest.approx(4.0)
@@ -74,7 +79,9 @@ def test_vectorised_over_candidates_and_lateral_clearance():
     assert res.min_clearance[2].item() < 0  # drives through the point
     assert torch.isfinite(res.first_intrusion_s[2]) and torch.isinf(res.first_intrusion_s[:2]).all()
     # chunking over points does not change the result
-    many = torch.cat([pts, torch.rand(500, 3) * torch.tensor([40.0, 20.0, 2.0]) - torch.tensor([0.0, 10.0, 0.0])])
+    many = torch.cat(
+        [pts, torch.rand(500, 3) * torch.tensor([40.0, 20.0, 2.0]) - torch.tensor([0.0, 10.0, 0.0])]
+    )
     a = free_space(cands, many)
     b = free_space(cands, many, chunk_elems=50)
     torch.testing.assert_close(a.clearance, b.clearance)

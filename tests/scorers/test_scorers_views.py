@@ -32,13 +32,17 @@ def test_camera_poses_and_relative_motion():
     in_c0 = torch.linalg.inv(c2e[0, 0, 0]) @ p0
     in_c1 = torch.linalg.inv(c2e[0, 1, 0]) @ p0
     torch.testing.assert_close(rel[0, 0, 0] @ in_c0, in_c1)
-    torch.testing.assert_close(se2_to_se3(torch.zeros(3, dtype=torch.float64)), torch.eye(4, dtype=torch.float64))
+    torch.testing.assert_close(
+        se2_to_se3(torch.zeros(3, dtype=torch.float64)), torch.eye(4, dtype=torch.float64)
+    )
 
 
 def test_near_path_region_geometry():
     T = 4
     straight = torch.stack([torch.arange(1, T + 1) * 2.0, torch.zeros(T), torch.zeros(T)], -1).double()
-    left = torch.stack([torch.arange(1, T + 1) * 2.0, torch.arange(1, T + 1) * 2.0, torch.zeros(T)], -1).double()
+    left = torch.stack(
+        [torch.arange(1, T + 1) * 2.0, torch.arange(1, T + 1) * 2.0, torch.zeros(T)], -1
+    ).double()
     Tc = front_camera()
     Kw = intrinsics(H, W, 20.0)  # wide view
 
@@ -78,7 +82,12 @@ def _room_sequence(poses, h=H, w=W, f=40.0):
     K = intrinsics(h, w, f)
     Tc = front_camera()[None]
     rgb, depth = render_along(np.asarray(poses), Tc, K, h, w)
-    return torch.from_numpy(rgb)[None], torch.from_numpy(depth)[None], torch.from_numpy(K)[None], torch.from_numpy(Tc)
+    return (
+        torch.from_numpy(rgb)[None],
+        torch.from_numpy(depth)[None],
+        torch.from_numpy(K)[None],
+        torch.from_numpy(Tc),
+    )
 
 
 def test_view_consistency_true_motion_beats_wrong_motion():
@@ -96,7 +105,10 @@ def test_view_consistency_true_motion_beats_wrong_motion():
     same_depth = depth[:, :1].expand(1, 2, 1, 96, 128)
     same_rgb = rgb[:, :1].expand(1, 2, 1, 3, 96, 128)
     ident = view_consistency(
-        same_depth, torch.ones_like(same_depth, dtype=torch.bool), K, rgb=same_rgb,
+        same_depth,
+        torch.ones_like(same_depth, dtype=torch.bool),
+        K,
+        rgb=same_rgb,
         relative_motion=torch.eye(4).expand(1, 1, 1, 4, 4),
     )
     assert ident.depth_agreement.item() == 1.0 and ident.overlap.item() == 1.0
