@@ -1,0 +1,165 @@
+"""Observability feature: how much of the imagined view near the ego path is backed by observed geometry.
+
+The *near-path region* of a rendered frame is the set of pixels whose viewing ray hits the ground plane
+within ``max_range`` metres of the camera and within ``corridor_half_width`` metres (xy) of the
+candidate's path (the polyline through t = 0 and all candidate poses). The feature is the share of those
+pixels where the geometric render is valid (a splatted observed point landed there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from scorers.poses import check_candidates, with_origin
+
+
+@dataclass
+class ObservabilityResult:
+    """Attributes:
+    share: ``[K]`` in [0, 1]: valid near-path pixels / near-path pixels (``empty_value`` where no region).
+    region_pixels: ``[K]`` number of near-path pixels over all frames and cameras.
+    """
+
+    share: Tensor
+    region_pixels: Tensor
+
+
+def ground_rays(
+    intrinsics: Tensor, T_ego_cam: Tensor, image_hw: tuple[int, int], ground_z: float, max_range: float
+) -> tuple[Tensor, Tensor]:
+    """Ground hit points of every pixel centre, in the ego frame of the same time step.
+
+    Pixel centres are at integer coordinates (OpenCV): pixel (row v, column u) ↔ ``K⁻¹ [u, v, 1]``.
+
+    Args:
+        intrinsics: ``[C, 3, 3]`` pinhole matrices for images of size ``image_hw`` (pixels).
+        T_ego_cam: ``[C, 4, 4]`` camera → ego (OpenCV camera axes).
+        image_hw: (H, W).
+        ground_z: ground plane height in the ego frame (m).
+        max_range: rays hitting farther than this (m, from the camera centre) do not count.
+
+    Returns:
+        ``xy [C, H, W, 2]`` hit points (x, y metres, ego frame) and ``hit [C, H, W]`` bool.
+    """
+    H, W = image_hw
+    dtype = T_ego_cam.dtype
+    v, u = torch.meshgrid(torch.arange(H, dtype=dtype), torch.arange(W, dtype=dtype), indexing="ij")
+    pix = torch.stack([u, v, torch.ones_like(u)], dim=-1)  # [H, W, 3]
+    rays_cam = torch.einsum("cij,hwj->chwi", torch.linalg.inv(intrinsics), pix)  # [C, H, W, 3]
+    rays_ego = torch.einsum("cij,chwj->chwi", T_ego_cam[:, :3, :3], rays_cam)
+    origin = T_ego_cam[:, :3, 3].view(-1, 1, 1, 3)
+    dz = rays_ego[..., 2]
+    lam = (ground_z - origin[..., 2]) / torch.where(dz.abs() > 1e-9, dz, torch.full_like(dz, -1e-9))
+    hit_pts = origin + lam.unsqueeze(-1) * rays_ego
+    dist = lam * rays_ego.norm(dim=-1)
+    hit = (lam > 0) & (dist <= max_range)
+    return hit_pts[..., :2], hit
+
+
+def point_to_polyline_distance(points: Tensor, polyline: Tensor) -> Tensor:
+    """Distance (m) from points to a polyline, batched over candidates.
+
+    Args:
+        points: ``[K, P, 2]``.
+        polyline: ``[K, V, 2]`` vertices (V >= 2).
+
+    Returns:
+        ``[K, P]``.
+    """
+    a, b = polyline[:, :-1], polyline[:, 1:]  # [K, V-1, 2]
+    ab = b - a
+    ap = points.unsqueeze(2) - a.unsqueeze(1)  # [K, P, V-1, 2]
+    denom = (ab * ab).sum(-1).clamp_min(1e-12).unsqueeze(1)
+    t = ((ap * ab.unsqueeze(1)).sum(-1) / denom).clamp(0, 1)
+    closest = a.unsqueeze(1) + t.unsqueeze(-1) * ab.unsqueeze(1)
+    return (points.unsqueeze(2) - closest).norm(dim=-1).amin(dim=2)
+
+
+def near_path_mask(
+    candidates: Tensor,
+    intrinsics: Tensor,
+    T_ego_cam: Tensor,
+    image_hw: tuple[int, int],
+    *,
+    corridor_half_width: float = 2.5,
+    max_range: float = 40.0,
+    ground_z: float = 0.0,
+    chunk_elems: int = 1 << 24,
+) -> Tensor:
+    """Near-path pixel region of every frame rendered along every candidate.
+
+    Args:
+        candidates: ``[K, T, 3]`` ego poses (current rear-axle frame).
+        intrinsics: ``[C, 3, 3]``; T_ego_cam: ``[C, 4, 4]``; image_hw: (H, W) of the rendered frames.
+        corridor_half_width: lateral half-width (m) of the corridor around the path.
+        max_range: maximum ray length to the ground (m).
+        ground_z: ground height (m, ego frame).
+
+    Returns:
+        ``[K, T, C, H, W]`` bool.
+    """
+    candidates = check_candidates(candidates)
+    dtype = candidates.dtype
+    intrinsics = torch.as_tensor(intrinsics, dtype=dtype)
+    T_ego_cam = torch.as_tensor(T_ego_cam, dtype=dtype)
+    if intrinsics.ndim != 3 or intrinsics.shape[-2:] != (3, 3):
+        raise ValueError(f"intrinsics: expected [C, 3, 3], got {tuple(intrinsics.shape)}")
+    if T_ego_cam.shape != (intrinsics.shape[0], 4, 4):
+        raise ValueError(f"T_ego_cam: expected [{intrinsics.shape[0]}, 4, 4], got {tuple(T_ego_cam.shape)}")
+    K, T = candidates.shape[:2]
+    C = intrinsics.shape[0]
+    H, W = image_hw
+    xy, hit = ground_rays(intrinsics, T_ego_cam, image_hw, ground_z, max_range)
+    idx = hit.reshape(-1).nonzero().squeeze(1)  # hit pixels over [C, H, W]
+    local = xy.reshape(-1, 2)[idx]  # [G, 2] ego_t frame
+    path = with_origin(candidates)[..., :2]  # [K, T+1, 2]
+    mask = torch.zeros(K, T, C * H * W, dtype=torch.bool)
+    if idx.numel() == 0:
+        return mask.view(K, T, C, H, W)
+    c, s = torch.cos(candidates[..., 2]), torch.sin(candidates[..., 2])  # [K, T]
+    per_k = T * idx.numel() * T
+    kstep = max(1, chunk_elems // max(1, per_k))
+    for k0 in range(0, K, kstep):
+        k1 = min(K, k0 + kstep)
+        cc, ss = c[k0:k1, :, None], s[k0:k1, :, None]
+        gx = candidates[k0:k1, :, 0:1] + cc * local[:, 0] - ss * local[:, 1]  # [k, T, G]
+        gy = candidates[k0:k1, :, 1:2] + ss * local[:, 0] + cc * local[:, 1]
+        g = torch.stack([gx, gy], dim=-1).reshape(k1 - k0, -1, 2)
+        d = point_to_polyline_distance(g, path[k0:k1]).view(k1 - k0, T, -1)
+        mask[k0:k1, :, idx] = d <= corridor_half_width
+    return mask.view(K, T, C, H, W)
+
+
+def observability(valid: Tensor, region: Tensor, *, empty_value: float = 0.0) -> ObservabilityResult:
+    """Share of near-path pixels backed by observed geometry.
+
+    Args:
+        valid: ``[K, T, C, H, W]`` (or ``[K, T, C, 1, H, W]``) render validity mask.
+        region: same shape, bool near-path region (:func:`near_path_mask`).
+        empty_value: share reported for candidates whose region is empty.
+
+    Returns:
+        :class:`ObservabilityResult` with ``share [K]`` in [0, 1].
+    """
+    valid = torch.as_tensor(valid)
+    region = torch.as_tensor(region)
+    if valid.ndim == 6 and valid.shape[3] == 1:
+        valid = valid.squeeze(3)
+    if region.ndim == 6 and region.shape[3] == 1:
+        region = region.squeeze(3)
+    if valid.ndim != 5 or valid.shape != region.shape:
+        raise ValueError(
+            f"valid/region: expected equal shapes [K, T, C, H, W], got {tuple(valid.shape)} and {tuple(region.shape)}"
+        )
+    valid, region = valid.bool(), region.bool()
+    n_region = region.flatten(1).sum(1)
+    n_obs = (valid & region).flatten(1).sum(1)
+    share = torch.where(
+        n_region > 0,
+        n_obs.double() / n_region.clamp_min(1).double(),
+        torch.full_like(n_region, empty_value, dtype=torch.float64),
+    )
+    return ObservabilityResult(share=share, region_pixels=n_region)

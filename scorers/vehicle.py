@@ -1,0 +1,39 @@
+"""Ego vehicle footprint (nuPlan Chrysler Pacifica, the box NAVSIM's PDM score uses).
+
+Values from nuplan-devkit ``get_pacifica_parameters``: width 2.297 m, front length 4.049 m and rear length
+1.127 m measured from the rear axle (total length 5.176 m, rear axle → box centre 1.461 m).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Rectangular ego footprint in the rear-axle frame (x forward, y left), metres.
+
+    Attributes:
+        length: bumper-to-bumper length (m).
+        width: body width without mirrors (m).
+        rear_axle_to_center: longitudinal offset from the rear axle to the box centre (m, forward > 0).
+    """
+
+    length: float = 5.176
+    width: float = 2.297
+    rear_axle_to_center: float = 1.461
+
+    def __post_init__(self) -> None:
+        if not (self.length > 0 and self.width > 0):
+            raise ValueError(f"footprint length and width must be > 0, got {self.length}, {self.width}")
+
+    @property
+    def half_length(self) -> float:
+        return 0.5 * self.length
+
+    @property
+    def half_width(self) -> float:
+        return 0.5 * self.width
+
+
+PACIFICA = Footprint()

@@ -1,0 +1,176 @@
+"""View-consistency feature: do consecutive imagined frames agree under the candidate's own motion?
+
+Every valid pixel of frame t (camera c) is lifted with its rendered depth, moved by the commanded
+relative camera motion ``T_{t+1←t}`` and projected into frame t+1 of the same camera. Where it lands on
+a valid pixel, the predicted depth is compared with the rendered one (relative error) and the colours
+are compared (absolute difference). Pixel centres are at integer coordinates (OpenCV); depth is the
+z coordinate in the OpenCV camera frame (metres), ``<= 0`` or non-finite means no depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from scorers.poses import camera_to_ego0, check_candidates, relative_camera_motion
+
+
+@dataclass
+class ViewConsistencyResult:
+    """Per-candidate view-consistency features.
+
+    Attributes:
+        overlap: ``[K]`` in [0, 1]: share of valid pixels of frames t that reproject onto a valid pixel of t+1.
+        depth_agreement: ``[K]`` in [0, 1]: among those, share with relative depth error < ``depth_rel_tol``.
+        photometric_error: ``[K]`` in [0, 1]: mean absolute colour difference (rgb scaled to [0, 1]) among those.
+        pairs: number of reprojected pixel pairs per candidate ``[K]``.
+    """
+
+    overlap: Tensor
+    depth_agreement: Tensor
+    photometric_error: Tensor
+    pairs: Tensor
+
+
+def _as_unit_rgb(rgb: Tensor) -> Tensor:
+    if rgb.dtype == torch.uint8:
+        return rgb.float() / 255.0
+    return rgb.float()
+
+
+def reproject_pair(
+    depth0: Tensor, valid0: Tensor, depth1: Tensor, valid1: Tensor, intrinsics: Tensor, T_10: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Reproject frame-0 pixels into frame 1 (batched over N frame pairs).
+
+    Args:
+        depth0, depth1: ``[N, H, W]`` z-depth (m). valid0, valid1: ``[N, H, W]`` bool.
+        intrinsics: ``[N, 3, 3]``. T_10: ``[N, 4, 4]`` camera-0 → camera-1 coordinates.
+
+    Returns:
+        ``grid [N, H, W, 2]`` (normalised sampling grid for ``grid_sample``, align_corners=False),
+        ``z_pred [N, H, W]`` predicted depth in frame 1 (m), ``pair [N, H, W]`` bool: frame-0 pixel valid,
+        in front of camera 1, inside the image and landing on a valid frame-1 pixel.
+    """
+    N, H, W = depth0.shape
+    dtype = depth0.dtype
+    v, u = torch.meshgrid(torch.arange(H, dtype=dtype), torch.arange(W, dtype=dtype), indexing="ij")
+    pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(1, -1, 3)  # [1, HW, 3]
+    Kinv = torch.linalg.inv(intrinsics)
+    d0 = torch.where(torch.isfinite(depth0) & valid0, depth0, torch.zeros_like(depth0))
+    pts = (pix @ Kinv.transpose(1, 2)) * d0.reshape(N, -1, 1)  # [N, HW, 3]
+    pts1 = pts @ T_10[:, :3, :3].transpose(1, 2) + T_10[:, None, :3, 3]
+    z = pts1[..., 2]
+    proj = pts1 @ intrinsics.transpose(1, 2)
+    zs = torch.where(z > 1e-6, z, torch.ones_like(z))
+    u1, v1 = proj[..., 0] / zs, proj[..., 1] / zs
+    inside = (u1 > -0.5) & (u1 < W - 0.5) & (v1 > -0.5) & (v1 < H - 0.5)
+    ok = (valid0 & (d0 > 0)).reshape(N, -1) & (z > 1e-6) & inside
+    grid = torch.stack([(2 * u1 + 1) / W - 1, (2 * v1 + 1) / H - 1], dim=-1).view(N, H, W, 2)
+    grid = torch.where(ok.view(N, H, W, 1), grid, torch.full_like(grid, -2.0))
+    v1_valid = F.grid_sample(valid1.unsqueeze(1).to(dtype), grid, mode="nearest", align_corners=False)
+    d1 = torch.where(torch.isfinite(depth1), depth1, torch.zeros_like(depth1))
+    d1_s = F.grid_sample(d1.unsqueeze(1), grid, mode="nearest", align_corners=False)
+    pair = ok.view(N, H, W) & (v1_valid[:, 0] > 0.5) & (d1_s[:, 0] > 0)
+    return grid, z.view(N, H, W), pair
+
+
+def view_consistency(
+    depth: Tensor,
+    valid: Tensor,
+    intrinsics: Tensor,
+    *,
+    rgb: Tensor | None = None,
+    candidates: Tensor | None = None,
+    T_ego_cam: Tensor | None = None,
+    relative_motion: Tensor | None = None,
+    depth_rel_tol: float = 0.1,
+    chunk_pairs: int = 64,
+) -> ViewConsistencyResult:
+    """Depth / photometric agreement between consecutive imagined frames of every candidate.
+
+    Args:
+        depth: ``[K, T, C, H, W]`` (or ``[K, T, C, 1, H, W]``) z-depth (m).
+        valid: same shape, bool.
+        intrinsics: ``[C, 3, 3]`` for the rendered image size.
+        rgb: optional ``[K, T, C, 3, H, W]`` (uint8 or float in [0, 1]); without it photometric_error is NaN.
+        candidates: ``[K, T, 3]`` and ``T_ego_cam [C, 4, 4]``: used to derive the commanded motion, or give
+        relative_motion: ``[K, T-1, C, 4, 4]`` camera-t → camera-(t+1) transforms directly.
+        depth_rel_tol: |z_pred − z_rendered| / z_rendered below which depths agree.
+        chunk_pairs: frame pairs per batch (memory bound).
+
+    Returns:
+        :class:`ViewConsistencyResult` (NaN where a candidate has no valid pair).
+    """
+    depth, valid = torch.as_tensor(depth), torch.as_tensor(valid)
+    if depth.ndim == 6 and depth.shape[3] == 1:
+        depth = depth.squeeze(3)
+    if valid.ndim == 6 and valid.shape[3] == 1:
+        valid = valid.squeeze(3)
+    if depth.ndim != 5 or depth.shape != valid.shape:
+        raise ValueError(
+            f"depth/valid: expected equal shapes [K, T, C, H, W], got {tuple(depth.shape)}, {tuple(valid.shape)}"
+        )
+    K, T, C, H, W = depth.shape
+    if T < 2:
+        raise ValueError(f"view_consistency needs at least 2 frames per candidate, got T={T}")
+    if relative_motion is None:
+        if candidates is None or T_ego_cam is None:
+            raise ValueError("give either relative_motion or both candidates and T_ego_cam")
+        cand = check_candidates(candidates).double()
+        if cand.shape[:2] != (K, T):
+            raise ValueError(f"candidates: expected [{K}, {T}, 3] to match depth, got {tuple(cand.shape)}")
+        relative_motion = relative_camera_motion(camera_to_ego0(cand, torch.as_tensor(T_ego_cam).double()))
+    relative_motion = torch.as_tensor(relative_motion).float()
+    if relative_motion.shape != (K, T - 1, C, 4, 4):
+        raise ValueError(
+            f"relative_motion: expected [{K}, {T - 1}, {C}, 4, 4], got {tuple(relative_motion.shape)}"
+        )
+    intrinsics = torch.as_tensor(intrinsics).float()
+    if intrinsics.shape != (C, 3, 3):
+        raise ValueError(f"intrinsics: expected [{C}, 3, 3], got {tuple(intrinsics.shape)}")
+    if rgb is not None:
+        rgb = torch.as_tensor(rgb)
+        if rgb.shape != (K, T, C, 3, H, W):
+            raise ValueError(f"rgb: expected [{K}, {T}, {C}, 3, {H}, {W}], got {tuple(rgb.shape)}")
+    depth, valid = depth.float(), valid.bool()
+    n_valid = torch.zeros(K, dtype=torch.float64)
+    n_pair = torch.zeros(K, dtype=torch.float64)
+    n_agree = torch.zeros(K, dtype=torch.float64)
+    photo = torch.zeros(K, dtype=torch.float64)
+    # flatten pairs (k, t, c) and process in chunks
+    kk = torch.arange(K).view(K, 1, 1).expand(K, T - 1, C).reshape(-1)
+    tt = torch.arange(T - 1).view(1, -1, 1).expand(K, T - 1, C).reshape(-1)
+    cc = torch.arange(C).view(1, 1, C).expand(K, T - 1, C).reshape(-1)
+    for s in range(0, kk.numel(), chunk_pairs):
+        k, t, c = kk[s : s + chunk_pairs], tt[s : s + chunk_pairs], cc[s : s + chunk_pairs]
+        grid, z_pred, pair = reproject_pair(
+            depth[k, t, c],
+            valid[k, t, c],
+            depth[k, t + 1, c],
+            valid[k, t + 1, c],
+            intrinsics[c],
+            relative_motion[k, t, c],
+        )
+        d1 = F.grid_sample(depth[k, t + 1, c].unsqueeze(1), grid, mode="nearest", align_corners=False)[:, 0]
+        agree = pair & ((z_pred - d1).abs() < depth_rel_tol * d1)
+        n_valid.index_add_(0, k, valid[k, t, c].flatten(1).sum(1).double())
+        n_pair.index_add_(0, k, pair.flatten(1).sum(1).double())
+        n_agree.index_add_(0, k, agree.flatten(1).sum(1).double())
+        if rgb is not None:
+            c0 = _as_unit_rgb(rgb[k, t, c])
+            c1 = F.grid_sample(_as_unit_rgb(rgb[k, t + 1, c]), grid, mode="bilinear", align_corners=False)
+            diff = (c0 - c1).abs().mean(1)  # [n, H, W]
+            photo.index_add_(0, k, (diff * pair).flatten(1).sum(1).double())
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+    overlap = torch.where(n_valid > 0, n_pair / n_valid.clamp_min(1), nan)
+    agreement = torch.where(n_pair > 0, n_agree / n_pair.clamp_min(1), nan)
+    photometric = (
+        torch.where(n_pair > 0, photo / n_pair.clamp_min(1), nan)
+        if rgb is not None
+        else torch.full((K,), nan)
+    )
+    return ViewConsistencyResult(overlap, agreement, photometric, n_pair)
