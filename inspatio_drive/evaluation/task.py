@@ -1,0 +1,186 @@
+"""The per-scene job of ``inspatio-drive evaluate``: plan once, select with and without the FC term, score
+every candidate with the PDM score, and write one row per variant.
+
+Variants (one row each per scene):
+
+* ``base``     — the planner's own selection (DrivoR's formula on its sub-score logits);
+* ``fc``       — base + ``w_fc · logσ(FC)`` (only when an FC scorer is configured);
+* ``fc_only``  — argmax of the FC logit alone (study of issue 7);
+* ``oracle``   — the best candidate by true PDMS (oracle@K, the headroom; privileged by definition).
+
+The task is a picklable :class:`~inspatio_drive.evaluation.runner.SceneTask`: it holds only the plain config
+and builds the loader, planner, FC scorer and maps in :meth:`setup` inside each worker.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspatio_drive.pipeline import PlanningPipeline, PlanResult
+
+SUBSCORES: tuple[str, ...] = (
+    "no_at_fault_collisions",
+    "drivable_area_compliance",
+    "ego_progress",
+    "time_to_collision_within_bound",
+    "comfort",
+    "driving_direction_compliance",
+    "score",
+)
+
+
+def resolve_data_paths(data: Mapping[str, Any]) -> tuple[Path, Path, Path]:
+    """``(navsim_logs/<split>, sensor_blobs/<split>, maps_root)`` from a ``configs/data`` node; a null
+    ``data_root`` means the sandbox sample bundled with the package."""
+    root = data.get("data_root")
+    if root in (None, "", "null"):
+        from inspatio_drive.sandbox.sample import sample_root
+
+        root = sample_root()
+    root = Path(str(root)).expanduser()
+    split = str(data["split"])
+    logs, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / split
+    if not logs.is_dir():
+        raise FileNotFoundError(f"data: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl; "
+                                f"data.data_root={root}, data.split={split})")
+    maps = Path(str(data.get("maps_root") or root / "maps")).expanduser()
+    return logs, blobs, maps
+
+
+class EvaluateTask:
+    """Scores one scene for every variant.
+
+    Args:
+        cfg: the composed ``configs/evaluate.yaml`` as a plain dict (``OmegaConf.to_container(resolve=True)``).
+    """
+
+    def __init__(self, cfg: Mapping[str, Any]) -> None:
+        self.cfg = dict(cfg)
+        has_fc = bool((self.cfg.get("scorer") or {}).get("model"))
+        requested = tuple(self.cfg["eval"]["variants"])
+        unknown = set(requested) - {"base", "fc", "fc_only", "oracle"}
+        if unknown:
+            raise ValueError(f"eval.variants: unknown {sorted(unknown)}; expected base, fc, fc_only, oracle")
+        # without an FC scorer the fc variants do not exist (rather than being copies of base)
+        self.variants = tuple(v for v in requested if has_fc or v not in ("fc", "fc_only"))
+        self._ready = False
+
+    # -- worker set-up -----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        if self._ready:
+            return
+        from hydra.utils import instantiate
+
+        from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+        from planners.selection import SelectionWeights, weights_preset
+
+        data = self.cfg["data"]
+        logs, blobs, self.maps_root = resolve_data_paths(data)
+        sensors = self.cfg["eval"].get("sensors", "all")
+        sensor_config = SensorConfig.build_all_sensors() if sensors == "all" else (
+            SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_no_sensors())
+        self.loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), sensor_config,
+                                  lenient=bool(data.get("lenient", False)), show_progress=False)
+        planner = instantiate(self.cfg["planner"]["model"], _convert_="all")
+        sel = self.cfg["planner"].get("selection", "v1")
+        weights = weights_preset(sel) if isinstance(sel, str) else SelectionWeights.from_config(sel)
+        fc_cfg = self.cfg.get("scorer") or {}
+        fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
+        self.pipeline = PlanningPipeline(planner, weights, fc, float(fc_cfg.get("weight", 1.0)))
+        self.planner_name = str(getattr(planner, "name", type(planner).__name__))
+        self.privileged = bool(self.cfg["eval"].get("privileged", False))
+        self._maps: dict[str, Any] = {}
+        self._ready = True
+
+    def tokens(self) -> list[str]:
+        self.setup()
+        return list(self.loader.tokens)
+
+    # -- one scene ------------------------------------------------------------------------------------------
+    def _map(self, name: str) -> Any:
+        if name not in self._maps:
+            from inspatio_drive.maps import load_map
+
+            self._maps[name] = load_map(self.maps_root, name)
+        return self._maps[name]
+
+    def metric_cache(self, scene: Any) -> Any:
+        """The scene's metric cache: read from ``eval.metric_cache_dir`` when present there, else built."""
+        from inspatio_drive.pdm.cache import build_metric_cache, load_cached, save_cached
+
+        cache_dir = self.cfg["eval"].get("metric_cache_dir")
+        token = scene.scene_metadata.initial_token
+        if cache_dir:
+            cached = load_cached(cache_dir, token)
+            if cached is not None:
+                return cached
+        cache = build_metric_cache(scene, self._map(scene.scene_metadata.map_name))
+        if cache_dir:
+            save_cached(cache_dir, token, cache)
+        return cache
+
+    def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, dict[str, float]]:
+        """(scene, plan, PDMResults of every candidate, timings) — also used by the artefact writer."""
+        self.setup()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        scene = self.loader.get_scene_from_token(token)
+        agent_input = scene.get_agent_input()
+        timings["load_s"] = time.perf_counter() - t0
+        plan = self.pipeline.plan(agent_input)
+        timings.update(plan.timings)
+        t0 = time.perf_counter()
+        cache = self.metric_cache(scene)
+        timings["metric_cache_s"] = time.perf_counter() - t0
+        from inspatio_drive.pdm import score_candidates
+
+        t0 = time.perf_counter()
+        results = score_candidates(cache, plan.candidates.poses.detach().cpu().numpy().astype(np.float64))
+        timings["pdm_s"] = time.perf_counter() - t0
+        return scene, plan, results, timings
+
+    def __call__(self, token: str) -> list[dict[str, Any]]:
+        t_start = time.perf_counter()
+        _, plan, results, timings = self.plan_and_score(token)
+        timings["total_s"] = time.perf_counter() - t_start
+        chosen = choose_variants(plan, results.score, self.variants)
+        rows = []
+        for variant, index in chosen.items():
+            row: dict[str, Any] = {"token": token, "variant": variant, "valid": True}
+            row.update({k: float(getattr(results, k)[index]) for k in SUBSCORES})
+            row.update({
+                "mode": "privileged" if (self.privileged or variant == "oracle") else "honest",
+                "planner": self.planner_name,
+                "candidate": int(index),
+                "num_candidates": int(plan.candidates.num_candidates),
+                "fc_prob": None if plan.fc is None else float(plan.fc.prob[index]),
+                "fc_features": None if plan.fc is None else
+                {k: float(v[index]) for k, v in plan.fc.features.items()},
+                **{k: round(v, 6) for k, v in timings.items()},
+            })
+            rows.append(row)
+        return rows
+
+
+def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[str, ...]) -> dict[str, int]:
+    """Variant → chosen candidate index. ``fc`` / ``fc_only`` need an FC scorer; without one they are
+    skipped (the table then has no such rows rather than a copy of ``base``)."""
+    out: dict[str, int] = {}
+    for v in variants:
+        if v == "base":
+            out[v] = plan.base_index
+        elif v == "fc" and plan.fc is not None:
+            out[v] = plan.fc_index
+        elif v == "fc_only" and plan.fc is not None:
+            logit = plan.fc.logit.detach().cpu().numpy()
+            out[v] = int(np.nanargmax(np.where(np.isnan(logit), -math.inf, logit)))
+        elif v == "oracle":
+            scores = np.asarray(true_scores, dtype=np.float64)
+            out[v] = int(np.argmax(np.where(np.isnan(scores), -math.inf, scores)))
+    return out
