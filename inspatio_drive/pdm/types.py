@@ -404,7 +404,9 @@ class MetricCache:
 
     def __post_init__(self) -> None:
         self.initial_state = _f64("MetricCache.initial_state", self.initial_state, (STATE_SIZE,))
-        self.trajectory_states = _f64("MetricCache.trajectory_states", self.trajectory_states, (None, STATE_SIZE))
+        self.trajectory_states = _f64(
+            "MetricCache.trajectory_states", self.trajectory_states, (None, STATE_SIZE)
+        )
         self.trajectory_time_us = np.asarray(self.trajectory_time_us, dtype=np.int64)
         if self.trajectory_time_us.shape != (len(self.trajectory_states),):
             raise ValueError(
@@ -422,7 +424,9 @@ class MetricCache:
         d.mkdir(parents=True, exist_ok=True)
         geom_type, coords, offsets = shapely.to_ragged_array(list(self.drivable_area_map.polygons))
         if len(self.drivable_area_map) and geom_type != shapely.GeometryType.POLYGON:
-            raise ValueError(f"MetricCache.save: drivable-area geometries must be polygons, got {geom_type!r}")
+            raise ValueError(
+                f"MetricCache.save: drivable-area geometries must be polygons, got {geom_type!r}"
+            )
         arrays: dict[str, NDArray[Any]] = {
             "initial_state": self.initial_state,
             "trajectory_states": self.trajectory_states,
@@ -466,7 +470,9 @@ class MetricCache:
                 raise FileNotFoundError(f"metric cache {d}: missing {p.name}")
         manifest = json.loads(man_path.read_text())
         if manifest.get("format") != "inspatio_drive.pdm.metric_cache":
-            raise ValueError(f"{man_path}: field 'format' is {manifest.get('format')!r}, expected a metric cache")
+            raise ValueError(
+                f"{man_path}: field 'format' is {manifest.get('format')!r}, expected a metric cache"
+            )
         if manifest.get("version") != CACHE_FORMAT_VERSION:
             raise ValueError(
                 f"{man_path}: field 'version' is {manifest.get('version')!r}, this code reads version "
