@@ -67,3 +67,39 @@ def render_along(poses: np.ndarray, T_ego_cam: np.ndarray, K: np.ndarray, h: int
         rgbs.append(r_t)
         depths.append(d_t)
     return np.asarray(rgbs), np.asarray(depths)
+
+
+def fc_dataset_arrays(m: int = 60, k: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    """Synthetic FC dataset arrays (schema of ``scorers.dataset``) with a learnable feature → label link.
+
+    The true collision / off-road events depend on ``min_clearance_m`` and ``observed_near_path``; the base
+    planner score sees them only through noise, so FC has something to add.
+    """
+    rng = np.random.default_rng(seed)
+    clearance = rng.uniform(-1.0, 6.0, size=(m, k))
+    observed = rng.uniform(0.0, 1.0, size=(m, k))
+    noise = rng.normal(size=(m, k, 2))
+    nc = (clearance + 0.3 * noise[..., 0] > 0.5).astype(np.float64)
+    dac = (observed + 0.1 * noise[..., 1] > 0.25).astype(np.float64)
+    ep = rng.uniform(0.5, 1.0, size=(m, k))
+    ttc = nc.copy()
+    comfort = np.ones((m, k))
+    ddc = np.ones((m, k))
+    score = nc * dac * (5 * ttc + 5 * ep + 2 * comfort) / 12
+    base = np.log(np.clip(score + rng.normal(0, 0.35, size=(m, k)), 1e-3, None))
+    features = np.stack([clearance, observed, rng.normal(size=(m, k))], axis=-1).astype(np.float32)
+    split = np.array(["train"] * (m // 2) + ["val"] * (m // 4) + ["test"] * (m - m // 2 - m // 4))
+    return {
+        "features": features,
+        "feature_names": np.array(["min_clearance_m", "observed_near_path", "view_overlap"]),
+        "split": split,
+        "no_at_fault_collisions": nc,
+        "drivable_area_compliance": dac,
+        "ego_progress": ep,
+        "time_to_collision_within_bound": ttc,
+        "comfort": comfort,
+        "driving_direction_compliance": ddc,
+        "score": score,
+        "base_log_score": base,
+        "privileged": np.asarray(False),
+    }

@@ -1,0 +1,166 @@
+"""The FC training dataset: one NPZ file of per-scene candidate features and true PDM sub-scores.
+
+Schema (``np.load(path, allow_pickle=False)``; M scenes, K candidates, F features):
+
+| key | dtype / shape | meaning |
+|---|---|---|
+| ``features`` | float32 ``[M, K, F]`` | :func:`scorers.features.compute_features` values per candidate |
+| ``feature_names`` | str ``[F]`` | column names (:data:`scorers.features.FEATURE_NAMES` order or a subset) |
+| ``split`` | str ``[M]`` | ``train`` / ``val`` / ``test`` per scene |
+| ``no_at_fault_collisions`` | float ``[M, K]`` | true NC sub-score of each candidate (0, 0.5 or 1) |
+| ``drivable_area_compliance`` | float ``[M, K]`` | true DAC sub-score (0 or 1) |
+| ``privileged`` | bool ``[]`` | True if any feature used privileged information |
+| ``base_log_score`` | float ``[M, K]`` (optional) | the planner's own selection score (log domain) |
+| ``score`` | float ``[M, K]`` (optional) | true PDMS of each candidate (needed to choose ``w_fc``) |
+| ``ego_progress``, ``time_to_collision_within_bound``, ``comfort``, ``driving_direction_compliance`` | float ``[M, K]`` (optional) | other true sub-scores |
+| ``candidate_mask`` | bool ``[M, K]`` (optional) | False for padded candidates (default all True) |
+| ``scene_tokens`` | str ``[M]`` (optional) | scene ids |
+
+The label of a candidate is ``1`` iff ``no_at_fault_collisions == 1`` and ``drivable_area_compliance == 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+SUBSCORE_KEYS = (
+    "no_at_fault_collisions",
+    "drivable_area_compliance",
+    "ego_progress",
+    "time_to_collision_within_bound",
+    "comfort",
+    "driving_direction_compliance",
+    "score",
+)
+REQUIRED = (
+    "features",
+    "feature_names",
+    "split",
+    "no_at_fault_collisions",
+    "drivable_area_compliance",
+    "privileged",
+)
+
+
+@dataclass
+class FCDataset:
+    """In-memory FC dataset (see module docstring for the fields)."""
+
+    features: NDArray[np.float32]
+    feature_names: tuple[str, ...]
+    split: NDArray[np.str_]
+    subscores: dict[str, NDArray[np.float64]]
+    privileged: bool
+    base_log_score: NDArray[np.float64] | None = None
+    candidate_mask: NDArray[np.bool_] | None = None
+    scene_tokens: NDArray[np.str_] | None = None
+    source: str = "<memory>"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.features.ndim != 3:
+            raise ValueError(f"{self.source}: 'features' must be [M, K, F], got shape {self.features.shape}")
+        M, K, F = self.features.shape
+        if len(self.feature_names) != F:
+            raise ValueError(f"{self.source}: 'feature_names' has {len(self.feature_names)} names for F={F}")
+        if self.split.shape != (M,):
+            raise ValueError(f"{self.source}: 'split' must be [M={M}], got {self.split.shape}")
+        for k, v in self.subscores.items():
+            if v.shape != (M, K):
+                raise ValueError(f"{self.source}: {k!r} must be [M={M}, K={K}], got {v.shape}")
+        for name, arr in (("base_log_score", self.base_log_score), ("candidate_mask", self.candidate_mask)):
+            if arr is not None and arr.shape != (M, K):
+                raise ValueError(f"{self.source}: {name!r} must be [M={M}, K={K}], got {arr.shape}")
+        if not np.isfinite(self.features).all():
+            raise ValueError(f"{self.source}: 'features' contains NaN or inf")
+        if self.candidate_mask is None:
+            self.candidate_mask = np.ones((M, K), dtype=bool)
+
+    @property
+    def labels(self) -> NDArray[np.float32]:
+        """``[M, K]`` 1.0 iff NC == 1 and DAC == 1."""
+        nc, dac = self.subscores["no_at_fault_collisions"], self.subscores["drivable_area_compliance"]
+        return ((nc >= 1.0) & (dac >= 1.0)).astype(np.float32)
+
+    def subset(self, split: str) -> FCDataset:
+        """Scenes of one split (ValueError if there are none)."""
+        sel = self.split == split
+        if not sel.any():
+            raise ValueError(
+                f"{self.source}: no scenes with split {split!r} (have {sorted(set(self.split.tolist()))})"
+            )
+        return FCDataset(
+            features=self.features[sel],
+            feature_names=self.feature_names,
+            split=self.split[sel],
+            subscores={k: v[sel] for k, v in self.subscores.items()},
+            privileged=self.privileged,
+            base_log_score=None if self.base_log_score is None else self.base_log_score[sel],
+            candidate_mask=self.candidate_mask[sel],
+            scene_tokens=None if self.scene_tokens is None else self.scene_tokens[sel],
+            source=f"{self.source}[{split}]",
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the NPZ (schema above)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "features": self.features.astype(np.float32),
+            "feature_names": np.asarray(self.feature_names, dtype=str),
+            "split": np.asarray(self.split, dtype=str),
+            "privileged": np.asarray(bool(self.privileged)),
+            "candidate_mask": np.asarray(self.candidate_mask, dtype=bool),
+        }
+        arrays.update({k: np.asarray(v, dtype=np.float64) for k, v in self.subscores.items()})
+        if self.base_log_score is not None:
+            arrays["base_log_score"] = np.asarray(self.base_log_score, dtype=np.float64)
+        if self.scene_tokens is not None:
+            arrays["scene_tokens"] = np.asarray(self.scene_tokens, dtype=str)
+        np.savez_compressed(path, **arrays)
+        return path
+
+
+def load_dataset(path: str | Path) -> FCDataset:
+    """Read and validate an FC dataset NPZ (no pickles).
+
+    Raises:
+        FileNotFoundError: missing file. ValueError: missing key / wrong shape / bad values, naming the key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FC dataset not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return _from_npz(npz, path)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"{path}: object arrays / pickles are refused in an FC dataset: {exc}") from exc
+        raise
+
+
+def _from_npz(npz, path: Path) -> FCDataset:
+    """Validate the arrays of an open NPZ and build the dataset (errors name the file and key)."""
+    missing = [k for k in REQUIRED if k not in npz.files]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}; required {list(REQUIRED)}")
+    subscores = {k: npz[k].astype(np.float64) for k in SUBSCORE_KEYS if k in npz.files}
+    for k in ("no_at_fault_collisions", "drivable_area_compliance"):
+        v = subscores[k]
+        if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
+            raise ValueError(f"{path}: {k!r} must hold sub-scores in [0, 1]")
+    return FCDataset(
+        features=npz["features"].astype(np.float32),
+        feature_names=tuple(str(n) for n in npz["feature_names"].tolist()),
+        split=npz["split"].astype(str),
+        subscores=subscores,
+        privileged=bool(npz["privileged"]),
+        base_log_score=npz["base_log_score"].astype(np.float64) if "base_log_score" in npz.files else None,
+        candidate_mask=npz["candidate_mask"].astype(bool) if "candidate_mask" in npz.files else None,
+        scene_tokens=npz["scene_tokens"].astype(str) if "scene_tokens" in npz.files else None,
+        source=str(path),
+    )

@@ -1,0 +1,101 @@
+"""Fusion of the FC probability into a planner's selection score, and the choice of its weight.
+
+``fused = base_log_score + w_fc · log σ(FC)`` — the same log-domain form as DrivoR's PDMS surrogate
+(``noc·logσ(NC) + dac·logσ(DAC) + …``), so the FC head acts as one more multiplicative sub-score.
+``w_fc`` is chosen on a validation split only; :func:`choose_w_fc` refuses data marked as test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+from torch import Tensor
+
+
+def fused_score(base_log_score: Tensor, fc_prob: Tensor, w_fc: float, eps: float = 1e-6) -> Tensor:
+    """``base + w_fc · log(clamp(fc_prob, eps, 1))``, shapes ``[..., K]`` broadcast."""
+    base = torch.as_tensor(base_log_score)
+    p = torch.as_tensor(fc_prob, dtype=base.dtype if base.is_floating_point() else torch.float64)
+    if w_fc < 0:
+        raise ValueError(f"w_fc must be >= 0, got {w_fc}")
+    return base + w_fc * torch.log(p.clamp(eps, 1.0))
+
+
+def fused_score_from_logits(base_log_score: Tensor, fc_logit: Tensor, w_fc: float) -> Tensor:
+    """``base + w_fc · logσ(fc_logit)`` computed stably from logits, shapes ``[..., K]``."""
+    if w_fc < 0:
+        raise ValueError(f"w_fc must be >= 0, got {w_fc}")
+    return torch.as_tensor(base_log_score) + w_fc * torch.nn.functional.logsigmoid(torch.as_tensor(fc_logit))
+
+
+def select(scores: ArrayLike, mask: ArrayLike | None = None) -> NDArray[np.int64]:
+    """Argmax over the last axis ``[..., K]`` → ``[...]`` indices; masked-out candidates never chosen
+    (first index wins ties)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if not m.any(axis=-1).all():
+            raise ValueError("select: a scene has no valid candidate in mask")
+        s = np.where(m, s, -np.inf)
+    return np.argmax(s, axis=-1)
+
+
+@dataclass
+class ValidationData:
+    """Per-scene candidate arrays of a *validation* split.
+
+    Attributes:
+        base_log_score: ``[M, K]`` planner's selection score (log domain).
+        fc_prob: ``[M, K]`` FC probabilities in (0, 1).
+        target: ``[M, K]`` quantity to maximise for the selected candidate, e.g. the true PDMS.
+        split: split name; ``"test"`` is refused.
+        mask: optional ``[M, K]`` bool of real candidates (padding = False).
+    """
+
+    base_log_score: NDArray
+    fc_prob: NDArray
+    target: NDArray
+    split: str = "val"
+    mask: NDArray | None = None
+
+    def __post_init__(self) -> None:
+        shapes = {np.shape(self.base_log_score), np.shape(self.fc_prob), np.shape(self.target)}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise ValueError(f"ValidationData: expected equal [M, K] arrays, got shapes {sorted(shapes)}")
+
+
+@dataclass
+class WeightChoice:
+    """Result of :func:`choose_w_fc`: the chosen weight and the mean target per grid value."""
+
+    w_fc: float
+    grid: list[float]
+    mean_target: list[float]
+
+
+def choose_w_fc(val_data: ValidationData, grid: Sequence[float]) -> WeightChoice:
+    """Pick ``w_fc`` in ``grid`` maximising the mean target of the selected candidates on validation data.
+
+    Ties go to the smallest weight (the least change to the planner).
+
+    Raises:
+        ValueError: if the data is from the test split, or the grid is empty / negative.
+    """
+    if val_data.split.lower() in {"test", "navtest", "private_test_e2e"}:
+        raise ValueError(f"w_fc must be chosen on a validation split, never on {val_data.split!r}")
+    g = sorted(float(w) for w in grid)
+    if not g or g[0] < 0:
+        raise ValueError(f"grid must be a non-empty list of weights >= 0, got {list(grid)}")
+    base = torch.as_tensor(np.asarray(val_data.base_log_score, dtype=np.float64))
+    prob = torch.as_tensor(np.asarray(val_data.fc_prob, dtype=np.float64))
+    target = np.asarray(val_data.target, dtype=np.float64)
+    means = []
+    for w in g:
+        idx = select(fused_score(base, prob, w).numpy(), val_data.mask)
+        means.append(float(np.take_along_axis(target, idx[:, None], axis=1).mean()))
+    best = int(np.argmax(means))  # first maximum = smallest weight
+    return WeightChoice(w_fc=g[best], grid=g, mean_target=means)

@@ -1,0 +1,255 @@
+"""The FC study: PDMS and every sub-score for base selection, base + FC, FC alone and oracle@K, over
+several FC seeds, with bootstrap confidence intervals, plus how much of the base → oracle gap FC closes.
+
+Input is plain per-scene candidate arrays (:class:`StudyInputs`); the integration code produces them from
+a sandbox test split (planner candidates, true PDM sub-scores per candidate, FC probabilities of heads
+trained with different seeds, ``w_fc`` chosen per seed on validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scorers.fusion import fused_score, select
+
+METHODS = ("base", "base+fc", "fc", "oracle@K")
+SUBSCORE_ORDER = (
+    ("score", "PDMS"),
+    ("no_at_fault_collisions", "NC"),
+    ("drivable_area_compliance", "DAC"),
+    ("driving_direction_compliance", "DDC"),
+    ("time_to_collision_within_bound", "TTC"),
+    ("ego_progress", "EP"),
+    ("comfort", "C"),
+)
+
+
+@dataclass
+class StudyInputs:
+    """Per-scene candidate arrays of a *test* split (M scenes, K candidates, S FC seeds).
+
+    Attributes:
+        base_log_score: ``[M, K]`` planner selection score (log domain).
+        fc_prob: ``[S, M, K]`` FC probabilities of S heads (different training seeds).
+        subscores: name → ``[M, K]`` true sub-scores per candidate; must contain ``score`` (PDMS).
+        w_fc: ``[S]`` fusion weights, chosen on validation for each seed.
+        privileged: whether the FC features used privileged inputs.
+        scoring_time_s: optional ``[M]`` or ``[S, M]`` seconds spent computing FC per scene.
+        mask: optional ``[M, K]`` bool, False for padded candidates.
+    """
+
+    base_log_score: NDArray
+    fc_prob: NDArray
+    subscores: dict[str, NDArray]
+    w_fc: Sequence[float]
+    privileged: bool
+    scoring_time_s: NDArray | None = None
+    mask: NDArray | None = None
+
+    def __post_init__(self) -> None:
+        self.base_log_score = np.asarray(self.base_log_score, dtype=np.float64)
+        self.fc_prob = np.asarray(self.fc_prob, dtype=np.float64)
+        if self.fc_prob.ndim == 2:
+            self.fc_prob = self.fc_prob[None]
+        if self.base_log_score.ndim != 2:
+            raise ValueError(f"base_log_score: expected [M, K], got {self.base_log_score.shape}")
+        M, K = self.base_log_score.shape
+        if self.fc_prob.shape[1:] != (M, K):
+            raise ValueError(f"fc_prob: expected [S, {M}, {K}], got {self.fc_prob.shape}")
+        if "score" not in self.subscores:
+            raise ValueError("subscores must contain 'score' (true PDMS per candidate)")
+        for k, v in self.subscores.items():
+            if np.shape(v) != (M, K):
+                raise ValueError(f"subscores[{k!r}]: expected [{M}, {K}], got {np.shape(v)}")
+        if len(self.w_fc) != self.fc_prob.shape[0]:
+            raise ValueError(
+                f"w_fc: expected {self.fc_prob.shape[0]} weights (one per seed), got {len(self.w_fc)}"
+            )
+
+
+@dataclass
+class Stat:
+    """Mean and bootstrap confidence interval."""
+
+    mean: float
+    lo: float
+    hi: float
+
+    def fmt(self, scale: float = 100.0, digits: int = 1) -> str:
+        return f"{self.mean * scale:.{digits}f} [{self.lo * scale:.{digits}f}, {self.hi * scale:.{digits}f}]"
+
+
+@dataclass
+class StudyRow:
+    method: str
+    mode: str
+    metrics: dict[str, Stat]
+    time_s: float | None = None
+
+
+@dataclass
+class StudyResult:
+    """Rows per method, the gap closed by base+fc (and fc alone), and the issue's target checks."""
+
+    rows: list[StudyRow]
+    gap_closed: Stat
+    gap_closed_fc_alone: Stat
+    target_met: bool
+    subscores_not_lowered: dict[str, bool]
+    num_scenes: int
+    num_seeds: int
+    ci: float
+    extra: dict = field(default_factory=dict)
+
+
+def selections(inputs: StudyInputs) -> dict[str, NDArray[np.int64]]:
+    """Selected candidate per method: ``[S, M]`` indices (base and oracle repeated over seeds)."""
+    S = inputs.fc_prob.shape[0]
+    base = select(inputs.base_log_score, inputs.mask)
+    oracle = select(inputs.subscores["score"], inputs.mask)
+    fused = np.stack(
+        [
+            select(
+                fused_score(inputs.base_log_score, inputs.fc_prob[s], float(inputs.w_fc[s])).numpy(),
+                inputs.mask,
+            )
+            for s in range(S)
+        ]
+    )
+    fc = np.stack([select(inputs.fc_prob[s], inputs.mask) for s in range(S)])
+    return {"base": np.tile(base, (S, 1)), "base+fc": fused, "fc": fc, "oracle@K": np.tile(oracle, (S, 1))}
+
+
+def run_study(inputs: StudyInputs, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> StudyResult:
+    """Evaluate the four selection methods with a hierarchical (seed, scene) bootstrap.
+
+    Each bootstrap draw resamples seeds and scenes with replacement (the same draw for every method, so
+    differences are paired); a statistic is the mean over drawn seeds of the mean over drawn scenes.
+    """
+    sel = selections(inputs)
+    S, M = sel["base"].shape
+    rng = np.random.default_rng(seed)
+    seed_draw = rng.integers(0, S, size=(n_boot, S))
+    scene_draw = rng.integers(0, M, size=(n_boot, M))
+    alpha = (1.0 - ci) / 2
+    names = [k for k, _ in SUBSCORE_ORDER if k in inputs.subscores] + [
+        k for k in inputs.subscores if k not in dict(SUBSCORE_ORDER)
+    ]
+
+    def values(method: str, key: str) -> NDArray:  # [S, M] sub-score of the selected candidate
+        return np.take_along_axis(inputs.subscores[key][None].repeat(S, 0), sel[method][..., None], axis=2)[
+            ..., 0
+        ]
+
+    def boot(v: NDArray) -> NDArray:  # [S, M] → [n_boot]
+        per_seed = v[seed_draw[:, :, None], scene_draw[:, None, :]]  # [B, S, M]
+        return per_seed.mean(axis=(1, 2))
+
+    def stat(point: float, draws: NDArray) -> Stat:
+        d = draws[np.isfinite(draws)]
+        if d.size == 0:
+            return Stat(point, float("nan"), float("nan"))
+        return Stat(point, float(np.quantile(d, alpha)), float(np.quantile(d, 1 - alpha)))
+
+    mode = "privileged" if inputs.privileged else "honest"
+    times = None if inputs.scoring_time_s is None else float(np.mean(inputs.scoring_time_s))
+    rows, draws_pdms, means = [], {}, {}
+    for method in METHODS:
+        metrics = {}
+        for key in names:
+            v = values(method, key)
+            b = boot(v)
+            metrics[key] = stat(float(v.mean()), b)
+            means[(method, key)] = float(v.mean())
+            if key == "score":
+                draws_pdms[method] = b
+        uses_fc = method in ("base+fc", "fc")
+        rows.append(StudyRow(method, mode if uses_fc else "n/a", metrics, times if uses_fc else None))
+
+    def gap(method: str) -> Stat:
+        num = means[(method, "score")] - means[("base", "score")]
+        den = means[("oracle@K", "score")] - means[("base", "score")]
+        point = num / den if abs(den) > 1e-12 else float("nan")
+        dd = draws_pdms["oracle@K"] - draws_pdms["base"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b = np.where(np.abs(dd) > 1e-12, (draws_pdms[method] - draws_pdms["base"]) / dd, np.nan)
+        return stat(point, b)
+
+    g = gap("base+fc")
+    not_lowered = {k: means[("base+fc", k)] >= means[("base", k)] - 1e-12 for k in names if k != "score"}
+    return StudyResult(
+        rows=rows,
+        gap_closed=g,
+        gap_closed_fc_alone=gap("fc"),
+        target_met=bool(np.isfinite(g.mean) and g.mean >= 0.3 and all(not_lowered.values())),
+        subscores_not_lowered=not_lowered,
+        num_scenes=M,
+        num_seeds=S,
+        ci=ci,
+        extra={"w_fc": [float(w) for w in inputs.w_fc]},
+    )
+
+
+def to_markdown(result: StudyResult) -> str:
+    """Markdown table (values ×100, mean [CI]) and a summary line."""
+    keys = list(result.rows[0].metrics)
+    label = dict(SUBSCORE_ORDER)
+    head = ["method", "FC inputs"] + [label.get(k, k) for k in keys] + ["FC time / scene"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result.rows:
+        t = "–" if r.time_s is None else f"{r.time_s * 1000:.0f} ms"
+        lines.append("| " + " | ".join([r.method, r.mode] + [r.metrics[k].fmt() for k in keys] + [t]) + " |")
+    pct = round(result.ci * 100)
+    lines += [
+        "",
+        f"{result.num_scenes} scenes × {result.num_seeds} FC seeds; values ×100, mean [{pct} % bootstrap CI over "
+        f"seeds and scenes]; w_fc per seed {result.extra.get('w_fc')}.",
+        f"Gap base → oracle@K closed by base+fc: {result.gap_closed.fmt()} % "
+        f"(FC alone: {result.gap_closed_fc_alone.fmt()} %). Target (≥ 30 % and no sub-score mean lowered): "
+        f"{'met' if result.target_met else 'not met'}"
+        + (
+            ""
+            if all(result.subscores_not_lowered.values())
+            else f" — lowered: {[label.get(k, k) for k, ok in result.subscores_not_lowered.items() if not ok]}"
+        )
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+def plot_study(result: StudyResult, path: str | Path) -> Path:
+    """Grouped bars (metric × method) with CI error bars, PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    keys = list(result.rows[0].metrics)
+    label = dict(SUBSCORE_ORDER)
+    x = np.arange(len(keys))
+    width = 0.8 / len(result.rows)
+    fig, ax = plt.subplots(figsize=(7.5, 3.2), dpi=100)
+    for i, r in enumerate(result.rows):
+        m = np.array([r.metrics[k].mean for k in keys]) * 100
+        lo = np.array([r.metrics[k].lo for k in keys]) * 100
+        hi = np.array([r.metrics[k].hi for k in keys]) * 100
+        err = np.nan_to_num(np.stack([m - lo, hi - m]).clip(min=0))
+        ax.bar(x + (i - (len(result.rows) - 1) / 2) * width, m, width, yerr=err, capsize=2, label=r.method)
+    ax.set_xticks(x, [label.get(k, k) for k in keys])
+    ax.set_ylabel("score ×100")
+    mode = next((r.mode for r in result.rows if r.mode != "n/a"), "")
+    ax.set_title(f"FC study ({mode}): {result.num_scenes} scenes × {result.num_seeds} seeds")
+    ax.set_ylim(
+        max(0.0, float(np.nanmin([r.metrics[k].lo for r in result.rows for k in keys]) * 100) - 5), 101
+    )
+    ax.legend(ncol=4, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,239 @@
+"""Training of the FC head: ``inspatio-drive train-fc dataset=<npz> [key=value ...]``.
+
+Reads an FC dataset (:mod:`scorers.dataset`), trains :class:`scorers.head.FCHead` with binary
+cross-entropy against the label "collision-free and on drivable area" (NC == 1 and DAC == 1) on the
+train split, early-stops on the validation loss, chooses the fusion weight ``w_fc`` on the validation
+split (:func:`scorers.fusion.choose_w_fc`), and writes ``fc_head.safetensors``, ``loss.png`` and
+``metrics.json`` into ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scorers.dataset import FCDataset, load_dataset
+from scorers.fusion import ValidationData, WeightChoice, choose_w_fc
+from scorers.head import FCHead, save_head
+
+
+@dataclass
+class TrainResult:
+    """Trained head (best validation epoch), loss history per epoch and the best epoch index."""
+
+    head: FCHead
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic, ties averaged); NaN if one class is absent."""
+    y = np.asarray(labels, dtype=bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _flat(ds: FCDataset, columns: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    m = ds.candidate_mask
+    x = torch.from_numpy(ds.features[..., columns][m]).float()
+    y = torch.from_numpy(ds.labels[m]).float()
+    return x, y
+
+
+def train_head(
+    train: FCDataset,
+    val: FCDataset | None,
+    *,
+    features: Sequence[str] | None = None,
+    hidden: Sequence[int] = (32,),
+    dropout: float = 0.0,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    epochs: int = 200,
+    batch_size: int = 4096,
+    patience: int = 20,
+    seed: int = 0,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit an FC head with AdamW + BCE; keeps the weights of the best validation-loss epoch.
+
+    Args:
+        train, val: datasets (val may be None: then the last epoch is kept, no early stopping).
+        features: names of the columns to use (default: all of ``train.feature_names``).
+    """
+    names = list(train.feature_names if features is None else features)
+    unknown = [n for n in names if n not in train.feature_names]
+    if unknown:
+        raise KeyError(f"features {unknown} not in the dataset (has {list(train.feature_names)})")
+    cols = [train.feature_names.index(n) for n in names]
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x, y = _flat(train, cols)
+    if x.shape[0] == 0:
+        raise ValueError("train split has no candidates")
+    head = FCHead(names, hidden, dropout)
+    head.set_normalisation(x)
+    xv, yv = _flat(val, cols) if val is not None else (None, None)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    result = TrainResult(head=head)
+    best, best_state, since_best = float("inf"), copy.deepcopy(head.state_dict()), 0
+    bar = tqdm(range(epochs), desc="train-fc", disable=not progress, file=sys.stderr)
+    for epoch in bar:
+        head.train()
+        perm = torch.randperm(x.shape[0], generator=gen)
+        total = 0.0
+        for s in range(0, x.shape[0], batch_size):
+            idx = perm[s : s + batch_size]
+            loss = loss_fn(head(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * idx.numel()
+        result.train_loss.append(total / x.shape[0])
+        if xv is not None and xv.shape[0] > 0:
+            head.eval()
+            with torch.no_grad():
+                vl = float(loss_fn(head(xv), yv))
+            result.val_loss.append(vl)
+            if vl < best - 1e-7:
+                best, best_state, since_best, result.best_epoch = (
+                    vl,
+                    copy.deepcopy(head.state_dict()),
+                    0,
+                    epoch,
+                )
+            else:
+                since_best += 1
+            bar.set_postfix(train=f"{result.train_loss[-1]:.4f}", val=f"{vl:.4f}")
+            if since_best >= patience:
+                break
+        else:
+            best_state, result.best_epoch = copy.deepcopy(head.state_dict()), epoch
+            bar.set_postfix(train=f"{result.train_loss[-1]:.4f}")
+    head.load_state_dict(best_state)
+    head.eval()
+    return result
+
+
+def plot_losses(result: TrainResult, path: str | Path) -> Path:
+    """Write the train / validation loss curves (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.plot(result.train_loss, label="train")
+    if result.val_loss:
+        ax.plot(result.val_loss, label="val")
+        ax.axvline(result.best_epoch, color="gray", ls=":", lw=1, label="best")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("BCE loss")
+    ax.set_title("FC head training")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def predict_dataset(head: FCHead, ds: FCDataset) -> np.ndarray:
+    """FC probabilities ``[M, K]`` for a dataset (columns picked by the head's feature names)."""
+    cols = [ds.feature_names.index(n) for n in head.feature_names]
+    return head.predict_proba(torch.from_numpy(ds.features[..., cols])).double().numpy()
+
+
+def main(overrides: list[str]) -> int:
+    """CLI entry point (``inspatio-drive train-fc``)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    from inspatio_drive.config import compose
+
+    cfg = compose("scorer/train_fc", overrides)
+    try:
+        dataset_path = cfg.dataset
+    except MissingMandatoryValue:
+        print(
+            "train-fc: set dataset=<path to the FC dataset NPZ> (schema: scorers/dataset.py)", file=sys.stderr
+        )
+        return 2
+    data = load_dataset(dataset_path)
+    if data.privileged and not cfg.allow_privileged:
+        print(
+            f"train-fc: {dataset_path} holds privileged features; pass allow_privileged=true to train on them",
+            file=sys.stderr,
+        )
+        return 2
+    train, val = data.subset(cfg.train_split), data.subset(cfg.val_split)
+    features = None if cfg.features is None else list(cfg.features)
+    result = train_head(
+        train, val, features=features, hidden=list(cfg.head.hidden), dropout=cfg.head.dropout,
+        lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, epochs=cfg.optim.epochs,
+        batch_size=cfg.optim.batch_size, patience=cfg.optim.patience, seed=cfg.seed, progress=cfg.progress,
+    )  # fmt: skip
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    p_val = predict_dataset(result.head, val)
+    metrics: dict = {
+        "mode": "privileged" if data.privileged else "honest",
+        "dataset": str(dataset_path),
+        "seed": int(cfg.seed),
+        "features": list(result.head.feature_names),
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.train_loss),
+        "train_loss": result.train_loss[result.best_epoch],
+        "val_loss": result.val_loss[result.best_epoch] if result.val_loss else None,
+        "val_auc": roc_auc(val.labels[val.candidate_mask], p_val[val.candidate_mask]),
+        "val_positive_rate": float(val.labels[val.candidate_mask].mean()),
+    }
+    choice: WeightChoice | None = None
+    target = cfg.fusion.target
+    if val.base_log_score is not None and target in val.subscores:
+        choice = choose_w_fc(
+            ValidationData(
+                val.base_log_score, p_val, val.subscores[target], split=cfg.val_split, mask=val.candidate_mask
+            ),
+            list(cfg.fusion.grid),
+        )
+        metrics["w_fc"] = choice.w_fc
+        metrics["w_fc_grid"] = dict(zip(map(str, choice.grid), choice.mean_target))
+    else:
+        metrics["w_fc"] = None
+        print(f"train-fc: no base_log_score / {target!r} in the val split; w_fc not chosen", file=sys.stderr)
+    ckpt = save_head(
+        out / "fc_head.safetensors", result.head, privileged=data.privileged,
+        extra={"w_fc": metrics["w_fc"], "seed": int(cfg.seed), "config": OmegaConf.to_container(cfg)},
+    )  # fmt: skip
+    if cfg.plot:
+        plot_losses(result, out / "loss.png")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(
+        f"train-fc [{metrics['mode']}]: val loss {metrics['val_loss']:.4f}, val AUC {metrics['val_auc']:.3f}, "
+        f"w_fc {metrics['w_fc']} → {ckpt}"
+    )
+    return 0

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+from scorers_synthetic import front_camera, intrinsics, render_along
+
+from scorers.features import (
+    FEATURE_NAMES,
+    FEATURE_SPECS,
+    FeatureConfig,
+    ScorerInputs,
+    compute_features,
+    feature_spec,
+    scale_intrinsics,
+)
+
+H, W = 40, 56
+
+
+def _scene():
+    cand = torch.tensor(
+        [
+            [[2.0, 0.0, 0.0], [4.0, 0.0, 0.0], [6.0, 0.0, 0.0]],  # straight into the obstacle
+            [[2.0, 0.3, 0.15], [3.9, 1.2, 0.3], [5.6, 2.6, 0.45]],  # veers left, passes it
+        ],
+        dtype=torch.float64,
+    )
+    pts = torch.tensor([[9.0, 0.0, 1.0], [9.0, -0.5, 1.0]])
+    K = intrinsics(H, W, 30.0)
+    Tc = front_camera()[None]
+    rgb, depth = [], []
+    for c in cand.numpy():
+        r, d = render_along(c, Tc, K, H, W)
+        rgb.append(r)
+        depth.append(d)
+    rgb, depth = torch.from_numpy(np.stack(rgb)), torch.from_numpy(np.stack(depth))
+    valid = torch.ones_like(depth, dtype=torch.bool)
+    valid[0, :, :, H // 2 :] = False  # candidate 0 sees no observed ground
+    return cand, pts, torch.from_numpy(K)[None], torch.from_numpy(Tc), rgb, depth, valid
+
+
+def test_specs_are_documented():
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_SPECS)
+    for s in FEATURE_SPECS:
+        assert s.lo < s.hi and s.lo <= s.fill <= s.hi and s.unit and s.description
+    assert feature_spec("min_clearance_m").unit == "m"
+    with pytest.raises(KeyError, match="unknown feature"):
+        feature_spec("nope")
+
+
+def test_compute_features_all_groups():
+    cand, pts, K, Tc, rgb, depth, valid = _scene()
+    gen = rgb[1:].clone()  # generated frames for candidate 1 only: identical to the render
+    inputs = ScorerInputs(
+        candidates=cand, points=pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid,
+        render_rgb=rgb, generated_rgb=gen, generated_index=torch.tensor([1]),
+    )  # fmt: skip
+    table = compute_features(inputs, FeatureConfig(min_matches=8, orb_features=500))
+    assert table.values.shape == (2, len(FEATURE_NAMES)) and table.values.dtype == torch.float32
+    assert torch.isfinite(table.values).all() and not table.privileged
+    col = table.column
+    assert col("intrusion")[0] == 1 and col("intrusion")[1] == 0
+    assert col("min_clearance_m")[0] < 0 < col("min_clearance_m")[1]
+    # front bumper reaches x = 9 when the rear axle is at 4.951 m: first 0.25 s sample after is t = 1.25 s
+    assert col("time_to_intrusion_s")[0] == 1.25 and col("time_to_intrusion_s")[1] == 1.5  # horizon 1.5 s
+    assert col("observed_near_path")[0] < 0.05 and col("observed_near_path")[1] > 0.95
+    assert col("view_depth_agreement")[1] > 0.9
+    assert col("has_generated").tolist() == [0.0, 1.0]
+    assert col("gen_render_l1")[1] == 0.0
+    assert torch.isnan(table.raw["gen_render_l1"][0])  # raw keeps "not computable"
+    # spec ranges hold
+    for i, s in enumerate(FEATURE_SPECS):
+        assert (table.values[:, i] >= s.lo).all() and (table.values[:, i] <= s.hi).all()
+    assert table.select(["intrusion", "min_clearance_m"]).shape == (2, 2)
+    with pytest.raises(KeyError):
+        table.select(["nope"])
+
+
+def test_missing_inputs_get_fill_values():
+    cand = _scene()[0]
+    table = compute_features(ScorerInputs(candidates=cand))
+    for i, s in enumerate(FEATURE_SPECS):
+        assert (table.values[:, i] == s.fill).all(), s.name
+
+
+def test_honest_refuses_privileged_inputs():
+    cand, pts = _scene()[:2]
+    inputs = ScorerInputs(candidates=cand, points=pts, points_privileged=True)
+    with pytest.raises(ValueError, match="privileged"):
+        compute_features(inputs)
+    assert compute_features(inputs, mode="privileged").privileged
+    with pytest.raises(ValueError, match="mode"):
+        compute_features(inputs, mode="cheating")
+
+
+def test_shape_errors_and_config():
+    cand, _, K, Tc, rgb, depth, valid = _scene()
+    with pytest.raises(ValueError, match="together"):
+        compute_features(ScorerInputs(candidates=cand, render_depth=depth))
+    with pytest.raises(ValueError, match="render_depth"):
+        compute_features(
+            ScorerInputs(
+                candidates=cand, intrinsics=K, T_ego_cam=Tc, render_depth=depth[:1], render_valid=valid[:1]
+            )
+        )
+    with pytest.raises(ValueError, match="geometric render"):
+        compute_features(ScorerInputs(candidates=cand, generated_rgb=rgb))
+    cfg = FeatureConfig.from_mapping({"height_band": [0.2, 2.0], "substeps": 4})
+    assert cfg.height_band == (0.2, 2.0) and cfg.substeps == 4
+    with pytest.raises(KeyError, match="unknown"):
+        FeatureConfig.from_mapping({"nope": 1})
+
+
+def test_scale_intrinsics_pixel_centres():
+    K = torch.tensor([[100.0, 0.0, 49.5], [0.0, 100.0, 29.5], [0.0, 0.0, 1.0]])  # 100 × 60 image, centred
+    K2 = scale_intrinsics(K, 2.0, 2.0)
+    torch.testing.assert_close(K2[:2, 2], torch.tensor([99.5, 59.5]))  # still centred in 200 × 120
+    assert K2[0, 0] == 200.0
