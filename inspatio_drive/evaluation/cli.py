@@ -79,9 +79,15 @@ def print_result(result: dict[str, Any]) -> None:
 
 
 def main(overrides: Sequence[str]) -> int:
+    from hydra.errors import HydraException
+
     from inspatio_drive.config import compose
 
-    cfg = compose("evaluate", overrides)
+    try:
+        cfg = compose("evaluate", overrides)
+    except HydraException as exc:
+        print(f"inspatio-drive evaluate: bad override: {exc}", file=sys.stderr)
+        return 2
     try:
         result = run_evaluation(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -112,17 +112,16 @@ class EvaluateTask:
 
     def metric_cache(self, scene: Any) -> Any:
         """The scene's metric cache: read from ``eval.metric_cache_dir`` when present there, else built."""
-        from inspatio_drive.pdm.cache import build_metric_cache, load_cached, save_cached
+        from inspatio_drive.pdm import MetricCache
+        from inspatio_drive.pdm.cache.builder import build_metric_cache
 
         cache_dir = self.cfg["eval"].get("metric_cache_dir")
-        token = scene.scene_metadata.initial_token
-        if cache_dir:
-            cached = load_cached(cache_dir, token)
-            if cached is not None:
-                return cached
+        folder = Path(cache_dir) / scene.scene_metadata.initial_token if cache_dir else None
+        if folder is not None and folder.is_dir():
+            return MetricCache.load(folder)
         cache = build_metric_cache(scene, self._map(scene.scene_metadata.map_name))
-        if cache_dir:
-            save_cached(cache_dir, token, cache)
+        if folder is not None:
+            cache.save(folder)
         return cache
 
     def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, dict[str, float]]:
@@ -138,7 +137,7 @@ class EvaluateTask:
         t0 = time.perf_counter()
         cache = self.metric_cache(scene)
         timings["metric_cache_s"] = time.perf_counter() - t0
-        from inspatio_drive.pdm import score_candidates
+        from inspatio_drive.pdm.scorer import score_candidates
 
         t0 = time.perf_counter()
         results = score_candidates(cache, plan.candidates.poses.detach().cpu().numpy().astype(np.float64))

@@ -47,7 +47,9 @@ def _navsim_api() -> dict[str, Any]:
     try:
         from navsim.common.dataclasses import Trajectory
         from navsim.evaluate.pdm_score import pdm_score
-        from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_comfort_metrics import ego_is_comfortable
+        from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_comfort_metrics import (
+            ego_is_comfortable,
+        )
         from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_scorer import PDMScorer
         from navsim.planning.simulation.planner.pdm_planner.simulation.pdm_simulator import PDMSimulator
         from nuplan.planning.simulation.trajectory.trajectory_sampling import TrajectorySampling
