@@ -1,0 +1,75 @@
+"""Closed loop on the golden NAVSIM scenes: the open-loop score of the first plan equals navsim's own number,
+a planner that re-plans the same motion scores the same closed-loop, and a planner that misbehaves in closed
+loop only is caught."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspatio_drive.closed_loop import LidarWorldObserver, driving_command, rollout
+from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pipeline import PlanningPipeline
+from planners.constant_velocity import ConstantVelocityPlanner
+from planners.protocol import Candidates
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
+
+
+@pytest.fixture(scope="module")
+def scene_a():
+    loader = SceneLoader(GOLDEN / "navsim_logs" / "golden_a", GOLDEN / "sensor_blobs" / "golden_a", SceneFilter(),
+                         SensorConfig.build_all_sensors(), show_progress=False)
+    scene = loader.get_scene_from_token(loader.tokens[0])
+    return scene, build_metric_cache(scene, load_map(GOLDEN / "maps", scene.scene_metadata.map_name))
+
+
+def test_constant_velocity_closed_equals_open(scene_a):
+    scene, cache = scene_a
+    result = rollout(scene, PlanningPipeline(ConstantVelocityPlanner()), cache, LidarWorldObserver(scene))
+    assert result.open_loop["score"] == pytest.approx(0.5833333, abs=1e-6)  # navsim run_pdm_score's number
+    assert result.closed_loop == pytest.approx(result.open_loop, abs=1e-6)
+    assert result.states.shape == (41, 11) and len(result.steps) == 8
+    progress = [s.progress_m for s in result.steps]
+    assert progress[0] == 0 and all(b > a for a, b in zip(progress, progress[1:]))
+    assert all(s.in_drivable_area and not s.at_fault_collision for s in result.steps)
+
+
+class _SwerveAfterFirstStep:
+    """Straight ahead at the first step, then hard right every time it re-plans (the open-loop plan looks
+    fine; only the closed loop sees what it does)."""
+
+    name = "swerve"
+
+    def __init__(self):
+        self.calls = 0
+
+    def propose(self, agent_input):
+        v = float(np.hypot(*agent_input.ego_statuses[-1].ego_velocity))
+        t = torch.arange(1, 9, dtype=torch.float64) * 0.5
+        yaw_rate = 0.0 if self.calls == 0 else -0.6
+        self.calls += 1
+        heading = yaw_rate * t
+        x = torch.cumsum(v * 0.5 * torch.cos(heading), 0)
+        y = torch.cumsum(v * 0.5 * torch.sin(heading), 0)
+        return Candidates(torch.stack([x, y, heading], -1)[None].float())
+
+
+def test_closed_loop_catches_what_open_loop_misses(scene_a):
+    scene, cache = scene_a
+    observer = LidarWorldObserver(scene)
+    assert observer.lidar_at(cache.initial_state).points.shape[0] == 6
+    result = rollout(scene, PlanningPipeline(_SwerveAfterFirstStep()), cache, observer)
+    assert result.open_loop["score"] == pytest.approx(0.5833333, abs=1e-6)
+    assert result.closed_loop["score"] < result.open_loop["score"]
+    assert result.steps[-1].heading < result.steps[0].heading - 0.3  # it really turned right
+    assert driving_command(cache.initial_state, cache).tolist() == [1, 0, 0, 0]  # the route turns left here
+
+
+def test_bad_step_count(scene_a):
+    scene, cache = scene_a
+    with pytest.raises(ValueError, match="steps must be"):
+        rollout(scene, PlanningPipeline(ConstantVelocityPlanner()), cache, LidarWorldObserver(scene), steps=9)
