@@ -144,7 +144,7 @@ def track_plan(state: NDArray[np.float64], t_us: int, plan_local: NDArray[np.flo
 
 
 def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observer: Observer,
-            steps: int = 8, use_fc: bool = True, cfg: PDMScorerConfig = PDMScorerConfig(),
+            steps: int = 8, use_fc: bool = True, cfg: PDMScorerConfig | None = None,
             keep_observations: bool = False) -> RolloutResult:
     """Run ``steps`` re-planning steps of ``cfg.pose_interval_s`` from the scene's current frame.
 
@@ -153,6 +153,7 @@ def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observ
     Raises:
         ValueError: if ``steps · pose_interval_s`` exceeds the scored horizon (``num_steps · step_s``).
     """
+    cfg = cfg or PDMScorerConfig()
     sub = round(cfg.pose_interval_s / cfg.step_s)
     if steps < 1 or steps * sub > cfg.num_steps:
         raise ValueError(f"closed loop: steps must be in 1..{cfg.num_steps // sub} (the scored horizon), got {steps}")

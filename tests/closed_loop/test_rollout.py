@@ -2,6 +2,7 @@
 a planner that re-plans the same motion scores the same closed-loop, and a planner that misbehaves in closed
 loop only is caught."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def test_constant_velocity_closed_equals_open(scene_a):
     assert result.closed_loop == pytest.approx(result.open_loop, abs=1e-6)
     assert result.states.shape == (41, 11) and len(result.steps) == 8
     progress = [s.progress_m for s in result.steps]
-    assert progress[0] == 0 and all(b > a for a, b in zip(progress, progress[1:]))
+    assert progress[0] == 0 and all(b > a for a, b in itertools.pairwise(progress))
     assert all(s.in_drivable_area and not s.at_fault_collision for s in result.steps)
 
 
