@@ -339,4 +339,37 @@ class SceneLoader:
         return self._sensor_blobs_path / (relative or "")
 
 
-__all__ = ["SceneLoader", "SceneRef"]
+
+
+def loader_from_config(cfg: Mapping[str, Any]) -> SceneLoader:
+    """Build a :class:`SceneLoader` from a ``configs/data/openscene.yaml``-style mapping.
+
+    Raises:
+        ValueError: no data root (``openscene_data_root`` / ``$OPENSCENE_DATA_ROOT``) was given.
+    """
+    root = cfg.get("openscene_data_root")
+    if not root:
+        raise ValueError("data config: openscene_data_root is not set (set $OPENSCENE_DATA_ROOT or pass openscene_data_root=...)")
+    split = str(cfg.get("split"))
+    filter_cfg = dict(cfg.get("scene_filter") or {})
+    if cfg.get("scene_filter_yaml"):
+        from dataclasses import asdict
+
+        filter_cfg.update(asdict(SceneFilter.from_yaml(cfg["scene_filter_yaml"])))
+    sensors = cfg.get("sensor_config", "none")
+    sensor_config = SensorConfig.from_mapping(sensors if isinstance(sensors, str) else dict(sensors))
+    draft = cfg.get("draft_size")
+    return SceneLoader(
+        Path(root) / "navsim_logs" / split,
+        Path(root) / "sensor_blobs" / str(cfg.get("sensor_split") or split),
+        SceneFilter.from_mapping(filter_cfg),
+        sensor_config,
+        lenient=bool(cfg.get("lenient", False)),
+        cache_logs=int(cfg.get("cache_logs", 2)),
+        draft_size=None if draft is None else (int(draft[0]), int(draft[1])),
+        show_progress=bool(cfg.get("show_progress", True)),
+        io_workers=int(cfg.get("io_workers", 1)),
+    )
+
+
+__all__ = ["SceneLoader", "SceneRef", "loader_from_config"]

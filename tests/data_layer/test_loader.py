@@ -207,3 +207,32 @@ def test_returned_calibrations_are_independent(synthetic_split):
     k *= 0.5  # a consumer rescaling in place must not change later results
     again = loader.get_agent_input_from_token(loader.tokens[1])  # frame 3 of scene 0 = frame 2 of scene 1
     np.testing.assert_array_equal(again.cameras[2]["CAM_F0"].intrinsics, reference)
+
+
+def test_scene_filter_from_navsim_yaml(tmp_path):
+    path = tmp_path / "navmini_like.yaml"
+    path.write_text(
+        "_target_: navsim.common.dataclasses.SceneFilter\n_convert_: 'all'\nnum_history_frames: 4\nnum_future_frames: 10\n"
+        "frame_interval: 1\nhas_route: true\nmax_scenes: null\nlog_names:\n  - \"log_a\"\ntokens:\n - \"6774548111cb5ba4\"\n"
+        "include_synthetic_scenes: false\n"
+    )
+    sf = SceneFilter.from_yaml(path)
+    assert (sf.frame_interval, sf.log_names, sf.tokens, sf.max_scenes) == (1, ["log_a"], ["6774548111cb5ba4"], None)
+    path.write_text("num_history_frames: 4\ninclude_synthetic_scenes: true\n")
+    with pytest.raises(ValueError, match=r"navmini_like\.yaml.*include_synthetic_scenes"):
+        SceneFilter.from_yaml(path)
+
+
+def test_loader_from_hydra_config(synthetic_split, monkeypatch):
+    from inspatio_drive.config import compose
+    from inspatio_drive.data import loader_from_config
+
+    monkeypatch.setenv("OPENSCENE_DATA_ROOT", str(synthetic_split.root))
+    # as a config group: composed under the `data` key
+    overrides = ["data.split=synthetic", "data.scene_filter.frame_interval=1", "data.sensor_config=drivor", "data.show_progress=false"]
+    loader = loader_from_config(compose("data/openscene", overrides).data)
+    assert len(loader) == 14 and loader.sensor_config == SensorConfig.build_drivor()
+    assert loader.get_agent_input_from_token(loader.tokens[0]).cameras[3]["CAM_F0"].is_loaded
+    monkeypatch.delenv("OPENSCENE_DATA_ROOT")
+    with pytest.raises(ValueError, match="OPENSCENE_DATA_ROOT"):
+        loader_from_config(compose("data/openscene").data)
