@@ -7,7 +7,7 @@ reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`). nuPlan ma
 """
 
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
-from inspatio_drive.data.loader import SceneLoader, SceneRef
+from inspatio_drive.data.loader import SceneLoader, SceneRef, loader_from_config
 from inspatio_drive.data.log_reader import (
     LogFormatError,
     frame_from_dict,
@@ -68,6 +68,7 @@ __all__ = [
     "load_image",
     "load_lidar",
     "load_map",
+    "loader_from_config",
     "navsim_absolute_to_relative",
     "parse_pcd",
     "read_log",

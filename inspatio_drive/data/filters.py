@@ -9,11 +9,18 @@ listed frame indices of the scene (``[3]`` = the current frame with the default 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Union
 
 SensorInclude = Union[bool, list[int]]  # noqa: UP007 - kept for dataclass field introspection
+_HYDRA_KEYS = frozenset({"_target_", "_convert_", "_recursive_", "_partial_"})
+_V2_SYNTHETIC_KEYS = frozenset(
+    {"include_synthetic_scenes", "all_mapping", "synthetic_scene_tokens", "reactive_synthetic_initial_tokens",
+     "non_reactive_synthetic_initial_tokens"}
+)
 
 
 @dataclass
@@ -56,6 +63,23 @@ class SceneFilter:
             if value is not None:
                 setattr(self, name, [str(v) for v in value])
 
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> SceneFilter:
+        """Read a navsim scene-filter YAML (e.g. navsim's ``train_test_split/scene_filter/navtest.yaml``)."""
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping of SceneFilter fields, got {type(data).__name__}")
+        try:
+            return cls.from_mapping(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
     @property
     def num_frames(self) -> int:
         """Frames per scene: ``num_history_frames + num_future_frames``."""
@@ -63,8 +87,10 @@ class SceneFilter:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> SceneFilter:
-        """Build from a dict / hydra config node (unknown keys are an error)."""
+        """Build from a dict / hydra config node. Hydra's ``_target_`` / ``_convert_`` keys are ignored, and
+        so are navsim v2's synthetic-scene keys when they are off; any other unknown key is an error."""
         known = {f.name for f in fields(cls)}
+        cfg = {k: v for k, v in cfg.items() if k not in _HYDRA_KEYS and not (k in _V2_SYNTHETIC_KEYS and not v)}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ValueError(f"SceneFilter: unknown key(s) {unknown}; expected some of {sorted(known)}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,10 @@ class SceneLoader:
         draft_size: ``(W, H)``: allow a reduced-size JPEG decode (Pillow draft mode, scale 1/2…1/8,
             never below ``(W, H)``) for consumers that resize anyway; ``None`` = full size (navsim).
         show_progress: tqdm bar while indexing the logs.
-        timer: optional :class:`~inspatio_drive.data.sensors.SensorTimer` accumulating sensor I/O time.
+        timer: optional :class:`~inspatio_drive.data.sensors.SensorTimer` accumulating sensor I/O time
+            (summed over threads when ``io_workers > 1``).
+        io_workers: threads decoding the JPEGs of one call in parallel (Pillow releases the GIL while
+            decoding); 1 = sequential.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class SceneLoader:
         draft_size: tuple[int, int] | None = None,
         show_progress: bool = True,
         timer: SensorTimer | None = None,
+        io_workers: int = 1,
     ) -> None:
         self._data_path = Path(data_path)
         if not self._data_path.is_dir():
@@ -112,7 +117,12 @@ class SceneLoader:
         self._cache_logs = cache_logs
         self._draft_size = draft_size
         self._timer = timer
-        self._cache: OrderedDict[Path, list[dict[str, Any]]] = OrderedDict()
+        if io_workers < 1:
+            raise ValueError(f"SceneLoader: io_workers must be >= 1, got {io_workers}")
+        self._io_workers = io_workers
+        self._pool: ThreadPoolExecutor | None = None
+        # LRU of parsed logs: path -> (frame dicts, {frame index: validated camera calibrations})
+        self._cache: OrderedDict[Path, tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]] = OrderedDict()
         self._index: dict[str, SceneRef] = self._build_index(show_progress)
 
     # ------------------------------------------------------------------ index
@@ -191,7 +201,7 @@ class SceneLoader:
     def get_scene_frames(self, token: str) -> list[dict[str, Any]]:
         """The raw OpenScene frame dicts of a scene (``num_frames`` of them)."""
         ref = self.scene_ref(token)
-        frames = self._load_log(ref.log_path)
+        frames, _ = self._load_log(ref.log_path)
         return frames[ref.start : ref.start + self._scene_filter.num_frames]
 
     def get_agent_input_from_token(self, token: str) -> AgentInput:
@@ -243,32 +253,67 @@ class SceneLoader:
             out.append(frame)
         return Scene(metadata, out)
 
+    def close(self) -> None:
+        """Drop cached logs and stop the decode threads (the loader stays usable)."""
+        self._cache.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> SceneLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ internals
-    def _load_log(self, path: Path) -> list[dict[str, Any]]:
-        frames = self._cache.get(path)
-        if frames is not None:
+    def _load_log(self, path: Path) -> tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]:
+        entry = self._cache.get(path)
+        if entry is not None:
             self._cache.move_to_end(path)
-            return frames
-        frames = read_raw_log(path)
-        self._cache[path] = frames
+            return entry
+        entry = (read_raw_log(path), {})
+        self._cache[path] = entry
         while len(self._cache) > self._cache_logs:
             self._cache.popitem(last=False)
-        return frames
+        return entry
+
+    def _calibrations(self, raw: Mapping[str, Any], source: str, index: int) -> dict[str, Camera]:
+        """Fresh :class:`Camera` objects (own array copies) for a frame; validated once per log residency."""
+        entry = self._cache.get(Path(source))
+        cached = None if entry is None else entry[1].get(index)
+        if cached is None:
+            cached = cameras_from_dict(raw, source, index)
+            if entry is not None:
+                entry[1][index] = cached
+        return {
+            name: Camera(
+                name=name,
+                image=None,
+                intrinsics=cam.intrinsics.copy(),
+                sensor2ego_rotation=cam.sensor2ego_rotation.copy(),
+                sensor2ego_translation=cam.sensor2ego_translation.copy(),
+                distortion=cam.distortion.copy(),
+                data_path=cam.data_path,
+            )
+            for name, cam in cached.items()
+        }
 
     def _sensors(self, raw: Mapping[str, Any], iteration: int, source: str, index: int) -> tuple[dict[str, Camera], Lidar]:
         wanted = set(self._sensor_config.get_sensors_at_iteration(iteration))
-        cameras = cameras_from_dict(raw, source, index)
+        cameras = self._calibrations(raw, source, index)
         token = str(raw.get("token", "?"))
-        for name in CAMERA_NAMES:
-            if name.lower() in wanted:
-                cam = cameras[name]
-                path = self._blob(cam.data_path)
-                try:
-                    cam.image = load_image(path, token, self._draft_size, self._timer)
-                except SensorError as exc:
-                    if not self._lenient:
-                        raise
-                    cam.load_error = str(exc)
+        jobs = [cameras[name] for name in CAMERA_NAMES if name.lower() in wanted]
+        if self._io_workers > 1 and len(jobs) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._io_workers, thread_name_prefix="inspatio-jpeg")
+            outcomes = list(self._pool.map(lambda cam: self._decode(cam, token), jobs))
+        else:
+            outcomes = [self._decode(cam, token) for cam in jobs]
+        for cam, (image, error) in zip(jobs, outcomes):
+            if error is not None and not self._lenient:
+                raise error
+            cam.image, cam.load_error = image, None if error is None else str(error)
         lidar_path = raw.get("lidar_path")
         if not isinstance(lidar_path, str):
             raise LogFormatError(f"{source}: frame {index} (token {token}): field 'lidar_path': expected str, got {lidar_path!r}")
@@ -283,9 +328,48 @@ class SceneLoader:
                 lidar.load_error = str(exc)
         return cameras, lidar
 
+    def _decode(self, cam: Camera, token: str) -> tuple[np.ndarray | None, SensorError | None]:
+        try:
+            return load_image(self._blob(cam.data_path), token, self._draft_size, self._timer), None
+        except SensorError as exc:
+            return None, exc
+
     def _blob(self, relative: str | None) -> Path:
         assert self._sensor_blobs_path is not None  # checked in __init__
         return self._sensor_blobs_path / (relative or "")
 
 
-__all__ = ["SceneLoader", "SceneRef"]
+
+
+def loader_from_config(cfg: Mapping[str, Any]) -> SceneLoader:
+    """Build a :class:`SceneLoader` from a ``configs/data/openscene.yaml``-style mapping.
+
+    Raises:
+        ValueError: no data root (``openscene_data_root`` / ``$OPENSCENE_DATA_ROOT``) was given.
+    """
+    root = cfg.get("openscene_data_root")
+    if not root:
+        raise ValueError("data config: openscene_data_root is not set (set $OPENSCENE_DATA_ROOT or pass openscene_data_root=...)")
+    split = str(cfg.get("split"))
+    filter_cfg = dict(cfg.get("scene_filter") or {})
+    if cfg.get("scene_filter_yaml"):
+        from dataclasses import asdict
+
+        filter_cfg.update(asdict(SceneFilter.from_yaml(cfg["scene_filter_yaml"])))
+    sensors = cfg.get("sensor_config", "none")
+    sensor_config = SensorConfig.from_mapping(sensors if isinstance(sensors, str) else dict(sensors))
+    draft = cfg.get("draft_size")
+    return SceneLoader(
+        Path(root) / "navsim_logs" / split,
+        Path(root) / "sensor_blobs" / str(cfg.get("sensor_split") or split),
+        SceneFilter.from_mapping(filter_cfg),
+        sensor_config,
+        lenient=bool(cfg.get("lenient", False)),
+        cache_logs=int(cfg.get("cache_logs", 2)),
+        draft_size=None if draft is None else (int(draft[0]), int(draft[1])),
+        show_progress=bool(cfg.get("show_progress", True)),
+        io_workers=int(cfg.get("io_workers", 1)),
+    )
+
+
+__all__ = ["SceneLoader", "SceneRef", "loader_from_config"]

@@ -67,6 +67,8 @@ def write_synthetic_split(
     sensors: bool = True,
     route_every: int = 1,
     seed: int = 0,
+    image_cameras: tuple[str, ...] = CAMERA_NAMES,
+    progress: bool = False,
 ) -> SyntheticSplit:
     """Write a synthetic OpenScene split.
 
@@ -79,7 +81,12 @@ def write_synthetic_split(
         sensors: write JPEGs and PCDs (``False``: logs only, sensor paths dangle).
         route_every: frame ``i`` has a route iff ``i % route_every == 0`` (1 = always).
         seed: RNG seed.
+        image_cameras: cameras whose JPEGs are written when ``sensors`` (others are listed in the log
+            but their files are absent).
+        progress: show a tqdm bar over logs.
     """
+    from tqdm import tqdm
+
     rng = np.random.default_rng(seed)
     root = Path(root)
     data_path = root / "navsim_logs" / split
@@ -89,7 +96,7 @@ def write_synthetic_split(
     intrinsics = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
     yy, xx = np.mgrid[:h, :w]
     log_names, all_tokens = [], []
-    for li in range(num_logs):
+    for li in tqdm(range(num_logs), desc="Writing synthetic logs", disable=not progress, leave=False):
         log_name = f"2021.06.0{1 + li % 9}.12.00.00_veh-{li:02d}_synthetic"
         tokens = [_token(seed, li, i) for i in range(frames_per_log)]
         origin = np.array([664000.0 + 50.0 * li, 3997000.0 + 30.0 * li])
@@ -102,10 +109,10 @@ def write_synthetic_split(
             for name in CAMERA_NAMES:
                 rel = f"{log_name}/{name}/{token}.jpg"
                 cams[name] = camera_dict(rel, camera_to_ego_rotation(_CAMERA_YAW[name]), [1.5, 0.0, 1.6], intrinsics)
-                if sensors:
+                if sensors and name in image_cameras:
                     base = (xx * 3 + yy * 5 + i * 7 + CAMERA_NAMES.index(name) * 40) % 256
                     img = np.stack([base, (base + 85) % 256, (base + 170) % 256], -1).astype(np.int32)
-                    img = np.clip(img + rng.integers(-8, 9, img.shape), 0, 255).astype(np.uint8)
+                    img = np.clip(img + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
                     write_jpeg(blobs / rel, img, quality=90)
             lidar_rel = f"{log_name}/MergedPointCloud/{token}.pcd"
             if sensors:

@@ -178,3 +178,61 @@ def test_loader_argument_errors(synthetic_split, tmp_path):
         SceneLoader(tmp_path / "none", None)
     with pytest.raises(ValueError, match="sensor_blobs_path"):
         SceneLoader(synthetic_split.data_path, None, sensor_config=SensorConfig.build_drivor())
+
+
+def test_threaded_decode_matches_sequential(synthetic_split, tmp_path):
+    import shutil
+
+    kw = {"scene_filter": SceneFilter(has_route=False), "sensor_config": SensorConfig.build_all_sensors(), "show_progress": False}
+    seq = SceneLoader(synthetic_split.data_path, synthetic_split.sensor_blobs_path, **kw)
+    with SceneLoader(synthetic_split.data_path, synthetic_split.sensor_blobs_path, io_workers=4, **kw) as par:
+        a = seq.get_agent_input_from_token(seq.tokens[1])
+        b = par.get_agent_input_from_token(seq.tokens[1])
+    for ca, cb in zip(a.cameras, b.cameras):
+        for name in ca:
+            np.testing.assert_array_equal(ca[name].image, cb[name].image)
+    blobs = tmp_path / "blobs"
+    shutil.copytree(synthetic_split.sensor_blobs_path, blobs)
+    frames = seq.get_scene_frames(seq.tokens[1])
+    (blobs / frames[0]["cams"]["CAM_L2"]["data_path"]).unlink()
+    with SceneLoader(synthetic_split.data_path, blobs, io_workers=3, **kw) as par, pytest.raises(SensorError, match="CAM_L2"):
+        par.get_agent_input_from_token(seq.tokens[1])
+
+
+def test_returned_calibrations_are_independent(synthetic_split):
+    loader = SceneLoader(synthetic_split.data_path, None, SceneFilter(has_route=False, frame_interval=1), show_progress=False)
+    first = loader.get_agent_input_from_token(loader.tokens[0])
+    k = first.cameras[3]["CAM_F0"].intrinsics
+    reference = k.copy()
+    k *= 0.5  # a consumer rescaling in place must not change later results
+    again = loader.get_agent_input_from_token(loader.tokens[1])  # frame 3 of scene 0 = frame 2 of scene 1
+    np.testing.assert_array_equal(again.cameras[2]["CAM_F0"].intrinsics, reference)
+
+
+def test_scene_filter_from_navsim_yaml(tmp_path):
+    path = tmp_path / "navmini_like.yaml"
+    path.write_text(
+        "_target_: navsim.common.dataclasses.SceneFilter\n_convert_: 'all'\nnum_history_frames: 4\nnum_future_frames: 10\n"
+        "frame_interval: 1\nhas_route: true\nmax_scenes: null\nlog_names:\n  - \"log_a\"\ntokens:\n - \"6774548111cb5ba4\"\n"
+        "include_synthetic_scenes: false\n"
+    )
+    sf = SceneFilter.from_yaml(path)
+    assert (sf.frame_interval, sf.log_names, sf.tokens, sf.max_scenes) == (1, ["log_a"], ["6774548111cb5ba4"], None)
+    path.write_text("num_history_frames: 4\ninclude_synthetic_scenes: true\n")
+    with pytest.raises(ValueError, match=r"navmini_like\.yaml.*include_synthetic_scenes"):
+        SceneFilter.from_yaml(path)
+
+
+def test_loader_from_hydra_config(synthetic_split, monkeypatch):
+    from inspatio_drive.config import compose
+    from inspatio_drive.data import loader_from_config
+
+    monkeypatch.setenv("OPENSCENE_DATA_ROOT", str(synthetic_split.root))
+    # as a config group: composed under the `data` key
+    overrides = ["data.split=synthetic", "data.scene_filter.frame_interval=1", "data.sensor_config=drivor", "data.show_progress=false"]
+    loader = loader_from_config(compose("data/openscene", overrides).data)
+    assert len(loader) == 14 and loader.sensor_config == SensorConfig.build_drivor()
+    assert loader.get_agent_input_from_token(loader.tokens[0]).cameras[3]["CAM_F0"].is_loaded
+    monkeypatch.delenv("OPENSCENE_DATA_ROOT")
+    with pytest.raises(ValueError, match="OPENSCENE_DATA_ROOT"):
+        loader_from_config(compose("data/openscene").data)
