@@ -19,7 +19,7 @@ def built_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]
     root = tmp_path_factory.mktemp("cache")
     scene_a = load_golden_scene_input("a")
     broken = copy.deepcopy(load_golden_scene_input("c"))
-    broken.scene_metadata.scene_token = "broken_token"
+    broken.frames[broken.current_index].token = "broken_token"
     broken.frames[broken.current_index].roadblock_ids = ["99999"]
     report = build_cache_for_split([scene_a, broken], GOLDEN / "maps", root, progress=False)
     return root, report

@@ -18,6 +18,7 @@ from inspatio_drive.data.types import Scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
+from inspatio_drive.pdm.cache.scene_input import scene_token
 from inspatio_drive.pdm.cache.storage import MetricCacheStore
 
 __all__ = ["BuildReport", "build_cache_for_split"]
@@ -75,7 +76,7 @@ def build_cache_for_split(
     bar = tqdm(scenes, total=total, desc="metric cache", unit="scene", disable=not progress)
     try:
         for scene in bar:
-            token = scene.scene_metadata.scene_token
+            token = scene_token(scene)
             if token in store and not force:
                 report.skipped.append(token)
                 continue
