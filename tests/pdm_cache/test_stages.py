@@ -63,6 +63,7 @@ def built(golden: dict[str, Any], golden_map: MapAPI) -> dict[str, Any]:
 
 def test_route_and_centerline_match(built: dict[str, Any]) -> None:
     cache, arrays = built["cache"], built["arrays"]
+    assert cache.token == built["meta"]["token"]  # navsim's token = current frame token
     assert cache.route_lane_ids == built["meta"]["route_lane_ids"]
     assert cache.route_roadblock_ids == built["meta"]["route_roadblock_ids_logged"]
     ref = arrays["centerline_global"]

@@ -27,7 +27,7 @@ from inspatio_drive.pdm.cache.route import (
     load_route,
     starting_lane,
 )
-from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state
+from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state, scene_token
 from inspatio_drive.pdm.types import PACIFICA, Centerline, MetricCache, VehicleParameters
 
 __all__ = ["BUILDER_VERSION", "build_metric_cache", "plan_route"]
@@ -45,9 +45,7 @@ def plan_route(
     pose = state[:3]
     center = ego_center(pose, vehicle)
     if not frame.roadblock_ids:
-        raise ValueError(
-            f"scene {scene.scene_metadata.scene_token}: current frame has no route roadblock_ids"
-        )
+        raise ValueError(f"scene {scene_token(scene)}: current frame has no route roadblock_ids")
     route = load_route(map_api, frame.roadblock_ids)
     route = correct_route(
         pose, map_api, route, config.route_search_depth_backward, config.route_search_depth_forward
@@ -85,9 +83,7 @@ def build_metric_cache(
     center = ego_center(pose, vehicle)
     ego_box = shapely.Polygon(ego_corners(pose, vehicle))
     if not frame.roadblock_ids:
-        raise ValueError(
-            f"scene {scene.scene_metadata.scene_token}: current frame has no route roadblock_ids"
-        )
+        raise ValueError(f"scene {scene_token(scene)}: current frame has no route roadblock_ids")
 
     route = load_route(map_api, frame.roadblock_ids)
     route = correct_route(
@@ -126,7 +122,7 @@ def build_metric_cache(
         vehicle,
     )
     cache = MetricCache(
-        token=scene.scene_metadata.scene_token,
+        token=scene_token(scene),
         log_name=scene.scene_metadata.log_name,
         initial_state=state,
         initial_time_us=int(frame.timestamp),

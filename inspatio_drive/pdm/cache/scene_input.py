@@ -58,12 +58,18 @@ class Detections:
         return box_corners(self.centers, self.headings, self.sizes[:, 0], self.sizes[:, 1])
 
 
+def scene_token(scene: Scene) -> str:
+    """navsim's scenario token: the token of the current frame (``SceneMetadata.initial_token``), which is
+    what metric caches and PDM results are keyed by (not the OpenScene ``scene_token`` field)."""
+    return str(scene.frames[scene.current_index].token)
+
+
 def scene_frames_from_current(scene: Scene, count: int) -> list[Frame]:
     """Frames ``current … current + count - 1``; clear error if the scene is too short."""
     start = scene.current_index
     if start < 0 or start + count > len(scene.frames):
         raise ValueError(
-            f"scene {scene.scene_metadata.scene_token}: needs {count} frames from the current frame (index "
+            f"scene {scene_token(scene)}: needs {count} frames from the current frame (index "
             f"{start}), has {len(scene.frames)} frames in total"
         )
     return scene.frames[start : start + count]
