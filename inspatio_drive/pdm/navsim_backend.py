@@ -47,7 +47,9 @@ def _navsim_api() -> dict[str, Any]:
     try:
         from navsim.common.dataclasses import Trajectory
         from navsim.evaluate.pdm_score import pdm_score
-        from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_comfort_metrics import ego_is_comfortable
+        from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_comfort_metrics import (
+            ego_is_comfortable,
+        )
         from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_scorer import PDMScorer
         from navsim.planning.simulation.planner.pdm_planner.simulation.pdm_simulator import PDMSimulator
         from nuplan.planning.simulation.trajectory.trajectory_sampling import TrajectorySampling
@@ -67,7 +69,9 @@ class _NavsimCacheUnpickler(pickle.Unpickler):
     """Unpickler that only resolves classes from navsim, nuplan, shapely, numpy and a few builtins."""
 
     ALLOWED_PREFIXES = ("navsim.", "nuplan.", "shapely.", "numpy.", "numpy", "collections", "enum")
-    ALLOWED_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "str", "int", "float", "bool", "slice"})
+    ALLOWED_BUILTINS = frozenset(
+        {"list", "dict", "tuple", "set", "frozenset", "str", "int", "float", "bool", "slice"}
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "builtins" and name in self.ALLOWED_BUILTINS:
