@@ -94,7 +94,9 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
     except ImportError:
         return None
     median, samples = _median_ms(
-        lambda: build_metric_cache(data_root=data_root, maps_root=data_root / "maps", split=None, token=token),
+        lambda: build_metric_cache(
+            data_root=data_root, maps_root=data_root / "maps", split=None, token=token
+        ),
         repeats,
         warmup,
     )
@@ -115,13 +117,20 @@ def main(overrides: Sequence[str] = ()) -> int:
     if cfg.threads:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, str(cfg.threads))
-    scenes = [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
+    scenes = (
+        [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
+    )
     missing = [str(s) for s in scenes if not (s / "metric_cache.json").is_file()]
     if missing:
         print(f"bench-pdm: scene folders without metric_cache.json: {missing}")
         return 2
-    rows = [bench_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed)) for s in scenes]
-    print(f"PDM scoring, {cfg.num_candidates} candidates per scene (median of {cfg.repeats}; cpu_count={os.cpu_count()})")
+    rows = [
+        bench_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed))
+        for s in scenes
+    ]
+    print(
+        f"PDM scoring, {cfg.num_candidates} candidates per scene (median of {cfg.repeats}; cpu_count={os.cpu_count()})"
+    )
     print("| scene | ours: ms / scene | interp+sim ms | metrics ms | navsim v1.1 ms (23 ms x K) | speed-up |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -138,7 +147,9 @@ def main(overrides: Sequence[str] = ()) -> int:
                 print("metric-cache building: builder not available in this build (inspatio_drive.pdm.cache)")
                 break
             builds.append(b)
-            print(f"metric cache {token}: {b['build_ms_median']:.1f} ms (navsim 210 ms, {b['speedup_vs_navsim']:.1f}x)")
+            print(
+                f"metric cache {token}: {b['build_ms_median']:.1f} ms (navsim 210 ms, {b['speedup_vs_navsim']:.1f}x)"
+            )
     if cfg.output:
         Path(cfg.output).write_text(json.dumps({"scoring": rows, "cache_build": builds}, indent=1))
     return 0

@@ -131,11 +131,15 @@ def run(cfg: Any) -> dict[str, Any]:
         if cfg.metric_cache:
             cache = MetricCache.load(cfg.metric_cache)
             if cfg.token is not None and str(cfg.token) != cache.token:
-                raise ValueError(f"token: {cfg.token} requested but metric cache {cfg.metric_cache} is {cache.token}")
+                raise ValueError(
+                    f"token: {cfg.token} requested but metric cache {cfg.metric_cache} is {cache.token}"
+                )
         elif cfg.data_root:
             cache = _cache_from_data_root(cfg)
         else:
-            raise ValueError("scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>")
+            raise ValueError(
+                "scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>"
+            )
         scorer_cfg = _scorer_config(dict(cfg.scorer or {}))
         results = score_candidates(cache, traj, config=scorer_cfg, names=names)
         token = cache.token
@@ -154,7 +158,14 @@ def main(overrides: Sequence[str] = ()) -> int:
     try:
         cfg = compose("pdm_score", list(overrides))
         doc = run(cfg)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError, HydraException, OmegaConfBaseException) as exc:
+    except (
+        FileNotFoundError,
+        ValueError,
+        RuntimeError,
+        ImportError,
+        HydraException,
+        OmegaConfBaseException,
+    ) as exc:
         print(f"inspatio-drive pdm-score: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(doc, indent=1)

@@ -69,7 +69,9 @@ class _NavsimCacheUnpickler(pickle.Unpickler):
     """Unpickler that only resolves classes from navsim, nuplan, shapely, numpy and a few builtins."""
 
     ALLOWED_PREFIXES = ("navsim.", "nuplan.", "shapely.", "numpy.", "numpy", "collections", "enum")
-    ALLOWED_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "str", "int", "float", "bool", "slice"})
+    ALLOWED_BUILTINS = frozenset(
+        {"list", "dict", "tuple", "set", "frozenset", "str", "int", "float", "bool", "slice"}
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "builtins" and name in self.ALLOWED_BUILTINS:

@@ -133,3 +133,11 @@ def test_comfort_detects_hard_braking():
 def test_bad_trajectories(scene_a, bad, match):
     with pytest.raises(ValueError, match=match):
         score_candidates(scene_a.cache, bad)
+
+
+def test_bev_picture(scene_a, tmp_path):
+    from inspatio_drive.pdm.plot import plot_bev
+
+    res = score_candidates(scene_a.cache, scene_a.candidate_poses_local[:4])
+    out = plot_bev(scene_a.cache, res, tmp_path / "bev.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
