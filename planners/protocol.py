@@ -7,7 +7,7 @@ Conventions (NAVSIM): poses are ``(x, y, heading)`` in metres / radians in the *
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -119,6 +119,19 @@ class FeaturePlanner(Planner, Protocol):
     def propose_features(self, features: Mapping[str, torch.Tensor]) -> Candidates:
         """Batched candidates ``poses [B, K, T, 3]`` from batched features."""
         ...
+
+
+class ScoredPlanner:
+    """A planner followed by an honest scorer ``scorer(candidates, agent_input) -> candidates``
+    (e.g. constant-velocity arcs + :class:`planners.scoring.RuleBasedScorer`)."""
+
+    def __init__(self, planner: Planner, scorer: Callable[[Candidates, AgentInput], Candidates]) -> None:
+        self.planner = planner
+        self.scorer = scorer
+        self.name = f"{planner.name}+{getattr(scorer, 'name', 'scorer')}"
+
+    def propose(self, agent_input: AgentInput) -> Candidates:
+        return self.scorer(self.planner.propose(agent_input), agent_input)
 
 
 def collate_features(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
