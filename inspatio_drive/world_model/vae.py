@@ -62,13 +62,17 @@ def load_wan_vae(
         from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
 
         state = convert_wan_vae_to_diffusers(state)
-    model = cls()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    with torch.device("meta"):
+        model = cls()
+    expected = model.state_dict()
+    missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
+    wrong = [k for k in expected.keys() & state.keys() if state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
         raise ValueError(
             f"{p}: not a Wan2.1 VAE state dict: {len(missing)} missing keys (e.g. {sorted(missing)[:4]}), "
-            f"{len(unexpected)} unexpected keys (e.g. {sorted(unexpected)[:4]})"
+            f"{len(unexpected)} unexpected keys (e.g. {sorted(unexpected)[:4]}), wrong shapes {sorted(wrong)[:4]}"
         )
+    model.load_state_dict(state, strict=True, assign=True)
     return model.to(device=device, dtype=dtype).eval()
 
 

@@ -1,0 +1,106 @@
+"""Build a generator from its hydra config (``configs/generator/{geometric,inspatio}.yaml``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from .config import WanDiTConfig
+from .generator import GeometricGenerator, InSpatioGenerator
+from .model import CausalWanDiT
+from .scheduler import DistilledSampler
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+PRESETS = {"inspatio_1_3b": WanDiTConfig.inspatio_1_3b, "tiny": WanDiTConfig.tiny}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ValueError(f"dtype {name!r} not one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def dit_config(name: str) -> WanDiTConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown DiT preset {name!r}; expected one of {sorted(PRESETS)}")
+    return PRESETS[name]()
+
+
+def random_dit(config: WanDiTConfig, device: torch.device, dtype: torch.dtype, seed: int = 0) -> CausalWanDiT:
+    """A DiT with random weights, initialised directly on ``device`` (speed does not depend on the values)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.device(device):
+        torch.manual_seed(seed)
+        model = CausalWanDiT(config)
+    return model.to(dtype).eval()
+
+
+def compile_blocks(model: CausalWanDiT, mode: str | None = None) -> CausalWanDiT:
+    """``torch.compile`` every transformer block in place (the cache bookkeeping stays eager)."""
+    for blk in model.blocks:
+        blk.compile(mode=mode, dynamic=False)
+    return model
+
+
+def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGenerator:
+    """Generator from a ``generator`` config node."""
+    name = cfg["name"]
+    if name == "geometric":
+        return GeometricGenerator()
+    if name != "inspatio":
+        raise ValueError(f"generator.name must be 'geometric' or 'inspatio', got {name!r}")
+    from .checkpoint import load_dit
+    from .text import CaptionEmbeddingCache
+    from .vae import WanVAE, load_wan_vae, tiny_autoencoder
+
+    device, dtype = resolve_device(cfg["device"]), resolve_dtype(cfg["dtype"])
+    config = dit_config(cfg["model"])
+    if cfg.get("random_weights", False):
+        dit = random_dit(config, device, dtype, int(cfg.get("seed", 0)))
+    else:
+        dit = load_dit(
+            cfg["checkpoint"], config, device, dtype, search_dirs=list(cfg.get("checkpoint_dirs") or [])
+        )
+    if cfg.get("compile", False):
+        compile_blocks(dit)
+    vae_path = cfg.get("vae")
+    if vae_path is None:
+        raise ValueError(
+            "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth)"
+        )
+    ae = (
+        tiny_autoencoder()
+        if vae_path == "tiny-random"
+        else load_wan_vae(vae_path, dtype=dtype, device=str(device))
+    )
+    vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
+    decoder = None
+    if cfg.get("decoder", "vae") == "taehv":
+        from .taehv import load_taehv
+
+        if not cfg.get("taehv"):
+            raise ValueError("generator.decoder=taehv needs generator.taehv=<taew2_1.pth>")
+        decoder = load_taehv(cfg["taehv"], device=device, dtype=dtype)
+    elif cfg.get("decoder", "vae") != "vae":
+        raise ValueError(f"generator.decoder must be 'vae' or 'taehv', got {cfg.get('decoder')!r}")
+    text = None
+    if cfg.get("caption") is not None:
+        cache = CaptionEmbeddingCache(cfg["text_cache_dir"], cfg.get("text_encoder"), str(device))
+        text = cache.get(cfg["caption"])
+        cache.release_encoder()
+    s = cfg.get("sampler") or {}
+    sampler = DistilledSampler(
+        denoising_step_list=tuple(float(x) for x in s.get("denoising_step_list", (1000, 750, 500, 250))),
+        shift=float(s.get("shift", 5.0)),
+        warp_denoising_step=bool(s.get("warp_denoising_step", True)),
+    )
+    return InSpatioGenerator(
+        dit, vae, text, sampler=sampler, max_batch=int(cfg["max_batch"]), decoder=decoder
+    )
