@@ -234,7 +234,7 @@ def plot_study(result: StudyResult, path: str | Path) -> Path:
     label = dict(SUBSCORE_ORDER)
     x = np.arange(len(keys))
     width = 0.8 / len(result.rows)
-    fig, ax = plt.subplots(figsize=(7.5, 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=100)
     for i, r in enumerate(result.rows):
         m = np.array([r.metrics[k].mean for k in keys]) * 100
         lo = np.array([r.metrics[k].lo for k in keys]) * 100
@@ -248,7 +248,7 @@ def plot_study(result: StudyResult, path: str | Path) -> Path:
     ax.set_ylim(
         max(0.0, float(np.nanmin([r.metrics[k].lo for r in result.rows for k in keys]) * 100) - 5), 101
     )
-    ax.legend(ncol=4, fontsize=8, loc="lower right")
+    ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -111,7 +111,7 @@ def train_head(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * idx.numel()
+            total += loss.item() * idx.numel()
         result.train_loss.append(total / x.shape[0])
         if xv is not None and xv.shape[0] > 0:
             head.eval()

@@ -86,7 +86,8 @@ def fc_dataset_arrays(m: int = 60, k: int = 16, seed: int = 0) -> dict[str, np.n
     comfort = np.ones((m, k))
     ddc = np.ones((m, k))
     score = nc * dac * (5 * ttc + 5 * ep + 2 * comfort) / 12
-    base = np.log(np.clip(score + rng.normal(0, 0.35, size=(m, k)), 1e-3, None))
+    # the planner sees progress exactly but safety only through a noisy channel
+    base = np.log(ep) + np.log(np.clip(nc * dac + rng.normal(0, 0.6, size=(m, k)), 0.05, 1.5))
     features = np.stack([clearance, observed, rng.normal(size=(m, k))], axis=-1).astype(np.float32)
     split = np.array(["train"] * (m // 2) + ["val"] * (m // 4) + ["test"] * (m - m // 2 - m // 4))
     return {

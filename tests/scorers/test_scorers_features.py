@@ -115,3 +115,39 @@ def test_scale_intrinsics_pixel_centres():
     K2 = scale_intrinsics(K, 2.0, 2.0)
     torch.testing.assert_close(K2[:2, 2], torch.tensor([99.5, 59.5]))  # still centred in 200 × 120
     assert K2[0, 0] == 200.0
+
+
+def test_scorer_end_to_end(tmp_path):
+    from scorers.head import FCHead, save_head
+    from scorers.scorer import FutureConsistencyScorer
+
+    cand, pts, K, Tc, _rgb, depth, valid = _scene()
+    head = FCHead(["min_clearance_m", "observed_near_path"], hidden=[])
+    with torch.no_grad():  # hand-set logistic weights: clearance and observed ground are good
+        head.net[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
+        head.net[0].bias.zero_()
+    path = save_head(tmp_path / "h.safetensors", head, privileged=False, extra={"w_fc": 1.0})
+    scorer = FutureConsistencyScorer.from_checkpoint(path)
+    fc = scorer.score(
+        ScorerInputs(cand, pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid)
+    )
+    assert fc.mode == "honest" and fc.prob.shape == (2,)
+    assert fc.prob[1] > fc.prob[0]  # the candidate driving into the obstacle is less consistent
+    fused, idx = scorer.rerank(torch.tensor([0.0, -0.5]), fc)
+    assert idx == 1 and fused.shape == (2,)
+    assert scorer.rerank(torch.tensor([0.0, -0.5]), fc, w_fc=0.0)[1] == 0
+    priv = save_head(tmp_path / "p.safetensors", head, privileged=True)
+    with pytest.raises(ValueError, match="privileged"):
+        FutureConsistencyScorer.from_checkpoint(priv, mode="honest")
+    with pytest.raises(ValueError, match="no w_fc"):
+        FutureConsistencyScorer.from_checkpoint(priv).rerank(torch.zeros(2), fc)
+
+
+def test_fc_config_matches_feature_config():
+    from inspatio_drive.config import compose
+
+    cfg = compose("scorer/fc", [])
+    from omegaconf import OmegaConf
+
+    fcfg = FeatureConfig.from_mapping(OmegaConf.to_container(cfg.scorer.features))  # group package: scorer
+    assert fcfg == FeatureConfig(**{**FeatureConfig().__dict__, "height_band": (0.3, 2.5)})
