@@ -1,0 +1,233 @@
+"""Counterfactual scenes: the same scene seen from a perturbed ego path, written as NAVSIM v2-style synthetic
+scenes (``Scene.save_to_disk`` layout, reference §2.5) that :func:`read_synthetic_scene` loads back.
+
+A :class:`Perturbation` moves the whole ego path rigidly about the current pose (``lateral_m`` to the left,
+``heading_deg`` counter-clockwise) and re-times it (``speed_factor``: the ego is where the logged ego was at
+``speed_factor · t``). Other agents keep their logged global boxes, re-expressed in the new ego frames; the
+LiDAR points of each frame are re-expressed in the new ego frame (same sweep seen from elsewhere: no new
+occlusions); camera images are novel views from ``render_fn`` (the geometric renderer, or generated frames).
+
+On disk (``out_root``)::
+
+    synthetic_scene_pickles/<token>.pkl   # {scene_metadata, frames, extended_traffic_light_data, extended_detections_tracks}
+    sensor_blobs/<log_name>/<CAM_xx>/<token>_<i>.jpg, MergedPointCloud/<token>_<i>.pcd
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from inspatio_drive.data.pcd import read_pcd, write_pcd
+from inspatio_drive.data.safe_pickle import safe_load
+from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lidar, Scene, SceneMetadata
+from inspatio_drive.data.writers import write_jpeg
+
+CAMERA_KEYS = ("cam_f0", "cam_l0", "cam_l1", "cam_l2", "cam_r0", "cam_r1", "cam_r2", "cam_b0")
+RenderFn = Callable[[Scene, int, NDArray[np.float64]], Mapping[str, NDArray[np.uint8]]]
+"""``render_fn(scene, frame_index, new_global_pose[3]) → {CAM_xx: uint8 [H, W, 3]}``."""
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """``lateral_m`` (left, m), ``heading_deg`` (counter-clockwise), ``speed_factor`` (> 0) about the current pose."""
+
+    name: str
+    lateral_m: float = 0.0
+    heading_deg: float = 0.0
+    speed_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.speed_factor > 0:
+            raise ValueError(f"perturbation {self.name}: speed_factor must be > 0, got {self.speed_factor}")
+
+
+def _se2(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    c, s = np.cos(p[2]), np.sin(p[2])
+    return np.array([[c, -s, p[0]], [s, c, p[1]], [0.0, 0.0, 1.0]])
+
+
+def _pose(m: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.array([m[0, 2], m[1, 2], np.arctan2(m[1, 0], m[0, 0])])
+
+
+def perturbed_poses(poses: NDArray[np.float64], times_s: NDArray[np.float64], current: int,
+                    p: Perturbation) -> NDArray[np.float64]:
+    """Global ego poses ``[N, 3]`` at ``times_s [N]`` → perturbed global poses ``[N, 3]``."""
+    poses = np.asarray(poses, np.float64)
+    t = np.asarray(times_s, np.float64) - times_s[current]
+    # re-time: position along the logged path at speed_factor · t (linear interpolation, unwrapped heading)
+    src_t = np.clip(t * p.speed_factor, t[0], t[-1])
+    heading = np.unwrap(poses[:, 2])
+    timed = np.stack([np.interp(src_t, t, poses[:, 0]), np.interp(src_t, t, poses[:, 1]),
+                      np.interp(src_t, t, heading)], -1)
+    g_cur = _se2(poses[current])
+    offset = g_cur @ _se2(np.array([0.0, p.lateral_m, np.deg2rad(p.heading_deg)])) @ np.linalg.inv(g_cur)
+    out = np.stack([_pose(offset @ _se2(q)) for q in timed])
+    out[:, 2] = np.arctan2(np.sin(out[:, 2]), np.cos(out[:, 2]))
+    return out
+
+
+def _reexpress_boxes(ann: Annotations | None, old: NDArray[np.float64], new: NDArray[np.float64]) -> Annotations | None:
+    if ann is None or len(ann.boxes) == 0:
+        return ann
+    T = np.linalg.inv(_se2(new)) @ _se2(old)
+    boxes = ann.boxes.copy()
+    boxes[:, :2] = (T[:2, :2] @ ann.boxes[:, :2].T).T + T[:2, 2]
+    dyaw = np.arctan2(T[1, 0], T[0, 0])
+    boxes[:, 6] = np.arctan2(np.sin(boxes[:, 6] + dyaw), np.cos(boxes[:, 6] + dyaw))
+    vel = ann.velocity_3d.copy()
+    vel[:, :2] = (T[:2, :2] @ ann.velocity_3d[:, :2].T).T
+    return replace(ann, boxes=boxes, velocity_3d=vel)
+
+
+def _reexpress_points(points: NDArray[np.float32] | None, old: NDArray[np.float64], new: NDArray[np.float64]) -> NDArray[np.float32] | None:
+    if points is None or points.size == 0:
+        return points
+    T = np.linalg.inv(_se2(new)) @ _se2(old)
+    out = points.copy()
+    out[:2] = (T[:2, :2] @ points[:2].astype(np.float64) + T[:2, 2:3]).astype(np.float32)
+    return out
+
+
+def synthetic_token(token: str, name: str) -> str:
+    return hashlib.sha1(f"{token}/{name}".encode()).hexdigest()[:16]
+
+
+def counterfactual_scene(scene: Scene, p: Perturbation, render_fn: RenderFn | None = None) -> Scene:
+    """The perturbed scene in memory (global ego statuses, re-expressed boxes and LiDAR, novel views)."""
+    poses = np.stack([f.ego_status.ego_pose for f in scene.frames]).astype(np.float64)
+    times = np.array([f.timestamp for f in scene.frames], np.float64) * 1e-6
+    new = perturbed_poses(poses, times, scene.current_index, p)
+    frames = []
+    for i, (f, old_pose, new_pose) in enumerate(zip(scene.frames, poses, new, strict=True)):
+        status = EgoStatus(new_pose, (f.ego_status.ego_velocity * p.speed_factor).astype(np.float32),
+                           (f.ego_status.ego_acceleration * p.speed_factor**2).astype(np.float32),
+                           f.ego_status.driving_command, True)
+        images = dict(render_fn(scene, i, new_pose)) if render_fn is not None else {}
+        cams = {name: replace(cam, image=images.get(name), data_path=None) for name, cam in f.cameras.items()}
+        lidar = Lidar(_reexpress_points(f.lidar.points, old_pose, new_pose)) if f.lidar is not None else f.lidar
+        frames.append(replace(f, token=synthetic_token(f.token, p.name), ego_status=status, cameras=cams,
+                              lidar=lidar, annotations=_reexpress_boxes(f.annotations, old_pose, new_pose)))
+    meta = replace(scene.scene_metadata, scene_token=synthetic_token(scene.scene_metadata.scene_token, p.name),
+                   initial_token=frames[scene.current_index].token)
+    return Scene(meta, frames)
+
+
+def write_synthetic_scene(scene: Scene, original: Scene, out_root: str | Path) -> Path:
+    """Write a (counterfactual) scene in navsim v2's ``Scene.save_to_disk`` layout; returns the pickle path."""
+    out_root = Path(out_root)
+    blobs = out_root / "sensor_blobs"
+    token = scene.scene_metadata.initial_token
+    log = scene.scene_metadata.log_name
+    frames = []
+    for i, f in enumerate(scene.frames):
+        camera_dict = {}
+        for key in CAMERA_KEYS:
+            cam = f.cameras.get(key.upper())
+            if cam is None:
+                continue
+            rel = None
+            if cam.image is not None:
+                rel = f"{log}/{key.upper()}/{token}_{i}.jpg"
+                write_jpeg(blobs / rel, cam.image)
+            camera_dict[key] = {"data_path": rel, "sensor2lidar_rotation": cam.sensor2ego_rotation,
+                                "sensor2lidar_translation": cam.sensor2ego_translation,
+                                "cam_intrinsic": cam.intrinsics, "distortion": cam.distortion}
+        lidar_rel = None
+        if f.lidar is not None and f.lidar.points is not None and f.lidar.points.size:
+            lidar_rel = f"{log}/MergedPointCloud/{token}_{i}.pcd"
+            (blobs / lidar_rel).parent.mkdir(parents=True, exist_ok=True)
+            write_pcd(blobs / lidar_rel, f.lidar.points)
+        frames.append({
+            "token": f.token, "timestamp": int(f.timestamp), "roadblock_ids": list(f.roadblock_ids),
+            "traffic_lights": [(int(a), bool(b)) for a, b in f.traffic_lights],
+            "annotations": None if f.annotations is None else asdict(f.annotations),
+            "ego_status": {k: np.asarray(v) if not isinstance(v, bool) else v for k, v in asdict(f.ego_status).items()},
+            "lidar_path": lidar_rel, "camera_dict": camera_dict,
+        })
+    meta = asdict(scene.scene_metadata)
+    meta["corresponding_original_scene"] = original.scene_metadata.scene_token
+    meta["corresponding_original_initial_token"] = original.scene_metadata.initial_token
+    payload = {"scene_metadata": meta, "frames": frames, "extended_traffic_light_data": None,
+               "extended_detections_tracks": None}
+    path = out_root / "synthetic_scene_pickles" / f"{token}.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pkl.tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(payload, fh, protocol=4)
+    tmp.replace(path)
+    return path
+
+
+def _need(d: Mapping[str, Any], key: str, source: str, where: str) -> Any:
+    if key not in d:
+        raise ValueError(f"{source}: {where} has no field {key!r}")
+    return d[key]
+
+
+def read_synthetic_scene(path: str | Path, sensor_blobs: str | Path | None = None,
+                         load_images: bool = True) -> Scene:
+    """Load a navsim v2 synthetic scene pickle (restricted unpickler) → :class:`Scene`.
+
+    Args:
+        sensor_blobs: root of the relative ``data_path`` / ``lidar_path`` (default: ``<pkl>/../../sensor_blobs``).
+    """
+    path = Path(path)
+    blobs = Path(sensor_blobs) if sensor_blobs else path.parent.parent / "sensor_blobs"
+    raw = safe_load(path)
+    source = str(path)
+    meta_raw = _need(raw, "scene_metadata", source, "the scene")
+    meta = SceneMetadata(**{k: meta_raw[k] for k in ("log_name", "scene_token", "map_name", "initial_token",
+                                                       "num_history_frames", "num_future_frames")})
+    frames = []
+    for i, fr in enumerate(_need(raw, "frames", source, "the scene")):
+        where = f"frame {i}"
+        st = _need(fr, "ego_status", source, where)
+        status = EgoStatus(np.asarray(st["ego_pose"], np.float64), np.asarray(st["ego_velocity"], np.float32),
+                           np.asarray(st["ego_acceleration"], np.float32), np.asarray(st["driving_command"]),
+                           bool(st.get("in_global_frame", True)))
+        cams = {}
+        for key, c in _need(fr, "camera_dict", source, where).items():
+            image = None
+            if load_images and c.get("data_path"):
+                from PIL import Image
+
+                file = blobs / c["data_path"]
+                if not file.is_file():
+                    raise FileNotFoundError(f"{source}: {where} camera {key}: image {file} not found")
+                image = np.asarray(Image.open(file).convert("RGB"))
+            cams[key.upper()] = Camera(key.upper(), image, np.asarray(c["cam_intrinsic"], np.float64),
+                                       np.asarray(c["sensor2lidar_rotation"], np.float64),
+                                       np.asarray(c["sensor2lidar_translation"], np.float64),
+                                       np.asarray(c.get("distortion", np.zeros(5)), np.float64), c.get("data_path"))
+        lidar = Lidar(None)
+        if fr.get("lidar_path"):
+            lidar = Lidar(read_pcd(blobs / fr["lidar_path"]), fr["lidar_path"])
+        ann = fr.get("annotations")
+        frames.append(Frame(str(fr["token"]), int(fr["timestamp"]), list(fr["roadblock_ids"]),
+                            [(int(a), bool(b)) for a, b in fr["traffic_lights"]],
+                            None if ann is None else Annotations(**ann), status, lidar, cams))
+    return Scene(meta, frames)
+
+
+def export_counterfactuals(scenes: Sequence[Scene], perturbations: Sequence[Perturbation], out_root: str | Path,
+                           render_fn: RenderFn | None = None, progress: bool = True) -> list[Path]:
+    """Every scene × perturbation → synthetic scene pickles under ``out_root`` (tqdm progress)."""
+    from tqdm import tqdm
+
+    written = []
+    with tqdm(total=len(scenes) * len(perturbations), desc="counterfactuals", unit="scene",
+              disable=not progress) as bar:
+        for scene in scenes:
+            for p in perturbations:
+                written.append(write_synthetic_scene(counterfactual_scene(scene, p, render_fn), scene, out_root))
+                bar.update(1)
+    return written
