@@ -149,6 +149,8 @@ class EvaluateTask:
         _, plan, results, timings = self.plan_and_score(token)
         timings["total_s"] = time.perf_counter() - t_start
         chosen = choose_variants(plan, results.score, self.variants)
+        if self.cfg["eval"].get("dump_dir"):
+            dump_candidates(Path(self.cfg["eval"]["dump_dir"]), token, plan, results)
         rows = []
         for variant, index in chosen.items():
             row: dict[str, Any] = {"token": token, "variant": variant, "valid": True}
@@ -182,4 +184,24 @@ def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[s
         elif v == "oracle":
             scores = np.asarray(true_scores, dtype=np.float64)
             out[v] = int(np.argmax(np.where(np.isnan(scores), -math.inf, scores)))
+    return out
+
+
+def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any) -> Path:
+    """Every candidate of one scene → ``<folder>/<token>.npz``: ``features [K, F]``, ``feature_names [F]``,
+    ``base_log_score [K]``, ``poses [K, T, 3]`` and the true PDM sub-scores ``[K]`` (the FC training data;
+    :func:`inspatio_drive.evaluation.fc_data.collect_fc_dataset` merges the files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(plan.fc.features) if plan.fc is not None else []
+    k = plan.candidates.num_candidates
+    feats = (np.stack([plan.fc.features[n].detach().cpu().numpy() for n in names], -1).astype(np.float32)
+             if names else np.zeros((k, 0), np.float32))
+    arrays = {k_: np.asarray(getattr(results, k_), np.float64) for k_ in SUBSCORES}
+    tmp = folder / f".{token}.tmp.npz"
+    np.savez(tmp, features=feats, feature_names=np.array(names, dtype=str), token=np.array(token),
+             base_log_score=plan.base_scores.detach().cpu().numpy().astype(np.float64),
+             poses=plan.candidates.poses.detach().cpu().numpy(), privileged=np.array(bool(plan.fc and plan.fc.privileged)),
+             **arrays)
+    out = folder / f"{token}.npz"
+    tmp.replace(out)
     return out

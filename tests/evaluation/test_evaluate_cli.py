@@ -42,3 +42,28 @@ def test_bad_input_is_reported(tmp_path, capsys):
     assert "navsim_logs/sample" in capsys.readouterr().err
     assert main(["evaluate", "planner.model.no_such_knob=1"]) == 2
     assert "bad override" in capsys.readouterr().err
+
+
+def test_candidate_dumps_become_an_fc_dataset(tmp_path):
+    import numpy as np
+
+    from inspatio_drive.evaluation.fc_data import collect_fc_dataset
+
+    for split in ("golden_a", "golden_c"):
+        assert main(["evaluate", f"data.data_root={GOLDEN}", f"data.split={split}", f"eval.output_dir={tmp_path / split}",
+                     f"eval.dump_dir={tmp_path / 'dump' / split}", "eval.artefacts=0", "eval.report=false",
+                     "eval.progress=false", "eval.sensors=none", "+planner.model.yaw_rates=[-0.1,0.0,0.1]",
+                     "planner.selection={noc: 1.0, dac: 0.0, ddc: 0.0, ttc: 0.0, ep: 0.0, comfort: 0.0}"]) in (0, 2)
+    # the planner has 3 candidates but no logits: every scene fails with a clear error, and no dump is written
+    rows = pd.read_csv(tmp_path / "golden_a" / "base.csv", index_col=0)
+    assert not rows.iloc[0]["valid"] and "no sub-score logits" in rows.iloc[0]["error"]
+    for split in ("golden_a", "golden_c"):
+        assert main(["evaluate", f"data.data_root={GOLDEN}", f"data.split={split}", f"eval.output_dir={tmp_path / 'ok' / split}",
+                     f"eval.dump_dir={tmp_path / 'dump' / split}", "eval.artefacts=0", "eval.report=false",
+                     "eval.progress=false", "eval.sensors=none"]) == 0
+    out = collect_fc_dataset({"train": tmp_path / "dump" / "golden_a", "val": tmp_path / "dump" / "golden_c"},
+                             tmp_path / "fc.npz")
+    z = np.load(out)
+    assert z["features"].shape == (2, 1, 0) and list(z["split"]) == ["train", "val"]
+    assert z["score"][:, 0] == pytest.approx([_golden_row("scene_a", "constant_velocity")["score"],
+                                              _golden_row("scene_c", "constant_velocity")["score"]])
