@@ -1,0 +1,182 @@
+"""Render every candidate trajectory's future camera views from one coloured point cloud.
+
+``render_candidates(points, trajectories [K, T, 3], cameras, image_size)`` → :class:`RenderBatch`
+with ``K × T × C`` views. Views are z-buffered in chunks (``max_point_views`` bounds memory); the
+code is device-agnostic: pass ``device="cuda"`` for the GPU path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+from numpy.typing import ArrayLike
+
+from inspatio_drive.geometry.camera_poses import ego0_to_camera
+from inspatio_drive.geometry.se3 import as_float64
+from inspatio_drive.render.dynamic import DYNAMIC_MODES, move_points, object_motion, object_poses
+from inspatio_drive.render.splat import fill_holes, unpack_keys, zbuffer_world
+from inspatio_drive.render.types import ColoredPoints, RenderBatch, RenderCameras
+
+OUTPUTS = ("rgb", "depth", "index")
+
+
+def render_views(
+    xyz: torch.Tensor,
+    T_cam_world: torch.Tensor,
+    intrinsics: torch.Tensor,
+    image_size: tuple[int, int],
+    splat: int = 1,
+    hole_fill: int = 0,
+    near: float = 0.1,
+    far: float = 200.0,
+    max_point_views: int = 8_000_000,
+    cull: bool = True,
+) -> torch.Tensor:
+    """Z-buffer keys of ``V`` views of one point set.
+
+    Args:
+        xyz: float32 ``[N, 3]`` points in the world frame of ``T_cam_world``.
+        T_cam_world: ``[V, 4, 4]`` world-to-camera (OpenCV) transforms.
+        intrinsics: ``[V, 3, 3]`` in pixels of ``image_size`` (``(W, H)``).
+
+    Returns:
+        int64 ``[V, H, W]`` packed keys (see :func:`inspatio_drive.render.splat.unpack_keys`).
+    """
+    v, n = T_cam_world.shape[0], xyz.shape[0]
+    w, h = image_size
+    if n == 0:
+        return torch.full((v, h, w), torch.iinfo(torch.int64).max, dtype=torch.int64, device=xyz.device)
+    chunk = max(1, max_point_views // max(n, 1))
+    out = []
+    for s in range(0, v, chunk):
+        keys = zbuffer_world(
+            xyz, T_cam_world[s : s + chunk], intrinsics[s : s + chunk], image_size, splat, near, far, cull
+        )
+        out.append(fill_holes(keys, hole_fill) if hole_fill else keys)
+    return torch.cat(out) if len(out) > 1 else out[0]
+
+
+def render_candidates(
+    points: ColoredPoints,
+    trajectories: ArrayLike | torch.Tensor,
+    cameras: RenderCameras,
+    image_size: tuple[int, int] | None = None,
+    *,
+    times: Sequence[float] | torch.Tensor | None = None,
+    splat: int = 1,
+    hole_fill: int = 0,
+    near: float = 0.1,
+    far: float = 200.0,
+    dynamic_mode: str = "static",
+    forecasts: torch.Tensor | None = None,
+    outputs: Sequence[str] = OUTPUTS,
+    device: torch.device | str | None = None,
+    max_point_views: int = 8_000_000,
+    cull: bool = True,
+) -> RenderBatch:
+    """Render ``K × T × C`` future views of a coloured point cloud along candidate trajectories.
+
+    Args:
+        points: coloured points in ego0 (e.g. from :func:`build_point_cloud`).
+        trajectories: ``[K, T, 3]`` (x, y, heading) in the current rear-axle frame (``[T, 3]`` = one candidate).
+        cameras: the rig; its intrinsics are rescaled to ``image_size`` (default: the rig's own size).
+        times: ``[T]`` seconds from now of the poses (default 0.5, 1.0, … NAVSIM's 2 Hz), used to move
+            dynamic objects.
+        splat: splat side in pixels; ``hole_fill``: iterations of nearest-neighbour hole filling.
+        near, far: depth range rendered (metres).
+        dynamic_mode: ``static`` | ``privileged`` | ``constant_velocity`` | ``forecast`` (see
+            :mod:`inspatio_drive.render.dynamic`); ``forecasts`` ``[M, T, 3]`` for ``forecast``.
+        outputs: which of ``rgb``, ``depth``, ``index`` to materialise (``valid`` always is).
+        device: where to render (``"cuda"`` for the GPU path); default the points' device.
+        max_point_views: bound on points × views per z-buffer chunk (memory).
+        cull: conservative frustum culling per camera and time (same result, faster).
+
+    Returns:
+        :class:`RenderBatch` on ``device``.
+    """
+    if dynamic_mode not in DYNAMIC_MODES:
+        raise ValueError(f"dynamic_mode must be one of {DYNAMIC_MODES}, got {dynamic_mode!r}")
+    unknown = set(outputs) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
+    start = time.perf_counter()
+    device = torch.device(device) if device is not None else points.xyz.device
+    traj = as_float64(trajectories)
+    if traj.ndim == 2:
+        traj = traj[None]
+    if traj.ndim != 3 or traj.shape[-1] != 3:
+        raise ValueError(f"trajectories must be [K, T, 3] (x, y, heading), got {tuple(traj.shape)}")
+    k_count, t_count = traj.shape[:2]
+    t_sec = (
+        as_float64(times) if times is not None else 0.5 * torch.arange(1, t_count + 1, dtype=torch.float64)
+    )
+    if t_sec.shape != (t_count,):
+        raise ValueError(f"times must be [{t_count}], got {tuple(t_sec.shape)}")
+    cams = cameras if image_size is None else cameras.resized(image_size)
+    w, h = cams.image_size
+    c_count = len(cams.names)
+
+    w2c = ego0_to_camera(traj, cams.T_ego_cam)  # [K, T, C, 4, 4] float64
+    xyz = points.xyz.to(device=device, dtype=torch.float32)
+    instance = points.instance.to(device)
+    motion = None
+    if dynamic_mode != "static" and points.tracks is not None and bool((instance >= 0).any()):
+        fut = object_poses(points.tracks, t_sec, dynamic_mode, forecasts)
+        motion = object_motion(points.tracks, fut).to(device)  # [M, T, 4, 4]
+    intr = cams.intrinsics.to(device=device, dtype=torch.float32)
+    w2c_dev = w2c.to(device)
+    shape = (k_count, t_count, c_count, h, w)
+    valid = torch.empty(shape, dtype=torch.bool, device=device)
+    depth = torch.empty(shape, dtype=torch.float32, device=device) if "depth" in outputs else None
+    index = torch.empty(shape, dtype=torch.int32, device=device) if "index" in outputs else None
+    rgb = torch.empty((*shape, 3), dtype=torch.uint8, device=device) if "rgb" in outputs else None
+    colours = torch.cat([points.rgb.to(device), torch.zeros(1, 3, dtype=torch.uint8, device=device)])
+    for t in range(t_count):
+        pts = xyz if motion is None else move_points(xyz, instance, motion[:, t])
+        for c in range(
+            c_count
+        ):  # one group = the K candidates' views of one camera at one time: tight culling
+            keys = render_views(
+                pts,
+                w2c_dev[:, t, c],
+                intr[c].expand(k_count, 3, 3),
+                (w, h),
+                splat,
+                hole_fill,
+                near,
+                far,
+                max_point_views,
+                cull,
+            )
+            d, i, v = unpack_keys(keys)
+            valid[:, t, c] = v
+            if depth is not None:
+                depth[:, t, c] = d
+            if index is not None:
+                index[:, t, c] = i
+            if rgb is not None:
+                rgb[:, t, c] = colours[i.long()]  # index −1 → the black last row
+    meta = {
+        "splat": splat,
+        "hole_fill": hole_fill,
+        "near": near,
+        "far": far,
+        "num_points": len(points),
+        "times": t_sec.tolist(),
+        "image_size": (w, h),
+        "seconds": time.perf_counter() - start,
+        "tracks_source": points.tracks.source if points.tracks is not None else None,
+    }
+    return RenderBatch(
+        rgb=rgb.permute(0, 1, 2, 5, 3, 4) if rgb is not None else None,
+        depth=depth,
+        valid=valid,
+        point_index=index,
+        T_cam_ego0=w2c.to(device),
+        intrinsics=cams.intrinsics.to(device),
+        camera_names=cams.names,
+        dynamic_mode=dynamic_mode,
+        meta=meta,
+    )
