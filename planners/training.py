@@ -35,7 +35,9 @@ from planners.protocol import SUBSCORE_NAMES, Candidates, Planner
 # ------------------------------------------------------------------------------------------- targets
 
 
-def pdm_targets(subscores: Mapping[str, object], names: Iterable[str] = SUBSCORE_NAMES) -> dict[str, torch.Tensor]:
+def pdm_targets(
+    subscores: Mapping[str, object], names: Iterable[str] = SUBSCORE_NAMES
+) -> dict[str, torch.Tensor]:
     """BCE targets ``{name: float32 [..., K]}`` from PDM sub-scores (DrivoR's rule: NC and DDC 0.5 -> 0).
 
     Raises:
@@ -56,7 +58,9 @@ def pdm_targets(subscores: Mapping[str, object], names: Iterable[str] = SUBSCORE
 
 
 def masked_bce(
-    logits: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], weights: Mapping[str, float] | None = None
+    logits: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    weights: Mapping[str, float] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum over heads of ``weight · mean BCE-with-logits`` over the non-NaN targets.
 
@@ -110,7 +114,11 @@ def save_heads(head: nn.Module, path: str | Path, meta: Mapping[str, str] | None
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(path), metadata=dict(meta or {}))
+    save_file(
+        {k: v.detach().contiguous() for k, v in head.state_dict().items()},
+        str(path),
+        metadata=dict(meta or {}),
+    )
     return path
 
 
@@ -164,7 +172,9 @@ def collect_training_data(
                 "features (Candidates.features); use DrivoR or attach RuleBasedScorer"
             )
         if feats and cands.features.shape != feats[0].shape:
-            raise ValueError(f"collect_training_data: scene {i} features {tuple(cands.features.shape)} != {tuple(feats[0].shape)}")
+            raise ValueError(
+                f"collect_training_data: scene {i} features {tuple(cands.features.shape)} != {tuple(feats[0].shape)}"
+            )
         feats.append(cands.features.float())
         poses.append(cands.poses.float())
         for n, t in pdm_targets(subscores_fn(cands, context), names).items():
@@ -218,11 +228,16 @@ def _check(features: torch.Tensor, targets: Mapping[str, torch.Tensor], what: st
         raise ValueError(f"train_heads: {what} features are not finite (NaN / inf)")
     for n, t in targets.items():
         if tuple(t.shape) != tuple(features.shape[:2]):
-            raise ValueError(f"train_heads: {what} target {n!r} is {tuple(t.shape)}, expected {tuple(features.shape[:2])}")
+            raise ValueError(
+                f"train_heads: {what} target {n!r} is {tuple(t.shape)}, expected {tuple(features.shape[:2])}"
+            )
 
 
 def evaluate_heads(
-    head: nn.Module, features: torch.Tensor, targets: Mapping[str, torch.Tensor], config: TrainConfig = TrainConfig()
+    head: nn.Module,
+    features: torch.Tensor,
+    targets: Mapping[str, torch.Tensor],
+    config: TrainConfig = TrainConfig(),
 ) -> tuple[float, dict[str, float]]:
     """Loss of ``head`` on a data set (no gradient)."""
     head.eval()
@@ -281,7 +296,9 @@ def train_heads(
                 continue
             out = _as_dict(head(features[idx].to(config.device)), names)
             loss, parts = masked_bce(
-                {k: v.cpu() for k, v in out.items()}, {k: v[idx] for k, v in targets.items()}, config.head_weights
+                {k: v.cpu() for k, v in out.items()},
+                {k: v[idx] for k, v in targets.items()},
+                config.head_weights,
             )
             opt.zero_grad()
             loss.backward()

@@ -30,11 +30,16 @@ def _scene(rng: np.random.Generator) -> tuple[AgentInput, float]:
     gx, gy = np.meshgrid(np.arange(-5, 50, 1.0), np.arange(-6, 6.1, 1.0))
     ys = np.arange(-8, 8, 0.2)
     xyz = np.concatenate(
-        [np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], 1), np.stack([np.full_like(ys, wall_x), ys, np.ones_like(ys)], 1)]
+        [
+            np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], 1),
+            np.stack([np.full_like(ys, wall_x), ys, np.ones_like(ys)], 1),
+        ]
     )
     pts = np.zeros((6, len(xyz)), np.float32)
     pts[:3] = xyz.T
-    status = EgoStatus(np.zeros(3), np.array([speed, 0], np.float32), np.zeros(2, np.float32), np.array([0, 1, 0, 0]))
+    status = EgoStatus(
+        np.zeros(3), np.array([speed, 0], np.float32), np.zeros(2, np.float32), np.array([0, 1, 0, 0])
+    )
     return AgentInput([status], [{}], [Lidar(pts)]), wall_x
 
 
@@ -50,12 +55,16 @@ def _true_subscores(cands, wall_x: float) -> dict[str, np.ndarray]:
 
 def _data(n: int, seed: int):
     rng = np.random.default_rng(seed)
-    planner = ScoredPlanner(ConstantVelocityPlanner(speed_factors=tuple(np.linspace(0, 1.5, 16))), RuleBasedScorer())
+    planner = ScoredPlanner(
+        ConstantVelocityPlanner(speed_factors=tuple(np.linspace(0, 1.5, 16))), RuleBasedScorer()
+    )
     return collect_training_data([_scene(rng) for _ in range(n)], planner, _true_subscores, progress=False)
 
 
 def test_pdm_targets_follow_drivor():
-    t = pdm_targets({"NC": [1.0, 0.5, 0.0], "DDC": [0.5, 1.0, 0.0], "TTC": [1.0, float("nan"), 0.0]}, ("NC", "DDC", "TTC"))
+    t = pdm_targets(
+        {"NC": [1.0, 0.5, 0.0], "DDC": [0.5, 1.0, 0.0], "TTC": [1.0, float("nan"), 0.0]}, ("NC", "DDC", "TTC")
+    )
     assert t["NC"].tolist() == [1.0, 0.0, 0.0] and t["DDC"].tolist() == [0.0, 1.0, 0.0]
     assert torch.isnan(t["TTC"][1])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -102,12 +111,16 @@ def test_single_output_head_like_the_fc_head():
     head = torch.nn.Sequential(torch.nn.Linear(7, 1), torch.nn.Flatten(-2))
     fc = {"FC": targets["NC"]}
     with pytest.raises(ValueError, match="not finite"):
-        train_heads(head, feats / feats.std((0, 1)), fc, TrainConfig(epochs=1, progress=False))  # a constant column
+        train_heads(
+            head, feats / feats.std((0, 1)), fc, TrainConfig(epochs=1, progress=False)
+        )  # a constant column
     norm = (feats - feats.mean((0, 1))) / feats.std((0, 1)).clamp(min=1e-6)
     result = train_heads(head, norm, fc, TrainConfig(epochs=25, batch_size=8, lr=1e-2, progress=False))
     assert result.train_loss[-1] < 0.6 * result.train_loss[0]
     with pytest.raises(ValueError, match="one tensor"):
-        train_heads(head, feats, {"A": targets["NC"], "B": targets["TTC"]}, TrainConfig(epochs=1, progress=False))
+        train_heads(
+            head, feats, {"A": targets["NC"], "B": targets["TTC"]}, TrainConfig(epochs=1, progress=False)
+        )
     with pytest.raises(ValueError, match=r"expected \(24, 16\)"):
         train_heads(head, feats, {"FC": targets["NC"][:, :3]}, TrainConfig(epochs=1, progress=False))
 

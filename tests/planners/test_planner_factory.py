@@ -1,0 +1,78 @@
+"""Planners from hydra configs (configs/planners.yaml + configs/planner/*)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inspatio_drive.config import compose
+from planners.drivor.planner import DrivoRPlanner
+from planners.factory import build_planner
+from planners.protocol import ScoredPlanner
+from planners.selection import DRIVOR_V1, DRIVOR_V2
+from planners.vocabulary import VocabularyPlanner, build_vocabulary
+
+
+def test_constant_velocity_with_rules_and_v2():
+    cfg = compose(
+        "planners",
+        [
+            "planner.scorer=rules",
+            "planner/selection=v2",
+            "planner.yaw_rates=[-0.2,0,0.2]",
+            "planner.rules.margin=0.5",
+        ],
+    )
+    spec = build_planner(cfg.planner)
+    assert isinstance(spec.planner, ScoredPlanner) and spec.weights == DRIVOR_V2 and not spec.privileged
+    assert spec.planner.scorer.cfg.margin == 0.5
+    assert spec.planner.planner.yaw_rates.tolist() == [-0.2, 0.0, 0.2]
+
+
+def test_vocabulary_with_oracle(tmp_path):
+    rng = np.random.default_rng(0)
+    fut = rng.normal(size=(40, 8, 3))
+    path = build_vocabulary(fut, rng.uniform(0, 10, 40), rng.integers(0, 3, 40), k=4, iters=3).save(
+        tmp_path / "v.safetensors"
+    )
+    spec = build_planner(
+        compose(
+            "planners", ["planner=vocabulary", f"planner.vocabulary={path}", "planner.scorer=oracle"]
+        ).planner
+    )
+    assert isinstance(spec.planner, VocabularyPlanner) and spec.planner.scorer is None
+    assert spec.privileged and spec.weights == DRIVOR_V1
+    with pytest.raises(ValueError, match="build-vocab"):
+        build_planner(compose("planners", ["planner=vocabulary"]).planner)
+
+
+def test_drivor_random_weights_small():
+    cfg = compose(
+        "planners", ["planner=drivor", "planner.model.image_size=[224,126]", "planner/selection=v2"]
+    )
+    spec = build_planner(cfg.planner)
+    assert isinstance(spec.planner, DrivoRPlanner)
+    assert spec.planner.model.cfg.image_size == (224, 126) and spec.planner.weights == DRIVOR_V2
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match=r"planner\.type"):
+        build_planner({"type": "nope"})
+    with pytest.raises(ValueError, match=r"planner\.scorer"):
+        build_planner({"type": "constant_velocity", "scorer": "magic"})
+    with pytest.raises(ValueError, match=r"planner\.rules: unknown keys"):
+        build_planner({"type": "constant_velocity", "scorer": "rules", "rules": {"marginn": 1}})
+    with pytest.raises(ValueError, match="checkpoint"):
+        build_planner({"type": "drivor_installed"})
+
+
+def test_rules_yaml_matches_rule_config_defaults():
+    from dataclasses import asdict
+
+    from omegaconf import OmegaConf
+
+    from planners.scoring import RuleConfig
+
+    cfg = compose("planners", ["planner.scorer=rules"]).planner.rules
+    yaml = {k: tuple(v) if isinstance(v, list) else v for k, v in OmegaConf.to_container(cfg).items()}
+    assert yaml == asdict(RuleConfig())
