@@ -1,7 +1,7 @@
 """Triangle meshes of sandbox objects (trimesh primitives) with per-triangle material and colour.
 
 A mesh is in the object's local frame: x forward, y left, z up, origin at the centre of the bounding
-box's bottom face; it fits the actor's ``size = (length, width, height)``.
+box's bottom face; it fits inside the actor's box ``size = (length, width, height)``.
 """
 
 from __future__ import annotations
@@ -100,14 +100,15 @@ def object_mesh(kind: str, size: tuple[float, float, float], color: tuple[float,
         return _box((length, width, height), (0.0, 0.0, height / 2), MAT_PLAIN, (0.6, 0.58, 0.55))
     if kind == "pole":
         return Mesh.concat([
-            _cylinder(0.1, height, (0.0, 0.0, height / 2), MAT_PLAIN, color, sections=8),
-            _box((1.4, 0.25, 0.2), (0.0, 0.6, height), MAT_PLAIN, color),
+            _cylinder(min(length, width) / 3, height - 0.25, (0.0, 0.0, (height - 0.25) / 2), MAT_PLAIN, color,
+                      sections=8),
+            _box((length, width, 0.25), (0.0, 0.0, height - 0.125), MAT_PLAIN, (0.85, 0.85, 0.7)),
         ])
     if kind == "tree":
-        crown = trimesh.creation.icosphere(subdivisions=1, radius=0.32 * height).apply_translation(
-            (0.0, 0.0, 0.68 * height))
+        r = min(length, width) / 2
+        crown = trimesh.creation.icosphere(subdivisions=1, radius=r).apply_translation((0.0, 0.0, height - r))
         return Mesh.concat([
-            _cylinder(0.15, 0.55 * height, (0.0, 0.0, 0.275 * height), MAT_PLAIN, color, sections=8),
+            _cylinder(0.15, height - r, (0.0, 0.0, (height - r) / 2), MAT_PLAIN, color, sections=8),
             _part(crown, MAT_FOLIAGE, (0.2, 0.42, 0.16)),
         ])
     if kind == "sign":

@@ -108,10 +108,9 @@ def camera_rays(cam: CameraModel, T_world_ego: NDArray) -> tuple[NDArray, NDArra
     """Origins and directions ``[H·W, 3]`` (row-major pixels) in the world; directions have unit camera z."""
     u, v = np.meshgrid(np.arange(cam.width, dtype=np.float64), np.arange(cam.height, dtype=np.float64))
     pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=0)
-    d_cam = np.linalg.solve(cam.K, pix)  # [3, HW], z = 1
-    d_cam /= d_cam[2:3]
     T = T_world_ego @ cam.T_ego_cam
-    dirs = (T[:3, :3] @ d_cam).T
+    d_cam = np.linalg.inv(cam.K) @ pix  # [3, HW], z = 1 for a pinhole K
+    dirs = (d_cam.T @ (T[:3, :3].T)) / d_cam[2][:, None]
     origins = np.broadcast_to(T[:3, 3], dirs.shape)
     return origins, dirs
 

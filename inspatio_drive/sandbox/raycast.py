@@ -109,8 +109,8 @@ class Raycaster:
         tfar = res["tfar"].astype(np.float64)
         hit = prim >= 0
         tfar[~hit] = NO_HIT
-        n = res["Ng"].astype(np.float64)
-        n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+        n = res["Ng"].astype(np.float32)
+        n /= np.sqrt(np.einsum("ij,ij->i", n, n))[:, None] + 1e-12
         flip = np.einsum("ij,ij->i", n, d) > 0
         n[flip] *= -1.0
         return {"tfar": tfar, "prim": prim, "normal": n, "geo": geo}
@@ -125,19 +125,21 @@ class Raycaster:
         r = self.cast(origins, directions, t)
         geo: SceneGeometry = r["geo"]
         prim, tfar, n = r["prim"], r["tfar"], r["normal"]
-        d = np.asarray(directions, dtype=np.float64)
+        d = np.asarray(directions, dtype=np.float32)
         hit = prim >= 0
         rgb = np.empty((len(prim), 3), np.float32)
         # sky: vertical gradient
-        dn = d / np.linalg.norm(d, axis=1, keepdims=True)
-        elev = np.clip(dn[:, 2], 0.0, 1.0)[:, None] ** 0.6
-        rgb[:] = SKY_HORIZON * (1 - elev) + SKY_ZENITH * elev
+        miss = ~hit
+        dm = d[miss]
+        elev = np.clip(dm[:, 2] / np.sqrt(np.einsum("ij,ij->i", dm, dm)), 0.0, 1.0)[:, None] ** 0.6
+        rgb[miss] = SKY_HORIZON * (1 - elev) + SKY_ZENITH * elev
         instance = np.full(len(prim), -1, np.int32)
         refl = np.zeros(len(prim), np.float32)
         cos = np.zeros(len(prim), np.float32)
         if hit.any():
             p_idx = prim[hit]
-            pts = np.asarray(origins, np.float64)[hit] + d[hit] * tfar[hit, None]
+            dh = d[hit]
+            pts = np.asarray(origins, np.float64)[hit] + dh * tfar[hit, None]
             mat = geo.material[p_idx]
             inst = geo.instance[p_idx]
             albedo = geo.color[p_idx].copy()
@@ -172,7 +174,7 @@ class Raycaster:
                 albedo[m] *= (0.7 + 0.6 * _hash_noise(np.floor(lx[m] * 4), np.floor(ly[m] * 4),
                                                       np.floor(lz[m] * 4)))[:, None]
             nh = n[hit]
-            lambert = np.clip(nh @ SUN, 0.0, None)
+            lambert = np.clip(nh @ SUN.astype(np.float32), 0.0, None)
             if self.shadows:
                 lit = lambert > 0
                 if lit.any():
@@ -184,7 +186,7 @@ class Raycaster:
                     lam[np.asarray(occ) >= 0] = 0.0
                     lambert[lit] = lam
             ambient = 0.42 + 0.12 * nh[:, 2]
-            col = albedo * (ambient + 0.62 * lambert)[:, None]
+            col = albedo * (ambient + 0.62 * lambert)[:, None].astype(np.float32)
             spec = (mat == M.MAT_GLASS)
             if spec.any():
                 col[spec] += 0.12 * SKY_HORIZON
@@ -198,6 +200,6 @@ class Raycaster:
                 r_ground = refl[hit]
                 r_ground[g] = 0.05 + 0.8 * lum
                 refl[hit] = r_ground
-            cos[hit] = np.abs(np.einsum("ij,ij->i", nh, d[hit] / np.linalg.norm(d[hit], axis=1, keepdims=True)))
+            cos[hit] = np.abs(np.einsum("ij,ij->i", nh, dh)) / np.sqrt(np.einsum("ij,ij->i", dh, dh))
         tfar = np.where(hit, tfar, np.inf)
         return {"rgb": np.clip(rgb, 0.0, 1.0), "tfar": tfar, "instance": instance, "reflectivity": refl, "cos": cos}

@@ -150,7 +150,7 @@ def _parked_car_blocking(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop
                                         (1.0, 0.45, 0.05)))
     if spec.lanes[EGO_ARM] >= 2:  # change to the lane on the left before the obstacle, then stay there
         sa = s_car - 35.0
-        spec.ego_offsets = [(sa, sa + 22.0, 0.0, LANE_WIDTH)]
+        spec.ego_offsets = [(sa, sa + 30.0, 0.0, LANE_WIDTH)]
 
 
 def _unprotected_left_turn(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop_s: float,
@@ -276,9 +276,9 @@ def _scenery(ctx: _Ctx, net: RoadNetwork, spec: Spec) -> None:
             s = float(rng.uniform(8.0, 16.0))
             while s < ref.length - 5:
                 kind = "tree" if rng.random() < 0.6 else "pole"
-                size = (0.6, 0.6, 5.0) if kind == "tree" else (0.25, 0.25, 6.0)
+                size = (3.0, 3.0, float(rng.uniform(4.5, 6.5))) if kind == "tree" else (0.35, 0.35, 6.0)
                 col = (0.35, 0.25, 0.15) if kind == "tree" else (0.55, 0.55, 0.58)
-                spec.statics.append(_static_on_path(ctx, kind, ref, s, side * (w + CURB_WIDTH + 0.9), size, col))
+                spec.statics.append(_static_on_path(ctx, kind, ref, s, side * (w + CURB_WIDTH + 1.2), size, col))
                 s += float(rng.uniform(12.0, 22.0))
             # buildings / walls behind the sidewalk
             s = float(rng.uniform(5.0, 12.0))
