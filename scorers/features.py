@@ -216,9 +216,13 @@ class FeatureConfig:
     height_band: tuple[float, float] = (0.3, 2.5)
     margin: float = 0.0
     max_clearance: float = 10.0
+    free_space_method: str = "grid"
+    grid_resolution: float = 0.1
     corridor_half_width: float = 2.5
     max_range: float = 40.0
+    region_stride: int = 4
     depth_rel_tol: float = 0.1
+    view_stride: int = 2
     motion_cameras: list[int] | None = None
     min_translation_m: float = 0.05
     orb_features: int = 2000
@@ -285,7 +289,7 @@ def compute_features(
         fs = free_space(
             cand, inputs.points, footprint=cfg.footprint, dt=cfg.dt, substeps=cfg.substeps,
             ground_z=cfg.ground_z, height_band=cfg.height_band, margin=cfg.margin,
-            max_clearance=cfg.max_clearance,
+            max_clearance=cfg.max_clearance, method=cfg.free_space_method, grid_resolution=cfg.grid_resolution,
         )  # fmt: skip
         raw["min_clearance_m"] = fs.min_clearance
         raw["time_to_intrusion_s"] = fs.first_intrusion_s.clamp_max(horizon)
@@ -309,7 +313,7 @@ def compute_features(
         H, W = depth.shape[-2:]
         region = near_path_mask(
             poses, intr, Tc, (H, W), corridor_half_width=cfg.corridor_half_width, max_range=cfg.max_range,
-            ground_z=0.0 if cfg.ground_z is None else cfg.ground_z,
+            ground_z=0.0 if cfg.ground_z is None else cfg.ground_z, stride=cfg.region_stride,
         )  # fmt: skip
         raw["observed_near_path"] = observability(valid, region).share
         rel = relative_camera_motion(camera_to_ego0(poses, Tc))

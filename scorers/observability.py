@@ -87,6 +87,7 @@ def near_path_mask(
     corridor_half_width: float = 2.5,
     max_range: float = 40.0,
     ground_z: float = 0.0,
+    stride: int = 1,
     chunk_elems: int = 1 << 24,
 ) -> Tensor:
     """Near-path pixel region of every frame rendered along every candidate.
@@ -97,6 +98,8 @@ def near_path_mask(
         corridor_half_width: lateral half-width (m) of the corridor around the path.
         max_range: maximum ray length to the ground (m).
         ground_z: ground height (m, ego frame).
+        stride: evaluate one pixel per ``stride × stride`` block (its centre) and copy it to the block;
+            the region is smooth, so this trades a little boundary accuracy for stride² less work.
 
     Returns:
         ``[K, T, C, H, W]`` bool.
@@ -109,6 +112,22 @@ def near_path_mask(
         raise ValueError(f"intrinsics: expected [C, 3, 3], got {tuple(intrinsics.shape)}")
     if T_ego_cam.shape != (intrinsics.shape[0], 4, 4):
         raise ValueError(f"T_ego_cam: expected [{intrinsics.shape[0]}, 4, 4], got {tuple(T_ego_cam.shape)}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if stride > 1:
+        full_h, full_w = image_hw
+        coarse = intrinsics.clone()
+        coarse[:, :2, :2] /= stride
+        coarse[:, :2, 2] = (intrinsics[:, :2, 2] - (stride - 1) / 2) / stride
+        hc, wc = -(-full_h // stride), -(-full_w // stride)
+        m = near_path_mask(
+            candidates, coarse, T_ego_cam, (hc, wc), corridor_half_width=corridor_half_width,
+            max_range=max_range, ground_z=ground_z, stride=1, chunk_elems=chunk_elems,
+        )  # fmt: skip
+        m = m.repeat_interleave(stride, dim=-2).repeat_interleave(stride, dim=-1)
+        return m[..., :full_h, :full_w].contiguous()
+    candidates = candidates.float()
+    intrinsics, T_ego_cam = intrinsics.float(), T_ego_cam.float()
     K, T = candidates.shape[:2]
     C = intrinsics.shape[0]
     H, W = image_hw

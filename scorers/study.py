@@ -253,3 +253,94 @@ def plot_study(result: StudyResult, path: str | Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def save_study_inputs(inputs: StudyInputs, path: str | Path) -> Path:
+    """Write :class:`StudyInputs` as an NPZ: ``base_log_score [M, K]``, ``fc_prob [S, M, K]``, ``w_fc [S]``,
+    ``privileged []``, one ``[M, K]`` array per sub-score (``score`` required), optional
+    ``scoring_time_s`` and ``candidate_mask [M, K]``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "base_log_score": inputs.base_log_score,
+        "fc_prob": inputs.fc_prob,
+        "w_fc": np.asarray(inputs.w_fc, dtype=np.float64),
+        "privileged": np.asarray(bool(inputs.privileged)),
+        **{k: np.asarray(v, dtype=np.float64) for k, v in inputs.subscores.items()},
+    }
+    if inputs.scoring_time_s is not None:
+        arrays["scoring_time_s"] = np.asarray(inputs.scoring_time_s, dtype=np.float64)
+    if inputs.mask is not None:
+        arrays["candidate_mask"] = np.asarray(inputs.mask, dtype=bool)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load_study_inputs(path: str | Path) -> StudyInputs:
+    """Read the NPZ written by :func:`save_study_inputs` (no pickles; errors name the file and key)."""
+    from scorers.dataset import SUBSCORE_KEYS
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"study inputs not found: {path}")
+    with np.load(path, allow_pickle=False) as npz:
+        missing = [
+            k for k in ("base_log_score", "fc_prob", "w_fc", "privileged", "score") if k not in npz.files
+        ]
+        if missing:
+            raise ValueError(f"{path}: missing key(s) {missing}")
+        try:
+            return StudyInputs(
+                base_log_score=npz["base_log_score"],
+                fc_prob=npz["fc_prob"],
+                subscores={k: npz[k] for k in SUBSCORE_KEYS if k in npz.files},
+                w_fc=npz["w_fc"].tolist(),
+                privileged=bool(npz["privileged"]),
+                scoring_time_s=npz["scoring_time_s"] if "scoring_time_s" in npz.files else None,
+                mask=npz["candidate_mask"] if "candidate_mask" in npz.files else None,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+
+def main(overrides: list[str]) -> int:
+    """``python -m scorers.study inputs=<npz> [output_dir=...]``: table (markdown) + plot (PNG) + JSON."""
+    import json
+    import sys
+
+    from omegaconf.errors import MissingMandatoryValue
+
+    from inspatio_drive.config import compose
+
+    cfg = compose("scorer/study", overrides)
+    try:
+        src = cfg.inputs
+    except MissingMandatoryValue:
+        print("study: set inputs=<study NPZ> (schema: scorers.study.save_study_inputs)", file=sys.stderr)
+        return 2
+    result = run_study(load_study_inputs(src), n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = to_markdown(result)
+    (out / "study.md").write_text(md + "\n")
+    plot_study(result, out / "study.png")
+    rows = [
+        {"method": r.method, "mode": r.mode, "time_s": r.time_s, **{k: vars(v) for k, v in r.metrics.items()}}
+        for r in result.rows
+    ]
+    (out / "study.json").write_text(
+        json.dumps(
+            {"rows": rows, "gap_closed": vars(result.gap_closed), "gap_closed_fc_alone": vars(result.gap_closed_fc_alone),
+             "target_met": result.target_met, "subscores_not_lowered": result.subscores_not_lowered,
+             "num_scenes": result.num_scenes, "num_seeds": result.num_seeds, "ci": result.ci},
+            indent=2,
+        )
+    )  # fmt: skip
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

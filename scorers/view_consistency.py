@@ -42,22 +42,35 @@ def _as_unit_rgb(rgb: Tensor) -> Tensor:
 
 
 def reproject_pair(
-    depth0: Tensor, valid0: Tensor, depth1: Tensor, valid1: Tensor, intrinsics: Tensor, T_10: Tensor
+    depth0: Tensor,
+    valid0: Tensor,
+    depth1: Tensor,
+    valid1: Tensor,
+    intrinsics: Tensor,
+    T_10: Tensor,
+    stride: int = 1,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Reproject frame-0 pixels into frame 1 (batched over N frame pairs).
 
     Args:
-        depth0, depth1: ``[N, H, W]`` z-depth (m). valid0, valid1: ``[N, H, W]`` bool.
-        intrinsics: ``[N, 3, 3]``. T_10: ``[N, 4, 4]`` camera-0 → camera-1 coordinates.
+        depth0, valid0: ``[N, h, w]`` z-depth (m) and validity of the frame-0 pixels used: every
+            ``stride``-th row and column of the full image (``depth0_full[:, ::stride, ::stride]``).
+        depth1, valid1: ``[N, H, W]`` full frame 1.
+        intrinsics: ``[N, 3, 3]`` of the full image. T_10: ``[N, 4, 4]`` camera-0 → camera-1 coordinates.
 
     Returns:
-        ``grid [N, H, W, 2]`` (normalised sampling grid for ``grid_sample``, align_corners=False),
-        ``z_pred [N, H, W]`` predicted depth in frame 1 (m), ``pair [N, H, W]`` bool: frame-0 pixel valid,
-        in front of camera 1, inside the image and landing on a valid frame-1 pixel.
+        ``grid [N, h, w, 2]`` (normalised sampling grid into frame 1 for ``grid_sample``,
+        align_corners=False), ``z_pred [N, h, w]`` predicted depth in frame 1 (m), ``pair [N, h, w]`` bool:
+        frame-0 pixel valid, in front of camera 1, inside the image and landing on a valid frame-1 pixel.
     """
-    N, H, W = depth0.shape
+    N, h, w = depth0.shape
+    H, W = depth1.shape[-2:]
     dtype = depth0.dtype
-    v, u = torch.meshgrid(torch.arange(H, dtype=dtype), torch.arange(W, dtype=dtype), indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(0, stride * h, stride, dtype=dtype),
+        torch.arange(0, stride * w, stride, dtype=dtype),
+        indexing="ij",
+    )
     pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(1, -1, 3)  # [1, HW, 3]
     Kinv = torch.linalg.inv(intrinsics)
     d0 = torch.where(torch.isfinite(depth0) & valid0, depth0, torch.zeros_like(depth0))
@@ -69,13 +82,13 @@ def reproject_pair(
     u1, v1 = proj[..., 0] / zs, proj[..., 1] / zs
     inside = (u1 > -0.5) & (u1 < W - 0.5) & (v1 > -0.5) & (v1 < H - 0.5)
     ok = (valid0 & (d0 > 0)).reshape(N, -1) & (z > 1e-6) & inside
-    grid = torch.stack([(2 * u1 + 1) / W - 1, (2 * v1 + 1) / H - 1], dim=-1).view(N, H, W, 2)
-    grid = torch.where(ok.view(N, H, W, 1), grid, torch.full_like(grid, -2.0))
+    grid = torch.stack([(2 * u1 + 1) / W - 1, (2 * v1 + 1) / H - 1], dim=-1).view(N, h, w, 2)
+    grid = torch.where(ok.view(N, h, w, 1), grid, torch.full_like(grid, -2.0))
     v1_valid = F.grid_sample(valid1.unsqueeze(1).to(dtype), grid, mode="nearest", align_corners=False)
     d1 = torch.where(torch.isfinite(depth1), depth1, torch.zeros_like(depth1))
     d1_s = F.grid_sample(d1.unsqueeze(1), grid, mode="nearest", align_corners=False)
-    pair = ok.view(N, H, W) & (v1_valid[:, 0] > 0.5) & (d1_s[:, 0] > 0)
-    return grid, z.view(N, H, W), pair
+    pair = ok.view(N, h, w) & (v1_valid[:, 0] > 0.5) & (d1_s[:, 0] > 0)
+    return grid, z.view(N, h, w), pair
 
 
 def view_consistency(
@@ -88,6 +101,7 @@ def view_consistency(
     T_ego_cam: Tensor | None = None,
     relative_motion: Tensor | None = None,
     depth_rel_tol: float = 0.1,
+    stride: int = 1,
     chunk_pairs: int = 64,
 ) -> ViewConsistencyResult:
     """Depth / photometric agreement between consecutive imagined frames of every candidate.
@@ -100,6 +114,8 @@ def view_consistency(
         candidates: ``[K, T, 3]`` and ``T_ego_cam [C, 4, 4]``: used to derive the commanded motion, or give
         relative_motion: ``[K, T-1, C, 4, 4]`` camera-t → camera-(t+1) transforms directly.
         depth_rel_tol: |z_pred − z_rendered| / z_rendered below which depths agree.
+        stride: use every ``stride``-th row / column of frame t as source pixels (a regular subsample:
+            stride² less work, same expected shares); frame t+1 is always sampled at full resolution.
         chunk_pairs: frame pairs per batch (memory bound).
 
     Returns:
@@ -147,21 +163,18 @@ def view_consistency(
     cc = torch.arange(C).view(1, 1, C).expand(K, T - 1, C).reshape(-1)
     for s in range(0, kk.numel(), chunk_pairs):
         k, t, c = kk[s : s + chunk_pairs], tt[s : s + chunk_pairs], cc[s : s + chunk_pairs]
+        sub = (slice(None), slice(None, None, stride), slice(None, None, stride))
+        d0, v0 = depth[k, t, c][sub], valid[k, t, c][sub]
         grid, z_pred, pair = reproject_pair(
-            depth[k, t, c],
-            valid[k, t, c],
-            depth[k, t + 1, c],
-            valid[k, t + 1, c],
-            intrinsics[c],
-            relative_motion[k, t, c],
+            d0, v0, depth[k, t + 1, c], valid[k, t + 1, c], intrinsics[c], relative_motion[k, t, c], stride
         )
         d1 = F.grid_sample(depth[k, t + 1, c].unsqueeze(1), grid, mode="nearest", align_corners=False)[:, 0]
         agree = pair & ((z_pred - d1).abs() < depth_rel_tol * d1)
-        n_valid.index_add_(0, k, valid[k, t, c].flatten(1).sum(1).double())
+        n_valid.index_add_(0, k, v0.flatten(1).sum(1).double())
         n_pair.index_add_(0, k, pair.flatten(1).sum(1).double())
         n_agree.index_add_(0, k, agree.flatten(1).sum(1).double())
         if rgb is not None:
-            c0 = _as_unit_rgb(rgb[k, t, c])
+            c0 = _as_unit_rgb(rgb[k, t, c][:, :, ::stride, ::stride])
             c1 = F.grid_sample(_as_unit_rgb(rgb[k, t + 1, c]), grid, mode="bilinear", align_corners=False)
             diff = (c0 - c1).abs().mean(1)  # [n, H, W]
             photo.index_add_(0, k, (diff * pair).flatten(1).sum(1).double())

@@ -58,13 +58,13 @@ def test_first_intrusion_time_and_clearance_straight_ahead():
     pts = torch.tensor(
         [[20.0, 0.0, 1.0], [20.0, 0.0, 0.05], [20.0, 0.0, 4.0]]
     )  # only the first is in the band
-    res = free_space(_straight(4.0)[None], pts, substeps=4)
+    res = free_space(_straight(4.0)[None], pts, substeps=4, method="exact")
     # the front bumper (rear axle + 4.049) reaches x = 20 at t = (20 - 4.049) / 4 = 3.98775 s → first sample after: 4.0
     assert res.first_intrusion_s.item() == pytest.approx(4.0)
     assert res.min_clearance.item() == pytest.approx(20.0 - 16.0 - 4.049)
     assert res.num_points == 1
     # slower: never reaches it; clearance = 20 - (2*4 + 4.049)
-    slow = free_space(_straight(2.0)[None], pts, substeps=4)
+    slow = free_space(_straight(2.0)[None], pts, substeps=4, method="exact")
     assert torch.isinf(slow.first_intrusion_s).item()
     assert slow.min_clearance.item() == pytest.approx(20.0 - 8.0 - 4.049)
 
@@ -72,7 +72,7 @@ def test_first_intrusion_time_and_clearance_straight_ahead():
 def test_vectorised_over_candidates_and_lateral_clearance():
     pts = torch.tensor([[10.0, 5.0, 1.0]])
     cands = torch.stack([_straight(3.0), _straight(3.0, y=2.0), _straight(3.0, y=5.0)])
-    res = free_space(cands, pts)
+    res = free_space(cands, pts, method="exact")
     assert res.min_clearance.shape == (3,)
     assert res.min_clearance[0].item() == pytest.approx(5.0 - PACIFICA.half_width)
     assert res.min_clearance[1].item() == pytest.approx(3.0 - PACIFICA.half_width)
@@ -82,8 +82,8 @@ def test_vectorised_over_candidates_and_lateral_clearance():
     many = torch.cat(
         [pts, torch.rand(500, 3) * torch.tensor([40.0, 20.0, 2.0]) - torch.tensor([0.0, 10.0, 0.0])]
     )
-    a = free_space(cands, many)
-    b = free_space(cands, many, chunk_elems=50)
+    a = free_space(cands, many, method="exact")
+    b = free_space(cands, many, method="exact", chunk_elems=50)
     torch.testing.assert_close(a.clearance, b.clearance)
 
 
@@ -109,3 +109,26 @@ def test_bad_input_errors():
         free_space(torch.zeros(1, 8, 3), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="NaN"):
         free_space(torch.full((1, 8, 3), float("nan")), torch.zeros(1, 3))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_grid_method_matches_exact(seed):
+    rng = np.random.default_rng(seed)
+    K = 12
+    speed = rng.uniform(1, 10, (K, 1))
+    curv = rng.uniform(-0.08, 0.08, (K, 1))
+    t = 0.5 * np.arange(1, 9)[None]
+    cands = torch.from_numpy(np.stack([speed * t, 0.5 * curv * (speed * t) ** 2, curv * speed * t], -1))
+    pts = torch.from_numpy(
+        np.column_stack([rng.uniform(-5, 45, 3000), rng.uniform(-15, 15, 3000), rng.uniform(0.3, 2, 3000)])
+    )
+    exact = free_space(cands, pts, method="exact")
+    grid = free_space(cands, pts, method="grid", grid_resolution=0.1)
+    err = (grid.clearance - exact.clearance).abs()
+    assert err.max().item() < 0.2  # documented bound: 2 · grid_resolution
+    assert err.mean().item() < 0.05
+    # intrusion decisions agree except where the exact clearance is within the grid error of zero
+    sure = exact.clearance.abs() > 0.2
+    assert ((grid.clearance < 0) == (exact.clearance < 0))[sure].all()
+    with pytest.raises(ValueError, match="method"):
+        free_space(cands, pts, method="nope")

@@ -127,3 +127,23 @@ def test_study_input_validation():
         )
     with pytest.raises(ValueError, match="fc_prob"):
         StudyInputs(inp.base_log_score, inp.fc_prob[:, :, :2], inp.subscores, w_fc=[1, 1], privileged=False)
+
+
+def test_study_cli_round_trip(tmp_path, capsys):
+    from scorers.study import load_study_inputs, save_study_inputs
+    from scorers.study import main as study_main
+
+    inp = _study_inputs(m=40, k=8, s=3)
+    path = save_study_inputs(inp, tmp_path / "study_in.npz")
+    again = load_study_inputs(path)
+    np.testing.assert_array_equal(again.fc_prob, inp.fc_prob)
+    assert again.subscores.keys() == inp.subscores.keys()
+    out = tmp_path / "study"
+    assert study_main([f"inputs={path}", f"output_dir={out}", "n_boot=100"]) == 0
+    assert "| oracle@K |" in (out / "study.md").read_text()
+    assert json.loads((out / "study.json").read_text())["num_seeds"] == 3
+    assert (out / "study.png").stat().st_size > 1000
+    assert study_main([f"output_dir={out}"]) == 2
+    np.savez(tmp_path / "bad.npz", base_log_score=inp.base_log_score)
+    with pytest.raises(ValueError, match="missing key"):
+        load_study_inputs(tmp_path / "bad.npz")

@@ -101,6 +101,13 @@ def test_view_consistency_true_motion_beats_wrong_motion():
     assert bad.depth_agreement.item() < good.depth_agreement.item() - 0.05
     assert bad.photometric_error.item() > 2 * good.photometric_error.item()
     assert 0 < good.overlap.item() <= 1
+    # a strided subsample of the source pixels estimates the same shares
+    strided = view_consistency(
+        depth, valid, K, rgb=rgb, candidates=torch.tensor([poses]), T_ego_cam=Tc, stride=2
+    )
+    assert abs(strided.overlap.item() - good.overlap.item()) < 0.02
+    assert abs(strided.depth_agreement.item() - good.depth_agreement.item()) < 0.02
+    assert abs(strided.photometric_error.item() - good.photometric_error.item()) < 0.02
     # identical frames under zero motion agree exactly
     same_depth = depth[:, :1].expand(1, 2, 1, 96, 128)
     same_rgb = rgb[:, :1].expand(1, 2, 1, 3, 96, 128)
@@ -165,3 +172,16 @@ def test_render_agreement():
     assert render_agreement(u8, u8, valid)[0].item() == 0.0
     with pytest.raises(ValueError, match="valid"):
         render_agreement(a, b, valid[:, :1])
+
+
+def test_near_path_stride_approximates_full_resolution():
+    rng = np.random.default_rng(0)
+    cand = torch.from_numpy(np.cumsum(rng.uniform(0.5, 3, (5, 8, 1)), 1) * np.array([1.0, 0.2, 0.05]))
+    Kw = intrinsics(H, W, 20.0)
+    full = near_path_mask(cand, Kw[None], front_camera()[None], (H, W))
+    coarse = near_path_mask(cand, Kw[None], front_camera()[None], (H, W), stride=4)
+    assert coarse.shape == full.shape
+    assert (coarse != full).float().mean() < 0.05  # only block boundaries differ
+    share_full = observability(torch.ones_like(full), full).region_pixels.double()
+    share_coarse = observability(torch.ones_like(full), coarse).region_pixels.double()
+    assert torch.allclose(share_coarse, share_full, rtol=0.15)
