@@ -17,16 +17,20 @@ def full_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.T
     """Unmasked ``softmax(q kᵀ/√d) v``.
 
     Args:
-        q: [B, Lq, heads, d]; k, v: [B, Lk, heads, d] (a batch of 1 broadcasts over B).
+        q: [B, Lq, heads, d]; k, v: [B, Lk, heads, d], or [1, Lk, heads, d] shared by all B queries (then
+            the B query sets are folded into one sequence, which is exact: attention rows are independent).
 
     Returns:
         [B, Lq, heads, d].
     """
-    b = q.shape[0]
-    q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+    b, lq = q.shape[:2]
     if k.shape[0] != b:
-        k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
-    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+        if k.shape[0] != 1:
+            raise ValueError(f"keys batch {k.shape[0]} must be 1 or the query batch {b}")
+        q = q.reshape(1, b * lq, *q.shape[2:])
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+    return out.reshape(b, lq, *out.shape[2:])
 
 
 @dataclass

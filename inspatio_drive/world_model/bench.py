@@ -50,7 +50,7 @@ def _timed(
     if gen.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(gen.device)
     best = min(_rollout(gen, ref, cond) for _ in range(repeats))
-    peak = torch.cuda.max_memory_allocated(gen.device) / GIB if gen.device.type == "cuda" else float("nan")
+    peak = torch.cuda.max_memory_allocated(gen.device) / GIB if gen.device.type == "cuda" else None
     return best, peak
 
 
@@ -111,13 +111,17 @@ def run_benchmark(cfg: Any) -> dict[str, Any]:
     return results
 
 
+def _gib(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def format_results(res: dict[str, Any]) -> str:
     one = res["one_stream"]
     lines = [
         f"InSpatio-World DiT rollout on {res['device']} ({res['model']}, {res['dtype']}, compile={res['compile']}), "
         f"{res['size'][0]}x{res['size'][1]} ({res['tokens_per_latent_frame']} tokens/latent frame), "
         f"{res['blocks']} blocks = {res['frames_per_stream']} frames/stream; VAE not timed",
-        f"one stream: {one['fps']:.2f} frames/s ({one['ms_per_block']:.1f} ms/block, peak {one['peak_gib']:.2f} GiB)",
+        f"one stream: {one['fps']:.2f} frames/s ({one['ms_per_block']:.1f} ms/block, peak {_gib(one['peak_gib'])} GiB)",
         "",
         "| K | shared: aggregate frames/s | separate: aggregate frames/s | speed-up | peak GiB | estimate GiB |",
         "|---|---|---|---|---|---|",
@@ -125,7 +129,7 @@ def format_results(res: dict[str, Any]) -> str:
     for r in res["runs"]:
         sep = f"{r['separate_fps']:.2f} | {r['speedup']:.2f}x" if "separate_fps" in r else "- | -"
         lines.append(
-            f"| {r['K']} | {r['shared_fps']:.2f} | {sep} | {r['peak_gib']:.2f} | {r['estimate_gib']:.2f} |"
+            f"| {r['K']} | {r['shared_fps']:.2f} | {sep} | {_gib(r['peak_gib'])} | {r['estimate_gib']:.2f} |"
         )
     return "\n".join(lines)
 

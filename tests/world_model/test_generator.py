@@ -120,3 +120,21 @@ def test_memory_estimate_matches_allocations():
     assert est.weights == 2 * 1_419_119_680
     budget = estimate_memory(cfg, 5, 480, 832).total
     assert max_batch_for_memory(cfg, budget, 480, 832) == 5
+
+
+def test_taehv_decoder_option_streams_frames(tiny_model, vae, golden, scene, batched):
+    from inspatio_drive.world_model.taehv import TAEHVDecoder
+
+    torch.manual_seed(3)
+    tae = TAEHVDecoder(channels=(16, 8, 8, 8)).eval()
+    gen = InSpatioGenerator(tiny_model, vae, golden["in.prompt_embeds"][0, :5], max_batch=2, decoder=tae)
+    blocks = list(gen.generate(*scene, seed=11))
+    for a, b in zip(blocks, batched):
+        torch.testing.assert_close(
+            a.latents, b.latents, rtol=0, atol=1e-5
+        )  # the decoder does not change latents
+        assert a.frames.shape == b.frames.shape
+    latents = torch.cat([b.latents for b in blocks], dim=1)
+    torch.testing.assert_close(
+        torch.cat([b.frames for b in blocks], dim=1), tae.decode_video(latents), atol=1e-5, rtol=0
+    )
