@@ -3,7 +3,9 @@
 Writes a synthetic OpenScene split (:mod:`inspatio_drive.data.synthetic`, via ``data/writers.py``)
 to a temporary folder, then measures, each in a fresh subprocess (so peak RSS is per phase):
 
-1. **metadata**: ``SceneLoader`` index + ``get_agent_input_from_token`` for every scene with no sensors;
+1. **metadata**: ``SceneLoader`` index + ``get_agent_input_from_token`` for every scene with no sensors
+   (and **metadata_full_scenes**: ``get_scene_from_token``, 14 frames with annotations, as a PDM
+   metric-cache builder reads them);
 2. **drivor_cameras**: the same with DrivoR's sensor config (``CAM_F0/L0/R0/B0`` of the current frame
    decoded at full size), on a smaller split with full-size JPEGs, with the time split into index,
    file read, JPEG decode, array copy, and the rest (ego statuses, calibrations).
@@ -51,7 +53,14 @@ def _run_phase(args: dict[str, Any], queue: Any) -> None:
 
 
 def _phase(
-    data_path: str, blobs: str, sensors: str, frame_interval: int, cache_logs: int, max_scenes: int | None, io_workers: int = 1
+    data_path: str,
+    blobs: str,
+    sensors: str,
+    frame_interval: int,
+    cache_logs: int,
+    max_scenes: int | None,
+    io_workers: int = 1,
+    method: str = "agent_input",
 ) -> dict[str, Any]:
     from inspatio_drive.data.filters import SceneFilter, SensorConfig
     from inspatio_drive.data.loader import SceneLoader
@@ -75,8 +84,9 @@ def _phase(
     marks = {max(1, round(f * len(tokens))) for f in _FRACTIONS}
     samples = []
     t1 = time.perf_counter()
+    get = loader.get_agent_input_from_token if method == "agent_input" else loader.get_scene_from_token
     for i, token in enumerate(tokens, 1):
-        agent_input = loader.get_agent_input_from_token(token)
+        agent_input = get(token)
         if i in marks:
             samples.append((i, _rss_mb()))
     t_loop = time.perf_counter() - t1
@@ -85,6 +95,7 @@ def _phase(
     sensor_s = dict(timer.seconds)
     return {
         "sensors": sensors,
+        "method": method,
         "io_workers": io_workers,
         "scenes": len(tokens),
         "index_s": t_index,
@@ -132,6 +143,11 @@ def run(cfg: Any) -> dict[str, Any]:
             data_path=str(meta.data_path), blobs=str(meta.sensor_blobs_path), sensors="none",
             frame_interval=cfg.frame_interval, cache_logs=cfg.cache_logs, max_scenes=None,
         )
+        if cfg.scenes_phase:
+            results["metadata_full_scenes"] = _in_subprocess(
+                data_path=str(meta.data_path), blobs=str(meta.sensor_blobs_path), sensors="none",
+                frame_interval=cfg.frame_interval, cache_logs=cfg.cache_logs, max_scenes=None, method="scene",
+            )
         if cfg.image_logs > 0:
             t0 = time.perf_counter()
             img = write_synthetic_split(
@@ -157,8 +173,8 @@ def _fmt_samples(samples: list[tuple[int, float | None]]) -> str:
 
 def format_report(results: dict[str, Any]) -> str:
     """Markdown tables of a :func:`run` result."""
-    lines = ["| phase | scenes | scenes/s (agent inputs) | scenes/s incl. index | index s | peak RSS MiB | RSS during loop (scene: MiB) |", "|---|---|---|---|---|---|---|"]
-    for key in ("metadata", "drivor_cameras"):
+    lines = ["| phase | scenes | scenes/s (loop) | scenes/s incl. index | index s | peak RSS MiB | RSS during loop (scene: MiB) |", "|---|---|---|---|---|---|---|"]
+    for key in ("metadata", "metadata_full_scenes", "drivor_cameras"):
         if key in results:
             r = results[key]
             lines.append(

@@ -248,9 +248,8 @@ class SceneLoader:
         out: list[Frame] = []
         for i, raw in enumerate(frames):
             idx = ref.start + i
-            frame = frame_from_dict(raw, source, idx)
-            frame.cameras, frame.lidar = self._sensors(raw, i, source, idx)
-            out.append(frame)
+            cameras, lidar = self._sensors(raw, i, source, idx)
+            out.append(frame_from_dict(raw, source, idx, cameras, lidar))
         return Scene(metadata, out)
 
     def close(self) -> None:
