@@ -21,6 +21,7 @@ Semantics follow navsim v1.1 ``filter_scenes`` / ``SceneLoader`` / ``AgentInput.
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -248,9 +249,8 @@ class SceneLoader:
         out: list[Frame] = []
         for i, raw in enumerate(frames):
             idx = ref.start + i
-            frame = frame_from_dict(raw, source, idx)
-            frame.cameras, frame.lidar = self._sensors(raw, i, source, idx)
-            out.append(frame)
+            cameras, lidar = self._sensors(raw, i, source, idx)
+            out.append(frame_from_dict(raw, source, idx, cameras, lidar))
         return Scene(metadata, out)
 
     def close(self) -> None:
@@ -304,6 +304,7 @@ class SceneLoader:
         cameras = self._calibrations(raw, source, index)
         token = str(raw.get("token", "?"))
         jobs = [cameras[name] for name in CAMERA_NAMES if name.lower() in wanted]
+        t0 = time.perf_counter()
         if self._io_workers > 1 and len(jobs) > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._io_workers, thread_name_prefix="inspatio-jpeg")
@@ -314,6 +315,8 @@ class SceneLoader:
             if error is not None and not self._lenient:
                 raise error
             cam.image, cam.load_error = image, None if error is None else str(error)
+        if jobs and self._timer is not None:
+            self._timer.add("cameras_wall", time.perf_counter() - t0)
         lidar_path = raw.get("lidar_path")
         if not isinstance(lidar_path, str):
             raise LogFormatError(f"{source}: frame {index} (token {token}): field 'lidar_path': expected str, got {lidar_path!r}")

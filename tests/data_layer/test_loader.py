@@ -236,3 +236,37 @@ def test_loader_from_hydra_config(synthetic_split, monkeypatch):
     monkeypatch.delenv("OPENSCENE_DATA_ROOT")
     with pytest.raises(ValueError, match="OPENSCENE_DATA_ROOT"):
         loader_from_config(compose("data/openscene").data)
+
+
+def test_history_trajectory_semantics(synthetic_split):
+    loader = SceneLoader(synthetic_split.data_path, None, SceneFilter(has_route=False), show_progress=False)
+    scene = loader.get_scene_from_token(loader.tokens[0])
+    hist = scene.get_history_trajectory()
+    assert hist.shape == (4, 3) and hist[-1].tolist() == [0.0, 0.0, 0.0]
+    two = scene.get_history_trajectory(2)  # navsim v1.1: frames 0..1 relative to frame 1
+    assert two[-1].tolist() == [0.0, 0.0, 0.0]
+    poses = np.stack([f.ego_status.ego_pose for f in scene.frames])
+    c, s = np.cos(poses[1, 2]), np.sin(poses[1, 2])
+    d = poses[0, :2] - poses[1, :2]
+    np.testing.assert_allclose(two[0, :2], [c * d[0] + s * d[1], -s * d[0] + c * d[1]], atol=1e-9)
+    fut = scene.get_future_trajectory()
+    assert fut.shape == (10, 3) and fut[0, 0] > 3.5  # ~8 m/s forward, 0.5 s
+    with pytest.raises(ValueError, match="future frames"):
+        scene.get_future_trajectory(11)
+
+
+def test_unsafe_log_in_split_is_refused(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("x = 1",))
+
+    split = tmp_path / "navsim_logs" / "mini"
+    split.mkdir(parents=True)
+    (split / "bad_log.pkl").write_bytes(pickle.dumps([{"token": Payload()}], protocol=4))
+    (split / "notes.txt").write_text("ignored: not a .pkl")
+    from inspatio_drive.data import UnsafePickleError
+
+    with pytest.raises(UnsafePickleError, match=r"bad_log\.pkl.*builtins\.exec"):
+        SceneLoader(split, None, show_progress=False)
