@@ -56,6 +56,9 @@ def _two_lane_spec(crs: str = "EPSG:32611", x0: float = 500000.0, y0: float = 40
 
 def test_write_read_roundtrip_and_connectivity(tmp_path: Path) -> None:
     root = write_maps_root(tmp_path / "maps", {"us-nv-las-vegas-strip": _two_lane_spec()}, version="v9")
+    import pyogrio
+
+    assert pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS") is None  # the writer restores it
     index = json.loads((root / "nuplan-maps-v1.0.json").read_text())
     assert index["us-ma-boston"]["version"] == "v9"  # stub locations too
     m = load_map(root, "las_vegas")

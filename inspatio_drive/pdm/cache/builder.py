@@ -7,6 +7,8 @@ PDM-Closed (forecast observation, IDM proposals, simulation, scoring, selection)
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import numpy as np
 import shapely
 
@@ -63,6 +65,7 @@ def build_metric_cache(
     config: MetricCacheConfig | None = None,
     vehicle: VehicleParameters = PACIFICA,
     return_pdm_closed: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> MetricCache | tuple[MetricCache, PDMClosedResult]:
     """Metric cache of ``scene`` (its current frame = ``scene.current_index``).
 
@@ -72,11 +75,14 @@ def build_metric_cache(
         config: builder settings (navsim defaults).
         vehicle: ego vehicle (Pacifica).
         return_pdm_closed: also return the PDM-Closed internals (proposals, scores).
+        timings: if given, seconds per stage are added to it (route, forecast, pdm_closed_*, observation).
 
     Raises:
         ValueError: unknown route roadblocks, too few frames, unknown object types (message names the field).
     """
     config = config or MetricCacheConfig()
+    tm = timings if timings is not None else {}
+    t0 = perf_counter()
     frame = scene.frames[scene.current_index]
     state = initial_ego_state(frame)
     pose = state[:3]
@@ -93,6 +99,8 @@ def build_metric_cache(
     start = starting_lane(pose, ego_box, center, route, drivable)
     path = centerline_path(centerline_lanes(start, route, config.centerline_search_depth))
 
+    t1 = perf_counter()
+    tm["route_map_centerline"] = tm.get("route_map_centerline", 0.0) + t1 - t0
     red_lights = [
         (str(lc), route.lanes[str(lc)].polygon)
         for lc, is_red in frame.traffic_lights
@@ -110,6 +118,8 @@ def build_metric_cache(
         config.map_radius,
         config.forecast_sample_res,
     )
+    t2 = perf_counter()
+    tm["forecast"] = tm.get("forecast", 0.0) + t2 - t1
     pdm_closed = run_pdm_closed(
         path,
         start.speed_limit_mps,
@@ -120,7 +130,11 @@ def build_metric_cache(
         drivable,
         config,
         vehicle,
+        tm,
     )
+    t3 = perf_counter()
+    observation = ground_truth_observation(scene, config)
+    tm["observation"] = tm.get("observation", 0.0) + perf_counter() - t3
     cache = MetricCache(
         token=scene_token(scene),
         log_name=scene.scene_metadata.log_name,
@@ -131,7 +145,7 @@ def build_metric_cache(
         route_lane_ids=route.lane_ids,
         centerline=Centerline(ProposalPath(path).states),
         drivable_area_map=drivable,
-        observation=ground_truth_observation(scene, config),
+        observation=observation,
         route_roadblock_ids=[str(r) for r in frame.roadblock_ids],
         extra={
             "builder": BUILDER_VERSION,

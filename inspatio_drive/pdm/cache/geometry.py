@@ -41,8 +41,15 @@ def box_corners(
     h = np.asarray(heading, dtype=np.float64)
     hl = np.asarray(length, dtype=np.float64) / 2.0
     hw = np.asarray(width, dtype=np.float64) / 2.0
-    signs = ((1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0))
-    return np.stack([translate_lon_lat(c, h, s_lon * hl, s_lat * hw) for s_lon, s_lat in signs], axis=-2)
+    cos, sin = np.cos(h), np.sin(h)
+    cos_l, sin_l = np.cos(h + np.pi / 2.0), np.sin(h + np.pi / 2.0)
+    lon = np.array([1.0, -1.0, -1.0, 1.0])
+    lat = np.array([1.0, 1.0, -1.0, -1.0])
+    a = lat * hw[..., None] if np.ndim(hw) else lat * hw  # [..., 4]
+    b = lon * hl[..., None] if np.ndim(hl) else lon * hl
+    dx = a * cos_l[..., None] + b * cos[..., None]
+    dy = a * sin_l[..., None] + b * sin[..., None]
+    return c[..., None, :] + np.stack([dx, dy], axis=-1)
 
 
 def ego_center(pose: ArrayLike, vehicle: VehicleParameters) -> NDArray[np.float64]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from scipy.interpolate import interp1d
 
 from inspatio_drive.pdm.cache.geometry import normalize_angle
 from inspatio_drive.pdm.types import cumulative_progress
@@ -30,7 +29,10 @@ class ProposalPath:
         self.states = p
         self.progress = cumulative_progress(p[:, :2])
         self.linestring = shapely.linestrings(p[:, :2])
-        self._interp = interp1d(self.progress, self.states, axis=0)
+        # scipy interp1d sorts x stably (duplicated joint vertices keep their order)
+        order = np.argsort(self.progress, kind="mergesort")
+        self._x = self.progress[order]
+        self._y = self.states[order]
 
     @property
     def length(self) -> float:
@@ -46,7 +48,14 @@ class ProposalPath:
     def interpolate(self, distances: ArrayLike) -> NDArray[np.float64]:
         """``[K]`` arc lengths → ``[K, 3]`` (x, y, heading)."""
         d = np.clip(np.asarray(distances, dtype=np.float64), 1e-5, self.length)
-        out = np.asarray(self._interp(d), dtype=np.float64)
+        # scipy interp1d's linear rule: hi = first x ≥ d (clipped to 1…N-1), lo = hi - 1
+        hi = np.clip(np.searchsorted(self._x, d, side="left"), 1, len(self._x) - 1)
+        lo = hi - 1
+        x_lo, x_hi = self._x[lo], self._x[hi]
+        y_lo, y_hi = self._y[lo], self._y[hi]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (y_hi - y_lo) / (x_hi - x_lo)[..., None]
+        out = slope * (d - x_lo)[..., None] + y_lo
         out[..., 2] = normalize_angle(out[..., 2])
         out[np.isnan(out)] = 0.0
         return out

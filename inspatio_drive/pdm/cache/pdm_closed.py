@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
 from inspatio_drive.pdm.cache.geometry import ego_corners, normalize_angle
-from inspatio_drive.pdm.cache.path import ProposalPath
+from inspatio_drive.pdm.cache.path import ProposalPath, parallel_path
 from inspatio_drive.pdm.types import (
     PACIFICA,
     Centerline,
@@ -137,22 +137,27 @@ class _Generator:
             return
         path, fc = self.paths[lat], self.fc
         buffer = np.zeros(3, dtype=np.float64)  # shared across the batch on purpose (navsim)
+        hits = [tok for tok in fc.intersects(t, self.corridor(lat)) if tok not in fc.collided]
         progress: dict[str, float] = {}
-        for tok in fc.intersects(t, self.corridor(lat)):
-            if tok not in fc.collided:
-                progress[tok] = float(path.linestring.project(fc.polygon(t, tok).centroid))
-        for p in idcs:
+        if hits:
+            centroids = shapely.centroid(np.array([fc.polygon(t, tok) for tok in hits], dtype=object))
+            progress = dict(zip(hits, shapely.line_locate_point(path.linestring, centroids).tolist()))
+        ahead_all = list(progress)
+        dist = np.zeros((len(idcs), 0))
+        if ahead_all:
+            # ego boxes of the whole batch at t-1 vs every candidate leader (vectorised shapely distance)
+            ego_polys = shapely.polygons(ego_corners(self.states[idcs, t - 1, :3], self.vehicle))
+            obj_polys = np.array([fc.polygon(t, tok) for tok in ahead_all], dtype=object)
+            dist = shapely.distance(ego_polys[:, None], obj_polys[None, :])
+        for row, p in enumerate(idcs):
             ego_progress = self.idm[p, t - 1, PROGRESS]
-            ahead = [tok for tok, pr in progress.items() if pr > ego_progress]
+            ahead = [j for j, tok in enumerate(ahead_all) if progress[tok] > ego_progress]
             if ahead:
-                pose = self.states[p, t - 1, :3]
-                ring = ego_corners(pose, self.vehicle)
-                ego_poly = shapely.Polygon(ring)
-                dists = [ego_poly.distance(fc.polygon(t, tok)) for tok in ahead]
-                j = int(np.argmin(dists))
-                buffer[PROGRESS] = ego_progress + dists[j]
-                if RED_LIGHT_TOKEN not in ahead[j]:
-                    buffer[VELOCITY] = _leader_velocity(float(pose[2]), fc.objects[ahead[j]])
+                j = ahead[int(np.argmin(dist[row, ahead]))]
+                buffer[PROGRESS] = ego_progress + dist[row, j]
+                if RED_LIGHT_TOKEN not in ahead_all[j]:
+                    pose = self.states[p, t - 1, :3]
+                    buffer[VELOCITY] = _leader_velocity(float(pose[2]), fc.objects[ahead_all[j]])
             else:
                 buffer[PROGRESS] = float(self.paths[lat].linestring.length)
                 buffer[LENGTH_REAR] = self.vehicle.length / 2
@@ -219,20 +224,27 @@ def run_pdm_closed(
     drivable: DrivableAreaMap,
     config: MetricCacheConfig,
     vehicle: VehicleParameters = PACIFICA,
+    timings: dict[str, float] | None = None,
 ) -> PDMClosedResult:
-    """Run PDM-Closed once at t0 and return the selected trajectory."""
+    """Run PDM-Closed once at t0 and return the selected trajectory (``timings``: seconds per stage)."""
+    from time import perf_counter
+
     from inspatio_drive.pdm.simulation import simulate
 
-    paths = [ProposalPath(centerline_path)]
-    for offset in config.lateral_offsets:
-        from inspatio_drive.pdm.cache.path import parallel_path
+    tm = timings if timings is not None else {}
+    t0 = perf_counter()
 
-        paths.append(ProposalPath(parallel_path(centerline_path, offset)))
+    paths = [ProposalPath(centerline_path)]
+    paths += [ProposalPath(parallel_path(centerline_path, offset)) for offset in config.lateral_offsets]
     gen = generate_proposals(paths, speed_limit_mps, forecast, initial_state, config, vehicle)
     n = config.proposal_steps
+    t1 = perf_counter()
+    tm["pdm_closed_proposals"] = tm.get("pdm_closed_proposals", 0.0) + t1 - t0
     simulated = simulate(
         gen.states[:, : n + 1], initial_state, vehicle=vehicle, step_us=round(config.step_s * 1e6)
     )
+    t2 = perf_counter()
+    tm["pdm_closed_simulation"] = tm.get("pdm_closed_simulation", 0.0) + t2 - t1
     centerline = Centerline(paths[0].states)
     scorer_cache = MetricCache(
         token="pdm_closed",
@@ -247,6 +259,8 @@ def run_pdm_closed(
         observation=forecast.scorer_observation(config.step_s),
     )
     scores = select_proposal(simulated, scorer_cache)
+    t3 = perf_counter()
+    tm["pdm_closed_scoring"] = tm.get("pdm_closed_scoring", 0.0) + t3 - t2
     best = int(np.argmax(scores))
     lat = best // gen.n_long
     for t in range(n + 1, config.trajectory_steps + 1):
@@ -255,4 +269,5 @@ def run_pdm_closed(
     times = int(initial_time_us) + step_us * np.arange(config.trajectory_steps + 1, dtype=np.int64)
     traj = np.zeros((config.trajectory_steps + 1, 11), dtype=np.float64)
     traj[:, :3] = gen.states[best, :, :3]
+    tm["pdm_closed_proposals"] += perf_counter() - t3
     return PDMClosedResult(traj, times, gen.states, simulated, scores, best)

@@ -1,0 +1,80 @@
+"""Benchmark of metric-cache building: ms per scene (warm, map loaded), split by stage.
+
+``python -m inspatio_drive.pdm.cache.bench [data_root=... split=... maps_root=... repeats=5]`` — defaults to
+the golden NAVSIM scenes shipped in ``tests/data/golden/pdms`` (navsim v1.1 itself: 0.21–0.22 s per scene
+warm on a 2-core machine, golden README). Prints a JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspatio_drive.data.types import Scene
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.config import MetricCacheConfig
+
+__all__ = ["bench_cache_build", "main"]
+
+_GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "data" / "golden" / "pdms"
+
+
+def bench_cache_build(
+    scenes: Sequence[Scene], maps_root: str | Path, repeats: int = 5, config: MetricCacheConfig | None = None
+) -> dict[str, Any]:
+    """Build every scene's cache ``repeats`` times after one warm-up; returns median ms per scene, the cold
+    first build (incl. map loading) and mean ms per stage."""
+    if not scenes:
+        raise ValueError("bench: no scenes")
+    t = time.perf_counter()
+    maps = {s.scene_metadata.map_name: load_map(maps_root, s.scene_metadata.map_name) for s in scenes}
+    build_metric_cache(scenes[0], maps[scenes[0].scene_metadata.map_name], config)
+    cold_ms = 1e3 * (time.perf_counter() - t)
+    for s in scenes[1:]:
+        build_metric_cache(s, maps[s.scene_metadata.map_name], config)
+    per_scene: list[float] = []
+    stages: dict[str, float] = {}
+    for _ in range(repeats):
+        for s in scenes:
+            t = time.perf_counter()
+            build_metric_cache(s, maps[s.scene_metadata.map_name], config, timings=stages)
+            per_scene.append(1e3 * (time.perf_counter() - t))
+    n = len(per_scene)
+    return {
+        "scenes": len(scenes),
+        "repeats": repeats,
+        "cold_first_scene_ms": round(cold_ms, 1),
+        "median_ms_per_scene": round(float(np.median(per_scene)), 2),
+        "mean_ms_per_scene": round(float(np.mean(per_scene)), 2),
+        "stage_mean_ms": {k: round(1e3 * v / n, 2) for k, v in sorted(stages.items())},
+        "navsim_v1.1_ms_per_scene_golden_readme": 210.0,
+    }
+
+
+def main(overrides: Sequence[str] = ()) -> int:
+    """``key=value`` overrides: data_root, split (default: all splits), maps_root, repeats."""
+    from inspatio_drive.data import SceneLoader
+
+    args = dict(o.split("=", 1) for o in overrides)
+    root = Path(args.get("data_root", _GOLDEN))
+    maps_root = Path(args.get("maps_root", root / "maps"))
+    logs = root / "navsim_logs"
+    splits = [args["split"]] if "split" in args else sorted(p.name for p in logs.iterdir() if p.is_dir())
+    scenes: list[Scene] = []
+    for split in splits:
+        loader = SceneLoader(logs / split, None, show_progress=False)
+        scenes += [loader.get_scene_from_token(t) for t in loader.tokens]
+    report = bench_cache_build(scenes, maps_root, int(args.get("repeats", 5)))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
