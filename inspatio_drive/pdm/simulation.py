@@ -305,19 +305,25 @@ def _lateral_dynamics(
         ``A [B, 3, 3]``, ``B [B, 3]``, ``g [B, 3]`` for the state (lateral error, heading error, steering angle).
     """
     bsz, horizon = velocity.shape
-    a01 = np.zeros(bsz)
-    a02 = np.zeros(bsz)
-    a12 = np.zeros(bsz)
-    b0, b1, b2 = np.zeros(bsz), np.zeros(bsz), np.zeros(bsz)
-    g0, g1, g2 = np.zeros(bsz), np.zeros(bsz), np.zeros(bsz)
-    for h in range(horizon):
-        v = velocity[:, h]
-        s01 = v * dt
-        s12 = v * dt / wheel_base
-        affine = -v * curvature[:, h] * dt
-        a01, a02, a12 = a01 + s01, a02 + s01 * a12, a12 + s12
-        b0, b1, b2 = b0 + s01 * b1, b1 + s12 * b2, b2 + dt
-        g0, g1 = g0 + s01 * g1, g1 + s12 * g2 + affine
+    s01 = velocity * dt  # [B, H] per-step entries
+    s12 = velocity * dt / wheel_base
+    affine = -velocity * curvature * dt
+
+    def before(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Exclusive cumulative sum along the horizon: value accumulated before each step."""
+        c = np.cumsum(x, axis=1)
+        return np.concatenate([np.zeros((bsz, 1)), c[:, :-1]], axis=1)
+
+    b2_before = np.arange(horizon, dtype=np.float64) * dt  # [H]
+    a01, a12 = s01.sum(axis=1), s12.sum(axis=1)
+    a02 = (s01 * before(s12)).sum(axis=1)
+    b1_steps = s12 * b2_before
+    b0 = (s01 * before(b1_steps)).sum(axis=1)
+    b1 = b1_steps.sum(axis=1)
+    b2 = np.full(bsz, horizon * dt)
+    g0 = (s01 * before(affine)).sum(axis=1)
+    g1 = affine.sum(axis=1)
+    g2 = np.zeros(bsz)
     a_total = np.zeros((bsz, 3, 3))
     a_total[:, 0, 0] = a_total[:, 1, 1] = a_total[:, 2, 2] = 1.0
     a_total[:, 0, 1], a_total[:, 0, 2], a_total[:, 1, 2] = a01, a02, a12
