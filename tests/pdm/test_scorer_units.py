@@ -135,14 +135,6 @@ def test_bad_trajectories(scene_a, bad, match):
         score_candidates(scene_a.cache, bad)
 
 
-def test_bev_picture(scene_a, tmp_path):
-    from inspatio_drive.pdm.plot import plot_bev
-
-    res = score_candidates(scene_a.cache, scene_a.candidate_poses_local[:4])
-    out = plot_bev(scene_a.cache, res, tmp_path / "bev.png")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
 def _boxes(center, heading, length, width):
     c, s = np.cos(heading), np.sin(heading)
     lon = np.stack([c, s], -1) * (length / 2)[..., None]
