@@ -211,3 +211,18 @@ def test_navsim_backend_gathers_results(scene_c, monkeypatch):
     np.testing.assert_array_equal(theirs.at_fault_collision_step, ours.at_fault_collision_step)
     np.testing.assert_array_equal(theirs.ttc_infraction_step, ours.ttc_infraction_step)
     assert theirs.to_rows()[4]["name"] == scene_c.candidate_names[4]
+
+
+def test_bench_command_runs(tmp_path):
+    from inspatio_drive.pdm.bench import main as bench_main
+    from inspatio_drive.pdm.bench import make_candidates
+
+    out = tmp_path / "bench.json"
+    args = ["num_candidates=4", "repeats=1", "warmup=0", "build_cache=false", f"output={out}"]
+    assert bench_main(args) == 0
+    rows = json.loads(out.read_text())["scoring"]
+    assert [r["scene"] for r in rows] == ["scene_a", "scene_c"]
+    assert all(r["num_candidates"] == 4 and r["score_ms_median"] > 0 for r in rows)
+    seed = np.zeros((3, 8, 3))
+    cands = make_candidates(seed, 7, seed=1)
+    assert cands.shape == (7, 8, 3) and np.all(cands[:3] == 0) and np.any(cands[3:] != 0)
