@@ -88,20 +88,28 @@ def bench_scene(scene_dir: Path, num_candidates: int, repeats: int, warmup: int,
 
 
 def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) -> dict[str, Any] | None:
-    """Time the metric-cache builder on a data root, if this build has one (``None`` otherwise)."""
+    """Time the metric-cache builder on a NAVSIM data root (``None`` when this build has no builder).
+
+    The scene's log frames are read once; the map is opened once (cached, like navsim's warm in-process runs);
+    the timed call is ``build_metric_cache(scene, map_api)``: route correction, drivable map, centerline,
+    PDM-Closed and the ground-truth observation.
+    """
     try:
-        from inspatio_drive.pdm.cache import build_metric_cache  # type: ignore[attr-defined]
+        from inspatio_drive.maps import load_map
+        from inspatio_drive.pdm.cache.builder import build_metric_cache
     except ImportError:
         return None
-    median, samples = _median_ms(
-        lambda: build_metric_cache(
-            data_root=data_root, maps_root=data_root / "maps", split=None, token=token
-        ),
-        repeats,
-        warmup,
-    )
+    from inspatio_drive.pdm.cli import _find_scene
+
+    scene = _find_scene(data_root, None, token)
+    t = time.perf_counter()
+    map_api = load_map(data_root / "maps", scene.scene_metadata.map_name)
+    build_metric_cache(scene, map_api)
+    first_ms = (time.perf_counter() - t) * 1e3
+    median, samples = _median_ms(lambda: build_metric_cache(scene, map_api), repeats, warmup)
     return {
         "token": token,
+        "first_call_ms": first_ms,
         "build_ms_median": median,
         "build_ms_samples": samples,
         "navsim_ms": NAVSIM_CACHE_S_PER_SCENE * 1e3,
@@ -148,7 +156,8 @@ def main(overrides: Sequence[str] = ()) -> int:
                 break
             builds.append(b)
             print(
-                f"metric cache {token}: {b['build_ms_median']:.1f} ms (navsim 210 ms, {b['speedup_vs_navsim']:.1f}x)"
+                f"metric cache {token}: {b['build_ms_median']:.1f} ms warm, {b['first_call_ms']:.1f} ms first call "
+                f"(navsim v1.1: 210 ms warm; {b['speedup_vs_navsim']:.1f}x)"
             )
     if cfg.output:
         Path(cfg.output).write_text(json.dumps({"scoring": rows, "cache_build": builds}, indent=1))

@@ -98,20 +98,80 @@ def _scorer_config(overrides: dict[str, Any]) -> PDMScorerConfig:
     return PDMScorerConfig(**{k: float(v) for k, v in overrides.items()})
 
 
+def _split_folder(data_root: Path, split: str | None) -> Path:
+    """``<data_root>/navsim_logs/<split>``; with ``split=None`` the only split folder there."""
+    logs = data_root / "navsim_logs"
+    if split:
+        folder = logs / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"split: {folder} does not exist")
+        return folder
+    splits = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+    if len(splits) != 1:
+        raise ValueError(
+            f"split: {logs} holds {len(splits)} split folders {[p.name for p in splits]}; choose one with split=<name>"
+        )
+    return splits[0]
+
+
+def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
+    """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
+    from inspatio_drive.data import SceneLoader
+
+    logs = data_root / "navsim_logs"
+    if split:
+        folders = [_split_folder(data_root, split)]
+    else:
+        folders = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+        if not folders:
+            raise FileNotFoundError(f"data_root: no split folders under {logs}")
+    for folder in folders:
+        loader = SceneLoader(folder, None, show_progress=False)
+        if token in loader.tokens:
+            return loader.get_scene_from_token(token)
+    raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
+
+
 def _cache_from_data_root(cfg: Any) -> MetricCache:
-    """Build the scene's metric cache from logs + maps with the metric-cache builder."""
+    """Build the scene's metric cache from logs + maps with the maps-cache room's builder."""
     if cfg.token is None:
         raise ValueError("token: required with data_root (the scene token to score)")
     try:
-        from inspatio_drive.pdm.cache import build_metric_cache  # type: ignore[attr-defined]
+        from inspatio_drive.maps import load_map
+        from inspatio_drive.pdm.cache.builder import build_metric_cache
     except ImportError as exc:
         raise RuntimeError(
-            "data_root: building a metric cache needs inspatio_drive.pdm.cache.build_metric_cache, which this "
-            "build does not have; pass metric_cache=<dir> instead"
+            "data_root: building a metric cache needs inspatio_drive.pdm.cache.builder, which this build does not "
+            "have; pass metric_cache=<dir> instead"
         ) from exc
     data_root = Path(cfg.data_root)
+    if not data_root.is_dir():
+        raise FileNotFoundError(f"data_root: {data_root} is not a folder")
     maps_root = Path(cfg.maps_root) if cfg.maps_root else data_root / "maps"
-    return build_metric_cache(data_root=data_root, maps_root=maps_root, split=cfg.split, token=str(cfg.token))
+    scene = _find_scene(data_root, cfg.split, str(cfg.token))
+    map_api = load_map(maps_root, scene.scene_metadata.map_name)
+    cache = build_metric_cache(scene, map_api)
+    assert isinstance(cache, MetricCache)
+    return cache
+
+
+def _load_cache(path: str | Path, token: str | None) -> MetricCache:
+    """A single cache entry folder (``manifest.json`` + ``arrays.npz``) or a metric-cache store + ``token``."""
+    p = Path(path)
+    entry = p / "manifest.json"
+    if entry.is_file() and (p / "arrays.npz").is_file():
+        cache = MetricCache.load(p)
+        if token is not None and str(token) != cache.token:
+            raise ValueError(f"token: {token} requested but metric cache {p} is {cache.token}")
+        return cache
+    from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+    store = MetricCacheStore.open(p, create=False)
+    if token is None:
+        raise ValueError(f"token: required to pick a scene from the metric-cache store {p}")
+    if str(token) not in store:
+        raise ValueError(f"token: scene {token} has no entry in the metric-cache store {p}")
+    return store.load(str(token))
 
 
 def run(cfg: Any) -> dict[str, Any]:
@@ -129,11 +189,7 @@ def run(cfg: Any) -> dict[str, Any]:
         if cfg.metric_cache and cfg.data_root:
             raise ValueError("give either metric_cache or data_root, not both")
         if cfg.metric_cache:
-            cache = MetricCache.load(cfg.metric_cache)
-            if cfg.token is not None and str(cfg.token) != cache.token:
-                raise ValueError(
-                    f"token: {cfg.token} requested but metric cache {cfg.metric_cache} is {cache.token}"
-                )
+            cache = _load_cache(cfg.metric_cache, cfg.token)
         elif cfg.data_root:
             cache = _cache_from_data_root(cfg)
         else:

@@ -190,57 +190,59 @@ def _parallelograms(corners: NDArray[np.float64]) -> tuple[NDArray[np.float64], 
     center = corners.mean(axis=-2)
     p = 0.5 * (corners[..., 0, :] - corners[..., 1, :])  # front-left - rear-left: half length
     q = 0.5 * (corners[..., 0, :] - corners[..., 3, :])  # front-left - front-right: half width
-    skew = np.abs((corners[..., 0, :] - corners[..., 1, :]) - (corners[..., 3, :] - corners[..., 2, :])).max(
-        -1
-    )
+    skew = (corners[..., 0, :] - corners[..., 1, :]) - (corners[..., 3, :] - corners[..., 2, :])
+    scale = 1.0 + np.abs(center[..., 0]) + np.abs(center[..., 1])
     with np.errstate(invalid="ignore"):
-        ok = skew <= 1e-9 * (1.0 + np.abs(corners).max(axis=(-1, -2)))
+        ok = (np.abs(skew[..., 0]) + np.abs(skew[..., 1])) <= 1e-9 * scale
     return center, p, q, ok
 
 
-def _separated(
+def _axis_gap(
     ca: NDArray[np.float64],
     pa: NDArray[np.float64],
     qa: NDArray[np.float64],
     cb: NDArray[np.float64],
     pb: NDArray[np.float64],
     qb: NDArray[np.float64],
-    margin: float = 1e-6,
-) -> NDArray[np.bool_]:
-    """``[P]`` True where two parallelograms (centre, half edges) have a separating axis with a gap > margin.
+) -> NDArray[np.float64]:
+    """``[P]`` largest gap (m) between two parallelograms over their 4 edge normals (separating-axis theorem).
 
-    Separating-axis test on the 4 edge normals. Only used to skip exact shapely tests that cannot succeed;
-    pairs within ``margin`` metres always go to shapely, so touching boxes are decided by shapely.
+    Positive: separated by that much; negative: they overlap on every axis, i.e. intersect. NaN for degenerate
+    or missing boxes (callers then fall back to shapely).
     """
     d = cb - ca
-    out = np.zeros(len(ca), dtype=bool)
+    best = np.full(len(ca), -np.inf)
     for edge in (pa, qa, pb, qb):
-        axis = np.stack([-edge[:, 1], edge[:, 0]], axis=-1)
-        norm = np.sqrt((axis**2).sum(-1))
+        norm = np.sqrt(edge[:, 0] ** 2 + edge[:, 1] ** 2)
         with np.errstate(invalid="ignore", divide="ignore"):
-            axis = axis / norm[:, None]
-        r = (
-            np.abs((pa * axis).sum(-1))
-            + np.abs((qa * axis).sum(-1))
-            + np.abs((pb * axis).sum(-1))
-            + np.abs((qb * axis).sum(-1))
-        )
-        gap = np.abs((d * axis).sum(-1)) - r
-        out |= (norm > 0) & (gap > margin)  # NaN -> False (not separated)
-    return out
+            nx, ny = -edge[:, 1] / norm, edge[:, 0] / norm
+            r = (
+                np.abs(pa[:, 0] * nx + pa[:, 1] * ny)
+                + np.abs(qa[:, 0] * nx + qa[:, 1] * ny)
+                + np.abs(pb[:, 0] * nx + pb[:, 1] * ny)
+                + np.abs(qb[:, 0] * nx + qb[:, 1] * ny)
+            )
+            gap = np.abs(d[:, 0] * nx + d[:, 1] * ny) - r
+        best = np.maximum(best, gap)  # NaN propagates
+    return best
 
 
 def _intersecting_pairs(
     ego_corners: NDArray[np.float64],
     obj_corners: NDArray[np.float64],
     obj_time: NDArray[np.int64],
+    margin: float = 1e-6,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Pairs (ego row, object) whose boxes intersect (shapely ``intersects``, boundaries included).
+    """Pairs (ego row, object) whose boxes intersect (shapely ``intersects`` semantics, boundaries included).
+
+    Bounding circles discard far pairs; parallelogram pairs are then decided by the separating-axis theorem
+    when the gap / overlap exceeds ``margin`` metres; near-touching pairs and other shapes go to shapely.
 
     Args:
         ego_corners: ``[N, 4, 2]`` ego boxes.
         obj_corners: ``[M, T_obs, 4, 2]`` object boxes per observation step (NaN = absent).
         obj_time: ``[N]`` observation step each ego row is compared at.
+        margin: metres of gap / overlap below which shapely decides.
 
     Returns:
         ``(ego_idx [P], obj_idx [P])`` sorted by ego row then object.
@@ -248,25 +250,22 @@ def _intersecting_pairs(
     ec, ep, eq, e_ok = _parallelograms(ego_corners)  # [N, ...]
     oc, op, oq, o_ok = _parallelograms(obj_corners)  # [M, T_obs, ...]
     present = np.isfinite(obj_corners).all(axis=(-1, -2))  # [M, T_obs]
-    # coarse: bounding circles (radius |p| + |q|)
-    e_r = np.hypot(*ep.T) + np.hypot(*eq.T)
+    e_r = np.hypot(ep[:, 0], ep[:, 1]) + np.hypot(eq[:, 0], eq[:, 1])
     o_r = np.hypot(op[..., 0], op[..., 1]) + np.hypot(oq[..., 0], oq[..., 1])
     diff = oc[:, obj_time] - ec[None]  # [M, N, 2]
-    reach = o_r[:, obj_time] + e_r[None] + 1e-6
+    reach = o_r[:, obj_time] + e_r[None] + margin
     with np.errstate(invalid="ignore"):
-        near = present[:, obj_time] & ((diff**2).sum(-1) <= reach**2)
+        near = present[:, obj_time] & (diff[..., 0] ** 2 + diff[..., 1] ** 2 <= reach**2)
     mi, ni = np.nonzero(near)
     ti = obj_time[ni]
-    # fine: separating axes for parallelogram pairs
-    exact = ~(e_ok[ni] & o_ok[mi, ti])
-    sep = _separated(ec[ni], ep[ni], eq[ni], oc[mi, ti], op[mi, ti], oq[mi, ti])
-    keep = exact | ~sep
-    mi, ni, ti = mi[keep], ni[keep], ti[keep]
-    if len(ni) == 0:
-        return ni.astype(np.int64), mi.astype(np.int64)
-    ego_polys = shapely.polygons(_ring(ego_corners[ni]))
-    obj_polys = shapely.polygons(_ring(obj_corners[mi, ti]))
-    hit = shapely.intersects(ego_polys, obj_polys)
+    gap = _axis_gap(ec[ni], ep[ni], eq[ni], oc[mi, ti], op[mi, ti], oq[mi, ti])
+    sat_ok = e_ok[ni] & o_ok[mi, ti] & np.isfinite(gap)
+    hit = sat_ok & (gap < -margin)
+    ask = ~sat_ok | (np.abs(np.nan_to_num(gap)) <= margin)
+    if ask.any():
+        ego_polys = shapely.polygons(_ring(ego_corners[ni[ask]]))
+        obj_polys = shapely.polygons(_ring(obj_corners[mi[ask], ti[ask]]))
+        hit[ask] = shapely.intersects(ego_polys, obj_polys)
     order = np.lexsort((mi[hit], ni[hit]))
     return ni[hit][order].astype(np.int64), mi[hit][order].astype(np.int64)
 

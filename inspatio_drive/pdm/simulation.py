@@ -292,92 +292,84 @@ def velocity_curvature_profiles(
 
 def _lateral_dynamics(
     velocity: NDArray[np.float64], curvature: NDArray[np.float64], dt: float, wheel_base: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Compose the linearised lateral dynamics over the horizon: ``e_N = A e_0 + B u + g``.
+) -> tuple[NDArray[np.float64], ...]:
+    """Compose the linearised lateral dynamics over the horizon: ``e_H = A e_0 + B u + g``.
 
-    The per-step matrices are unit upper-triangular, ``[[1, v·dt, 0], [0, 1, v·dt/L], [0, 0, 1]]``, so the
-    product keeps that form and only its three upper entries are carried.
+    The per-step matrices are unit upper-triangular, ``[[1, v·dt, 0], [0, 1, v·dt/L], [0, 0, 1]]`` with input
+    ``[0, 0, dt]`` and affine term ``[0, -v·κ·dt, 0]``, so the product keeps that form; its upper entries are
+    sums over the horizon (exclusive cumulative sums where a step uses what earlier steps accumulated).
 
     Args:
         velocity, curvature: ``[B, H]`` linearisation profiles.
 
     Returns:
-        ``A [B, 3, 3]``, ``B [B, 3]``, ``g [B, 3]`` for the state (lateral error, heading error, steering angle).
+        ``(a01, a02, a12, b0, b1, b2, g0, g1)``, each ``[B]`` (``g2 = 0``), for the state
+        (lateral error, heading error, steering angle).
     """
     bsz, horizon = velocity.shape
-    a01 = np.zeros(bsz)
-    a02 = np.zeros(bsz)
-    a12 = np.zeros(bsz)
-    b0, b1, b2 = np.zeros(bsz), np.zeros(bsz), np.zeros(bsz)
-    g0, g1, g2 = np.zeros(bsz), np.zeros(bsz), np.zeros(bsz)
-    for h in range(horizon):
-        v = velocity[:, h]
-        s01 = v * dt
-        s12 = v * dt / wheel_base
-        affine = -v * curvature[:, h] * dt
-        a01, a02, a12 = a01 + s01, a02 + s01 * a12, a12 + s12
-        b0, b1, b2 = b0 + s01 * b1, b1 + s12 * b2, b2 + dt
-        g0, g1 = g0 + s01 * g1, g1 + s12 * g2 + affine
-    a_total = np.zeros((bsz, 3, 3))
-    a_total[:, 0, 0] = a_total[:, 1, 1] = a_total[:, 2, 2] = 1.0
-    a_total[:, 0, 1], a_total[:, 0, 2], a_total[:, 1, 2] = a01, a02, a12
-    return a_total, np.stack([b0, b1, b2], -1), np.stack([g0, g1, g2], -1)
+    s01 = velocity * dt
+    s12 = velocity * dt / wheel_base
+    affine = -velocity * curvature * dt
+
+    def before(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Exclusive cumulative sum along the horizon: value accumulated before each step."""
+        out = np.zeros_like(x)
+        np.cumsum(x[:, :-1], axis=1, out=out[:, 1:])
+        return out
+
+    b1_steps = s12 * (np.arange(horizon, dtype=np.float64) * dt)  # b2 before step h is h·dt
+    a01, a12 = s01.sum(axis=1), s12.sum(axis=1)
+    a02 = (s01 * before(s12)).sum(axis=1)
+    b0 = (s01 * before(b1_steps)).sum(axis=1)
+    b1 = b1_steps.sum(axis=1)
+    b2 = np.full(bsz, horizon * dt)
+    g0 = (s01 * before(affine)).sum(axis=1)
+    g1 = affine.sum(axis=1)
+    return a01, a02, a12, b0, b1, b2, g0, g1
 
 
 def track(
     states: NDArray[np.float64],
-    reference: NDArray[np.float64],
-    velocity_profile: NDArray[np.float64],
-    curvature_profile: NDArray[np.float64],
-    step_idx: int,
+    ref_pose: NDArray[np.float64],
+    v_ref: NDArray[np.float64],
+    curvature: NDArray[np.float64],
     cfg: LQRConfig,
     wheel_base: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """One tracker call: commands ``(acceleration [B], steering_rate [B])`` for the current ``states [B, 11]``.
+    """One tracker call (navsim ``BatchLQRTracker.track_trajectory``).
 
-    ``reference [B, N, 11]`` is the tracked trajectory, ``*_profile [B, N-1]`` its fitted profiles and
-    ``step_idx`` the index of the current time step in them.
+    Args:
+        states: ``[B, 11]`` current ego states.
+        ref_pose: ``[B, 3]`` reference pose at the current step.
+        v_ref: ``[B]`` reference velocity ``tracking_horizon`` steps ahead (clamped to the profile end).
+        curvature: ``[B, H]`` reference curvature over the horizon (padded with the last one).
+
+    Returns:
+        ``(acceleration [B], steering_rate [B])`` commands.
     """
     dt, horizon = cfg.discretization_time, cfg.tracking_horizon
-    ref_now = reference[:, step_idx]
-    dx = states[:, S.X] - ref_now[:, S.X]
-    dy = states[:, S.Y] - ref_now[:, S.Y]
-    href = ref_now[:, S.HEADING]
-    lateral = np.stack(
-        [
-            -dx * np.sin(href) + dy * np.cos(href),
-            normalize_angle(states[:, S.HEADING] - href),
-            states[:, S.STEERING_ANGLE],
-        ],
-        axis=-1,
-    )
+    dx = states[:, S.X] - ref_pose[:, 0]
+    dy = states[:, S.Y] - ref_pose[:, 1]
+    href = ref_pose[:, 2]
+    lat0 = -dx * np.sin(href) + dy * np.cos(href)
+    lat1 = normalize_angle(states[:, S.HEADING] - href)
+    lat2 = states[:, S.STEERING_ANGLE]
     v0 = states[:, S.VELOCITY_X]
-
-    n_prof = velocity_profile.shape[1]
-    ref_idx = min(step_idx + horizon, n_prof - 1)
-    v_ref = velocity_profile[:, ref_idx]
-    curv = np.empty((len(states), horizon), dtype=np.float64)
-    length = ref_idx - step_idx
-    curv[:, :length] = curvature_profile[:, step_idx:ref_idx]
-    curv[:, length:] = curvature_profile[:, ref_idx, None]
 
     # stopping P-controller near standstill, LQR otherwise
     stop = (v_ref <= cfg.stopping_velocity) & (v0 <= cfg.stopping_velocity)
     gain_b = horizon * dt
-    accel_lqr = (
-        -1.0 / (gain_b * cfg.q_longitudinal * gain_b + cfg.r_longitudinal) * gain_b * cfg.q_longitudinal
-    )
-    accel_lqr = accel_lqr * (v0 - v_ref)
-    accel = np.where(stop, -cfg.stopping_proportional_gain * (v0 - v_ref), accel_lqr)
+    gain = -1.0 / (gain_b * cfg.q_longitudinal * gain_b + cfg.r_longitudinal) * gain_b * cfg.q_longitudinal
+    accel = np.where(stop, -cfg.stopping_proportional_gain * (v0 - v_ref), gain * (v0 - v_ref))
 
     vel_lin = _integrate(v0, np.repeat(accel[:, None], horizon, axis=1), dt)[:, :horizon]
-    a_mat, b_vec, g_vec = _lateral_dynamics(vel_lin, curv, dt, wheel_base)
-    err = (a_mat @ lateral[..., None])[..., 0] + g_vec
-    err[:, 1:] = normalize_angle(err[:, 1:])
-    q = np.asarray(cfg.q_lateral, dtype=np.float64)
-    bq = b_vec * q
-    steer_rate_lqr = -1.0 / ((bq * b_vec).sum(-1) + cfg.r_lateral) * (bq * err).sum(-1)
-    steer_rate = np.where(stop, 0.0, steer_rate_lqr)
+    a01, a02, a12, b0, b1, b2, g0, g1 = _lateral_dynamics(vel_lin, curvature, dt, wheel_base)
+    err0 = lat0 + a01 * lat1 + a02 * lat2 + g0
+    err1 = normalize_angle(lat1 + a12 * lat2 + g1)
+    err2 = normalize_angle(lat2)
+    q0, q1, q2 = cfg.q_lateral
+    denom = q0 * b0 * b0 + q1 * b1 * b1 + q2 * b2 * b2 + cfg.r_lateral
+    steer_rate = np.where(stop, 0.0, -1.0 / denom * (q0 * b0 * err0 + q1 * b1 * err1 + q2 * b2 * err2))
     return accel, steer_rate
 
 
@@ -446,7 +438,19 @@ def simulate(
     dt_sim = step_us * 1e-6
     out = np.empty_like(ref)
     out[:, 0] = np.asarray(initial_state, dtype=np.float64).reshape(STATE_SIZE)
+    # per-step tracker inputs, gathered once: reference index `horizon` steps ahead (clamped to the profile
+    # end) and the curvature window up to it, padded with its last value
+    steps = np.arange(n - 1)
+    ref_idx = np.minimum(steps + lqr.tracking_horizon, velocity.shape[1] - 1)  # [n-1]
+    window = np.minimum(steps[:, None] + np.arange(lqr.tracking_horizon)[None], ref_idx[:, None])  # [n-1, H]
     for i in range(1, n):
-        accel, steer_rate = track(out[:, i - 1], ref, velocity, curvature, i - 1, lqr, vehicle.wheel_base)
+        accel, steer_rate = track(
+            out[:, i - 1],
+            ref[:, i - 1, : S.HEADING + 1],
+            velocity[:, ref_idx[i - 1]],
+            curvature[:, window[i - 1]],
+            lqr,
+            vehicle.wheel_base,
+        )
         out[:, i] = propagate(out[:, i - 1], accel, steer_rate, dt_sim, bicycle, vehicle.wheel_base)
     return out

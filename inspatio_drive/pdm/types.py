@@ -352,6 +352,7 @@ class DrivableAreaMap:
         x, y = flat[:, 0], flat[:, 1]
         out = np.zeros((len(self.polygons), len(flat)), dtype=bool)
         bounds = shapely.bounds(self.polygons) if len(self.polygons) else np.zeros((0, 4))
+        shapely.prepare(self.polygons)  # no-op once prepared; speeds up the repeated point tests
         for i, poly in enumerate(self.polygons):
             # only points inside the polygon's bounding box can be inside the polygon
             (idx,) = np.nonzero(

@@ -83,19 +83,37 @@ def test_cli_errors(scene_c, tmp_path, capsys):
     assert "metric_cache" in capsys.readouterr().err
 
 
-def test_cli_data_root(tmp_path, capsys):
-    """With the metric-cache builder: scores from logs + maps; without it: a clear error."""
-    good = GOLDEN / "scene_c" / "candidates.json"
+@pytest.mark.parametrize(
+    "scene_dir, token", [("scene_a", "6a0246071aa0fcae"), ("scene_c", "a9a7495188971479")]
+)
+def test_cli_data_root_end_to_end(scene_dir, token, tmp_path):
+    """Logs + GPKG map → metric cache (maps-cache builder) → scores equal navsim's golden numbers."""
     out = tmp_path / "o.json"
-    rc = main([f"candidates={good}", f"data_root={GOLDEN}", "token=a9a7495188971479", f"output={out}"])
-    try:
-        from inspatio_drive.pdm.cache import build_metric_cache  # noqa: F401
-    except ImportError:
-        assert rc == 2
-        assert "metric_cache=<dir>" in capsys.readouterr().err
-        return
-    assert rc == 0
-    assert json.loads(out.read_text())["token"] == "a9a7495188971479"
+    cands = GOLDEN / scene_dir / "candidates.json"
+    assert main([f"candidates={cands}", f"data_root={GOLDEN}", f"token={token}", f"output={out}"]) == 0
+    doc = json.loads(out.read_text())
+    gold = json.loads((GOLDEN / scene_dir / "results.json").read_text())["results"]
+    assert doc["token"] == token
+    for row, g in zip(doc["candidates"], gold, strict=True):
+        for key, value in g["pdm_results"].items():
+            assert row[key] == pytest.approx(value, abs=1e-6), (row["name"], key)
+
+
+def test_cli_store_and_unknown_token(scene_c, tmp_path, capsys):
+    from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+    store = MetricCacheStore.open(tmp_path / "store")
+    store.save(scene_c.cache)
+    store.write_manifest()
+    cands = GOLDEN / "scene_c" / "candidates.json"
+    out = tmp_path / "o.json"
+    args = [f"candidates={cands}", f"metric_cache={tmp_path / 'store'}", f"output={out}"]
+    assert main([*args, f"token={scene_c.cache.token}"]) == 0
+    assert json.loads(out.read_text())["num_candidates"] == len(scene_c.candidate_names)
+    assert main([*args, "token=0000"]) == 2
+    assert "no entry" in capsys.readouterr().err
+    assert main([f"candidates={cands}", f"data_root={GOLDEN}", "token=0000"]) == 2
+    assert "not found" in capsys.readouterr().err
 
 
 def test_load_candidates_formats(tmp_path):
@@ -193,3 +211,18 @@ def test_navsim_backend_gathers_results(scene_c, monkeypatch):
     np.testing.assert_array_equal(theirs.at_fault_collision_step, ours.at_fault_collision_step)
     np.testing.assert_array_equal(theirs.ttc_infraction_step, ours.ttc_infraction_step)
     assert theirs.to_rows()[4]["name"] == scene_c.candidate_names[4]
+
+
+def test_bench_command_runs(tmp_path):
+    from inspatio_drive.pdm.bench import main as bench_main
+    from inspatio_drive.pdm.bench import make_candidates
+
+    out = tmp_path / "bench.json"
+    args = ["num_candidates=4", "repeats=1", "warmup=0", "build_cache=false", f"output={out}"]
+    assert bench_main(args) == 0
+    rows = json.loads(out.read_text())["scoring"]
+    assert [r["scene"] for r in rows] == ["scene_a", "scene_c"]
+    assert all(r["num_candidates"] == 4 and r["score_ms_median"] > 0 for r in rows)
+    seed = np.zeros((3, 8, 3))
+    cands = make_candidates(seed, 7, seed=1)
+    assert cands.shape == (7, 8, 3) and np.all(cands[:3] == 0) and np.any(cands[3:] != 0)
