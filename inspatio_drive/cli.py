@@ -23,7 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "build-vocab": ("planners.vocabulary", "build_vocab_main", "cluster a trajectory vocabulary from a split"),
     "train-fc": ("scorers.train", "main", "train the future-consistency head"),
     "evaluate": ("inspatio_drive.evaluation.cli", "main", "evaluate a planner over a split (with/without FC)"),
-    "closed-loop": ("inspatio_drive.evaluation.closed_loop", "main", "closed-loop world-model simulation"),
+    "closed-loop": ("inspatio_drive.closed_loop.cli", "main", "closed-loop world-model simulation"),
+    "counterfactual": ("inspatio_drive.closed_loop.cli", "counterfactual_main", "export counterfactual (perturbed-ego) scenes"),
     "bench-world-model": ("inspatio_drive.world_model.bench", "main", "GPU benchmark of the InSpatio-World DiT"),
     "report": ("inspatio_drive.evaluation.report", "main", "write the interactive HTML result viewer"),
 }
