@@ -122,9 +122,6 @@ def main(overrides: Sequence[str] = ()) -> int:
     from inspatio_drive.config import compose
 
     cfg = compose("bench_pdm", list(overrides))
-    if cfg.threads:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, str(cfg.threads))
     scenes = (
         [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
     )

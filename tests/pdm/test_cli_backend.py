@@ -226,3 +226,12 @@ def test_bench_command_runs(tmp_path):
     seed = np.zeros((3, 8, 3))
     cands = make_candidates(seed, 7, seed=1)
     assert cands.shape == (7, 8, 3) and np.all(cands[:3] == 0) and np.any(cands[3:] != 0)
+
+
+def test_cli_navsim_backend_without_navsim(tmp_path, capsys):
+    if navsim_backend.navsim_available():
+        pytest.skip("navsim is installed here")
+    cands = GOLDEN / "scene_c" / "candidates.json"
+    rc = main([f"candidates={cands}", "backend=navsim", f"metric_cache={tmp_path / 'metric_cache.pkl'}"])
+    assert rc == 2
+    assert "nuplan-devkit" in capsys.readouterr().err
