@@ -273,6 +273,13 @@ class SceneLoader:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # picklable for process pools: ship the index, not the cached logs or the decode threads
+        state = dict(self.__dict__)
+        state["_cache"] = OrderedDict()
+        state["_pool"] = None
+        return state
+
     def __enter__(self) -> SceneLoader:
         return self
 

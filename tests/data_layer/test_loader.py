@@ -307,3 +307,22 @@ def test_index_cache_skips_unpickling_and_tracks_changes(synthetic_split, tmp_pa
     next(cache_dir.glob("log_index_*.json")).write_text("{not json")
     again = SceneLoader(logs, None, SceneFilter(has_route=False), show_progress=False, index_cache_dir=cache_dir)
     assert again.tokens == changed.tokens
+
+
+def test_loader_pickles_without_cache_or_threads(synthetic_split):
+    import pickle
+
+    loader = SceneLoader(
+        synthetic_split.data_path, synthetic_split.sensor_blobs_path, SceneFilter(has_route=False),
+        SensorConfig.build_drivor(), show_progress=False, io_workers=2,
+    )
+    before = loader.get_agent_input_from_token(loader.tokens[0])
+    assert loader._cache and loader._pool is not None
+    blob = pickle.dumps(loader)
+    assert len(blob) < 10_000  # index only, no parsed logs
+    clone = pickle.loads(blob)
+    after = clone.get_agent_input_from_token(loader.tokens[0])
+    assert clone.tokens == loader.tokens
+    np.testing.assert_array_equal(after.cameras[3]["CAM_F0"].image, before.cameras[3]["CAM_F0"].image)
+    loader.close()
+    clone.close()
