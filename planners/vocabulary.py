@@ -286,6 +286,8 @@ def _load_scenes(cfg) -> Iterable[Scene]:
     scene_filter = SceneFilter(
         num_history_frames=int(cfg.num_history_frames),
         num_future_frames=int(cfg.num_poses),
+        frame_interval=int(cfg.frame_interval),
+        has_route=bool(cfg.has_route),
         max_scenes=None if cfg.max_scenes is None else int(cfg.max_scenes),
     )
     loader = SceneLoader(

@@ -6,7 +6,7 @@ snapshot (moving objects are where they are now). Per candidate it measures (``C
 columns :data:`RULE_FEATURES`):
 
 ====================  ===============================================================================
-``min_clearance``     m, smallest signed distance between the ego footprint (Pacifica box) at any future
+``min_clearance``     m (capped at ``clearance_cap``), smallest signed distance between the ego footprint (Pacifica box) at any future
                       pose and an obstacle point (``obstacle_z`` band); negative = overlap
 ``ttc_clearance``     m, the same with the footprint stretched forward by ``speed · ttc_horizon``
 ``ground_support``    share of future poses with ground returns (z below ``ground_z_max``) within
@@ -62,6 +62,7 @@ class RuleConfig:
     obstacle_z: tuple[float, float] = (0.3, 2.5)
     ground_z_max: float = 0.2
     max_range: float = 60.0
+    clearance_cap: float = 5.0  # m; clearances are reported up to this value
     voxel_size: float = 0.2
     ground_radius: float = 2.0
     # logits
@@ -84,11 +85,59 @@ _MAX_YAW_RATE, _MAX_YAW_ACC = 0.95, 1.93
 
 
 def _voxel_xy(points: torch.Tensor, size: float) -> torch.Tensor:
-    """Unique ``[M, 2]`` xy cells (cell centres) of points ``[N, 2]``."""
+    """Unique ``[M, 2]`` xy cells (cell centres, float64) of points ``[N, 2]``."""
     if len(points) == 0:
-        return points
-    cells = torch.unique(torch.floor(points / size).long(), dim=0)
-    return (cells.double() + 0.5) * size
+        return points.double()
+    cells = np.floor(points.numpy() / size).astype(np.int64)
+    key = (cells[:, 0] << 32) + (cells[:, 1] & 0xFFFFFFFF)
+    _, first = np.unique(key, return_index=True)
+    return (torch.from_numpy(cells[first]).double() + 0.5) * size
+
+
+def box_clearance_capped(
+    poses: torch.Tensor,
+    points: torch.Tensor,
+    front: torch.Tensor | float,
+    rear: float,
+    half_width: float,
+    cap: float,
+) -> torch.Tensor:
+    """:func:`box_clearance` clamped at ``cap``, computed only for (pose, point) pairs that can be within
+    ``cap``: a KD-tree gives each footprint the points within ``half-diagonal + cap`` of its centre, the exact
+    box distance is evaluated on those pairs and reduced per pose (exact after the clamp).
+
+    Returns:
+        ``[K, T]`` float64 metres, at most ``cap``.
+    """
+    p = poses.double()
+    k, t = p.shape[:2]
+    out = torch.full((k * t,), float(cap), dtype=torch.float64)
+    if len(points) == 0:
+        return out.reshape(k, t)
+    from scipy.spatial import cKDTree
+
+    front_t = torch.as_tensor(front, dtype=torch.float64).expand(k, t).reshape(-1)
+    flat = p.reshape(-1, 3)
+    c, s = torch.cos(flat[:, 2]), torch.sin(flat[:, 2])
+    cx = (front_t - rear) / 2  # box centre ahead of the rear axle
+    hl = (front_t + rear) / 2
+    centres = torch.stack([flat[:, 0] + cx * c, flat[:, 1] + cx * s], -1)
+    radius = torch.sqrt(hl**2 + half_width**2) + cap
+    hits = cKDTree(points.numpy()).query_ball_point(centres.numpy(), r=radius.numpy(), return_sorted=False)
+    counts = torch.tensor([len(h) for h in hits], dtype=torch.long)
+    if int(counts.sum()) == 0:
+        return out.reshape(k, t)
+    pose_idx = torch.repeat_interleave(torch.arange(k * t), counts)
+    pt_idx = torch.from_numpy(np.concatenate([np.asarray(h, dtype=np.int64) for h in hits if len(h)]))
+    q = points[pt_idx].double()
+    dx, dy = q[:, 0] - flat[pose_idx, 0], q[:, 1] - flat[pose_idx, 1]
+    ci, si = c[pose_idx], s[pose_idx]
+    lx, ly = ci * dx + si * dy, -si * dx + ci * dy
+    ex = (lx - cx[pose_idx]).abs() - hl[pose_idx]
+    ey = ly.abs() - half_width
+    d = torch.sqrt(ex.clamp(min=0) ** 2 + ey.clamp(min=0) ** 2) + torch.maximum(ex, ey).clamp(max=0)
+    out = out.scatter_reduce(0, pose_idx, d, reduce="amin", include_self=True)
+    return out.reshape(k, t)
 
 
 def box_clearance(
@@ -221,11 +270,12 @@ class RuleBasedScorer:
         kin = kinematics(
             p, torch.as_tensor(np.asarray(status.ego_velocity, dtype=np.float64)), cfg.interval_length
         )
-        clear = box_clearance(p, obstacles, cfg.front_length, cfg.rear_length, half_w).min(-1).values
         stretched = cfg.front_length + kin["speed"] * cfg.ttc_horizon
-        ttc = box_clearance(p, obstacles, stretched, cfg.rear_length, half_w).min(-1).values
-        cap = cfg.max_range
-        clear, ttc = clear.clamp(max=cap), ttc.clamp(max=cap)
+        cap = cfg.clearance_cap
+        clear = (
+            box_clearance_capped(p, obstacles, cfg.front_length, cfg.rear_length, half_w, cap).min(-1).values
+        )
+        ttc = box_clearance_capped(p, obstacles, stretched, cfg.rear_length, half_w, cap).min(-1).values
         if have_lidar:
             centre_off = (cfg.front_length - cfg.rear_length) / 2
             cx = p[..., 0] + centre_off * torch.cos(p[..., 2])

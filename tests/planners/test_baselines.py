@@ -205,3 +205,16 @@ def test_samples_from_scenes_and_cli(tmp_path, monkeypatch):
     vocab = Vocabulary.load(out)
     assert vocab.trajectories.shape == (len(COMMANDS), 2, 4, 8, 3)
     assert vocab.meta["config"]["k"] == 4
+
+
+def test_build_vocab_cli_on_a_synthetic_split(tmp_path):
+    """End to end through the data room's SceneLoader on a synthetic OpenScene split."""
+    from inspatio_drive.data.synthetic import write_synthetic_split
+
+    write_synthetic_split(tmp_path / "root", num_logs=2, frames_per_log=30, split="mini", sensors=False)
+    out = tmp_path / "vocab.safetensors"
+    overrides = [f"data_root={tmp_path / 'root'}", "split=mini", f"output={out}", "k=8", "iters=5"]
+    assert build_vocab_main(overrides) == 0
+    vocab = Vocabulary.load(out)
+    assert vocab.meta["num_samples"] == 2 * (30 - 4 - 8 + 1)  # every window of 4 history + 8 future frames
+    assert vocab.trajectories.shape[2:] == (8, 8, 3) and torch.isfinite(vocab.trajectories).all()

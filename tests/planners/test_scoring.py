@@ -12,7 +12,7 @@ from inspatio_drive.data.types import AgentInput, EgoStatus, Lidar
 from planners.constant_velocity import ConstantVelocityPlanner, constant_turn_poses
 from planners.protocol import Candidates
 from planners.scoring import RULE_FEATURES, PDMOracleScorer, RuleBasedScorer, RuleConfig, probability_to_logit
-from planners.scoring.rules import box_clearance, comfort_ratio, kinematics
+from planners.scoring.rules import box_clearance, box_clearance_capped, comfort_ratio, kinematics
 from planners.selection import DRIVOR_V1, select
 
 
@@ -109,6 +109,18 @@ def test_box_clearance_by_hand():
     assert torch.isinf(box_clearance(poses, torch.zeros(0, 2, dtype=torch.float64), 4.0, 1.0, 1.0)).all()
 
 
+def test_capped_clearance_equals_dense_clamped():
+    g = torch.Generator().manual_seed(0)
+    poses = torch.rand(6, 8, 3, generator=g, dtype=torch.float64) * torch.tensor(
+        [30.0, 10.0, 1.0], dtype=torch.float64
+    )
+    pts = (torch.rand(60, 2, generator=g, dtype=torch.float64) - 0.5) * 80
+    front = 4.0 + torch.rand(6, 8, generator=g, dtype=torch.float64) * 10  # stretched boxes too
+    dense = box_clearance(poses, pts, front, 1.1, 1.15).clamp(max=3.0)
+    torch.testing.assert_close(box_clearance_capped(poses, pts, front, 1.1, 1.15, cap=3.0), dense)
+    assert (dense < 0).any() and (dense == 3.0).any() and ((dense > 0) & (dense < 3)).any()
+
+
 def test_kinematics_and_comfort():
     t = torch.arange(1, 9) * 0.5
     smooth = constant_turn_poses(torch.tensor([8.0]), torch.tensor([0.0]), t)
@@ -129,7 +141,7 @@ def test_rules_avoid_an_obstacle_ahead():
     scorer = RuleBasedScorer()
     scored = scorer(Candidates(straight), ai)
     f = dict(zip(RULE_FEATURES, scored.features.T, strict=True))
-    assert f["min_clearance"][2] < 0 and f["min_clearance"][1] > 0 and f["min_clearance"][0] > 10
+    assert f["min_clearance"][2] < 0 and f["min_clearance"][1] > 0 and f["min_clearance"][0] == 5.0  # capped
     assert f["ttc_clearance"][1] < f["min_clearance"][1]
     assert (f["ground_support"] == 1).all()
     assert f["progress_ratio"][1] == 1.0 and f["progress_ratio"][0] == 0.0  # best *safe* progress = 16 m
