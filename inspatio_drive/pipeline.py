@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -88,10 +89,18 @@ class PlanningPipeline:
         if not (math.isfinite(self.fc_weight) and self.fc_weight >= 0):
             raise ValueError(f"fc_weight must be a finite number >= 0, got {self.fc_weight}")
 
-    def plan(self, agent_input: AgentInput) -> PlanResult:
+    def plan(self, agent_input: AgentInput, rescore: Callable[[Candidates], Candidates] | None = None) -> PlanResult:
+        """Propose, (optionally) re-score, judge with FC, select with and without it.
+
+        Args:
+            rescore: applied to the proposals before selection, e.g. the privileged PDM oracle
+                (``lambda c: oracle(c, metric_cache)``).
+        """
         timings: dict[str, float] = {}
         start = time.perf_counter()
         candidates = self.planner.propose(agent_input)
+        if rescore is not None:
+            candidates = rescore(candidates)
         timings["propose_s"] = time.perf_counter() - start
         if candidates.batch_shape:
             raise ValueError(f"planner {self.planner.name}: propose() must return one scene's candidates "

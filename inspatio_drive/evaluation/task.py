@@ -78,7 +78,7 @@ class EvaluateTask:
         from hydra.utils import instantiate
 
         from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-        from planners.selection import SelectionWeights, weights_preset
+        from planners.factory import build_planner
 
         data = self.cfg["data"]
         logs, blobs, self.maps_root = resolve_data_paths(data)
@@ -87,14 +87,16 @@ class EvaluateTask:
             SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_no_sensors())
         self.loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), sensor_config,
                                   lenient=bool(data.get("lenient", False)), show_progress=False)
-        planner = instantiate(self.cfg["planner"]["model"], _convert_="all")
-        sel = self.cfg["planner"].get("selection", "v1")
-        weights = weights_preset(sel) if isinstance(sel, str) else SelectionWeights.from_config(sel)
+        spec = build_planner(self.cfg["planner"])
         fc_cfg = self.cfg.get("scorer") or {}
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
-        self.pipeline = PlanningPipeline(planner, weights, fc, float(fc_cfg.get("weight", 1.0)))
-        self.planner_name = str(getattr(planner, "name", type(planner).__name__))
-        self.privileged = bool(self.cfg["eval"].get("privileged", False))
+        self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, float(fc_cfg.get("weight", 1.0)))
+        self.oracle = spec.oracle  # privileged PDM oracle scorer (needs the scene's metric cache)
+        self.planner_name = str(getattr(spec.planner, "name", type(spec.planner).__name__))
+        if self.oracle is not None:
+            self.planner_name += "+oracle"
+        fc_privileged = fc is not None and getattr(fc, "mode", "honest") == "privileged"
+        self.privileged = bool(self.cfg["eval"].get("privileged", False)) or spec.privileged or fc_privileged
         self._maps: dict[str, Any] = {}
         self._ready = True
 
@@ -132,11 +134,12 @@ class EvaluateTask:
         scene = self.loader.get_scene_from_token(token)
         agent_input = scene.get_agent_input()
         timings["load_s"] = time.perf_counter() - t0
-        plan = self.pipeline.plan(agent_input)
-        timings.update(plan.timings)
         t0 = time.perf_counter()
         cache = self.metric_cache(scene)
         timings["metric_cache_s"] = time.perf_counter() - t0
+        rescore = None if self.oracle is None else (lambda c: self.oracle(c, cache))
+        plan = self.pipeline.plan(agent_input, rescore)
+        timings.update(plan.timings)
         from inspatio_drive.pdm.scorer import score_candidates
 
         t0 = time.perf_counter()

@@ -40,7 +40,7 @@ def test_constant_velocity_matches_navsim_run_pdm_score(tmp_path, capsys, split,
 def test_bad_input_is_reported(tmp_path, capsys):
     assert main(["evaluate", f"data.data_root={tmp_path}", f"eval.output_dir={tmp_path / 'o'}"]) == 2
     assert "navsim_logs/sample" in capsys.readouterr().err
-    assert main(["evaluate", "planner.model.no_such_knob=1"]) == 2
+    assert main(["evaluate", "planner.no_such_knob=1"]) == 2
     assert "bad override" in capsys.readouterr().err
 
 
@@ -52,8 +52,8 @@ def test_candidate_dumps_become_an_fc_dataset(tmp_path):
     for split in ("golden_a", "golden_c"):
         assert main(["evaluate", f"data.data_root={GOLDEN}", f"data.split={split}", f"eval.output_dir={tmp_path / split}",
                      f"eval.dump_dir={tmp_path / 'dump' / split}", "eval.artefacts=0", "eval.report=false",
-                     "eval.progress=false", "eval.sensors=none", "+planner.model.yaw_rates=[-0.1,0.0,0.1]",
-                     "planner.selection={noc: 1.0, dac: 0.0, ddc: 0.0, ttc: 0.0, ep: 0.0, comfort: 0.0}"]) in (0, 2)
+                     "eval.progress=false", "eval.sensors=none", "planner.yaw_rates=[-0.1,0.0,0.1]",
+                     "planner.scorer=null"]) in (0, 2)
     # the planner has 3 candidates but no logits: every scene fails with a clear error, and no dump is written
     rows = pd.read_csv(tmp_path / "golden_a" / "base.csv", index_col=0)
     assert not rows.iloc[0]["valid"] and "no sub-score logits" in rows.iloc[0]["error"]
@@ -67,3 +67,17 @@ def test_candidate_dumps_become_an_fc_dataset(tmp_path):
     assert z["features"].shape == (2, 1, 0) and list(z["split"]) == ["train", "val"]
     assert z["score"][:, 0] == pytest.approx([_golden_row("scene_a", "constant_velocity")["score"],
                                               _golden_row("scene_c", "constant_velocity")["score"]])
+
+
+def test_privileged_oracle_scorer_selects_the_best_candidate(tmp_path):
+    out = tmp_path / "run"
+    assert main(["evaluate", f"data.data_root={GOLDEN}", "data.split=golden_a", f"eval.output_dir={out}",
+                 "eval.artefacts=0", "eval.report=false", "eval.progress=false", "eval.sensors=none",
+                 "planner.yaw_rates=[-0.3,-0.15,0.0,0.15,0.3]", "planner.speed_factors=[0.0,0.5,1.0]",
+                 "planner.scorer=oracle"]) == 0
+    base = pd.read_csv(out / "base.csv", index_col=0).iloc[0]
+    oracle = pd.read_csv(out / "oracle.csv", index_col=0).iloc[0]
+    assert base["mode"] == "privileged" and base["planner"] == "constant_velocity+oracle"
+    assert base["num_candidates"] == 15
+    assert base["score"] == pytest.approx(oracle["score"])  # v1 weights rank by the PDM score itself
+    assert oracle["score"] > _golden_row("scene_a", "constant_velocity")["score"]
