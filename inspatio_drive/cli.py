@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "counterfactual": ("inspatio_drive.closed_loop.cli", "counterfactual_main", "export counterfactual (perturbed-ego) scenes"),
     "bench-world-model": ("inspatio_drive.world_model.bench", "main", "GPU benchmark of the InSpatio-World DiT"),
     "report": ("inspatio_drive.evaluation.report", "main", "write the interactive HTML result viewer"),
+    "study": ("inspatio_drive.evaluation.study", "main", "future-consistency study on sandbox splits (train, choose w_fc, test)"),
 }
 
 
