@@ -82,3 +82,26 @@ def test_parallel_build_equals_sequential(built_store: tuple[Path, object], tmp_
     np.testing.assert_array_equal(got.trajectory_states, seq.trajectory_states)
     np.testing.assert_array_equal(got.centerline.path, seq.centerline.path)
     assert len(par) == 2
+
+
+def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inspatio_drive.pdm.cache.cli import main
+
+    rc = main(
+        [
+            f"data.openscene_data_root={GOLDEN}",
+            "data.split=golden_c",
+            "data.show_progress=false",
+            f"maps_root={GOLDEN / 'maps'}",
+            f"cache_path={tmp_path / 'cache'}",
+            "progress=false",
+            f"bev.out_dir={tmp_path / 'bev'}",
+            "bev.max_scenes=1",
+            "builder.lateral_offsets=[-1.0,1.0]",
+        ]
+    )
+    assert rc == 0
+    assert "built 1" in capsys.readouterr().out
+    assert MetricCacheStore.open(tmp_path / "cache", create=False).tokens == ["a9a7495188971479"]
+    assert (tmp_path / "bev" / "bev_a9a7495188971479.png").is_file()
+    assert main([f"data.openscene_data_root={GOLDEN}", "maps_root=null"]) == 2
