@@ -1,5 +1,6 @@
 """NAVSIM v1.1 PDM score, re-implemented on plain arrays (metric cache, LQR + bicycle simulation, scorer)."""
 
+from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, score_candidates
 from inspatio_drive.pdm.types import (
     PACIFICA,
     Centerline,
@@ -18,6 +19,9 @@ __all__ = [
     "MapLayer",
     "MetricCache",
     "Observation",
+    "PDMResults",
+    "PDMScorerConfig",
     "StateIndex",
     "VehicleParameters",
+    "score_candidates",
 ]

@@ -182,32 +182,90 @@ def _ring(corners: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.concatenate([corners, corners[:, :1]], axis=1)
 
 
+def _parallelograms(corners: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """``[..., 4, 2]`` boxes → centre ``[..., 2]``, half edge vectors ``p, q [..., 2]``, ``ok [...]``.
+
+    ``ok`` is False where the quad is not a parallelogram (or has NaN corners): such pairs always go to shapely.
+    """
+    center = corners.mean(axis=-2)
+    p = 0.5 * (corners[..., 0, :] - corners[..., 1, :])  # front-left - rear-left: half length
+    q = 0.5 * (corners[..., 0, :] - corners[..., 3, :])  # front-left - front-right: half width
+    skew = (corners[..., 0, :] - corners[..., 1, :]) - (corners[..., 3, :] - corners[..., 2, :])
+    scale = 1.0 + np.abs(center[..., 0]) + np.abs(center[..., 1])
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(skew[..., 0]) + np.abs(skew[..., 1])) <= 1e-9 * scale
+    return center, p, q, ok
+
+
+def _axis_gap(
+    ca: NDArray[np.float64],
+    pa: NDArray[np.float64],
+    qa: NDArray[np.float64],
+    cb: NDArray[np.float64],
+    pb: NDArray[np.float64],
+    qb: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """``[P]`` largest gap (m) between two parallelograms over their 4 edge normals (separating-axis theorem).
+
+    Positive: separated by that much; negative: they overlap on every axis, i.e. intersect. NaN for degenerate
+    or missing boxes (callers then fall back to shapely).
+    """
+    d = cb - ca
+    best = np.full(len(ca), -np.inf)
+    for edge in (pa, qa, pb, qb):
+        norm = np.sqrt(edge[:, 0] ** 2 + edge[:, 1] ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nx, ny = -edge[:, 1] / norm, edge[:, 0] / norm
+            r = (
+                np.abs(pa[:, 0] * nx + pa[:, 1] * ny)
+                + np.abs(qa[:, 0] * nx + qa[:, 1] * ny)
+                + np.abs(pb[:, 0] * nx + pb[:, 1] * ny)
+                + np.abs(qb[:, 0] * nx + qb[:, 1] * ny)
+            )
+            gap = np.abs(d[:, 0] * nx + d[:, 1] * ny) - r
+        best = np.maximum(best, gap)  # NaN propagates
+    return best
+
+
 def _intersecting_pairs(
     ego_corners: NDArray[np.float64],
     obj_corners: NDArray[np.float64],
+    obj_time: NDArray[np.int64],
+    margin: float = 1e-6,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Pairs (ego row, object row) whose boxes intersect (shapely ``intersects``, boundaries included).
+    """Pairs (ego row, object) whose boxes intersect (shapely ``intersects`` semantics, boundaries included).
+
+    Bounding circles discard far pairs; parallelogram pairs are then decided by the separating-axis theorem
+    when the gap / overlap exceeds ``margin`` metres; near-touching pairs and other shapes go to shapely.
 
     Args:
         ego_corners: ``[N, 4, 2]`` ego boxes.
-        obj_corners: ``[M, N, 4, 2]`` object boxes at the time of each ego row (NaN = absent).
+        obj_corners: ``[M, T_obs, 4, 2]`` object boxes per observation step (NaN = absent).
+        obj_time: ``[N]`` observation step each ego row is compared at.
+        margin: metres of gap / overlap below which shapely decides.
 
     Returns:
-        ``(ego_idx [P], obj_idx [P])`` sorted by ego row then object row.
+        ``(ego_idx [P], obj_idx [P])`` sorted by ego row then object.
     """
-    ego_c = ego_corners.mean(axis=1)  # [N, 2]
-    ego_r = np.linalg.norm(ego_corners - ego_c[:, None], axis=-1).max(axis=-1)
-    obj_c = obj_corners.mean(axis=2)  # [M, N, 2]
-    obj_r = np.linalg.norm(obj_corners - obj_c[:, :, None], axis=-1).max(axis=-1)  # [M, N]
+    ec, ep, eq, e_ok = _parallelograms(ego_corners)  # [N, ...]
+    oc, op, oq, o_ok = _parallelograms(obj_corners)  # [M, T_obs, ...]
+    present = np.isfinite(obj_corners).all(axis=(-1, -2))  # [M, T_obs]
+    e_r = np.hypot(ep[:, 0], ep[:, 1]) + np.hypot(eq[:, 0], eq[:, 1])
+    o_r = np.hypot(op[..., 0], op[..., 1]) + np.hypot(oq[..., 0], oq[..., 1])
+    diff = oc[:, obj_time] - ec[None]  # [M, N, 2]
+    reach = o_r[:, obj_time] + e_r[None] + margin
     with np.errstate(invalid="ignore"):
-        dist = np.linalg.norm(obj_c - ego_c[None], axis=-1)  # [M, N]
-        near = dist <= (obj_r + ego_r[None]) * (1 + 1e-9) + 1e-9  # NaN (absent) -> False
+        near = present[:, obj_time] & (diff[..., 0] ** 2 + diff[..., 1] ** 2 <= reach**2)
     mi, ni = np.nonzero(near)
-    if len(ni) == 0:
-        return ni.astype(np.int64), mi.astype(np.int64)
-    ego_polys = shapely.polygons(_ring(ego_corners[ni]))
-    obj_polys = shapely.polygons(_ring(obj_corners[mi, ni]))
-    hit = shapely.intersects(ego_polys, obj_polys)
+    ti = obj_time[ni]
+    gap = _axis_gap(ec[ni], ep[ni], eq[ni], oc[mi, ti], op[mi, ti], oq[mi, ti])
+    sat_ok = e_ok[ni] & o_ok[mi, ti] & np.isfinite(gap)
+    hit = sat_ok & (gap < -margin)
+    ask = ~sat_ok | (np.abs(np.nan_to_num(gap)) <= margin)
+    if ask.any():
+        ego_polys = shapely.polygons(_ring(ego_corners[ni[ask]]))
+        obj_polys = shapely.polygons(_ring(obj_corners[mi[ask], ti[ask]]))
+        hit[ask] = shapely.intersects(ego_polys, obj_polys)
     order = np.lexsort((mi[hit], ni[hit]))
     return ni[hit][order].astype(np.int64), mi[hit][order].astype(np.int64)
 
@@ -271,8 +329,7 @@ def _no_at_fault_collisions(
     if obs.num_objects == 0:
         return nc, step
     ego = coords[..., :4, :].reshape(b * t, 4, 2)
-    obj = np.repeat(obs.corners[:, None, :t], b, axis=1).reshape(obs.num_objects, b * t, 4, 2)
-    flat, m = _intersecting_pairs(ego, obj)
+    flat, m = _intersecting_pairs(ego, obs.corners, np.tile(np.arange(t), b))
     if len(flat) == 0:
         return nc, step
     r, ti = np.divmod(flat, t)
@@ -327,9 +384,7 @@ def _time_to_collision(
         coords[:, :, None, :4, :] + dxy[:, :, None, None, :] * delta_t[None, None, :, None, None]
     )  # [B,T,F,4,2]
     obs_t = np.arange(t)[:, None] + futures[None, :]  # [T, F]
-    obj = obs.corners[:, obs_t]  # [M, T, F, 4, 2]
-    obj = np.broadcast_to(obj[:, None], (obs.num_objects, b, t, nf, 4, 2)).reshape(obs.num_objects, -1, 4, 2)
-    flat, m = _intersecting_pairs(ego.reshape(-1, 4, 2), obj)
+    flat, m = _intersecting_pairs(ego.reshape(-1, 4, 2), obs.corners, np.tile(obs_t.reshape(-1), b))
     if len(flat) == 0:
         return ttc, step
     r, rest = np.divmod(flat, t * nf)

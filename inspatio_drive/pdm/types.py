@@ -349,9 +349,17 @@ class DrivableAreaMap:
         """``[..., 2]`` points → ``[P, ...]`` containment (``shapely.contains_xy`` per polygon; boundary = out)."""
         pts = np.asarray(points, dtype=np.float64)
         flat = pts.reshape(-1, 2)
+        x, y = flat[:, 0], flat[:, 1]
         out = np.zeros((len(self.polygons), len(flat)), dtype=bool)
+        bounds = shapely.bounds(self.polygons) if len(self.polygons) else np.zeros((0, 4))
+        shapely.prepare(self.polygons)  # no-op once prepared; speeds up the repeated point tests
         for i, poly in enumerate(self.polygons):
-            out[i] = shapely.contains_xy(poly, flat[:, 0], flat[:, 1])
+            # only points inside the polygon's bounding box can be inside the polygon
+            (idx,) = np.nonzero(
+                (x >= bounds[i, 0]) & (x <= bounds[i, 2]) & (y >= bounds[i, 1]) & (y <= bounds[i, 3])
+            )
+            if len(idx):
+                out[i, idx] = shapely.contains_xy(poly, x[idx], y[idx])
         return out.reshape((len(self.polygons), *pts.shape[:-1]))
 
     def is_in_layer(self, points: ArrayLike, layer: str) -> NDArray[np.bool_]:

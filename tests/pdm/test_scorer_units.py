@@ -133,3 +133,45 @@ def test_comfort_detects_hard_braking():
 def test_bad_trajectories(scene_a, bad, match):
     with pytest.raises(ValueError, match=match):
         score_candidates(scene_a.cache, bad)
+
+
+def _boxes(center, heading, length, width):
+    c, s = np.cos(heading), np.sin(heading)
+    lon = np.stack([c, s], -1) * (length / 2)[..., None]
+    lat = np.stack([-s, c], -1) * (width / 2)[..., None]
+    return np.stack([center + lon + lat, center - lon + lat, center - lon - lat, center + lon - lat], axis=-2)
+
+
+def test_box_pairs_match_shapely():
+    """The circle / separating-axis shortcuts decide exactly like shapely.intersects (touching boxes included)."""
+    import shapely
+
+    from inspatio_drive.pdm.scorer import _intersecting_pairs
+
+    rng = np.random.default_rng(1)
+    n, m, t = 400, 6, 3
+    ego = _boxes(
+        rng.uniform(-8, 8, (n, 2)), rng.uniform(-np.pi, np.pi, n), np.full(n, 5.176), np.full(n, 2.297)
+    )
+    obj = _boxes(
+        rng.uniform(-8, 8, (m, t, 2)),
+        rng.uniform(-np.pi, np.pi, (m, t)),
+        rng.uniform(0.5, 6, (m, t)),
+        rng.uniform(0.5, 2.5, (m, t)),
+    )
+    obj[0, 1] = np.nan  # absent object
+    # exactly touching: object 1 at step 0 shares ego 0's front edge
+    ego[0] = _boxes(np.zeros(2), np.array(0.0), np.array(4.0), np.array(2.0))
+    obj[1, 0] = _boxes(np.array([3.0, 0.0]), np.array(0.0), np.array(2.0), np.array(2.0))
+    times = rng.integers(0, t, n)
+    times[0] = 0
+    got = set(zip(*_intersecting_pairs(ego, obj, times), strict=True))
+    ring = lambda q: shapely.polygons(np.concatenate([q, q[:1]]))  # noqa: E731
+    expected = {
+        (i, j)
+        for i in range(n)
+        for j in range(m)
+        if np.isfinite(obj[j, times[i]]).all() and shapely.intersects(ring(ego[i]), ring(obj[j, times[i]]))
+    }
+    assert (0, 1) in expected
+    assert got == expected

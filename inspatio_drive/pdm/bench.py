@@ -1,0 +1,161 @@
+"""``inspatio-drive bench-pdm``: milliseconds per scene to score 64 candidates (and to build the metric cache).
+
+Candidates are the golden scene's own candidates plus seeded Gaussian noise, tiled to ``num_candidates``.
+navsim v1.1's own figures on the same 2-core machine (golden README): 23 ms per candidate (one ``pdm_score``
+call: PDM-Closed + candidate) → about 1.5 s for 64 candidates; 0.21 s per scene to build the metric cache
+in-process. Knobs: ``configs/bench_pdm.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["NAVSIM_CACHE_S_PER_SCENE", "NAVSIM_MS_PER_CANDIDATE", "bench_scene", "main", "make_candidates"]
+
+NAVSIM_MS_PER_CANDIDATE = 23.0
+"""navsim v1.1 ``pdm_score`` per candidate on the golden machine (2 cores), median, ms."""
+NAVSIM_CACHE_S_PER_SCENE = 0.21
+"""navsim v1.1 ``MetricCacheProcessor.compute_metric_cache`` per scene, warm, in-process, s."""
+
+GOLDEN_ROOT = Path(__file__).resolve().parents[2] / "tests" / "data" / "golden" / "pdms"
+
+
+def make_candidates(poses: NDArray[np.float64], n: int, seed: int = 0) -> NDArray[np.float64]:
+    """``[C, P, 3]`` seed candidates → ``[n, P, 3]``: tiled, noise N(0, 0.3 m) on x/y and N(0, 0.03 rad) on heading.
+
+    The first ``C`` rows are kept exact so the batch always contains the original candidates.
+    """
+    rng = np.random.default_rng(seed)
+    reps = int(np.ceil(n / len(poses)))
+    out = np.tile(poses, (reps, 1, 1))[:n].copy()
+    noise = rng.normal(size=out.shape) * np.array([0.3, 0.3, 0.03])
+    noise[: len(poses)] = 0.0
+    return out + noise
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times), times
+
+
+def bench_scene(scene_dir: Path, num_candidates: int, repeats: int, warmup: int, seed: int) -> dict[str, Any]:
+    """Time ``score_candidates`` (and its stages) on one golden-style scene folder."""
+    from inspatio_drive.pdm.golden import load_golden_scene
+    from inspatio_drive.pdm.scorer import PDMScorerConfig, score_candidates, score_states
+    from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
+
+    scene = load_golden_scene(scene_dir)
+    cache = scene.cache
+    poses = make_candidates(scene.candidate_poses_local, num_candidates, seed)
+    cfg = PDMScorerConfig()
+
+    def stage_sim() -> NDArray[np.float64]:
+        cand = candidate_states(cache.initial_state, cache.initial_time_us, poses)
+        ref = reference_states(cache.trajectory_time_us, cache.trajectory_states, cache.initial_time_us)
+        return simulate(np.concatenate([ref[None], cand]), cache.initial_state)
+
+    states = stage_sim()
+    total, samples = _median_ms(lambda: score_candidates(cache, poses), repeats, warmup)
+    sim_ms, _ = _median_ms(stage_sim, repeats, warmup)
+    score_ms, _ = _median_ms(lambda: score_states(states, cache, cfg), repeats, warmup)
+    navsim_ms = NAVSIM_MS_PER_CANDIDATE * num_candidates
+    return {
+        "scene": scene_dir.name,
+        "token": cache.token,
+        "num_candidates": num_candidates,
+        "score_ms_median": total,
+        "score_ms_samples": samples,
+        "interpolate_simulate_ms": sim_ms,
+        "metrics_ms": score_ms,
+        "navsim_ms_estimate": navsim_ms,
+        "speedup_vs_navsim": navsim_ms / total,
+    }
+
+
+def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) -> dict[str, Any] | None:
+    """Time the metric-cache builder on a NAVSIM data root (``None`` when this build has no builder).
+
+    The scene's log frames are read once; the map is opened once (cached, like navsim's warm in-process runs);
+    the timed call is ``build_metric_cache(scene, map_api)``: route correction, drivable map, centerline,
+    PDM-Closed and the ground-truth observation.
+    """
+    try:
+        from inspatio_drive.maps import load_map
+        from inspatio_drive.pdm.cache.builder import build_metric_cache
+    except ImportError:
+        return None
+    from inspatio_drive.pdm.cli import _find_scene
+
+    scene = _find_scene(data_root, None, token)
+    t = time.perf_counter()
+    map_api = load_map(data_root / "maps", scene.scene_metadata.map_name)
+    build_metric_cache(scene, map_api)
+    first_ms = (time.perf_counter() - t) * 1e3
+    median, samples = _median_ms(lambda: build_metric_cache(scene, map_api), repeats, warmup)
+    return {
+        "token": token,
+        "first_call_ms": first_ms,
+        "build_ms_median": median,
+        "build_ms_samples": samples,
+        "navsim_ms": NAVSIM_CACHE_S_PER_SCENE * 1e3,
+        "speedup_vs_navsim": NAVSIM_CACHE_S_PER_SCENE * 1e3 / median,
+    }
+
+
+def main(overrides: Sequence[str] = ()) -> int:
+    """Entry point of ``inspatio-drive bench-pdm``."""
+    from inspatio_drive.config import compose
+
+    cfg = compose("bench_pdm", list(overrides))
+    scenes = (
+        [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
+    )
+    missing = [str(s) for s in scenes if not (s / "metric_cache.json").is_file()]
+    if missing:
+        print(f"bench-pdm: scene folders without metric_cache.json: {missing}")
+        return 2
+    rows = [
+        bench_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed))
+        for s in scenes
+    ]
+    print(
+        f"PDM scoring, {cfg.num_candidates} candidates per scene (median of {cfg.repeats}; cpu_count={os.cpu_count()})"
+    )
+    print("| scene | ours: ms / scene | interp+sim ms | metrics ms | navsim v1.1 ms (23 ms x K) | speed-up |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['scene']} | {r['score_ms_median']:.1f} | {r['interpolate_simulate_ms']:.1f} | "
+            f"{r['metrics_ms']:.1f} | {r['navsim_ms_estimate']:.0f} | {r['speedup_vs_navsim']:.1f}x |"
+        )
+    builds = []
+    if cfg.build_cache:
+        for s in scenes:
+            token = json.loads((s / "metric_cache.json").read_text())["token"]
+            b = bench_cache_build(s.parent, token, int(cfg.repeats), int(cfg.warmup))
+            if b is None:
+                print("metric-cache building: builder not available in this build (inspatio_drive.pdm.cache)")
+                break
+            builds.append(b)
+            print(
+                f"metric cache {token}: {b['build_ms_median']:.1f} ms warm, {b['first_call_ms']:.1f} ms first call "
+                f"(navsim v1.1: 210 ms warm; {b['speedup_vs_navsim']:.1f}x)"
+            )
+    if cfg.output:
+        Path(cfg.output).write_text(json.dumps({"scoring": rows, "cache_build": builds}, indent=1))
+    return 0

@@ -1,0 +1,237 @@
+"""``inspatio-drive pdm-score``: NAVSIM v1.1 PDM score of candidate trajectories for one scene → JSON.
+
+Examples (hydra overrides; knobs in ``configs/pdm_score.yaml``)::
+
+    inspatio-drive pdm-score candidates=cands.npz metric_cache=cache/<token> output=scores.json
+    inspatio-drive pdm-score candidates=cands.json data_root=$OPENSCENE_DATA_ROOT token=<token> output=-
+
+Candidates file: NPZ with an array ``trajectories`` (or a single array) of shape ``[K, 8, 3]`` and optional
+``names``; or JSON: ``[[[x, y, heading] * 8] * K]``, ``{"trajectories": ..., "names": [...]}`` or a list of
+``{"name": ..., "poses_local_xyh": [[x, y, heading] * 8]}``. Poses at t = 0.5…4.0 s in the current rear-axle
+frame (x forward, y left, metres, radians).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, score_candidates
+from inspatio_drive.pdm.types import MetricCache
+
+__all__ = ["load_candidates", "main", "results_to_json"]
+
+
+def load_candidates(path: str | Path) -> tuple[NDArray[np.float64], list[str] | None]:
+    """Read ``[K, P, 3]`` candidate poses (and optional names) from a JSON or NPZ file; clear errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"candidates file {p} does not exist")
+    names: list[str] | None = None
+    if p.suffix.lower() == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            keys = list(z.files)
+            if "trajectories" in z.files:
+                arr = z["trajectories"]
+            elif len([k for k in keys if k != "names"]) == 1:
+                arr = z[next(k for k in keys if k != "names")]
+            else:
+                raise ValueError(f"{p}: expected an array 'trajectories' [K, 8, 3], found arrays {keys}")
+            if "names" in z.files:
+                names = [str(n) for n in z["names"]]
+    elif p.suffix.lower() == ".json":
+        data: Any = json.loads(p.read_text())
+        if isinstance(data, dict):
+            if "trajectories" not in data:
+                raise ValueError(f"{p}: JSON object needs a field 'trajectories' [K, 8, 3]")
+            arr, names = data["trajectories"], data.get("names")
+        elif isinstance(data, list) and data and isinstance(data[0], dict):
+            try:
+                arr = [c["poses_local_xyh"] for c in data]
+            except KeyError as exc:
+                raise ValueError(f"{p}: every candidate object needs a field {exc}") from exc
+            names = [str(c.get("name", i)) for i, c in enumerate(data)]
+        else:
+            arr = data
+    else:
+        raise ValueError(f"{p}: unknown candidates format {p.suffix!r}; expected .json or .npz")
+    try:
+        traj = np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{p}: trajectories are not a numeric [K, 8, 3] array ({exc})") from exc
+    if traj.ndim == 2:
+        traj = traj[None]
+    if traj.ndim != 3 or traj.shape[-1] != 3 or len(traj) == 0:
+        raise ValueError(f"{p}: trajectories must have shape [K, P, 3] (x, y, heading), got {traj.shape}")
+    if not np.isfinite(traj).all():
+        raise ValueError(f"{p}: trajectories contain NaN or infinite values")
+    if names is not None and len(names) != len(traj):
+        raise ValueError(f"{p}: {len(names)} names for {len(traj)} trajectories")
+    return traj, None if names is None else [str(n) for n in names]
+
+
+def results_to_json(results: PDMResults, token: str, backend: str) -> dict[str, Any]:
+    """JSON document of a scene's results (sub-scores, score and diagnostics per candidate)."""
+    ref = {k: v for k, v in results.reference.items() if k != "states"}
+    return {
+        "token": token,
+        "backend": backend,
+        "metric": "navsim_v1.1_pdms",
+        "num_candidates": len(results),
+        "pdm_closed_reference": ref,
+        "candidates": results.to_rows(),
+    }
+
+
+def _scorer_config(overrides: dict[str, Any]) -> PDMScorerConfig:
+    known = {f.name for f in fields(PDMScorerConfig)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise ValueError(f"scorer: unknown keys {bad}")
+    return PDMScorerConfig(**{k: float(v) for k, v in overrides.items()})
+
+
+def _split_folder(data_root: Path, split: str | None) -> Path:
+    """``<data_root>/navsim_logs/<split>``; with ``split=None`` the only split folder there."""
+    logs = data_root / "navsim_logs"
+    if split:
+        folder = logs / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"split: {folder} does not exist")
+        return folder
+    splits = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+    if len(splits) != 1:
+        raise ValueError(
+            f"split: {logs} holds {len(splits)} split folders {[p.name for p in splits]}; choose one with split=<name>"
+        )
+    return splits[0]
+
+
+def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
+    """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
+    from inspatio_drive.data import SceneLoader
+
+    logs = data_root / "navsim_logs"
+    if split:
+        folders = [_split_folder(data_root, split)]
+    else:
+        folders = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+        if not folders:
+            raise FileNotFoundError(f"data_root: no split folders under {logs}")
+    for folder in folders:
+        loader = SceneLoader(folder, None, show_progress=False)
+        if token in loader.tokens:
+            return loader.get_scene_from_token(token)
+    raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
+
+
+def _cache_from_data_root(cfg: Any) -> MetricCache:
+    """Build the scene's metric cache from logs + maps with the maps-cache room's builder."""
+    if cfg.token is None:
+        raise ValueError("token: required with data_root (the scene token to score)")
+    try:
+        from inspatio_drive.maps import load_map
+        from inspatio_drive.pdm.cache.builder import build_metric_cache
+    except ImportError as exc:
+        raise RuntimeError(
+            "data_root: building a metric cache needs inspatio_drive.pdm.cache.builder, which this build does not "
+            "have; pass metric_cache=<dir> instead"
+        ) from exc
+    data_root = Path(cfg.data_root)
+    if not data_root.is_dir():
+        raise FileNotFoundError(f"data_root: {data_root} is not a folder")
+    maps_root = Path(cfg.maps_root) if cfg.maps_root else data_root / "maps"
+    scene = _find_scene(data_root, cfg.split, str(cfg.token))
+    map_api = load_map(maps_root, scene.scene_metadata.map_name)
+    cache = build_metric_cache(scene, map_api)
+    assert isinstance(cache, MetricCache)
+    return cache
+
+
+def _load_cache(path: str | Path, token: str | None) -> MetricCache:
+    """A single cache entry folder (``manifest.json`` + ``arrays.npz``) or a metric-cache store + ``token``."""
+    p = Path(path)
+    entry = p / "manifest.json"
+    if entry.is_file() and (p / "arrays.npz").is_file():
+        cache = MetricCache.load(p)
+        if token is not None and str(token) != cache.token:
+            raise ValueError(f"token: {token} requested but metric cache {p} is {cache.token}")
+        return cache
+    from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+    store = MetricCacheStore.open(p, create=False)
+    if token is None:
+        raise ValueError(f"token: required to pick a scene from the metric-cache store {p}")
+    if str(token) not in store:
+        raise ValueError(f"token: scene {token} has no entry in the metric-cache store {p}")
+    return store.load(str(token))
+
+
+def run(cfg: Any) -> dict[str, Any]:
+    """Score the candidates of ``cfg`` (a composed ``pdm_score`` config); returns the JSON document."""
+    traj, names = load_candidates(cfg.candidates)
+    if cfg.backend == "navsim":
+        from inspatio_drive.pdm import navsim_backend
+
+        if not cfg.metric_cache:
+            raise ValueError("backend=navsim: metric_cache must point to a navsim metric_cache.pkl")
+        cache = navsim_backend.load_navsim_metric_cache(cfg.metric_cache)
+        results = navsim_backend.score_candidates(cache, traj, names=names)
+        token = str(getattr(cache, "token", cfg.token or ""))
+    elif cfg.backend == "inspatio":
+        if cfg.metric_cache and cfg.data_root:
+            raise ValueError("give either metric_cache or data_root, not both")
+        if cfg.metric_cache:
+            cache = _load_cache(cfg.metric_cache, cfg.token)
+        elif cfg.data_root:
+            cache = _cache_from_data_root(cfg)
+        else:
+            raise ValueError(
+                "scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>"
+            )
+        scorer_cfg = _scorer_config(dict(cfg.scorer or {}))
+        results = score_candidates(cache, traj, config=scorer_cfg, names=names)
+        token = cache.token
+    else:
+        raise ValueError(f"backend: {cfg.backend!r}; expected 'inspatio' or 'navsim'")
+    return results_to_json(results, token, cfg.backend)
+
+
+def main(overrides: Sequence[str] = ()) -> int:
+    """Entry point of ``inspatio-drive pdm-score`` (hydra overrides)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from inspatio_drive.config import compose
+
+    try:
+        cfg = compose("pdm_score", list(overrides))
+        doc = run(cfg)
+    except (
+        FileNotFoundError,
+        ValueError,
+        RuntimeError,
+        ImportError,
+        HydraException,
+        OmegaConfBaseException,
+    ) as exc:
+        print(f"inspatio-drive pdm-score: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(doc, indent=1)
+    if cfg.output in (None, "-"):
+        print(text)
+    else:
+        out = Path(cfg.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        scores = [f"{r.get('name', r['index'])}={r['score']:.4f}" for r in doc["candidates"]]
+        print(f"pdm-score: {doc['num_candidates']} candidates of scene {doc['token']} -> {out}")
+        print("  " + ", ".join(scores[:8]) + (" ..." if len(scores) > 8 else ""))
+    return 0
