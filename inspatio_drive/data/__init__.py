@@ -6,6 +6,9 @@ reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`). nuPlan ma
 ``inspatio_drive.maps.load_map``.
 """
 
+import os
+from typing import Any
+
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
 from inspatio_drive.data.loader import SceneLoader, SceneRef, loader_from_config
 from inspatio_drive.data.log_reader import (
@@ -34,11 +37,12 @@ from inspatio_drive.data.types import (
 )
 
 
-def load_map(maps_root, location, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """nuPlan GPKG map (``inspatio_drive.maps.load_map``; owned by the maps room, imported lazily)."""
+def load_map(maps_root: str | os.PathLike[str], location: str, version: str | None = None) -> Any:
+    """nuPlan GPKG map of ``location`` under ``maps_root`` (``<location>/<version>/map.gpkg``): the same as
+    ``inspatio_drive.maps.load_map``, which the maps room owns; imported lazily."""
     from inspatio_drive.maps import load_map as _load_map
 
-    return _load_map(maps_root, location, *args, **kwargs)
+    return _load_map(maps_root, location, version)
 
 
 __all__ = [

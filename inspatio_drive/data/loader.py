@@ -21,6 +21,7 @@ Semantics follow navsim v1.1 ``filter_scenes`` / ``SceneLoader`` / ``AgentInput.
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
+from inspatio_drive.data.log_index import LogIndexCache, LogSummary
 from inspatio_drive.data.log_reader import (
     LogFormatError,
     cameras_from_dict,
@@ -40,7 +42,6 @@ from inspatio_drive.data.log_reader import (
     get_field,
     global_ego_pose,
     read_raw_log,
-    roadblock_ids,
 )
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
 from inspatio_drive.data.types import (
@@ -88,6 +89,9 @@ class SceneLoader:
             (summed over threads when ``io_workers > 1``).
         io_workers: threads decoding the JPEGs of one call in parallel (Pillow releases the GIL while
             decoding); 1 = sequential.
+        index_cache_dir: folder for a JSON summary of every log (tokens, routes; keyed by file size
+            and mtime) so later loaders on the same split index without unpickling the logs;
+            ``None`` = no cache.
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class SceneLoader:
         show_progress: bool = True,
         timer: SensorTimer | None = None,
         io_workers: int = 1,
+        index_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._data_path = Path(data_path)
         if not self._data_path.is_dir():
@@ -121,6 +126,7 @@ class SceneLoader:
             raise ValueError(f"SceneLoader: io_workers must be >= 1, got {io_workers}")
         self._io_workers = io_workers
         self._pool: ThreadPoolExecutor | None = None
+        self._index_cache_dir = None if index_cache_dir is None else Path(index_cache_dir)
         # LRU of parsed logs: path -> (frame dicts, {frame index: validated camera calibrations})
         self._cache: OrderedDict[Path, tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]] = OrderedDict()
         self._index: dict[str, SceneRef] = self._build_index(show_progress)
@@ -140,25 +146,33 @@ class SceneLoader:
         sf = self._scene_filter
         wanted = None if sf.tokens is None else set(sf.tokens)
         cur = sf.num_history_frames - 1
+        cache = None if self._index_cache_dir is None else LogIndexCache(self._index_cache_dir, self._data_path)
         index: dict[str, SceneRef] = {}
-        for log_path in tqdm(self._log_files(), desc="Indexing logs", disable=not show_progress, leave=False):
-            frames = read_raw_log(log_path)
-            source = str(log_path)
-            for start in _split_windows(len(frames), sf):
-                current = frames[start + cur]
-                if sf.has_route and len(roadblock_ids(current, source, start + cur)) == 0:
-                    continue
-                token = get_field(current, "token", source, start + cur)
-                if not isinstance(token, str):
-                    raise LogFormatError(f"{source}: frame {start + cur}: field 'token': expected str, got {token!r}")
-                if wanted is not None and token not in wanted:
-                    continue
-                first = frames[start]
-                log_name = first.get("log_name", log_path.stem) if isinstance(first, Mapping) else log_path.stem
-                index[token] = SceneRef(log_path, start, str(log_name))
-                if sf.max_scenes is not None and len(index) >= sf.max_scenes:
-                    return index
-            del frames
+        try:
+            for log_path in tqdm(self._log_files(), desc="Indexing logs", disable=not show_progress, leave=False):
+                summary = None if cache is None else cache.get(log_path)
+                if summary is None:
+                    summary = LogSummary.from_frames(read_raw_log(log_path))
+                    if cache is not None:
+                        cache.put(log_path, summary)
+                for start in _split_windows(summary.num_frames, sf):
+                    i = start + cur
+                    if sf.has_route:
+                        if summary.route_lengths[i] is None:
+                            raise LogFormatError(f"{log_path}: frame {i}: field 'roadblock_ids': expected list of str")
+                        if summary.route_lengths[i] == 0:
+                            continue
+                    token = summary.tokens[i]
+                    if token is None:
+                        raise LogFormatError(f"{log_path}: frame {i}: field 'token': expected str")
+                    if wanted is not None and token not in wanted:
+                        continue
+                    index[token] = SceneRef(log_path, start, summary.log_names[start] or log_path.stem)
+                    if sf.max_scenes is not None and len(index) >= sf.max_scenes:
+                        return index
+        finally:
+            if cache is not None:
+                cache.save()
         return index
 
     # ------------------------------------------------------------------ navsim API
@@ -248,9 +262,8 @@ class SceneLoader:
         out: list[Frame] = []
         for i, raw in enumerate(frames):
             idx = ref.start + i
-            frame = frame_from_dict(raw, source, idx)
-            frame.cameras, frame.lidar = self._sensors(raw, i, source, idx)
-            out.append(frame)
+            cameras, lidar = self._sensors(raw, i, source, idx)
+            out.append(frame_from_dict(raw, source, idx, cameras, lidar))
         return Scene(metadata, out)
 
     def close(self) -> None:
@@ -259,6 +272,13 @@ class SceneLoader:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # picklable for process pools: ship the index, not the cached logs or the decode threads
+        state = dict(self.__dict__)
+        state["_cache"] = OrderedDict()
+        state["_pool"] = None
+        return state
 
     def __enter__(self) -> SceneLoader:
         return self
@@ -304,6 +324,7 @@ class SceneLoader:
         cameras = self._calibrations(raw, source, index)
         token = str(raw.get("token", "?"))
         jobs = [cameras[name] for name in CAMERA_NAMES if name.lower() in wanted]
+        t0 = time.perf_counter()
         if self._io_workers > 1 and len(jobs) > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._io_workers, thread_name_prefix="inspatio-jpeg")
@@ -314,6 +335,8 @@ class SceneLoader:
             if error is not None and not self._lenient:
                 raise error
             cam.image, cam.load_error = image, None if error is None else str(error)
+        if jobs and self._timer is not None:
+            self._timer.add("cameras_wall", time.perf_counter() - t0)
         lidar_path = raw.get("lidar_path")
         if not isinstance(lidar_path, str):
             raise LogFormatError(f"{source}: frame {index} (token {token}): field 'lidar_path': expected str, got {lidar_path!r}")
@@ -369,6 +392,7 @@ def loader_from_config(cfg: Mapping[str, Any]) -> SceneLoader:
         draft_size=None if draft is None else (int(draft[0]), int(draft[1])),
         show_progress=bool(cfg.get("show_progress", True)),
         io_workers=int(cfg.get("io_workers", 1)),
+        index_cache_dir=cfg.get("index_cache_dir"),
     )
 
 

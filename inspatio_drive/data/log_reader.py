@@ -220,14 +220,20 @@ def roadblock_ids(frame: Mapping[str, Any], source: str = "<log>", index: int = 
     return [str(r) for r in value]
 
 
-def frame_from_dict(frame: Any, source: str = "<log>", index: int = 0) -> Frame:
-    """One OpenScene frame dict → :class:`Frame` (global ego status; sensors described, not loaded)."""
+def frame_from_dict(
+    frame: Any, source: str = "<log>", index: int = 0, cameras: dict[str, Camera] | None = None, lidar: Lidar | None = None
+) -> Frame:
+    """One OpenScene frame dict → :class:`Frame` (global ego status; sensors described, not loaded).
+
+    ``cameras`` / ``lidar``: already built sensors to use instead of parsing ``cams`` / ``lidar_path``.
+    """
     if not isinstance(frame, Mapping):
         raise LogFormatError(f"{source}: frame {index}: expected a frame dict, got {type(frame).__name__}")
     timestamp = get_field(frame, "timestamp", source, index)
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, np.integer)):
         _fail(source, index, frame, "timestamp", "int (µs)", timestamp)
-    lidar_path = _str_field(frame, "lidar_path", source, index)
+    if lidar is None:
+        lidar = Lidar(points=None, data_path=_str_field(frame, "lidar_path", source, index))
     return Frame(
         token=_str_field(frame, "token", source, index),
         timestamp=int(timestamp),
@@ -235,8 +241,8 @@ def frame_from_dict(frame: Any, source: str = "<log>", index: int = 0) -> Frame:
         traffic_lights=_traffic_lights(frame, source, index),
         annotations=annotations_from_dict(frame, source, index),
         ego_status=ego_status_from_dict(frame, source, index),
-        lidar=Lidar(points=None, data_path=lidar_path),
-        cameras=cameras_from_dict(frame, source, index),
+        lidar=lidar,
+        cameras=cameras_from_dict(frame, source, index) if cameras is None else cameras,
     )
 
 

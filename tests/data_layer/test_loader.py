@@ -236,3 +236,93 @@ def test_loader_from_hydra_config(synthetic_split, monkeypatch):
     monkeypatch.delenv("OPENSCENE_DATA_ROOT")
     with pytest.raises(ValueError, match="OPENSCENE_DATA_ROOT"):
         loader_from_config(compose("data/openscene").data)
+
+
+def test_history_trajectory_semantics(synthetic_split):
+    loader = SceneLoader(synthetic_split.data_path, None, SceneFilter(has_route=False), show_progress=False)
+    scene = loader.get_scene_from_token(loader.tokens[0])
+    hist = scene.get_history_trajectory()
+    assert hist.shape == (4, 3) and hist[-1].tolist() == [0.0, 0.0, 0.0]
+    two = scene.get_history_trajectory(2)  # navsim v1.1: frames 0..1 relative to frame 1
+    assert two[-1].tolist() == [0.0, 0.0, 0.0]
+    poses = np.stack([f.ego_status.ego_pose for f in scene.frames])
+    c, s = np.cos(poses[1, 2]), np.sin(poses[1, 2])
+    d = poses[0, :2] - poses[1, :2]
+    np.testing.assert_allclose(two[0, :2], [c * d[0] + s * d[1], -s * d[0] + c * d[1]], atol=1e-9)
+    fut = scene.get_future_trajectory()
+    assert fut.shape == (10, 3) and fut[0, 0] > 3.5  # ~8 m/s forward, 0.5 s
+    with pytest.raises(ValueError, match="future frames"):
+        scene.get_future_trajectory(11)
+
+
+def test_unsafe_log_in_split_is_refused(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("x = 1",))
+
+    split = tmp_path / "navsim_logs" / "mini"
+    split.mkdir(parents=True)
+    (split / "bad_log.pkl").write_bytes(pickle.dumps([{"token": Payload()}], protocol=4))
+    (split / "notes.txt").write_text("ignored: not a .pkl")
+    from inspatio_drive.data import UnsafePickleError
+
+    with pytest.raises(UnsafePickleError, match=r"bad_log\.pkl.*builtins\.exec"):
+        SceneLoader(split, None, show_progress=False)
+
+
+def test_index_cache_skips_unpickling_and_tracks_changes(synthetic_split, tmp_path, monkeypatch):
+    import shutil
+
+    logs = tmp_path / "logs"
+    shutil.copytree(synthetic_split.data_path, logs)
+    cache_dir = tmp_path / "cache"
+    filters = [SceneFilter(), SceneFilter(frame_interval=1), SceneFilter(has_route=False, num_history_frames=2, frame_interval=3)]
+    plain = [SceneLoader(logs, None, f, show_progress=False) for f in filters]
+    first = SceneLoader(logs, None, filters[1], show_progress=False, index_cache_dir=cache_dir)
+    assert first.tokens == plain[1].tokens and len(list(cache_dir.glob("log_index_*.json"))) == 1
+
+    def no_unpickling(path):
+        raise AssertionError(f"unexpected read of {path}")
+
+    monkeypatch.setattr(loader_module, "read_raw_log", no_unpickling)
+    for f, ref in zip(filters, plain):  # any filter is served from the same cache
+        cached = SceneLoader(logs, None, f, show_progress=False, index_cache_dir=cache_dir)
+        assert cached.tokens == ref.tokens
+        assert cached.get_tokens_list_per_log() == ref.get_tokens_list_per_log()
+        assert [cached.scene_ref(t).start for t in cached.tokens] == [ref.scene_ref(t).start for t in ref.tokens]
+    monkeypatch.undo()
+
+    # a changed log is re-read: drop its last 14 frames
+    import pickle
+
+    from inspatio_drive.data.writers import write_log
+
+    log0 = logs / f"{synthetic_split.log_names[0]}.pkl"
+    write_log(log0, pickle.loads(log0.read_bytes())[:14])
+    changed = SceneLoader(logs, None, SceneFilter(has_route=False), show_progress=False, index_cache_dir=cache_dir)
+    assert len(changed.get_tokens_list_per_log()[synthetic_split.log_names[0]]) == 1
+    # an unreadable cache file is rebuilt, not trusted
+    next(cache_dir.glob("log_index_*.json")).write_text("{not json")
+    again = SceneLoader(logs, None, SceneFilter(has_route=False), show_progress=False, index_cache_dir=cache_dir)
+    assert again.tokens == changed.tokens
+
+
+def test_loader_pickles_without_cache_or_threads(synthetic_split):
+    import pickle
+
+    loader = SceneLoader(
+        synthetic_split.data_path, synthetic_split.sensor_blobs_path, SceneFilter(has_route=False),
+        SensorConfig.build_drivor(), show_progress=False, io_workers=2,
+    )
+    before = loader.get_agent_input_from_token(loader.tokens[0])
+    assert loader._cache and loader._pool is not None
+    blob = pickle.dumps(loader)
+    assert len(blob) < 10_000  # index only, no parsed logs
+    clone = pickle.loads(blob)
+    after = clone.get_agent_input_from_token(loader.tokens[0])
+    assert clone.tokens == loader.tokens
+    np.testing.assert_array_equal(after.cameras[3]["CAM_F0"].image, before.cameras[3]["CAM_F0"].image)
+    loader.close()
+    clone.close()

@@ -126,3 +126,11 @@ def test_unsafe_log_refused(tmp_path):
     path.write_bytes(pickle.dumps([{"token": Payload()}]))
     with pytest.raises(UnsafePickleError, match=r"evil\.pkl.*builtins\.print"):
         read_log(path)
+
+
+def test_load_map_entry_point_matches_maps_package():
+    maps = pytest.importorskip("inspatio_drive.maps")
+    from inspatio_drive.data import load_map
+
+    m = load_map(GOLDEN / "maps", "us-nv-las-vegas-strip")
+    assert m is maps.load_map(GOLDEN / "maps", "us-nv-las-vegas-strip")

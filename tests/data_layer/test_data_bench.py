@@ -13,7 +13,7 @@ def test_bench_data_runs_small(tmp_path, capsys):
     )
     assert rc == 0
     text = capsys.readouterr().out
-    assert "| metadata | 34 |" in text and "| drivor_cameras | 3 |" in text and "sensor decode" in text
+    assert "| metadata | 34 |" in text and "| metadata_full_scenes | 34 |" in text and "| drivor_cameras | 3 |" in text and "| decode |" in text and "cameras (wall)" in text
     res = json.loads(out.read_text())
     assert res["metadata"]["scenes"] == 2 * (30 - 13)
     assert res["drivor_cameras"]["images_decoded"] == 4 * 3
