@@ -16,6 +16,7 @@ written by the previous proposal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from numpy.typing import NDArray
 
 from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
-from inspatio_drive.pdm.cache.geometry import ego_corners, normalize_angle
+from inspatio_drive.pdm.cache.geometry import ego_corners
 from inspatio_drive.pdm.cache.path import ProposalPath, parallel_path
 from inspatio_drive.pdm.types import (
     PACIFICA,
@@ -86,8 +87,9 @@ def _leader_velocity(ego_heading: float, obj: tuple[str, float, NDArray[np.float
     _, heading, velocity, is_agent = obj
     if not is_agent:
         return 0.0
-    rel = float(normalize_angle(heading - ego_heading))
-    return float(np.hypot(velocity[0], velocity[1])) * np.cos(rel)
+    d = heading - ego_heading
+    rel = math.atan2(math.sin(d), math.cos(d))
+    return math.hypot(float(velocity[0]), float(velocity[1])) * math.cos(rel)
 
 
 class _Generator:
@@ -110,6 +112,9 @@ class _Generator:
         self.idm = np.zeros((n, t, 2), dtype=np.float64)
         self.lead = np.zeros((n, t, 3), dtype=np.float64)
         self.corridors: dict[int, shapely.Geometry] = {}
+        self.progress_tables: dict[int, NDArray[np.float64]] = {}
+        self.path_lengths = [float(p.linestring.length) for p in paths]
+        self.collided_mask = forecast.collided_mask
         self.initial = initial_state
         self.max_target = float(np.max(targets))
 
@@ -131,35 +136,46 @@ class _Generator:
             self.corridors[lat] = line.buffer(self.vehicle.width / 2, cap_style="square")
         return self.corridors[lat]
 
+    def progress_table(self, lat: int) -> NDArray[np.float64]:
+        """``[S, M]`` arc length along path ``lat`` of every forecast polygon's centroid (computed once)."""
+        if lat not in self.progress_tables:
+            # only polygons that touch the corridor at some sample can become leaders: project just those
+            corridor = self.corridor(lat)
+            shapely.prepare(corridor)
+            polys = self.fc.polygons
+            hit = shapely.intersects(corridor, polys) if polys.size else np.zeros(polys.shape, dtype=bool)
+            table = np.full(polys.shape, np.nan)
+            table[hit] = shapely.line_locate_point(self.paths[lat].linestring, self.fc.centroids[hit])
+            self.progress_tables[lat] = table
+        return self.progress_tables[lat]
+
     def update_leaders(self, lat: int, idcs: list[int], t: int) -> None:
         if t % self.cfg.leading_agent_update_rate != 0:
             self.lead[idcs, t] = self.lead[idcs, t - 1]
             return
-        path, fc = self.paths[lat], self.fc
+        fc = self.fc
         buffer = np.zeros(3, dtype=np.float64)  # shared across the batch on purpose (navsim)
-        hits = [tok for tok in fc.intersects(t, self.corridor(lat)) if tok not in fc.collided]
-        progress: dict[str, float] = {}
-        if hits:
-            centroids = shapely.centroid(np.array([fc.polygon(t, tok) for tok in hits], dtype=object))
-            progress = dict(zip(hits, shapely.line_locate_point(path.linestring, centroids).tolist()))
-        ahead_all = list(progress)
+        sample = int(fc.step_to_sample[t])
+        hits = fc.query(t, self.corridor(lat))  # STRtree order, like navsim
+        hits = hits[~self.collided_mask[hits]]
+        progress = self.progress_table(lat)[sample, hits]
+        ego_progress = self.idm[idcs, t - 1, PROGRESS]
         dist = np.zeros((len(idcs), 0))
-        if ahead_all:
-            # ego boxes of the whole batch at t-1 vs every candidate leader (vectorised shapely distance)
+        candidates = hits[progress > ego_progress.min()] if len(hits) else hits
+        if len(candidates):
+            # ego boxes of the whole batch at t-1 vs every possible leader (vectorised shapely distance)
             ego_polys = shapely.polygons(ego_corners(self.states[idcs, t - 1, :3], self.vehicle))
-            obj_polys = np.array([fc.polygon(t, tok) for tok in ahead_all], dtype=object)
-            dist = shapely.distance(ego_polys[:, None], obj_polys[None, :])
+            dist = shapely.distance(ego_polys[:, None], fc.polygons[sample, hits][None, :])
         for row, p in enumerate(idcs):
-            ego_progress = self.idm[p, t - 1, PROGRESS]
-            ahead = [j for j, tok in enumerate(ahead_all) if progress[tok] > ego_progress]
-            if ahead:
-                j = ahead[int(np.argmin(dist[row, ahead]))]
-                buffer[PROGRESS] = ego_progress + dist[row, j]
-                if RED_LIGHT_TOKEN not in ahead_all[j]:
-                    pose = self.states[p, t - 1, :3]
-                    buffer[VELOCITY] = _leader_velocity(float(pose[2]), fc.objects[ahead_all[j]])
+            ahead = np.flatnonzero(progress > ego_progress[row])
+            if len(ahead):
+                j = int(ahead[np.argmin(dist[row, ahead])])
+                buffer[PROGRESS] = ego_progress[row] + dist[row, j]
+                token = fc.tokens[int(hits[j])]
+                if RED_LIGHT_TOKEN not in token:
+                    buffer[VELOCITY] = _leader_velocity(float(self.states[p, t - 1, 2]), fc.objects[token])
             else:
-                buffer[PROGRESS] = float(self.paths[lat].linestring.length)
+                buffer[PROGRESS] = self.path_lengths[lat]
                 buffer[LENGTH_REAR] = self.vehicle.length / 2
             self.lead[p, t] = buffer
 
@@ -184,11 +200,24 @@ def generate_proposals(
     limit = config.idm.fallback_target_velocity if speed_limit_mps is None else speed_limit_mps
     targets = np.asarray(config.idm.speed_limit_fractions, dtype=np.float64) * limit
     gen = _Generator(paths, targets, forecast, np.asarray(initial_state, dtype=np.float64), config, vehicle)
+    # path batches never interact: step all of them together (one IDM update for every proposal)
     for lat in range(len(paths)):
         gen.init_states(lat)
-        idcs = gen.batch(lat)
-        for t in range(1, config.proposal_steps + 1):
-            gen.step(lat, idcs, t)
+    batches = [gen.batch(lat) for lat in range(len(paths))]
+    everything = [p for b in batches for p in b]
+    long_idx = np.array([p % gen.n_long for p in everything])
+    for t in range(1, config.proposal_steps + 1):
+        for lat, idcs in enumerate(batches):
+            gen.update_leaders(lat, idcs, t)
+        gen.idm[everything, t] = idm_step(
+            gen.idm[everything, t - 1],
+            gen.lead[everything, t],
+            gen.targets[long_idx],
+            config.idm,
+            config.step_s,
+        )
+        for lat, idcs in enumerate(batches):
+            gen.states[idcs, t, :3] = gen.paths[lat].interpolate(gen.idm[idcs, t, PROGRESS])
     return gen
 
 
