@@ -145,6 +145,7 @@ def frustum_cull(
     near: float = 0.1,
     far: float = 1e4,
     margin: float = 0.02,
+    splat: int = 1,
 ) -> torch.Tensor:
     """Indices ``[S]`` of the points that may be seen by ANY of ``V`` views (conservative test).
 
@@ -165,8 +166,9 @@ def frustum_cull(
     delta = float(torch.acos((axes @ mean_axis).clamp(-1, 1)).max())
     w, h = image_size
     k = intrinsics.to(torch.float64)
-    half_x = torch.maximum(k[:, 0, 2], w - 1 - k[:, 0, 2]) / k[:, 0, 0]
-    half_y = torch.maximum(k[:, 1, 2], h - 1 - k[:, 1, 2]) / k[:, 1, 1]
+    pad = splat + 1.0  # pixels: rounding and splats of points just outside the image
+    half_x = (torch.maximum(k[:, 0, 2], w - 1 - k[:, 0, 2]) + pad) / k[:, 0, 0]
+    half_y = (torch.maximum(k[:, 1, 2], h - 1 - k[:, 1, 2]) + pad) / k[:, 1, 1]
     theta = float(torch.atan(torch.sqrt(half_x**2 + half_y**2)).max())
     limit = theta + delta + margin
     if limit >= torch.pi:
@@ -195,7 +197,7 @@ def zbuffer_world(
 
     Points are transformed with one GEMM per axis in a ``[V, N]`` layout and optionally culled
     first with :func:`frustum_cull` (exact result either way)."""
-    ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far) if cull else None
+    ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far, splat=splat) if cull else None
     pts = xyz if ids is None else xyz[ids]
     if ids is None:
         ids = torch.arange(len(xyz), device=xyz.device)
