@@ -13,12 +13,23 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from inspatio_drive.geometry.se2 import absolute_to_relative_se2
-
 CAMERA_NAMES: tuple[str, ...] = ("CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0")
 NAVSIM_INTERVAL_LENGTH = 0.5  # s between frames (2 Hz)
 # navsim LidarIndex rows of Lidar.points
 LIDAR_FIELDS: tuple[str, ...] = ("x", "y", "z", "intensity", "ring", "lidar_id")
+
+
+def navsim_absolute_to_relative(origin: NDArray[np.float64], poses: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Global ``[N, 3]`` (x, y, heading) → frame of ``origin`` ``[3]``, with the exact floating-point
+    operation order of navsim's ``convert_absolute_to_relative_se2_array`` (``(p - o)[:2] @ R(−ψ).T``,
+    heading wrapped with ``arctan2(sin, cos)``), so results match navsim bit for bit."""
+    origin = np.asarray(origin, dtype=np.float64)
+    theta = -origin[2]
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    rel = np.asarray(poses, dtype=np.float64) - origin[None, :]
+    rel[..., :2] = rel[..., :2] @ rot.T
+    rel[:, 2] = np.arctan2(np.sin(rel[:, 2]), np.cos(rel[:, 2]))
+    return rel
 
 
 @dataclass
@@ -33,6 +44,7 @@ class Camera:
         sensor2ego_translation: float64 ``[3]`` metres; OpenScene ``sensor2lidar_translation``.
         distortion: float64 ``[5]`` OpenCV (k1, k2, p1, p2, k3); ignored by NAVSIM's projection.
         data_path: path relative to ``sensor_blobs/<split>``, as stored in the log.
+        load_error: why a requested image is missing when loaded leniently (``image`` is then ``None``).
     """
 
     name: str
@@ -42,6 +54,17 @@ class Camera:
     sensor2ego_translation: NDArray[np.float64]
     distortion: NDArray[np.float64] = field(default_factory=lambda: np.zeros(5))
     data_path: str | None = None
+    load_error: str | None = None
+
+    @property
+    def sensor2lidar_rotation(self) -> NDArray[np.float64]:
+        """navsim / OpenScene name of :attr:`sensor2ego_rotation`."""
+        return self.sensor2ego_rotation
+
+    @property
+    def sensor2lidar_translation(self) -> NDArray[np.float64]:
+        """navsim / OpenScene name of :attr:`sensor2ego_translation`."""
+        return self.sensor2ego_translation
 
     @property
     def T_ego_cam(self) -> NDArray[np.float64]:
@@ -59,10 +82,17 @@ class Camera:
 @dataclass
 class Lidar:
     """Merged point cloud of one frame: float32 ``[6, N]`` rows (x, y, z, intensity, ring, lidar_id),
-    ego frame. ``points`` is ``None`` when not requested; an empty sensor has ``N == 0``."""
+    ego frame. ``points`` is ``None`` when not requested; an empty sensor has ``N == 0`` (lenient
+    loading of a missing/corrupt file; ``load_error`` then says why)."""
 
     points: NDArray[np.float32] | None
     data_path: str | None = None
+    load_error: str | None = None
+
+    @property
+    def lidar_pc(self) -> NDArray[np.float32] | None:
+        """navsim name of :attr:`points`."""
+        return self.points
 
     @property
     def is_loaded(self) -> bool:
@@ -74,7 +104,9 @@ class EgoStatus:
     """Ego state of one frame (navsim ``EgoStatus``).
 
     Attributes:
-        ego_pose: float64 ``[3]`` (x, y, heading); global or relative (see ``in_global_frame``).
+        ego_pose: ``[3]`` (x, y, heading); global float64 in ``Frame`` (``in_global_frame=True``);
+            relative to the current rear axle in ``AgentInput`` (float32 from
+            ``SceneLoader.get_agent_input_from_token``, float64 from ``Scene.get_agent_input``, as navsim).
         ego_velocity: float32 ``[2]`` (vx, vy) m/s in the ego frame of *that* frame.
         ego_acceleration: float32 ``[2]`` (ax, ay) m/s² in the ego frame of that frame.
         driving_command: int ``[4]`` one-hot (left, straight, right, unknown).
@@ -111,13 +143,14 @@ class Annotations:
 
 @dataclass
 class Frame:
-    """One 2 Hz keyframe (navsim ``Frame``); ``ego_status`` is global."""
+    """One 2 Hz keyframe (navsim ``Frame``); ``ego_status`` is global. ``annotations`` is ``None`` when
+    the log carries no ground truth (``anns`` absent, e.g. private test logs)."""
 
     token: str
     timestamp: int  # µs
     roadblock_ids: list[str]
     traffic_lights: list[tuple[int, bool]]  # (lane_connector_id, is_red)
-    annotations: Annotations
+    annotations: Annotations | None
     ego_status: EgoStatus
     lidar: Lidar
     cameras: dict[str, Camera]
@@ -154,26 +187,29 @@ class Scene:
     def current_index(self) -> int:
         return self.scene_metadata.num_history_frames - 1
 
-    def _relative_poses(self, indices: range) -> NDArray[np.float64]:
-        origin = self.frames[self.current_index].ego_status.ego_pose
+    def _relative_poses(self, indices: range, origin_index: int | None = None) -> NDArray[np.float64]:
+        i0 = self.current_index if origin_index is None else origin_index
+        origin = self.frames[i0].ego_status.ego_pose
         poses = np.stack([self.frames[i].ego_status.ego_pose for i in indices])
-        return absolute_to_relative_se2(origin, poses)
+        return navsim_absolute_to_relative(origin, poses)
 
-    def get_future_trajectory(self, num_trajectory_frames: int | None = None) -> NDArray[np.float32]:
+    def get_future_trajectory(self, num_trajectory_frames: int | None = None) -> NDArray[np.float64]:
         """Logged future poses ``[T, 3]`` (x, y, heading) at t = 0.5 … 0.5·T s in the current rear-axle
-        frame, float32 like navsim's ``Trajectory``. Default T = ``num_future_frames``."""
+        frame. Float64: navsim's ``Trajectory`` is annotated float32 but ``get_future_trajectory`` passes
+        the float64 array through unchanged, and this matches it bit for bit. Default T = ``num_future_frames``."""
         n = self.scene_metadata.num_future_frames if num_trajectory_frames is None else num_trajectory_frames
         start = self.current_index + 1
         if n < 1 or start + n > len(self.frames):
             raise ValueError(f"scene {self.scene_metadata.scene_token} has no {n} future frames")
-        return self._relative_poses(range(start, start + n)).astype(np.float32)
+        return self._relative_poses(range(start, start + n))
 
-    def get_history_trajectory(self, num_trajectory_frames: int | None = None) -> NDArray[np.float32]:
-        """Logged history poses ``[T, 3]`` ending with the current pose (0, 0, 0), float32."""
+    def get_history_trajectory(self, num_trajectory_frames: int | None = None) -> NDArray[np.float64]:
+        """Logged poses ``[T, 3]`` of frames ``0 … T-1`` relative to frame ``T-1`` (navsim v1.1 semantics:
+        with the default T = ``num_history_frames`` the last pose is the current one, (0, 0, 0)), float64."""
         n = self.scene_metadata.num_history_frames if num_trajectory_frames is None else num_trajectory_frames
-        if not 1 <= n <= self.current_index + 1:
+        if not 1 <= n <= len(self.frames):
             raise ValueError(f"scene {self.scene_metadata.scene_token} has no {n} history frames")
-        return self._relative_poses(range(self.current_index + 1 - n, self.current_index + 1)).astype(np.float32)
+        return self._relative_poses(range(n), origin_index=n - 1)
 
     def get_agent_input(self) -> AgentInput:
         """History frames as an :class:`AgentInput` (poses relative to the current rear axle)."""

@@ -1,0 +1,375 @@
+"""``SceneLoader``: NAVSIM scenes and agent inputs from a split of OpenScene logs, loaded lazily per log.
+
+navsim's ``SceneLoader`` unpickles every log of the split into memory at construction. This one
+reads each log once to build a small index (scene token → log file and window start), drops the
+frames, and later re-reads logs on demand through a small LRU cache (``cache_logs`` logs), so memory
+stays bounded on a split of hundreds of logs. Scenes accessed in log order (as ``tokens`` lists them)
+hit the cache.
+
+Semantics follow navsim v1.1 ``filter_scenes`` / ``SceneLoader`` / ``AgentInput.from_scene_dict_list``
+/ ``Scene.from_scene_dict_list``, with these deliberate differences:
+
+* log files are visited in sorted file-name order (navsim: ``Path.iterdir()`` order, which is
+  file-system dependent), and only ``*.pkl`` files are read;
+* calibrations of cameras that are not requested are kept (``image`` is ``None``), where navsim
+  returns an empty ``Camera()``;
+* a missing or corrupt sensor file raises :class:`~inspatio_drive.data.sensors.SensorError` naming
+  the file and the frame, or — with ``lenient=True`` — yields an empty sensor (camera ``image=None``,
+  LiDAR ``[6, 0]``) whose ``load_error`` says why (navsim raises / DrivoR yields an empty LiDAR).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspatio_drive.data.filters import SceneFilter, SensorConfig
+from inspatio_drive.data.log_reader import (
+    LogFormatError,
+    cameras_from_dict,
+    driving_command,
+    ego_dynamics,
+    frame_from_dict,
+    get_field,
+    global_ego_pose,
+    read_raw_log,
+    roadblock_ids,
+)
+from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
+from inspatio_drive.data.types import (
+    CAMERA_NAMES,
+    AgentInput,
+    Camera,
+    EgoStatus,
+    Frame,
+    Lidar,
+    Scene,
+    SceneMetadata,
+    navsim_absolute_to_relative,
+)
+
+
+@dataclass(frozen=True)
+class SceneRef:
+    """Where a scene lives: log file, index of its first frame, and the log name stored in the log."""
+
+    log_path: Path
+    start: int
+    log_name: str
+
+
+def _split_windows(num_log_frames: int, scene_filter: SceneFilter) -> range:
+    # navsim: frames[i : i + num_frames] for i in range(0, len, frame_interval); shorter windows dropped
+    return range(0, max(num_log_frames - scene_filter.num_frames + 1, 0), scene_filter.frame_interval)
+
+
+class SceneLoader:
+    """Scenes and agent inputs of a split (navsim ``SceneLoader`` API).
+
+    Args:
+        data_path: folder of log pickles, ``$OPENSCENE_DATA_ROOT/navsim_logs/<split>``.
+        sensor_blobs_path: ``$OPENSCENE_DATA_ROOT/sensor_blobs/<split>``; camera ``data_path`` and
+            ``lidar_path`` are relative to it.
+        scene_filter: scene windowing and selection (default: navsim defaults).
+        sensor_config: which sensors to load (default: none, metadata only).
+        lenient: a missing/corrupt sensor file yields an empty sensor instead of raising.
+        cache_logs: how many parsed logs to keep in memory (LRU), >= 1.
+        draft_size: ``(W, H)``: allow a reduced-size JPEG decode (Pillow draft mode, scale 1/2…1/8,
+            never below ``(W, H)``) for consumers that resize anyway; ``None`` = full size (navsim).
+        show_progress: tqdm bar while indexing the logs.
+        timer: optional :class:`~inspatio_drive.data.sensors.SensorTimer` accumulating sensor I/O time
+            (summed over threads when ``io_workers > 1``).
+        io_workers: threads decoding the JPEGs of one call in parallel (Pillow releases the GIL while
+            decoding); 1 = sequential.
+    """
+
+    def __init__(
+        self,
+        data_path: str | os.PathLike[str],
+        sensor_blobs_path: str | os.PathLike[str] | None,
+        scene_filter: SceneFilter | None = None,
+        sensor_config: SensorConfig | None = None,
+        lenient: bool = False,
+        cache_logs: int = 2,
+        draft_size: tuple[int, int] | None = None,
+        show_progress: bool = True,
+        timer: SensorTimer | None = None,
+        io_workers: int = 1,
+    ) -> None:
+        self._data_path = Path(data_path)
+        if not self._data_path.is_dir():
+            raise FileNotFoundError(f"{self._data_path}: log folder not found (expected navsim_logs/<split> with *.pkl logs)")
+        self._sensor_blobs_path = None if sensor_blobs_path is None else Path(sensor_blobs_path)
+        self._scene_filter = SceneFilter() if scene_filter is None else scene_filter
+        self._sensor_config = SensorConfig.build_no_sensors() if sensor_config is None else sensor_config
+        if self._sensor_config.any_sensor and self._sensor_blobs_path is None:
+            raise ValueError("SceneLoader: sensor_config requests sensors but sensor_blobs_path is None")
+        if cache_logs < 1:
+            raise ValueError(f"SceneLoader: cache_logs must be >= 1, got {cache_logs}")
+        self._lenient = lenient
+        self._cache_logs = cache_logs
+        self._draft_size = draft_size
+        self._timer = timer
+        if io_workers < 1:
+            raise ValueError(f"SceneLoader: io_workers must be >= 1, got {io_workers}")
+        self._io_workers = io_workers
+        self._pool: ThreadPoolExecutor | None = None
+        # LRU of parsed logs: path -> (frame dicts, {frame index: validated camera calibrations})
+        self._cache: OrderedDict[Path, tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]] = OrderedDict()
+        self._index: dict[str, SceneRef] = self._build_index(show_progress)
+
+    # ------------------------------------------------------------------ index
+    def _log_files(self) -> list[Path]:
+        files = sorted(p for p in self._data_path.iterdir() if p.suffix == ".pkl" and p.is_file())
+        names = self._scene_filter.log_names
+        if names is not None:
+            wanted = set(names)
+            files = [p for p in files if p.name.replace(".pkl", "") in wanted]
+        return files
+
+    def _build_index(self, show_progress: bool) -> dict[str, SceneRef]:
+        from tqdm import tqdm
+
+        sf = self._scene_filter
+        wanted = None if sf.tokens is None else set(sf.tokens)
+        cur = sf.num_history_frames - 1
+        index: dict[str, SceneRef] = {}
+        for log_path in tqdm(self._log_files(), desc="Indexing logs", disable=not show_progress, leave=False):
+            frames = read_raw_log(log_path)
+            source = str(log_path)
+            for start in _split_windows(len(frames), sf):
+                current = frames[start + cur]
+                if sf.has_route and len(roadblock_ids(current, source, start + cur)) == 0:
+                    continue
+                token = get_field(current, "token", source, start + cur)
+                if not isinstance(token, str):
+                    raise LogFormatError(f"{source}: frame {start + cur}: field 'token': expected str, got {token!r}")
+                if wanted is not None and token not in wanted:
+                    continue
+                first = frames[start]
+                log_name = first.get("log_name", log_path.stem) if isinstance(first, Mapping) else log_path.stem
+                index[token] = SceneRef(log_path, start, str(log_name))
+                if sf.max_scenes is not None and len(index) >= sf.max_scenes:
+                    return index
+            del frames
+        return index
+
+    # ------------------------------------------------------------------ navsim API
+    @property
+    def tokens(self) -> list[str]:
+        """Scene tokens in log order."""
+        return list(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, idx: int) -> str:
+        return self.tokens[idx]
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._index
+
+    @property
+    def scene_filter(self) -> SceneFilter:
+        return self._scene_filter
+
+    @property
+    def sensor_config(self) -> SensorConfig:
+        return self._sensor_config
+
+    def scene_ref(self, token: str) -> SceneRef:
+        """Log file and window start of a scene token."""
+        try:
+            return self._index[token]
+        except KeyError:
+            raise KeyError(f"scene token {token!r} is not in this SceneLoader ({len(self)} scenes from {self._data_path})") from None
+
+    def get_tokens_list_per_log(self) -> dict[str, list[str]]:
+        """``{log_name: [scene tokens]}`` (log name as stored in the first frame of each scene)."""
+        out: dict[str, list[str]] = {}
+        for token, ref in self._index.items():
+            out.setdefault(ref.log_name, []).append(token)
+        return out
+
+    def get_scene_frames(self, token: str) -> list[dict[str, Any]]:
+        """The raw OpenScene frame dicts of a scene (``num_frames`` of them)."""
+        ref = self.scene_ref(token)
+        frames, _ = self._load_log(ref.log_path)
+        return frames[ref.start : ref.start + self._scene_filter.num_frames]
+
+    def get_agent_input_from_token(self, token: str) -> AgentInput:
+        """History ego statuses (float32 poses relative to the current rear axle, as navsim's loader) and
+        the requested history sensors of a scene."""
+        ref = self.scene_ref(token)
+        frames = self.get_scene_frames(token)
+        source = str(ref.log_path)
+        n_hist = self._scene_filter.num_history_frames
+        global_poses = np.stack([global_ego_pose(frames[i], source, ref.start + i) for i in range(n_hist)])
+        local = navsim_absolute_to_relative(global_poses[-1], global_poses)
+        statuses, cameras, lidars = [], [], []
+        for i in range(n_hist):
+            idx = ref.start + i
+            velocity, acceleration = ego_dynamics(frames[i], source, idx)
+            statuses.append(
+                EgoStatus(
+                    ego_pose=np.array(local[i], dtype=np.float32),
+                    ego_velocity=velocity,
+                    ego_acceleration=acceleration,
+                    driving_command=driving_command(frames[i], source, idx),
+                )
+            )
+            cams, lidar = self._sensors(frames[i], i, source, idx)
+            cameras.append(cams)
+            lidars.append(lidar)
+        return AgentInput(statuses, cameras, lidars)
+
+    def get_scene_from_token(self, token: str) -> Scene:
+        """Full scene: global frames with annotations; sensors per ``sensor_config`` at every scene frame."""
+        ref = self.scene_ref(token)
+        frames = self.get_scene_frames(token)
+        source = str(ref.log_path)
+        cur = self._scene_filter.num_history_frames - 1
+        current = frames[cur]
+        metadata = SceneMetadata(
+            log_name=str(get_field(current, "log_name", source, ref.start + cur)),
+            scene_token=str(get_field(current, "scene_token", source, ref.start + cur)),
+            map_name=str(get_field(current, "map_location", source, ref.start + cur)),
+            initial_token=str(get_field(current, "token", source, ref.start + cur)),
+            num_history_frames=self._scene_filter.num_history_frames,
+            num_future_frames=self._scene_filter.num_future_frames,
+        )
+        out: list[Frame] = []
+        for i, raw in enumerate(frames):
+            idx = ref.start + i
+            frame = frame_from_dict(raw, source, idx)
+            frame.cameras, frame.lidar = self._sensors(raw, i, source, idx)
+            out.append(frame)
+        return Scene(metadata, out)
+
+    def close(self) -> None:
+        """Drop cached logs and stop the decode threads (the loader stays usable)."""
+        self._cache.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> SceneLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _load_log(self, path: Path) -> tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]:
+        entry = self._cache.get(path)
+        if entry is not None:
+            self._cache.move_to_end(path)
+            return entry
+        entry = (read_raw_log(path), {})
+        self._cache[path] = entry
+        while len(self._cache) > self._cache_logs:
+            self._cache.popitem(last=False)
+        return entry
+
+    def _calibrations(self, raw: Mapping[str, Any], source: str, index: int) -> dict[str, Camera]:
+        """Fresh :class:`Camera` objects (own array copies) for a frame; validated once per log residency."""
+        entry = self._cache.get(Path(source))
+        cached = None if entry is None else entry[1].get(index)
+        if cached is None:
+            cached = cameras_from_dict(raw, source, index)
+            if entry is not None:
+                entry[1][index] = cached
+        return {
+            name: Camera(
+                name=name,
+                image=None,
+                intrinsics=cam.intrinsics.copy(),
+                sensor2ego_rotation=cam.sensor2ego_rotation.copy(),
+                sensor2ego_translation=cam.sensor2ego_translation.copy(),
+                distortion=cam.distortion.copy(),
+                data_path=cam.data_path,
+            )
+            for name, cam in cached.items()
+        }
+
+    def _sensors(self, raw: Mapping[str, Any], iteration: int, source: str, index: int) -> tuple[dict[str, Camera], Lidar]:
+        wanted = set(self._sensor_config.get_sensors_at_iteration(iteration))
+        cameras = self._calibrations(raw, source, index)
+        token = str(raw.get("token", "?"))
+        jobs = [cameras[name] for name in CAMERA_NAMES if name.lower() in wanted]
+        if self._io_workers > 1 and len(jobs) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._io_workers, thread_name_prefix="inspatio-jpeg")
+            outcomes = list(self._pool.map(lambda cam: self._decode(cam, token), jobs))
+        else:
+            outcomes = [self._decode(cam, token) for cam in jobs]
+        for cam, (image, error) in zip(jobs, outcomes):
+            if error is not None and not self._lenient:
+                raise error
+            cam.image, cam.load_error = image, None if error is None else str(error)
+        lidar_path = raw.get("lidar_path")
+        if not isinstance(lidar_path, str):
+            raise LogFormatError(f"{source}: frame {index} (token {token}): field 'lidar_path': expected str, got {lidar_path!r}")
+        lidar = Lidar(points=None, data_path=lidar_path)
+        if "lidar_pc" in wanted:
+            try:
+                lidar.points = load_lidar(self._blob(lidar_path), token, self._timer)
+            except SensorError as exc:
+                if not self._lenient:
+                    raise
+                lidar.points = np.zeros((6, 0), dtype=np.float32)
+                lidar.load_error = str(exc)
+        return cameras, lidar
+
+    def _decode(self, cam: Camera, token: str) -> tuple[np.ndarray | None, SensorError | None]:
+        try:
+            return load_image(self._blob(cam.data_path), token, self._draft_size, self._timer), None
+        except SensorError as exc:
+            return None, exc
+
+    def _blob(self, relative: str | None) -> Path:
+        assert self._sensor_blobs_path is not None  # checked in __init__
+        return self._sensor_blobs_path / (relative or "")
+
+
+
+
+def loader_from_config(cfg: Mapping[str, Any]) -> SceneLoader:
+    """Build a :class:`SceneLoader` from a ``configs/data/openscene.yaml``-style mapping.
+
+    Raises:
+        ValueError: no data root (``openscene_data_root`` / ``$OPENSCENE_DATA_ROOT``) was given.
+    """
+    root = cfg.get("openscene_data_root")
+    if not root:
+        raise ValueError("data config: openscene_data_root is not set (set $OPENSCENE_DATA_ROOT or pass openscene_data_root=...)")
+    split = str(cfg.get("split"))
+    filter_cfg = dict(cfg.get("scene_filter") or {})
+    if cfg.get("scene_filter_yaml"):
+        from dataclasses import asdict
+
+        filter_cfg.update(asdict(SceneFilter.from_yaml(cfg["scene_filter_yaml"])))
+    sensors = cfg.get("sensor_config", "none")
+    sensor_config = SensorConfig.from_mapping(sensors if isinstance(sensors, str) else dict(sensors))
+    draft = cfg.get("draft_size")
+    return SceneLoader(
+        Path(root) / "navsim_logs" / split,
+        Path(root) / "sensor_blobs" / str(cfg.get("sensor_split") or split),
+        SceneFilter.from_mapping(filter_cfg),
+        sensor_config,
+        lenient=bool(cfg.get("lenient", False)),
+        cache_logs=int(cfg.get("cache_logs", 2)),
+        draft_size=None if draft is None else (int(draft[0]), int(draft[1])),
+        show_progress=bool(cfg.get("show_progress", True)),
+        io_workers=int(cfg.get("io_workers", 1)),
+    )
+
+
+__all__ = ["SceneLoader", "SceneRef", "loader_from_config"]

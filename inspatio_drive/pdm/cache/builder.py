@@ -1,0 +1,148 @@
+"""Build the NAVSIM v1.1 metric cache of a scene from its log frames and its nuPlan map.
+
+``build_metric_cache(scene, map_api, config)`` reproduces navsim's ``MetricCacheProcessor.compute_metric_cache``:
+route correction → drivable-area map (100 m box around the ego centre) → starting lane → Dijkstra centerline →
+PDM-Closed (forecast observation, IDM proposals, simulation, scoring, selection) → ground-truth observation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from inspatio_drive.data.types import Scene
+from inspatio_drive.maps import MapAPI
+from inspatio_drive.pdm.cache.config import MetricCacheConfig
+from inspatio_drive.pdm.cache.drivable import drivable_area_map
+from inspatio_drive.pdm.cache.forecast import forecast_observation
+from inspatio_drive.pdm.cache.geometry import ego_center, ego_corners
+from inspatio_drive.pdm.cache.observation import ground_truth_observation
+from inspatio_drive.pdm.cache.path import ProposalPath
+from inspatio_drive.pdm.cache.pdm_closed import PDMClosedResult, run_pdm_closed
+from inspatio_drive.pdm.cache.route import (
+    Route,
+    centerline_lanes,
+    centerline_path,
+    correct_route,
+    load_route,
+    starting_lane,
+)
+from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state
+from inspatio_drive.pdm.types import PACIFICA, Centerline, MetricCache, VehicleParameters
+
+__all__ = ["BUILDER_VERSION", "build_metric_cache", "plan_route"]
+
+BUILDER_VERSION = "navsim-v1.1/1"
+"""Semantics version of the builder, stored in every cache entry (``extra.builder``)."""
+
+
+def plan_route(
+    scene: Scene, map_api: MapAPI, config: MetricCacheConfig, vehicle: VehicleParameters = PACIFICA
+) -> tuple[Route, object, np.ndarray]:
+    """(corrected route, starting lane, centerline discrete path ``[N, 3]``) of the scene's current frame."""
+    frame = scene.frames[scene.current_index]
+    state = initial_ego_state(frame)
+    pose = state[:3]
+    center = ego_center(pose, vehicle)
+    if not frame.roadblock_ids:
+        raise ValueError(
+            f"scene {scene.scene_metadata.scene_token}: current frame has no route roadblock_ids"
+        )
+    route = load_route(map_api, frame.roadblock_ids)
+    route = correct_route(
+        pose, map_api, route, config.route_search_depth_backward, config.route_search_depth_forward
+    )
+    drivable = drivable_area_map(map_api, center, config.map_radius)
+    ego_box = shapely.Polygon(ego_corners(pose, vehicle))
+    start = starting_lane(pose, ego_box, center, route, drivable)
+    lanes = centerline_lanes(start, route, config.centerline_search_depth)
+    return route, start, centerline_path(lanes)
+
+
+def build_metric_cache(
+    scene: Scene,
+    map_api: MapAPI,
+    config: MetricCacheConfig | None = None,
+    vehicle: VehicleParameters = PACIFICA,
+    return_pdm_closed: bool = False,
+) -> MetricCache | tuple[MetricCache, PDMClosedResult]:
+    """Metric cache of ``scene`` (its current frame = ``scene.current_index``).
+
+    Args:
+        scene: a NAVSIM scene with at least 10 future frames (5 s of annotations).
+        map_api: the scene's nuPlan map (:func:`inspatio_drive.maps.load_map`).
+        config: builder settings (navsim defaults).
+        vehicle: ego vehicle (Pacifica).
+        return_pdm_closed: also return the PDM-Closed internals (proposals, scores).
+
+    Raises:
+        ValueError: unknown route roadblocks, too few frames, unknown object types (message names the field).
+    """
+    config = config or MetricCacheConfig()
+    frame = scene.frames[scene.current_index]
+    state = initial_ego_state(frame)
+    pose = state[:3]
+    center = ego_center(pose, vehicle)
+    ego_box = shapely.Polygon(ego_corners(pose, vehicle))
+    if not frame.roadblock_ids:
+        raise ValueError(
+            f"scene {scene.scene_metadata.scene_token}: current frame has no route roadblock_ids"
+        )
+
+    route = load_route(map_api, frame.roadblock_ids)
+    route = correct_route(
+        pose, map_api, route, config.route_search_depth_backward, config.route_search_depth_forward
+    )
+    drivable = drivable_area_map(map_api, center, config.map_radius)
+    start = starting_lane(pose, ego_box, center, route, drivable)
+    path = centerline_path(centerline_lanes(start, route, config.centerline_search_depth))
+
+    red_lights = [
+        (str(lc), route.lanes[str(lc)].polygon)
+        for lc, is_red in frame.traffic_lights
+        if is_red and str(lc) in route.lanes
+    ]
+    horizon = config.proposal_steps + int(1 / config.step_s)
+    samples = horizon if horizon > config.trajectory_steps else config.trajectory_steps
+    forecast = forecast_observation(
+        detections_of_frame(frame),
+        center,
+        ego_box,
+        red_lights,
+        samples,
+        config.step_s,
+        config.map_radius,
+        config.forecast_sample_res,
+    )
+    pdm_closed = run_pdm_closed(
+        path,
+        start.speed_limit_mps,
+        forecast,
+        state,
+        int(frame.timestamp),
+        route.lane_ids,
+        drivable,
+        config,
+        vehicle,
+    )
+    cache = MetricCache(
+        token=scene.scene_metadata.scene_token,
+        log_name=scene.scene_metadata.log_name,
+        initial_state=state,
+        initial_time_us=int(frame.timestamp),
+        trajectory_states=pdm_closed.trajectory_states,
+        trajectory_time_us=pdm_closed.trajectory_time_us,
+        route_lane_ids=route.lane_ids,
+        centerline=Centerline(ProposalPath(path).states),
+        drivable_area_map=drivable,
+        observation=ground_truth_observation(scene, config),
+        route_roadblock_ids=[str(r) for r in frame.roadblock_ids],
+        extra={
+            "builder": BUILDER_VERSION,
+            "map_name": scene.scene_metadata.map_name,
+            "map_file": str(map_api.path.name),
+            "corrected_route_roadblock_ids": route.roadblock_ids,
+            "pdm_closed_proposal": pdm_closed.best,
+        },
+    )
+    return (cache, pdm_closed) if return_pdm_closed else cache

@@ -1,0 +1,96 @@
+"""Ground-truth observation of the metric cache (navsim v1.1 ``MetricCacheProcessor._interpolate_gt_observation``).
+
+Annotation boxes of the current and the next 10 frames (t = 0, 0.5 … 5 s) are converted to the global
+frame and, per track, linearly interpolated (x, y, unwrapped heading, vx, vy; scipy ``interp1d``) to
+t = 0, 0.1 … 5 s. An object is present only between its first and last annotated time; an object annotated
+at a single time is kept static at *every* step (navsim's rule). Box size, type, heading and velocity used by
+the collision rules are those of the first appearance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.interpolate import interp1d
+
+from inspatio_drive.data.types import Scene
+from inspatio_drive.pdm.cache.config import MetricCacheConfig
+from inspatio_drive.pdm.cache.geometry import box_corners, normalize_angle
+from inspatio_drive.pdm.cache.scene_input import (
+    TYPE_ORDER,
+    Detections,
+    detections_of_frame,
+    scene_frames_from_current,
+)
+from inspatio_drive.pdm.types import Observation
+
+__all__ = ["ground_truth_observation", "observation_times"]
+
+
+def observation_times(config: MetricCacheConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    """(annotation times ``[F]``, interpolation times ``[T]``, frame stride) with navsim's float arithmetic."""
+    horizon, res, step = config.observation_horizon_s, config.annotation_interval_s, config.step_s
+    ann_times = np.arange(0, (horizon * 1 / res) + 1, 1, dtype=float) * res
+    interp_times = np.arange(0, int(horizon / step) + 1, 1, dtype=float) * step
+    return ann_times, interp_times, 1
+
+
+def ground_truth_observation(scene: Scene, config: MetricCacheConfig | None = None) -> Observation:
+    """Build the metric cache's :class:`Observation` (``corners [M, 51, 4, 2]``, NaN where absent)."""
+    config = config or MetricCacheConfig()
+    ann_times, interp_times, _ = observation_times(config)
+    frames = scene_frames_from_current(scene, len(ann_times))
+    states: dict[str, list[np.ndarray]] = {}
+    first: dict[str, tuple[Detections, int]] = {}
+    for t, frame in zip(ann_times, frames):
+        det = detections_of_frame(frame)
+        for i, token in enumerate(det.tokens):
+            row = np.zeros(6, dtype=np.float64)
+            row[:4] = (t, det.centers[i, 0], det.centers[i, 1], det.headings[i])
+            if det.is_agent[i]:
+                row[4:] = det.velocities[i]
+            if token not in states:
+                states[token] = [row]
+                first[token] = (det, i)
+            else:
+                states[token].append(row)
+
+    interp_tokens = list(states)
+    m, n_t = len(interp_tokens), len(interp_times)
+    corners = np.full((m, n_t, 4, 2), np.nan, dtype=np.float64)
+    types, headings, velocities, is_agent = [], np.zeros(m), np.zeros((m, 2)), np.zeros(m, dtype=bool)
+    for k, token in enumerate(interp_tokens):
+        det, i = first[token]
+        types.append(det.types[i])
+        headings[k] = det.headings[i]
+        velocities[k] = det.velocities[i]
+        is_agent[k] = det.is_agent[i]
+        arr = np.array(states[token], dtype=np.float64)
+        time, st = arr[:, 0], arr[:, 1:]
+        length, width = det.sizes[i, 0], det.sizes[i, 1]
+        if time[0] == time[-1]:  # seen once: static at every step
+            corners[k] = det.corners[i][None]
+            continue
+        st[:, 2] = np.unwrap(st[:, 2], axis=0)
+        inside = (time[0] <= interp_times) & (interp_times <= time[-1])
+        vals = interp1d(time, st, axis=0)(interp_times[inside])
+        heading = normalize_angle(vals[:, 2])
+        corners[k, inside] = box_corners(vals[:, :2], heading, length, width)
+    # navsim's object order: first appearance over the 51 steps, each step stably sorted by type
+    present = np.isfinite(corners).all(axis=(-1, -2))
+    rank = np.array([TYPE_ORDER[t] for t in types], dtype=np.int64)
+    order: list[int] = []
+    seen = np.zeros(m, dtype=bool)
+    for step in range(n_t):
+        new = [k for k in np.argsort(rank, kind="stable") if present[k, step] and not seen[k]]
+        seen[new] = True
+        order += new
+    idx = np.array(order, dtype=np.int64)
+    return Observation(
+        tokens=[interp_tokens[k] for k in order],
+        types=[types[k] for k in order],
+        corners=corners[idx],
+        headings=headings[idx],
+        velocities=velocities[idx],
+        is_agent=is_agent[idx],
+        step_s=config.step_s,
+    )

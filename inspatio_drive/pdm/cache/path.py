@@ -1,0 +1,71 @@
+"""Interpolable path of PDM-Closed proposals (navsim ``PDMPath`` semantics).
+
+The heading is unwrapped along the path; ``interpolate`` clips distances to [1e-5, length], interpolates
+(x, y, heading) linearly over the cumulative arc length (scipy ``interp1d``), wraps the heading and replaces
+NaN by 0. Duplicated joint vertices (zero-length segments) are allowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import interp1d
+
+from inspatio_drive.pdm.cache.geometry import normalize_angle
+from inspatio_drive.pdm.types import cumulative_progress
+
+__all__ = ["ProposalPath", "parallel_path"]
+
+
+class ProposalPath:
+    """A discrete path ``[N, 3]`` (x, y, heading) with arc-length interpolation and projection."""
+
+    def __init__(self, discrete_path: ArrayLike) -> None:
+        p = np.array(discrete_path, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 3 or len(p) < 2:
+            raise ValueError(f"ProposalPath: expected [N >= 2, 3] (x, y, heading), got {p.shape}")
+        self.raw = p.copy()
+        p[:, 2] = np.unwrap(p[:, 2], axis=0)
+        self.states = p
+        self.progress = cumulative_progress(p[:, :2])
+        self.linestring = shapely.linestrings(p[:, :2])
+        self._interp = interp1d(self.progress, self.states, axis=0)
+
+    @property
+    def length(self) -> float:
+        """Cumulative arc length (m)."""
+        return float(self.progress[-1])
+
+    def project(self, xy: ArrayLike) -> NDArray[np.float64]:
+        """``[..., 2]`` points → arc length of the nearest path point."""
+        pts = np.asarray(xy, dtype=np.float64)
+        out = shapely.line_locate_point(self.linestring, shapely.points(pts.reshape(-1, 2)))
+        return np.asarray(out, dtype=np.float64).reshape(pts.shape[:-1])
+
+    def interpolate(self, distances: ArrayLike) -> NDArray[np.float64]:
+        """``[K]`` arc lengths → ``[K, 3]`` (x, y, heading)."""
+        d = np.clip(np.asarray(distances, dtype=np.float64), 1e-5, self.length)
+        out = np.asarray(self._interp(d), dtype=np.float64)
+        out[..., 2] = normalize_angle(out[..., 2])
+        out[np.isnan(out)] = 0.0
+        return out
+
+    def substring(self, start: float, end: float) -> shapely.LineString:
+        """Vertices with start ≤ progress ≤ end (shapely ``substring`` if fewer than two)."""
+        s = float(np.clip(start, 0.0, self.length))
+        e = float(np.clip(end, 0.0, self.length))
+        inside = (s <= self.progress) & (self.progress <= e)
+        coords = self.states[inside, :2]
+        if len(coords) > 1:
+            return shapely.LineString(coords)
+        from shapely.ops import substring
+
+        return substring(self.linestring, s, e)
+
+
+def parallel_path(discrete_path: ArrayLike, offset: float) -> NDArray[np.float64]:
+    """Shift every vertex by ``offset`` (m) to the left of its heading (navsim ``parallel_discrete_path``)."""
+    p = np.asarray(discrete_path, dtype=np.float64)
+    theta = p[:, 2] + np.pi / 2
+    return np.column_stack([p[:, 0] + np.cos(theta) * offset, p[:, 1] + np.sin(theta) * offset, p[:, 2]])

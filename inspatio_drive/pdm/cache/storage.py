@@ -1,0 +1,174 @@
+"""On-disk metric-cache store: one folder per scene, a versioned manifest, missing entries reported.
+
+Layout (no pickles anywhere; arrays are read with ``allow_pickle=False``)::
+
+    <root>/manifest.json                     store manifest (format, versions, token → entry, failures)
+    <root>/<log_name>/<token>/manifest.json  one MetricCache (strings / ids / scalars, JSON)
+    <root>/<log_name>/<token>/arrays.npz     its numeric arrays
+
+The store manifest records the builder semantics version and the per-scene format version; opening a store
+written by another version is an error that says to rebuild. :meth:`MetricCacheStore.load_many` reports missing
+tokens (count + tokens) instead of skipping them silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from inspatio_drive.pdm.cache.builder import BUILDER_VERSION
+from inspatio_drive.pdm.types import CACHE_FORMAT_VERSION, MetricCache
+
+__all__ = ["STORE_FORMAT", "STORE_VERSION", "MetricCacheStore", "MissingCacheEntriesError"]
+
+STORE_FORMAT = "inspatio_drive.pdm.metric_cache_store"
+STORE_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class MissingCacheEntriesError(KeyError):
+    """Some requested scene tokens have no cache entry; ``.missing`` lists them."""
+
+    def __init__(self, root: Path, missing: list[str], requested: int) -> None:
+        self.missing = missing
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        super().__init__(
+            f"metric cache {root}: {len(missing)} of {requested} requested scenes have no entry: {shown}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class MetricCacheStore:
+    """A metric-cache folder. Create with :meth:`open` (reads / checks the manifest if present)."""
+
+    root: Path
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    builder: str = BUILDER_VERSION
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], create: bool = True) -> MetricCacheStore:
+        r = Path(root)
+        man = r / MANIFEST
+        if not man.is_file():
+            if not create:
+                raise FileNotFoundError(f"metric cache {r}: no {MANIFEST} (not a metric-cache store)")
+            r.mkdir(parents=True, exist_ok=True)
+            return cls(r)
+        try:
+            d = json.loads(man.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{man}: not valid JSON ({exc})") from exc
+        if d.get("format") != STORE_FORMAT:
+            raise ValueError(f"{man}: field 'format' is {d.get('format')!r}, expected {STORE_FORMAT!r}")
+        for key, want in (("version", STORE_VERSION), ("cache_format_version", CACHE_FORMAT_VERSION)):
+            if d.get(key) != want:
+                raise ValueError(
+                    f"{man}: field {key!r} is {d.get(key)!r}, this code needs {want}; rebuild the cache"
+                )
+        if d.get("builder") != BUILDER_VERSION:
+            raise ValueError(
+                f"{man}: field 'builder' is {d.get('builder')!r}, this code builds {BUILDER_VERSION!r}; "
+                "rebuild the cache"
+            )
+        return cls(r, dict(d.get("entries", {})), dict(d.get("failed", {})), d["builder"])
+
+    # ------------------------------------------------------------------------------------------ write
+    def entry_dir(self, log_name: str, token: str) -> Path:
+        for part, name in ((log_name, "log_name"), (token, "token")):
+            if not part or "/" in part or "\\" in part or part in {".", ".."}:
+                raise ValueError(f"metric cache: {name} {part!r} cannot be used as a folder name")
+        return self.root / log_name / token
+
+    def save(self, cache: MetricCache) -> Path:
+        """Write one scene's cache and register it (call :meth:`write_manifest` to persist the index)."""
+        d = cache.save(self.entry_dir(cache.log_name, cache.token))
+        self.entries[cache.token] = {
+            "log_name": cache.log_name,
+            "path": f"{cache.log_name}/{cache.token}",
+            "map_name": cache.extra.get("map_name"),
+        }
+        self.failed.pop(cache.token, None)
+        return d
+
+    def mark_failed(self, token: str, message: str) -> None:
+        self.failed[token] = message
+
+    def write_manifest(self) -> Path:
+        """Persist the store manifest (atomic replace)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        d = {
+            "format": STORE_FORMAT,
+            "version": STORE_VERSION,
+            "cache_format_version": CACHE_FORMAT_VERSION,
+            "builder": self.builder,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "num_entries": len(self.entries),
+            "entries": dict(sorted(self.entries.items())),
+            "failed": dict(sorted(self.failed.items())),
+        }
+        tmp = self.root / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(d, indent=1))
+        tmp.replace(self.root / MANIFEST)
+        return self.root / MANIFEST
+
+    # ------------------------------------------------------------------------------------------ read
+    @property
+    def tokens(self) -> list[str]:
+        return sorted(self.entries)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def missing(self, tokens: Iterable[str]) -> list[str]:
+        """Tokens (in the given order) that have no entry."""
+        return [t for t in tokens if t not in self.entries]
+
+    def load(self, token: str) -> MetricCache:
+        if token not in self.entries:
+            raise MissingCacheEntriesError(self.root, [token], 1)
+        return MetricCache.load(self.root / self.entries[token]["path"])
+
+    def load_many(
+        self, tokens: Iterable[str], strict: bool = True
+    ) -> tuple[dict[str, MetricCache], list[str]]:
+        """Load several entries. ``strict``: raise :class:`MissingCacheEntriesError` if any is missing;
+        otherwise return ``(caches, missing_tokens)`` so the caller can report them."""
+        wanted = list(dict.fromkeys(tokens))
+        missing = self.missing(wanted)
+        if missing and strict:
+            raise MissingCacheEntriesError(self.root, missing, len(wanted))
+        return {t: self.load(t) for t in wanted if t in self.entries}, missing
+
+    def rebuild_index(self) -> int:
+        """Re-create ``entries`` by scanning ``<root>/<log>/<token>/manifest.json`` (e.g. after an
+        interrupted build); returns the number of entries found."""
+        self.entries = {}
+        for man in sorted(self.root.glob(f"*/*/{MANIFEST}")):
+            try:
+                d = json.loads(man.read_text())
+            except json.JSONDecodeError:
+                continue
+            if (
+                d.get("format") != "inspatio_drive.pdm.metric_cache"
+                or not (man.parent / "arrays.npz").is_file()
+            ):
+                continue
+            rel = man.parent.relative_to(self.root).as_posix()
+            self.entries[d["token"]] = {
+                "log_name": d["log_name"],
+                "path": rel,
+                "map_name": d.get("extra", {}).get("map_name"),
+            }
+        return len(self.entries)

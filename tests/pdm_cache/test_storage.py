@@ -1,0 +1,71 @@
+"""Metric-cache store: round trip, manifest versions, missing entries reported, failures recorded."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pdm_cache_golden import GOLDEN, load_golden_scene_input
+
+from inspatio_drive.pdm.cache.split import build_cache_for_split
+from inspatio_drive.pdm.cache.storage import MetricCacheStore, MissingCacheEntriesError
+
+
+@pytest.fixture(scope="module")
+def built_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    root = tmp_path_factory.mktemp("cache")
+    scene_a = load_golden_scene_input("a")
+    broken = copy.deepcopy(load_golden_scene_input("c"))
+    broken.scene_metadata.scene_token = "broken_token"
+    broken.frames[broken.current_index].roadblock_ids = ["99999"]
+    report = build_cache_for_split([scene_a, broken], GOLDEN / "maps", root, progress=False)
+    return root, report
+
+
+def test_split_build_records_failures(built_store: tuple[Path, object]) -> None:
+    root, report = built_store
+    assert report.built == ["6a0246071aa0fcae"]
+    assert list(report.failed) == ["broken_token"] and "99999" in report.failed["broken_token"]
+    man = json.loads((root / "manifest.json").read_text())
+    assert man["failed"]["broken_token"] == report.failed["broken_token"]
+    assert man["num_entries"] == 1
+    # nothing but JSON and npz on disk
+    suffixes = {p.suffix for p in root.rglob("*") if p.is_file()}
+    assert suffixes <= {".json", ".npz"}
+
+
+def test_store_roundtrip_and_missing(built_store: tuple[Path, object]) -> None:
+    root, _ = built_store
+    store = MetricCacheStore.open(root, create=False)
+    cache = store.load("6a0246071aa0fcae")
+    with np.load(GOLDEN / "scene_a" / "arrays.npz", allow_pickle=False) as z:
+        np.testing.assert_allclose(cache.trajectory_states, z["pdm_closed_traj_states_global"], atol=1e-9)
+        np.testing.assert_allclose(
+            cache.observation.corners, z["obs_polygons_global"], atol=1e-9, equal_nan=True
+        )
+    with pytest.raises(MissingCacheEntriesError, match="2 of 3 requested scenes") as exc:
+        store.load_many(["6a0246071aa0fcae", "x1", "x2"])
+    assert exc.value.missing == ["x1", "x2"]
+    caches, missing = store.load_many(["6a0246071aa0fcae", "x1"], strict=False)
+    assert list(caches) == ["6a0246071aa0fcae"] and missing == ["x1"]
+    # the index can be rebuilt from the folders
+    store.entries = {}
+    assert store.rebuild_index() == 1 and "6a0246071aa0fcae" in store
+
+
+def test_second_run_skips_and_version_mismatch_is_an_error(
+    built_store: tuple[Path, object], tmp_path: Path
+) -> None:
+    root, _ = built_store
+    report = build_cache_for_split([load_golden_scene_input("a")], GOLDEN / "maps", root, progress=False)
+    assert report.skipped == ["6a0246071aa0fcae"] and not report.built
+    man = json.loads((root / "manifest.json").read_text())
+    man["builder"] = "navsim-v0/0"
+    (tmp_path / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match="rebuild"):
+        MetricCacheStore.open(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        MetricCacheStore.open(tmp_path / "nothing", create=False)
