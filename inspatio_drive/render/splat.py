@@ -1,11 +1,11 @@
 """Batched z-buffer splatting (torch; the same code runs on CPU and CUDA).
 
-Each point is drawn as a ``splat × splat`` pixel square; for every pixel the nearest point wins.
+Each point is drawn as a ``splat × splat`` pixel square centred on its projection (the pixel centres
+within ``[u − s/2, u + s/2) × [v − s/2, v + s/2)``); for every pixel the nearest point wins.
 The depth test and the winner's index are resolved in ONE ``scatter_reduce(amin)`` over packed int64
 keys ``(float32 bits of depth) << 32 | point index`` — the bit pattern of a positive float32 is
 monotonic in its value, so the minimum key is the nearest point (ties: lowest index), deterministic
-on every device. The empty key decodes to depth ``inf`` and index ``−1``. Pixel centres are at integer coordinates (OpenCV): a point projecting to ``(u, v)``
-lands in pixel ``(round(u), round(v))``.
+on every device. The empty key decodes to depth ``inf`` and index ``−1``. Pixel centres are at integer coordinates (OpenCV).
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ def unpack_keys(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 def splat_offsets(splat: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel offsets ``(du [S²], dv [S²])`` of a ``splat × splat`` square (centred; even sizes extend +1)."""
+    """Pixel offsets ``(du [S²], dv [S²])`` of a ``splat × splat`` square from its first pixel."""
     if splat < 1:
         raise ValueError(f"splat size must be >= 1 pixel, got {splat}")
-    r = torch.arange(splat, device=device) - (splat - 1) // 2
+    r = torch.arange(splat, device=device)
     dv, du = torch.meshgrid(r, r, indexing="ij")
     return du.reshape(-1), dv.reshape(-1)
 
@@ -84,15 +84,9 @@ def _scatter_min(
     w, h = image_size
     v_count = u.shape[0]
     device = u.device
-    ui, vi = torch.round(u), torch.round(v)
-    half_lo, half_hi = (splat - 1) // 2, splat // 2
-    keep = (
-        (z < float("inf"))
-        & (ui >= -half_hi)
-        & (ui <= w - 1 + half_lo)
-        & (vi >= -half_hi)
-        & (vi <= h - 1 + half_lo)
-    )
+    # the square covers the pixel centres within [u − s/2, u + s/2): first column ceil(u − s/2)
+    ui, vi = torch.ceil(u - splat / 2), torch.ceil(v - splat / 2)
+    keep = (z < float("inf")) & (ui >= 1 - splat) & (ui <= w - 1) & (vi >= 1 - splat) & (vi <= h - 1)
     view_idx, pt_idx = keep.nonzero(as_tuple=True)
     ui = ui[view_idx, pt_idx].to(torch.int64)
     vi = vi[view_idx, pt_idx].to(torch.int64)
