@@ -43,7 +43,18 @@ def random_dit(config: WanDiTConfig, device: torch.device, dtype: torch.dtype, s
 
 
 def compile_blocks(model: CausalWanDiT, mode: str | None = None) -> CausalWanDiT:
-    """``torch.compile`` every transformer block in place (the cache bookkeeping stays eager)."""
+    """``torch.compile`` every transformer block in place (the cache bookkeeping stays eager).
+
+    The blocks share one code object and see several shapes (context pass of batch 1 or K with 3 or 6
+    frames, denoising passes, several K), so dynamo's recompile limit is raised (the official code uses 32)
+    to keep every variant compiled instead of silently falling back to eager.
+    """
+    import torch._dynamo
+
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    torch._dynamo.config.accumulated_cache_size_limit = max(
+        torch._dynamo.config.accumulated_cache_size_limit, 512
+    )
     for blk in model.blocks:
         blk.compile(mode=mode, dynamic=False)
     return model
