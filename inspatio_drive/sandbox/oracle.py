@@ -30,6 +30,7 @@ from inspatio_drive.sandbox.raycast import Raycaster
 from inspatio_drive.sandbox.world import World
 
 WORLD_FILE = "sandbox_world.json"
+RAY_CHUNK = 1 << 20  # rays shaded at once
 
 
 class View(NamedTuple):
@@ -170,14 +171,23 @@ class Oracle:
         T = self._ego(ego_pose, t, frame)
         cams = [self._camera(c) for c in cameras]
         rays = [camera_rays(c, T) for c in cams]
-        out = self.caster.shade(np.concatenate([r[0] for r in rays]), np.concatenate([r[1] for r in rays]), t)
+        origins = np.concatenate([r[0] for r in rays])
+        dirs = np.concatenate([r[1] for r in rays])
+        del rays
+        total = len(dirs)
+        rgb = np.empty((total, 3), np.uint8)
+        depth = np.empty(total, np.float32)
+        inst = np.empty(total, np.int32)
+        for a in range(0, total, RAY_CHUNK):  # bounded memory at 1920×1080
+            out = self.caster.shade(origins[a:a + RAY_CHUNK], dirs[a:a + RAY_CHUNK], t)
+            rgb[a:a + RAY_CHUNK] = (out["rgb"] * 255.0 + 0.5).astype(np.uint8)
+            depth[a:a + RAY_CHUNK] = out["tfar"]
+            inst[a:a + RAY_CHUNK] = out["instance"]
         views, k = [], 0
         for c in cams:
             n = c.width * c.height
-            rgb = (out["rgb"][k:k + n] * 255.0 + 0.5).astype(np.uint8).reshape(c.height, c.width, 3)
-            depth = out["tfar"][k:k + n].astype(np.float32).reshape(c.height, c.width)
-            inst = out["instance"][k:k + n].reshape(c.height, c.width)
-            views.append(View(rgb, depth, inst))
+            views.append(View(rgb[k:k + n].reshape(c.height, c.width, 3), depth[k:k + n].reshape(c.height, c.width),
+                              inst[k:k + n].reshape(c.height, c.width)))
             k += n
         return views
 
