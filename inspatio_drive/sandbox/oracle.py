@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -64,13 +65,14 @@ class LidarModel:
 @dataclass
 class RenderConfig:
     """Sensor settings of a world: image size (intrinsics of the nuPlan-like rig scaled to it), LiDAR,
-    ground-texture resolution and shadows."""
+    ground-texture resolution and shadows; ``workers`` shading threads (results do not depend on it)."""
 
     width: int = 480
     height: int = 270
     lidar: LidarModel = field(default_factory=LidarModel)
     texture_res: float = 0.1
     shadows: bool = True
+    workers: int = 0  # shading threads (0 = all cores); not part of the world's truth
 
     def to_dict(self) -> dict:
         return {"width": self.width, "height": self.height, "texture_res": self.texture_res,
@@ -178,11 +180,23 @@ class Oracle:
         rgb = np.empty((total, 3), np.uint8)
         depth = np.empty(total, np.float32)
         inst = np.empty(total, np.int32)
-        for a in range(0, total, RAY_CHUNK):  # bounded memory at 1920×1080
-            out = self.caster.shade(origins[a:a + RAY_CHUNK], dirs[a:a + RAY_CHUNK], t)
-            rgb[a:a + RAY_CHUNK] = (out["rgb"] * 255.0 + 0.5).astype(np.uint8)
-            depth[a:a + RAY_CHUNK] = out["tfar"]
-            inst[a:a + RAY_CHUNK] = out["instance"]
+        workers = self.config.workers or os.cpu_count() or 1
+        chunk = max(min(RAY_CHUNK, -(-total // workers)), 1)  # bounded memory at 1920×1080
+
+        def shade(a: int) -> None:
+            out = self.caster.shade(origins[a:a + chunk], dirs[a:a + chunk], t)
+            rgb[a:a + chunk] = (out["rgb"] * 255.0 + 0.5).astype(np.uint8)
+            depth[a:a + chunk] = out["tfar"]
+            inst[a:a + chunk] = out["instance"]
+
+        self.caster.geometry(t)  # build the scene once, before the threads share it
+        starts = range(0, total, chunk)
+        if workers > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+                list(pool.map(shade, starts))
+        else:
+            for a in starts:
+                shade(a)
         views, k = [], 0
         for c in cams:
             n = c.width * c.height
