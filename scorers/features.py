@@ -249,6 +249,7 @@ class FeatureConfig:
     max_clearance: float = 10.0
     free_space_method: str = "grid"
     grid_resolution: float = 0.1
+    exclude_ego_margin: float | None = 0.2
     corridor_half_width: float = 2.5
     max_range: float = 40.0
     region_stride: int = 4
@@ -321,6 +322,7 @@ def compute_features(
             cand, inputs.points, footprint=cfg.footprint, dt=cfg.dt, substeps=cfg.substeps,
             ground_z=cfg.ground_z, height_band=cfg.height_band, margin=cfg.margin,
             max_clearance=cfg.max_clearance, method=cfg.free_space_method, grid_resolution=cfg.grid_resolution,
+            exclude_ego_margin=cfg.exclude_ego_margin,
         )  # fmt: skip
         raw["min_clearance_m"] = fs.min_clearance
         raw["time_to_intrusion_s"] = fs.first_intrusion_s.clamp_max(horizon)
