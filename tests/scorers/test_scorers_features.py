@@ -68,7 +68,7 @@ def test_compute_features_all_groups():
     assert col("gen_render_l1")[1] == 0.0
     # generated == render here, so the generated frames are as view-consistent as the render
     assert col("gen_view_photometric_error")[1] == pytest.approx(
-        col("view_photometric_error")[1].item(), abs=1e-6
+        col("view_photometric_error")[1].item(), abs=1e-3
     )
     assert torch.isnan(table.raw["gen_render_l1"][0])  # raw keeps "not computable"
     # spec ranges hold
