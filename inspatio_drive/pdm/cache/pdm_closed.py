@@ -169,24 +169,28 @@ class _Generator:
             ahead = self.progress_table(lat)[sample, hits][None, :] > ego_progress[:, None]  # [n, H]
             found.append((hits, ego_progress, ahead))
         need = [p for (hits, _, ahead), idcs in zip(found, batches) if ahead.any() for p in idcs]
-        dist_of: dict[int, np.ndarray] = {}
+        dist = np.zeros((0, 0))
+        union = np.zeros(0, dtype=np.int64)
         if need:
-            # ego boxes at t-1 vs every object in the corridors (vectorised shapely distance)
+            # ego boxes at t-1 vs every object in the corridors: one vectorised shapely distance call
             union = np.unique(np.concatenate([h for h, _, a in found if a.any()]))
             ego_polys = shapely.polygons(ego_corners(self.states[need, t - 1, :3], self.vehicle))
             dist = shapely.distance(ego_polys[:, None], fc.polygons[sample, union][None, :])
-            dist_of = {p: (dist[k], union) for k, p in enumerate(need)}  # type: ignore[misc]
+        k = 0
+        rows = self.lead[:, t]
         for lat, idcs, (hits, ego_progress, ahead) in zip(lats, batches, found):
+            has = ahead.any(axis=1)
+            if has.any():
+                masked = np.where(ahead, dist[k : k + len(idcs)][:, np.searchsorted(union, hits)], np.inf)
+                leader = np.argmin(masked, axis=1)  # the nearest object ahead; first in STRtree order on ties
+                gap = masked[np.arange(len(idcs)), leader]
+                k += len(idcs)
             # navsim fills one buffer proposal by proposal: fields not written keep the previous proposal's value
             buf_progress, buf_velocity, buf_rear = 0.0, 0.0, 0.0
-            rows = self.lead[:, t]
             for row, p in enumerate(idcs):
-                if ahead[row].any():
-                    d_all, union = dist_of[p]
-                    d = np.where(ahead[row], d_all[np.searchsorted(union, hits)], np.inf)
-                    j = int(np.argmin(d))  # the nearest object ahead; first in STRtree order on ties
-                    buf_progress = float(ego_progress[row] + d[j])
-                    token = fc.tokens[int(hits[j])]
+                if has[row]:
+                    buf_progress = float(ego_progress[row] + gap[row])
+                    token = fc.tokens[int(hits[leader[row]])]
                     if RED_LIGHT_TOKEN not in token:
                         buf_velocity = _leader_velocity(float(self.states[p, t - 1, 2]), fc.objects[token])
                 else:
