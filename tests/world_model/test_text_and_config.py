@@ -48,7 +48,7 @@ def test_caption_cache_roundtrip_and_errors(tmp_path):
 def test_generator_configs_compose_and_build(tmp_path):
     from inspatio_drive.world_model.text import save_caption_embedding as save
 
-    cfg = compose("bench_world_model", ["generator=geometric"])
+    cfg = compose("world_model", ["generator=geometric"])
     assert isinstance(build_generator(cfg.generator), GeometricGenerator)
     caption = "tiny caption"
     cache = CaptionEmbeddingCache(tmp_path)
