@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -50,6 +50,16 @@ from .model import CausalWanDiT
 from .rollout import causal_rollout, torch_noise
 from .scheduler import DistilledSampler
 from .vae import WanVAE
+
+
+class StreamingDecoder(Protocol):
+    """What :class:`InSpatioGenerator` needs from a decoder (:class:`WanVAE`, ``TAEHVDecoder``)."""
+
+    def start_stream(self) -> Any: ...
+
+    def decode_next(self, latents: torch.Tensor, stream: Any) -> torch.Tensor:
+        """[B, n, 16, h, w] normalised latents -> [B, F, 3, 8h, 8w] in [-1, 1]."""
+        ...
 
 
 @dataclass
@@ -159,7 +169,7 @@ class InSpatioGenerator:
         text_embeds: torch.Tensor | None = None,
         sampler: DistilledSampler | None = None,
         max_batch: int = 8,
-        decoder: object | None = None,
+        decoder: StreamingDecoder | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -264,7 +274,9 @@ class InSpatioGenerator:
         if mask_latent.shape[1] != n_lat or render_latent.shape[1] != n_lat:
             raise AssertionError(f"latent counts {mask_latent.shape[1]}, {render_latent.shape[1]} != {n_lat}")
         cond = condition_latent(mask_latent.to(self.device), render_latent)
-        dec = self.decoder if self.decoder is not None else self.vae
+        dec: StreamingDecoder | None = self.decoder if self.decoder is not None else self.vae
+        if decode and dec is None:
+            raise RuntimeError("decode=True needs a VAE or a decoder")
         streams = [dec.start_stream() for _ in range(0, k, self.max_batch)] if decode else []
         for b, x0 in enumerate(self.generate_latents(ref_latent, cond, seed=seed)):
             frames = None
