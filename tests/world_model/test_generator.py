@@ -162,9 +162,7 @@ def test_trim_uint8_and_render_batch_adapter(tiny_model, vae, golden, scene, bat
     gen = make(tiny_model, vae, golden, max_batch=K)
     with pytest.raises(ValueError, match="4·L - 3"):
         next(gen.generate(source, r, m))
-    blocks = list(
-        gen.generate(source, rgb8.float() / 255, mask, seed=11)
-    )
+    blocks = list(gen.generate(source, rgb8.float() / 255, mask, seed=11))
     trimmed = list(gen.generate(source, extra, torch.cat([mask, mask[:, :4]], 1), seed=11, trim=True))
     assert [b.frame_indices for b in trimmed] == [range(0, 9), range(9, 21), range(21, 33)]
     for a, b in zip(trimmed, blocks):

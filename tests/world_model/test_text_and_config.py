@@ -74,3 +74,13 @@ def test_generator_configs_compose_and_build(tmp_path):
         build_generator(
             compose("bench_world_model", ["generator.model=tiny", "generator.random_weights=false"]).generator
         )
+
+
+def test_max_batch_auto_needs_cuda():
+    from inspatio_drive.world_model.config import WanDiTConfig
+    from inspatio_drive.world_model.factory import resolve_max_batch
+
+    cpu = torch.device("cpu")
+    assert resolve_max_batch(4, WanDiTConfig.tiny(), cpu, torch.float32, None) == 4
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        resolve_max_batch("auto", WanDiTConfig.tiny(), cpu, torch.float32, None)
