@@ -369,8 +369,9 @@ def compute_features(
             rel = relative_camera_motion(camera_to_ego0(poses, Tc))
         if depth.shape[1] >= 2:
             vc = view_consistency(
-                depth, valid, intr, rgb=rgb, relative_motion=rel, depth_rel_tol=cfg.depth_rel_tol
-            )
+                depth, valid, intr, rgb=rgb, relative_motion=rel, depth_rel_tol=cfg.depth_rel_tol,
+                stride=cfg.view_stride,
+            )  # fmt: skip
             raw["view_overlap"], raw["view_depth_agreement"] = vc.overlap, vc.depth_agreement
             raw["view_photometric_error"] = vc.photometric_error
 
