@@ -297,7 +297,7 @@ def scale_intrinsics(intrinsics: Tensor, sx: float, sy: float) -> Tensor:
 def _dims(x: Tensor | None) -> Tensor | None:
     if x is None:
         return None
-    x = torch.as_tensor(x)
+    x = torch.as_tensor(x).cpu()
     return x.squeeze(3) if x.ndim == 6 and x.shape[3] == 1 else x
 
 
@@ -305,6 +305,9 @@ def compute_features(
     inputs: ScorerInputs, cfg: FeatureConfig | None = None, mode: Mode = "honest"
 ) -> FeatureTable:
     """Compute all features that the given inputs allow; the rest get their documented fill values.
+
+    Inputs may live on any device; the features are computed on the CPU (the free-space distance
+    transform and the OpenCV motion recovery are CPU code).
 
     Raises:
         ValueError: privileged input in an honest run, or inconsistent shapes.
@@ -320,7 +323,7 @@ def compute_features(
     if mode == "honest" and any(flags.values()):
         bad = [k for k, v in flags.items() if v]
         raise ValueError(f"honest run given privileged inputs {bad}: pass mode='privileged' to use them")
-    cand = check_candidates(inputs.candidates).double()
+    cand = check_candidates(torch.as_tensor(inputs.candidates).cpu()).double()
     K = cand.shape[0]
     nan = torch.full((K,), float("nan"), dtype=torch.float64)
     raw: dict[str, Tensor] = {name: nan.clone() for name in FEATURE_NAMES}
@@ -328,7 +331,7 @@ def compute_features(
 
     if inputs.points is not None:
         fs = free_space(
-            cand, inputs.points, footprint=cfg.footprint, dt=cfg.dt, substeps=cfg.substeps,
+            cand, torch.as_tensor(inputs.points).cpu(), footprint=cfg.footprint, dt=cfg.dt, substeps=cfg.substeps,
             ground_z=cfg.ground_z, height_band=cfg.height_band, margin=cfg.margin,
             max_clearance=cfg.max_clearance, method=cfg.free_space_method, grid_resolution=cfg.grid_resolution,
             exclude_ego_margin=cfg.exclude_ego_margin,
@@ -337,7 +340,8 @@ def compute_features(
         raw["time_to_intrusion_s"] = fs.first_intrusion_s.clamp_max(horizon)
         raw["intrusion"] = torch.isfinite(fs.first_intrusion_s).double()
 
-    depth, valid, rgb = _dims(inputs.render_depth), _dims(inputs.render_valid), inputs.render_rgb
+    depth, valid = _dims(inputs.render_depth), _dims(inputs.render_valid)
+    rgb = None if inputs.render_rgb is None else torch.as_tensor(inputs.render_rgb).cpu()
     if depth is not None or valid is not None:
         if depth is None or valid is None or inputs.intrinsics is None or inputs.T_ego_cam is None:
             raise ValueError(
@@ -345,13 +349,17 @@ def compute_features(
             )
         if depth.ndim != 5 or depth.shape[0] != K:
             raise ValueError(f"render_depth: expected [K={K}, T, C, H, W], got {tuple(depth.shape)}")
-        poses = cand if inputs.render_poses is None else check_candidates(inputs.render_poses).double()
+        poses = (
+            cand
+            if inputs.render_poses is None
+            else check_candidates(torch.as_tensor(inputs.render_poses).cpu()).double()
+        )
         if poses.shape[:2] != depth.shape[:2]:
             raise ValueError(
                 f"render_poses {tuple(poses.shape)} do not match render_depth {tuple(depth.shape)}"
             )
-        intr = torch.as_tensor(inputs.intrinsics).double()
-        Tc = torch.as_tensor(inputs.T_ego_cam).double()
+        intr = torch.as_tensor(inputs.intrinsics).cpu().double()
+        Tc = torch.as_tensor(inputs.T_ego_cam).cpu().double()
         H, W = depth.shape[-2:]
         region = near_path_mask(
             poses, intr, Tc, (H, W), corridor_half_width=cfg.corridor_half_width, max_range=cfg.max_range,
@@ -359,7 +367,7 @@ def compute_features(
         )  # fmt: skip
         raw["observed_near_path"] = observability(valid, region).share
         if inputs.render_T_cam_ego0 is not None:
-            T_ce = torch.as_tensor(inputs.render_T_cam_ego0).double()
+            T_ce = torch.as_tensor(inputs.render_T_cam_ego0).cpu().double()
             if T_ce.shape != (*depth.shape[:3], 4, 4):
                 raise ValueError(
                     f"render_T_cam_ego0: expected [{', '.join(map(str, depth.shape[:3]))}, 4, 4], got {tuple(T_ce.shape)}"
@@ -369,16 +377,23 @@ def compute_features(
             rel = relative_camera_motion(camera_to_ego0(poses, Tc))
         if depth.shape[1] >= 2:
             vc = view_consistency(
-                depth, valid, intr, rgb=rgb, relative_motion=rel, depth_rel_tol=cfg.depth_rel_tol
-            )
+                depth, valid, intr, rgb=rgb, relative_motion=rel, depth_rel_tol=cfg.depth_rel_tol,
+                stride=cfg.view_stride,
+            )  # fmt: skip
             raw["view_overlap"], raw["view_depth_agreement"] = vc.overlap, vc.depth_agreement
             raw["view_photometric_error"] = vc.photometric_error
 
         if inputs.generated_rgb is not None:
-            gen = torch.as_tensor(inputs.generated_rgb)
-            idx = torch.as_tensor(
-                inputs.generated_index if inputs.generated_index is not None else torch.arange(gen.shape[0])
-            ).long()
+            gen = torch.as_tensor(inputs.generated_rgb).cpu()
+            idx = (
+                torch.as_tensor(
+                    inputs.generated_index
+                    if inputs.generated_index is not None
+                    else torch.arange(gen.shape[0])
+                )
+                .cpu()
+                .long()
+            )
             if gen.ndim != 6 or gen.shape[0] != idx.numel() or gen.shape[1:3] != depth.shape[1:3]:
                 raise ValueError(
                     f"generated_rgb: expected [G={idx.numel()}, {depth.shape[1]}, {depth.shape[2]}, 3, H, W], got {tuple(gen.shape)}"

@@ -49,7 +49,7 @@ def reproject_pair(
     intrinsics: Tensor,
     T_10: Tensor,
     stride: int = 1,
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Reproject frame-0 pixels into frame 1 (batched over N frame pairs).
 
     Args:
@@ -61,7 +61,8 @@ def reproject_pair(
     Returns:
         ``grid [N, h, w, 2]`` (normalised sampling grid into frame 1 for ``grid_sample``,
         align_corners=False), ``z_pred [N, h, w]`` predicted depth in frame 1 (m), ``pair [N, h, w]`` bool:
-        frame-0 pixel valid, in front of camera 1, inside the image and landing on a valid frame-1 pixel.
+        frame-0 pixel valid, in front of camera 1, inside the image and landing on a valid frame-1 pixel,
+        and ``depth1_at [N, h, w]`` the frame-1 depth found there (nearest pixel, m).
     """
     N, h, w = depth0.shape
     H, W = depth1.shape[-2:]
@@ -71,15 +72,15 @@ def reproject_pair(
         torch.arange(0, stride * w, stride, dtype=dtype),
         indexing="ij",
     )
-    pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(1, -1, 3)  # [1, HW, 3]
-    Kinv = torch.linalg.inv(intrinsics)
+    u, v = u.reshape(1, 1, -1), v.reshape(1, 1, -1)  # [1, 1, hw]
     d0 = torch.where(torch.isfinite(depth0) & valid0, depth0, torch.zeros_like(depth0))
-    pts = (pix @ Kinv.transpose(1, 2)) * d0.reshape(N, -1, 1)  # [N, HW, 3]
-    pts1 = pts @ T_10[:, :3, :3].transpose(1, 2) + T_10[:, None, :3, 3]
-    z = pts1[..., 2]
-    proj = pts1 @ intrinsics.transpose(1, 2)
+    # homogeneous pixel in frame 1 = d0 · (K R K⁻¹) [u, v, 1] + K t  (pinhole K: last row [0, 0, 1])
+    A = intrinsics @ T_10[:, :3, :3] @ torch.linalg.inv(intrinsics)  # [N, 3, 3]
+    b = intrinsics @ T_10[:, :3, 3:4]  # [N, 3, 1]
+    ph = d0.reshape(N, 1, -1) * (A[:, :, 0:1] * u + A[:, :, 1:2] * v + A[:, :, 2:3]) + b  # [N, 3, hw]
+    z = ph[:, 2]
     zs = torch.where(z > 1e-6, z, torch.ones_like(z))
-    u1, v1 = proj[..., 0] / zs, proj[..., 1] / zs
+    u1, v1 = ph[:, 0] / zs, ph[:, 1] / zs
     inside = (u1 > -0.5) & (u1 < W - 0.5) & (v1 > -0.5) & (v1 < H - 0.5)
     ok = (valid0 & (d0 > 0)).reshape(N, -1) & (z > 1e-6) & inside
     grid = torch.stack([(2 * u1 + 1) / W - 1, (2 * v1 + 1) / H - 1], dim=-1).view(N, h, w, 2)
@@ -88,7 +89,7 @@ def reproject_pair(
     d1 = torch.where(torch.isfinite(depth1), depth1, torch.zeros_like(depth1))
     d1_s = F.grid_sample(d1.unsqueeze(1), grid, mode="nearest", align_corners=False)
     pair = ok.view(N, h, w) & (v1_valid[:, 0] > 0.5) & (d1_s[:, 0] > 0)
-    return grid, z.view(N, h, w), pair
+    return grid, z.view(N, h, w), pair, d1_s[:, 0]
 
 
 def view_consistency(
@@ -165,10 +166,9 @@ def view_consistency(
         k, t, c = kk[s : s + chunk_pairs], tt[s : s + chunk_pairs], cc[s : s + chunk_pairs]
         sub = (slice(None), slice(None, None, stride), slice(None, None, stride))
         d0, v0 = depth[k, t, c][sub], valid[k, t, c][sub]
-        grid, z_pred, pair = reproject_pair(
+        grid, z_pred, pair, d1 = reproject_pair(
             d0, v0, depth[k, t + 1, c], valid[k, t + 1, c], intrinsics[c], relative_motion[k, t, c], stride
         )
-        d1 = F.grid_sample(depth[k, t + 1, c].unsqueeze(1), grid, mode="nearest", align_corners=False)[:, 0]
         agree = pair & ((z_pred - d1).abs() < depth_rel_tol * d1)
         n_valid.index_add_(0, k, v0.flatten(1).sum(1).double())
         n_pair.index_add_(0, k, pair.flatten(1).sum(1).double())

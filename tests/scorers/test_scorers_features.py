@@ -182,3 +182,35 @@ def test_from_render_batch_uses_renderer_poses():
     batch.T_cam_ego0 = T_cam_ego0[:, :2]
     with pytest.raises(ValueError, match="render_T_cam_ego0"):
         compute_features(ScorerInputs.from_render_batch(cand, batch, Tc), mode="privileged")
+
+
+def test_config_knobs_reach_the_features(monkeypatch):
+    import scorers.features as feats
+
+    seen = {}
+    real_vc, real_np, real_fs = feats.view_consistency, feats.near_path_mask, feats.free_space
+
+    def spy(name, fn):
+        def wrapped(*a, **kw):
+            seen.setdefault(name, []).append(kw)
+            return fn(*a, **kw)
+
+        return wrapped
+
+    monkeypatch.setattr(feats, "view_consistency", spy("vc", real_vc))
+    monkeypatch.setattr(feats, "near_path_mask", spy("np", real_np))
+    monkeypatch.setattr(feats, "free_space", spy("fs", real_fs))
+    cand, pts, K, Tc, rgb, depth, valid = _scene()
+    cfg = FeatureConfig(
+        view_stride=3, region_stride=5, grid_resolution=0.2, depth_rel_tol=0.05, exclude_ego_margin=None
+    )
+    compute_features(
+        ScorerInputs(cand, pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid, render_rgb=rgb,
+                     generated_rgb=rgb[:1], generated_index=torch.tensor([0])),
+        cfg,
+    )  # fmt: skip
+    assert [kw["stride"] for kw in seen["vc"]] == [3, 3] and all(
+        kw["depth_rel_tol"] == 0.05 for kw in seen["vc"]
+    )
+    assert seen["np"][0]["stride"] == 5
+    assert seen["fs"][0]["grid_resolution"] == 0.2 and seen["fs"][0]["exclude_ego_margin"] is None

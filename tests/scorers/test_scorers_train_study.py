@@ -47,6 +47,7 @@ def test_train_fc_cli_end_to_end(tmp_path, capsys):
             "optim.lr=0.03",
             "progress=false",
             "head.hidden=[8]",
+            "trainer=builtin",
         ]
     )
     assert rc == 0
@@ -172,3 +173,11 @@ def test_planners_training_loop_trains_the_fc_head(tmp_path):
     assert roc_auc(test.labels[m], predict_dataset(res.head, test)[m]) > 0.85
     with pytest.raises(ValueError, match="trainer"):
         train_head(ds.subset("train"), None, trainer="nope", progress=False)
+    # the CLI default is this loop
+    out = tmp_path / "run"
+    assert (
+        main([f"dataset={path}", f"output_dir={out}", "optim.epochs=20", "optim.lr=0.05", "progress=false"])
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainer"] == "planners" and metrics["val_auc"] > 0.8
