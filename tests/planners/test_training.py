@@ -153,5 +153,5 @@ def test_runs_on_the_sandbox_sample():
     assert 0 < float(targets["EP"].mean()) < 1
     head = ScoreHeads(7, hidden=16)
     head.fit_normalization(feats)
-    result = train_heads(head, feats, targets, TrainConfig(epochs=30, batch_size=2, lr=3e-3, progress=False))
-    assert result.train_loss[-1] < 0.7 * result.train_loss[0]
+    result = train_heads(head, feats, targets, TrainConfig(epochs=60, batch_size=3, lr=1e-2, progress=False))
+    assert result.train_loss[-1] < 0.6 * result.train_loss[0]  # measured: 4.11 -> 2.15
