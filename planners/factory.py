@@ -91,6 +91,7 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
         planner = DrivoRPlanner.from_checkpoint(
             c.get("checkpoint"), dinov2=c.get("dinov2"), config=model_cfg,
             weights=weights, device=c.get("device", "cpu"), allow_missing_cameras=bool(c.get("allow_missing_cameras")),
+            amp_dtype=c.get("amp_dtype"),
         )  # fmt: skip
     elif kind == "drivor_installed":
         from planners.drivor.installed import InstalledDrivoRPlanner
