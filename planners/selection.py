@@ -188,7 +188,16 @@ def select(
         extra_terms: ``{name: (weight, logit [*B, K])}`` added as ``weight·logσ(logit)``.
     """
     if candidates.logits is None:
-        raise ValueError("select: the candidates carry no logits; score them first (planners.scorers)")
+        if candidates.num_candidates == 1 and not extra_terms:  # a single-trajectory planner (constant velocity)
+            lead = candidates.poses.shape[:-3]
+            return Selection(
+                index=torch.zeros(lead, dtype=torch.long),
+                trajectory=candidates.poses[..., 0, :, :],
+                scores=torch.zeros((*lead, 1), dtype=candidates.poses.dtype),
+            )
+        raise ValueError(
+            f"select: {candidates.num_candidates} candidates without logits; score them first (planners.scoring)"
+        )
     scores = selection_score(candidates.logits, weights, extra_terms)
     idx = argmax_valid(scores)
     trajectory = torch.take_along_dim(candidates.poses, idx[..., None, None, None], dim=-3).squeeze(-3)

@@ -129,6 +129,9 @@ def test_ties_pick_first():
     assert argmax_valid(torch.tensor([[1.0, 3.0, 3.0]])).item() == 1
 
 
-def test_select_needs_logits():
-    with pytest.raises(ValueError, match="no logits"):
+def test_select_needs_logits_unless_single():
+    with pytest.raises(ValueError, match="4 candidates without logits"):
         select(Candidates(torch.zeros(4, 8, 3)))
+    one = Candidates(torch.randn(1, 8, 3))
+    sel = select(one)
+    assert sel.index.item() == 0 and torch.equal(sel.trajectory, one.poses[0])
