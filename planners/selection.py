@@ -188,7 +188,9 @@ def select(
         extra_terms: ``{name: (weight, logit [*B, K])}`` added as ``weight·logσ(logit)``.
     """
     if candidates.logits is None:
-        if candidates.num_candidates == 1 and not extra_terms:  # a single-trajectory planner (constant velocity)
+        if (
+            candidates.num_candidates == 1 and not extra_terms
+        ):  # a single-trajectory planner (constant velocity)
             lead = candidates.poses.shape[:-3]
             return Selection(
                 index=torch.zeros(lead, dtype=torch.long),

@@ -125,3 +125,12 @@ def test_bfloat16_autocast_stays_close(golden_model, golden_io):
     assert 0 < err < 0.1  # bf16 really ran (measured 0.02; golden proposals span ±1.8)
     with pytest.raises(ValueError, match="amp_dtype"):
         DrivoRPlanner(golden_model, amp_dtype="int8")
+
+
+def test_bad_features_are_explained(golden_model, golden_io):
+    with pytest.raises(KeyError, match="ego_status"):
+        golden_model({"image": golden_io["in.image"]})
+    with pytest.raises(ValueError, match=r"ego_status.*\[B, T_hist, 11\]"):
+        golden_model({"image": golden_io["in.image"], "ego_status": golden_io["in.ego_status"][..., :7]})
+    with pytest.raises(ValueError, match="image"):
+        golden_model({"image": golden_io["in.image"][:, :3], "ego_status": golden_io["in.ego_status"]})
