@@ -174,7 +174,7 @@ def test_learned_head_scorer_round_trip(tmp_path):
     ).propose(ai)
     assert set(cands.logits) == {"NC", "DAC", "DDC", "TTC", "EP", "C"} and cands.features.shape == (16, 7)
     with torch.no_grad():
-        torch.testing.assert_close(cands.logits["NC"], head(feats.new_tensor(cands.features)[None])["NC"][0])
+        torch.testing.assert_close(cands.logits["NC"], head(cands.features[None])["NC"][0])
     assert 0 <= int(select(cands).index) < 16
     bad = tmp_path / "plain.safetensors"
     save_heads(torch.nn.Linear(7, 1), bad)
