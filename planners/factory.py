@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from planners.protocol import Planner, ScoredPlanner
-from planners.scoring import PDMOracleScorer, RuleBasedScorer, RuleConfig
+from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
+from planners.scoring.learned import RuleFeatures
 from planners.selection import SelectionWeights
 
 PLANNER_TYPES: tuple[str, ...] = ("constant_velocity", "vocabulary", "drivor", "drivor_installed")
@@ -59,9 +60,20 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
     kind = c.get("type")
     weights = SelectionWeights.from_config(_plain(c.get("selection")) or {})
     scorer_name = c.get("scorer")
-    if scorer_name not in (None, "rules", "oracle"):
-        raise ValueError(f"planner.scorer: expected null, 'rules' or 'oracle', got {scorer_name!r}")
-    rules = RuleBasedScorer(_rule_config(_plain(c.get("rules")))) if scorer_name == "rules" else None
+    if scorer_name not in (None, "rules", "learned", "oracle"):
+        raise ValueError(
+            f"planner.scorer: expected null, 'rules', 'learned' or 'oracle', got {scorer_name!r}"
+        )
+    rules: RuleBasedScorer | LearnedHeadScorer | None = None
+    if scorer_name == "rules":
+        rules = RuleBasedScorer(_rule_config(_plain(c.get("rules"))))
+    elif scorer_name == "learned":
+        if not c.get("head"):
+            raise ValueError(
+                "planner.head: the learned scorer needs a heads file (planners.training.save_heads)"
+            )
+        features = RuleFeatures(_rule_config(_plain(c.get("rules"))))
+        rules = LearnedHeadScorer.from_file(c["head"], features)
     oracle = PDMOracleScorer() if scorer_name == "oracle" else None
     planner: Planner
     if kind == "constant_velocity":
@@ -91,6 +103,7 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
         planner = DrivoRPlanner.from_checkpoint(
             c.get("checkpoint"), dinov2=c.get("dinov2"), config=model_cfg,
             weights=weights, device=c.get("device", "cpu"), allow_missing_cameras=bool(c.get("allow_missing_cameras")),
+            amp_dtype=c.get("amp_dtype"),
         )  # fmt: skip
     elif kind == "drivor_installed":
         from planners.drivor.installed import InstalledDrivoRPlanner

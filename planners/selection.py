@@ -15,6 +15,10 @@ that proposal. Here:
   positive weights, which is finite where the official ``log(Σ w σ)`` underflows to −inf;
 * a score that is still NaN (a NaN logit) becomes −inf before the argmax, so it is never selected;
   a scene whose scores are all NaN raises an error.
+
+Upstream DrivoR (valeoai/DrivoR after the released ``bf881c6`` the golden data comes from) now clamps every
+probability at 1e-7 before the log, which also avoids the NaN but floors each term at log(1e-7) ≈ −16.1;
+``SelectionWeights(prob_floor=1e-7)`` (config ``prob_floor: 1e-7``) reproduces that variant exactly.
 """
 
 from __future__ import annotations
@@ -41,8 +45,13 @@ class SelectionWeights:
     ep: float = 5.0
     comfort: float = 2.0
     extra: Mapping[str, float] = field(default_factory=dict)
+    prob_floor: float | None = None
 
     def __post_init__(self) -> None:
+        if self.prob_floor is not None and not (0.0 < float(self.prob_floor) < 1.0):
+            raise ValueError(
+                f"SelectionWeights.prob_floor must be in (0, 1) or None, got {self.prob_floor!r}"
+            )
         values = {
             "noc": self.noc, "dac": self.dac, "ddc": self.ddc,
             "ttc": self.ttc, "ep": self.ep, "comfort": self.comfort,
@@ -55,7 +64,7 @@ class SelectionWeights:
     @classmethod
     def from_config(cls, cfg: Mapping) -> SelectionWeights:
         """From a mapping such as ``configs/planner/selection/v1.yaml`` (keys noc … comfort, extra)."""
-        known = {"noc", "dac", "ddc", "ttc", "ep", "comfort", "extra", "name"}
+        known = {"noc", "dac", "ddc", "ttc", "ep", "comfort", "extra", "name", "prob_floor"}
         unknown = set(cfg) - known
         if unknown:
             raise ValueError(f"selection config: unknown keys {sorted(unknown)}; expected {sorted(known)}")
@@ -63,6 +72,7 @@ class SelectionWeights:
         return cls(
             **{k: float(cfg[k]) for k in ("noc", "dac", "ddc", "ttc", "ep", "comfort") if k in cfg},
             extra=extra,
+            prob_floor=None if cfg.get("prob_floor") is None else float(cfg["prob_floor"]),
         )
 
 
@@ -104,22 +114,28 @@ def selection_score(
         ``[*B, K]`` scores in the logits' dtype; NaN only where an input logit is NaN.
     """
     score: torch.Tensor | None = None
+    floor = None if weights.prob_floor is None else math.log(weights.prob_floor)
 
     def add(term: torch.Tensor) -> None:
         nonlocal score
         score = term if score is None else score + term
 
+    def log_p(x: torch.Tensor) -> torch.Tensor:  # log σ(x), floored like upstream's clamp(min=eps).log()
+        lp = F.logsigmoid(x)
+        return lp if floor is None else lp.clamp(min=floor)
+
     for wname, lname in _MULTIPLICATIVE:
         w = float(getattr(weights, wname))
         if w > 0.0:
-            add(w * F.logsigmoid(_need(logits, lname)))
+            add(w * log_p(_need(logits, lname)))
     parts = []
     for wname, lname in _ADDITIVE:
         w = float(getattr(weights, wname))
         if w > 0.0:
             parts.append(math.log(w) + F.logsigmoid(_need(logits, lname)))
     if parts:
-        add(torch.logsumexp(torch.stack(parts), dim=0))
+        additive = torch.logsumexp(torch.stack(parts), dim=0)
+        add(additive if floor is None else additive.clamp(min=floor))
     terms = [(float(w), _need(logits, lname)) for lname, w in weights.extra.items()]
     for name, (w, logit) in (extra_terms or {}).items():
         if not (math.isfinite(float(w)) and float(w) >= 0.0):
@@ -127,7 +143,7 @@ def selection_score(
         terms.append((float(w), logit))
     for w, logit in terms:
         if w > 0.0:
-            add(w * F.logsigmoid(logit))
+            add(w * log_p(logit))
     if score is None:
         raise ValueError("selection: every weight is 0, nothing to select on")
     return score
@@ -136,19 +152,25 @@ def selection_score(
 def official_selection_score(
     logits: Mapping[str, torch.Tensor], weights: SelectionWeights = DRIVOR_V1
 ) -> torch.Tensor:
-    """DrivoR's literal formula (``sigmoid().log()``, zero weights multiplied in), for comparison only:
-    it returns NaN / −inf for logits below ≈ −88 in float32. Extra terms are added the same way."""
+    """DrivoR's literal formula, for comparison only. Without ``weights.prob_floor`` it is the released code
+    (``sigmoid().log()``, zero weights multiplied in: NaN / −inf for logits below ≈ −88 in float32); with it,
+    the current upstream code (``sigmoid().clamp(min=prob_floor).log()``). Extra terms are added the same way."""
+    eps = weights.prob_floor
+
+    def log(p: torch.Tensor) -> torch.Tensor:
+        return (p if eps is None else p.clamp(min=eps)).log()
+
     s = torch.sigmoid
     score = (
-        weights.noc * s(logits["NC"]).log()
-        + weights.dac * s(logits["DAC"]).log()
-        + weights.ddc * s(logits["DDC"]).log()
-        + (
+        weights.noc * log(s(logits["NC"]))
+        + weights.dac * log(s(logits["DAC"]))
+        + weights.ddc * log(s(logits["DDC"]))
+        + log(
             weights.ttc * s(logits["TTC"]) + weights.ep * s(logits["EP"]) + weights.comfort * s(logits["C"])
-        ).log()
+        )
     )
     for lname, w in weights.extra.items():
-        score = score + float(w) * s(logits[lname]).log()
+        score = score + float(w) * log(s(logits[lname]))
     return score
 
 
@@ -188,7 +210,18 @@ def select(
         extra_terms: ``{name: (weight, logit [*B, K])}`` added as ``weight·logσ(logit)``.
     """
     if candidates.logits is None:
-        raise ValueError("select: the candidates carry no logits; score them first (planners.scorers)")
+        if (
+            candidates.num_candidates == 1 and not extra_terms
+        ):  # a single-trajectory planner (constant velocity)
+            lead = candidates.poses.shape[:-3]
+            return Selection(
+                index=torch.zeros(lead, dtype=torch.long),
+                trajectory=candidates.poses[..., 0, :, :],
+                scores=torch.zeros((*lead, 1), dtype=candidates.poses.dtype),
+            )
+        raise ValueError(
+            f"select: {candidates.num_candidates} candidates without logits; score them first (planners.scoring)"
+        )
     scores = selection_score(candidates.logits, weights, extra_terms)
     idx = argmax_valid(scores)
     trajectory = torch.take_along_dim(candidates.poses, idx[..., None, None, None], dim=-3).squeeze(-3)

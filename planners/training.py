@@ -91,6 +91,7 @@ class ScoreHeads(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 256, names: Iterable[str] = SUBSCORE_NAMES) -> None:
         super().__init__()
         self.names = tuple(names)
+        self.in_dim, self.hidden = in_dim, hidden
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("std", torch.ones(in_dim))
         self.heads = nn.ModuleDict(
@@ -102,6 +103,33 @@ class ScoreHeads(nn.Module):
         flat = features.reshape(-1, features.shape[-1]).float()
         self.mean.copy_(flat.mean(0))
         self.std.copy_(flat.std(0).clamp(min=1e-6))
+
+    def architecture(self) -> dict[str, str]:
+        """String metadata that rebuilds this module (stored by :func:`save_heads`)."""
+        return {
+            "class": "ScoreHeads",
+            "in_dim": str(self.in_dim),
+            "hidden": str(self.hidden),
+            "names": ",".join(self.names),
+        }
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ScoreHeads:
+        """Rebuild and load heads written by :func:`save_heads`.
+
+        Raises:
+            ValueError: the file was not written from a :class:`ScoreHeads`.
+        """
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+        if md.get("class") != "ScoreHeads":
+            raise ValueError(
+                f"{path}: not a ScoreHeads file (metadata {md}); write it with planners.training.save_heads"
+            )
+        head = cls(int(md["in_dim"]), int(md["hidden"]), md["names"].split(","))
+        return load_heads(head, path)  # type: ignore[return-value]
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (features - self.mean) / self.std
@@ -117,7 +145,7 @@ def save_heads(head: nn.Module, path: str | Path, meta: Mapping[str, str] | None
     save_file(
         {k: v.detach().contiguous() for k, v in head.state_dict().items()},
         str(path),
-        metadata=dict(meta or {}),
+        metadata={**(head.architecture() if isinstance(head, ScoreHeads) else {}), **dict(meta or {})},
     )
     return path
 

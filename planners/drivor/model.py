@@ -219,7 +219,13 @@ class DrivoRModel(nn.Module):
             images = features["camera_feature"]
         else:
             raise KeyError(f"DrivoR features need 'image' [B, n_cams, 3, H, W]; got keys {sorted(features)}")
+        if "ego_status" not in features:
+            raise KeyError(f"DrivoR features need 'ego_status' [B, T_hist, 11]; got keys {sorted(features)}")
         ego = features["ego_status"]
+        if ego.ndim != 3 or ego.shape[-1] != EGO_STATUS_DIM or ego.shape[0] != images.shape[0]:
+            raise ValueError(
+                f"DrivoR: 'ego_status' must be [B, T_hist, {EGO_STATUS_DIM}] with B = {images.shape[0]}, got {tuple(ego.shape)}"
+            )
         if images.ndim != 5 or images.shape[1] != len(cfg.cameras):
             raise ValueError(
                 f"DrivoR: 'image' must be [B, {len(cfg.cameras)}, 3, H, W] ({cfg.cameras}), got {tuple(images.shape)}"

@@ -32,11 +32,21 @@ class DrivoRPlanner:
         weights: SelectionWeights | None = None,
         device: str | torch.device = "cpu",
         allow_missing_cameras: bool = False,
+        amp_dtype: str | torch.dtype | None = None,
     ) -> None:
         self.model = model.eval().to(device)
         self.weights = weights or model.cfg.selection
         self.device = torch.device(device)
         self.allow_missing_cameras = allow_missing_cameras
+        if isinstance(amp_dtype, str):
+            if amp_dtype not in ("float16", "bfloat16"):
+                raise ValueError(
+                    f"DrivoRPlanner.amp_dtype: expected null, 'float16' or 'bfloat16', got {amp_dtype!r}"
+                )
+            amp_dtype = getattr(torch, amp_dtype)
+        self.amp_dtype = (
+            amp_dtype  # None = float32 (as the parity tests); bf16/fp16 autocast for GPU throughput
+        )
 
     @classmethod
     def from_checkpoint(
@@ -55,7 +65,7 @@ class DrivoRPlanner:
             dinov2: timm's ``vit_small_patch14_reg4_dinov2.lvd142m`` ``model.safetensors``, loaded into the
                 backbone first (as DrivoR does when it builds the model); the checkpoint then overrides it.
             config: architecture / selection (default: the released configuration).
-            kwargs: passed to the constructor (``weights``, ``device``, ``allow_missing_cameras``).
+            kwargs: passed to the constructor (``weights``, ``device``, ``allow_missing_cameras``, ``amp_dtype``).
 
         Raises:
             CheckpointError: listing missing / unexpected / mis-shaped keys.
@@ -76,7 +86,10 @@ class DrivoRPlanner:
     def propose_features(self, features: Mapping[str, torch.Tensor]) -> Candidates:
         """Batched candidates ``poses [B, 64, 8, 3]`` with logits ``{NC, DAC, DDC, TTC, EP, C}: [B, 64]``."""
         batch = {k: v.to(self.device) for k, v in features.items()}
-        out = self.model(batch, weights=self.weights)
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
+            out = self.model(batch, weights=self.weights)
         return output_to_candidates(out)
 
     def propose(self, agent_input: AgentInput) -> Candidates:

@@ -113,3 +113,24 @@ def test_full_size_manifest_loads_strictly(golden_dir):
     load_state_dict_strict(model, strip_prefix(state))
     assert sum(p.numel() for p in model.parameters()) == manifest["num_params_full"]
     assert len(state) == manifest["num_tensors"]
+
+
+def test_bfloat16_autocast_stays_close(golden_model, golden_io):
+    planner = DrivoRPlanner(golden_model, amp_dtype="bfloat16")
+    cands = planner.propose_features(
+        {"image": golden_io["in.image"], "ego_status": golden_io["in.ego_status"]}
+    )
+    assert cands.poses.dtype == torch.float32
+    err = (cands.poses - golden_io["out.proposals"]).abs().max()
+    assert 0 < err < 0.1  # bf16 really ran (measured 0.02; golden proposals span ±1.8)
+    with pytest.raises(ValueError, match="amp_dtype"):
+        DrivoRPlanner(golden_model, amp_dtype="int8")
+
+
+def test_bad_features_are_explained(golden_model, golden_io):
+    with pytest.raises(KeyError, match="ego_status"):
+        golden_model({"image": golden_io["in.image"]})
+    with pytest.raises(ValueError, match=r"ego_status.*\[B, T_hist, 11\]"):
+        golden_model({"image": golden_io["in.image"], "ego_status": golden_io["in.ego_status"][..., :7]})
+    with pytest.raises(ValueError, match="image"):
+        golden_model({"image": golden_io["in.image"][:, :3], "ego_status": golden_io["in.ego_status"]})

@@ -76,3 +76,18 @@ def test_rules_yaml_matches_rule_config_defaults():
     cfg = compose("planners", ["planner.scorer=rules"]).planner.rules
     yaml = {k: tuple(v) if isinstance(v, list) else v for k, v in OmegaConf.to_container(cfg).items()}
     assert yaml == asdict(RuleConfig())
+
+
+def test_learned_scorer_from_config(tmp_path):
+    from planners.scoring import LearnedHeadScorer
+    from planners.training import ScoreHeads, save_heads
+
+    path = save_heads(ScoreHeads(7, hidden=8), tmp_path / "h.safetensors")
+    spec = build_planner(compose("planners", ["planner.scorer=learned", f"planner.head={path}"]).planner)
+    assert isinstance(spec.planner.scorer, LearnedHeadScorer)
+    import pickle  # planners go to process-pool workers
+
+    clone = pickle.loads(pickle.dumps(spec.planner))
+    assert clone.scorer.features.rules.cfg == spec.planner.scorer.features.rules.cfg
+    with pytest.raises(ValueError, match="heads file"):
+        build_planner(compose("planners", ["planner.scorer=learned"]).planner)

@@ -129,6 +129,27 @@ def test_ties_pick_first():
     assert argmax_valid(torch.tensor([[1.0, 3.0, 3.0]])).item() == 1
 
 
-def test_select_needs_logits():
-    with pytest.raises(ValueError, match="no logits"):
+def test_select_needs_logits_unless_single():
+    with pytest.raises(ValueError, match="4 candidates without logits"):
         select(Candidates(torch.zeros(4, 8, 3)))
+    one = Candidates(torch.randn(1, 8, 3))
+    sel = select(one)
+    assert sel.index.item() == 0 and torch.equal(sel.trajectory, one.poses[0])
+
+
+@pytest.mark.parametrize("weights", [DRIVOR_V1, DRIVOR_V2])
+def test_prob_floor_matches_upstream_clamp(weights):
+    """Current upstream DrivoR: sigmoid().clamp(min=1e-7).log(); ours with prob_floor=1e-7 is the same."""
+    from dataclasses import replace
+
+    floored = replace(weights, prob_floor=1e-7)
+    logits = _logits(4, 32, seed=3, scale=40.0)  # many logits far below log(1e-7) ≈ -16.1
+    ours = selection_score(logits, floored)
+    upstream = official_selection_score(logits, floored)
+    assert torch.isfinite(upstream).all()
+    torch.testing.assert_close(ours, upstream, rtol=1e-5, atol=1e-4)
+    assert torch.equal(argmax_valid(ours), argmax_valid(upstream))
+    assert not torch.allclose(ours, selection_score(logits, weights))  # the floor matters here
+    assert weights_preset("v1").prob_floor is None
+    with pytest.raises(ValueError, match="prob_floor"):
+        SelectionWeights(prob_floor=1.5)

@@ -153,5 +153,30 @@ def test_runs_on_the_sandbox_sample():
     assert 0 < float(targets["EP"].mean()) < 1
     head = ScoreHeads(7, hidden=16)
     head.fit_normalization(feats)
-    result = train_heads(head, feats, targets, TrainConfig(epochs=30, batch_size=2, lr=3e-3, progress=False))
-    assert result.train_loss[-1] < 0.7 * result.train_loss[0]
+    result = train_heads(head, feats, targets, TrainConfig(epochs=60, batch_size=3, lr=1e-2, progress=False))
+    assert result.train_loss[-1] < 0.6 * result.train_loss[0]  # measured: 4.11 -> 2.15
+
+
+def test_learned_head_scorer_round_trip(tmp_path):
+    """Train heads on rule features, save, reload as an honest scorer that slots into selection."""
+    from planners.scoring import LearnedHeadScorer
+    from planners.selection import select
+
+    feats, targets, _ = _data(24, seed=3)
+    head = ScoreHeads(7, hidden=16)
+    head.fit_normalization(feats)
+    train_heads(head, feats, targets, TrainConfig(epochs=10, batch_size=8, lr=3e-3, progress=False))
+    path = save_heads(head, tmp_path / "heads.safetensors")
+    scorer = LearnedHeadScorer.from_file(path)
+    ai, _wall = _scene(np.random.default_rng(9))
+    cands = ScoredPlanner(
+        ConstantVelocityPlanner(speed_factors=tuple(np.linspace(0, 1.5, 16))), scorer
+    ).propose(ai)
+    assert set(cands.logits) == {"NC", "DAC", "DDC", "TTC", "EP", "C"} and cands.features.shape == (16, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(cands.logits["NC"], head(cands.features[None])["NC"][0])
+    assert 0 <= int(select(cands).index) < 16
+    bad = tmp_path / "plain.safetensors"
+    save_heads(torch.nn.Linear(7, 1), bad)
+    with pytest.raises(ValueError, match="not a ScoreHeads file"):
+        LearnedHeadScorer.from_file(bad)

@@ -1,0 +1,60 @@
+"""Honest learned scorer: trained sub-score heads (:class:`planners.training.ScoreHeads`) applied to honest
+per-candidate features (default: the rule features of :class:`~planners.scoring.rules.RuleBasedScorer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from inspatio_drive.data.types import AgentInput
+from planners.protocol import Candidates
+
+FeatureFn = Callable[[Candidates, AgentInput], torch.Tensor]
+
+
+class RuleFeatures:
+    """Picklable feature function: the rule features ``[K, 7]`` of :class:`RuleBasedScorer`."""
+
+    def __init__(self, config: object = None) -> None:
+        from planners.scoring.rules import RuleBasedScorer
+
+        self.rules = RuleBasedScorer(config)  # type: ignore[arg-type]
+
+    def __call__(self, candidates: Candidates, agent_input: AgentInput) -> torch.Tensor:
+        return self.rules.features(candidates.poses, agent_input)
+
+
+class LearnedHeadScorer:
+    """``scorer(candidates, agent_input) -> candidates`` with logits from a trained head.
+
+    Args:
+        head: ``[B, K, D] -> {name: logits [B, K]}``.
+        features: ``(candidates, agent_input) -> [K, D]`` honest features; default rule features.
+    """
+
+    name = "learned"
+    privileged = False
+
+    def __init__(self, head: nn.Module, features: FeatureFn | None = None) -> None:
+        self.head = head.eval()
+        self.features = features if features is not None else RuleFeatures()
+
+    @classmethod
+    def from_file(cls, path: str | Path, features: FeatureFn | None = None) -> LearnedHeadScorer:
+        from planners.training import ScoreHeads
+
+        return cls(ScoreHeads.from_file(path), features)
+
+    @torch.no_grad()
+    def __call__(self, candidates: Candidates, agent_input: AgentInput) -> Candidates:
+        feats = self.features(candidates, agent_input).float()
+        out = self.head(feats[None])
+        logits = {k: v[0].float() for k, v in out.items()}
+        scored = candidates.with_logits(logits)
+        if scored.features is None:
+            scored.features = feats
+        scored.extras["scorer"] = self.name
+        return scored
