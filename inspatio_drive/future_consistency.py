@@ -19,6 +19,18 @@ from inspatio_drive.pipeline import FCOutput
 from planners.protocol import Candidates
 
 
+def render_cameras(cameras: dict[str, Any], names: Sequence[str]) -> Any:
+    """``RenderCameras`` of ``names`` whose intrinsics refer to the size of the *loaded* images (the sandbox
+    writes 480×270, NAVSIM 1920×1080); 1920×1080 when no image is loaded."""
+    from inspatio_drive.render import RenderCameras
+
+    sizes = {(c.image.shape[1], c.image.shape[0]) for n in names if (c := cameras[n]).image is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"cameras {list(names)} have images of different sizes {sorted(sizes)}")
+    size = sizes.pop() if sizes else (1920, 1080)
+    return RenderCameras.from_cameras({n: cameras[n] for n in names}, image_size=size)
+
+
 class GeometricFC:
     """Future consistency from the geometric renderer (honest by default: only the agent input is used).
 
@@ -31,6 +43,11 @@ class GeometricFC:
         features: :class:`scorers.features.FeatureConfig` overrides.
         mode: ``honest`` or ``privileged``.
         device: where to render (``cuda`` for the GPU path).
+        generator: a ``configs/generator`` node (``{name: inspatio, ...}``) → world-model frames for the
+            ``generate_top`` best candidates by the planner's own selection score (DrivoR v1 weights), which add
+            the generated-frame features (render agreement, camera-motion recovery); ``None`` or
+            ``{name: geometric}`` → geometric features only.
+        generate_size: ``(W, H)`` of the generated videos (multiples of 16), resized to ``image_size`` after.
     """
 
     def __init__(
@@ -41,10 +58,13 @@ class GeometricFC:
         render_steps: int = 8,
         sweeps: int = 4,
         voxel_size: float = 0.15,
-        splat: int = 1,
+        splat: int = 2,
         features: dict[str, Any] | None = None,
         mode: str = "honest",
         device: str = "cpu",
+        generator: dict[str, Any] | None = None,
+        generate_top: int = 4,
+        generate_size: Sequence[int] = (256, 144),
     ) -> None:
         from scorers.features import FeatureConfig
 
@@ -55,6 +75,17 @@ class GeometricFC:
         self.feature_cfg = FeatureConfig.from_mapping(dict(features or {}))
         self.mode = mode
         self.device = device
+        self.generator = None
+        self.generator_name = "geometric"
+        if generator is not None and dict(generator).get("name", "geometric") != "geometric":
+            from inspatio_drive.world_model.factory import build_generator
+
+            self.generator = build_generator(dict(generator))
+            self.generator_name = str(dict(generator)["name"])
+        self.generate_top = int(generate_top)
+        self.generate_size = (int(generate_size[0]), int(generate_size[1]))
+        if self.generate_size[0] % 16 or self.generate_size[1] % 16:
+            raise ValueError(f"generate_size {self.generate_size}: both sides must be multiples of 16")
         self.head = None
         self.head_path = None if head is None else str(head)
         if head is not None:
@@ -68,14 +99,14 @@ class GeometricFC:
     def render(self, agent_input: AgentInput, poses: torch.Tensor) -> tuple[Any, Any]:
         """Geometric futures ``(RenderBatch [K, T, C, H, W], RenderCameras)`` of the first ``render_steps``
         poses; ``(None, None)`` when the agent input has none of the cameras."""
-        from inspatio_drive.render import RenderCameras, build_point_cloud, render_candidates
+        from inspatio_drive.render import build_point_cloud, render_candidates
 
         current = agent_input.cameras[-1]
         names = [n for n in self.cameras if n in current]
         if not names:
             return None, None
         points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
-        cams = RenderCameras.from_cameras({n: current[n] for n in names})
+        cams = render_cameras(current, names)
         batch = render_candidates(points, poses[:, : self.render_steps], cams, self.image_size, splat=self.splat,
                                   device=self.device)
         return batch, cams
@@ -93,6 +124,9 @@ class GeometricFC:
             inputs.T_ego_cam = cams.T_ego_cam
             inputs.render_depth, inputs.render_valid, inputs.render_rgb = batch.depth, batch.valid, batch.rgb
             inputs.render_poses = poses[:, : self.render_steps]
+        if self.generator is not None and batch is not None and self.render_steps == poses.shape[1]:
+            inputs.generated_index = self._top(candidates)
+            inputs.generated_rgb = self.generate(agent_input, poses[inputs.generated_index], cams)
         table = compute_features(inputs, self.feature_cfg, self.mode)  # type: ignore[arg-type]
         features = {name: table.column(name).detach().float() for name in table.names}
         if self.head is None:
@@ -101,4 +135,43 @@ class GeometricFC:
             with torch.no_grad():
                 logit = self.head(table.select(self.head.feature_names)).float().reshape(-1)
         return FCOutput(logit=logit, features=features, privileged=self.mode == "privileged",
-                        extras={"render": batch})
+                        extras={"render": batch, "generator": self.generator_name,
+                                "generated_index": inputs.generated_index})
+
+    def _top(self, candidates: Candidates) -> torch.Tensor:
+        """Indices ``[G]`` of the ``generate_top`` best candidates by the planner's own selection score."""
+        k = candidates.num_candidates
+        g = min(self.generate_top, k)
+        if not candidates.logits:
+            return torch.arange(g)
+        from planners.selection import DRIVOR_V1, selection_score
+
+        score = selection_score(candidates.logits, DRIVOR_V1).detach().float()
+        return torch.argsort(torch.nan_to_num(score, nan=-torch.inf), descending=True)[:g]
+
+    def generate(self, agent_input: AgentInput, poses: torch.Tensor, cams: Any) -> torch.Tensor:
+        """World-model futures ``[G, T, C, 3, H, W]`` (float in [0, 1], at ``image_size``) of candidates
+        ``poses [G, T, 3]``: per camera, one batched rollout over the G candidates sharing the source context."""
+        from PIL import Image
+
+        from inspatio_drive.render import build_point_cloud, render_candidates
+
+        assert self.generator is not None
+        w, h = self.generate_size
+        names = list(cams.names)
+        points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
+        traj = torch.cat([torch.zeros(poses.shape[0], 1, 3, dtype=poses.dtype), poses], 1)  # t = 0 first
+        times = torch.arange(traj.shape[1], dtype=torch.float64) * 0.5
+        cond = render_candidates(points, traj, cams, (w, h), times=times, splat=self.splat, device=self.device)
+        per_cam = []
+        for c, name in enumerate(names):
+            image = agent_input.cameras[-1][name].image
+            source = torch.from_numpy(np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR)).copy())
+            source = source.permute(2, 0, 1)[None].float() / 255.0
+            blocks = self.generator.generate(source, cond.rgb[:, :, c].float() / 255.0, cond.valid[:, :, c].float())
+            video = torch.cat([b.frames.float().cpu() for b in blocks], 1)[:, 1:]  # drop t = 0: [G, T, 3, h, w]
+            g, t = video.shape[:2]
+            small = torch.nn.functional.interpolate(video.flatten(0, 1), size=(self.image_size[1], self.image_size[0]),
+                                                    mode="bilinear", align_corners=False)
+            per_cam.append(small.reshape(g, t, 3, self.image_size[1], self.image_size[0]).clamp(0, 1))
+        return torch.stack(per_cam, 2)

@@ -45,8 +45,8 @@ print(candidates.poses.shape, sorted(candidates.logits))"""),
 Ego poses → camera-to-ego0 poses `[K, T, C, 4, 4]` through each camera's camera→ego extrinsics (OpenCV axes).
 Driving straight ahead moves CAM_F0 along its own +z."""),
     ("code", """from inspatio_drive.geometry.camera_poses import camera_to_ego0
-from inspatio_drive.render import RenderCameras
-cams = RenderCameras.from_cameras({n: agent_input.cameras[-1][n] for n in ["CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"]})
+from inspatio_drive.future_consistency import render_cameras  # intrinsics at the loaded image size
+cams = render_cameras(agent_input.cameras[-1], ["CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"])
 T = camera_to_ego0(candidates.poses.double(), cams.T_ego_cam)
 print(T.shape)
 straight = 3 * 2 + 1  # speed 1.0, yaw rate 0

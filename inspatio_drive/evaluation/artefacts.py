@@ -46,14 +46,15 @@ def _with_origin(poses: torch.Tensor) -> torch.Tensor:
 
 def _render_panels(agent_input: Any, poses: torch.Tensor, camera: str, size: tuple[int, int]) -> dict[str, np.ndarray]:
     """Geometric render condition and hole-filled future of one candidate, ``[T + 1, H, W, 3]`` each."""
-    from inspatio_drive.render import RenderCameras, build_point_cloud, render_candidates
+    from inspatio_drive.future_consistency import render_cameras
+    from inspatio_drive.render import build_point_cloud, render_candidates
 
     current = agent_input.cameras[-1]
     names = [n for n in ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0") if n in current and current[n].image is not None]
     if camera not in current:
         return {}
     points = build_point_cloud(agent_input, cameras=names or None, voxel_size=0.05)
-    cams = RenderCameras.from_cameras({camera: current[camera]})
+    cams = render_cameras(current, [camera])
     traj = _with_origin(poses.double())[None]
     times = torch.arange(traj.shape[1], dtype=torch.float64) * 0.5
     out = {}

@@ -1,0 +1,54 @@
+"""GeometricFC on the bundled sandbox sample: honest features from the geometric futures of every candidate,
+and — with the InSpatio generator (tiny random weights on CPU) — the generated-frame features of the top G."""
+
+import numpy as np
+import pytest
+import torch
+
+from inspatio_drive.config import compose
+from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+from inspatio_drive.future_consistency import GeometricFC
+from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
+from planners.constant_velocity import ConstantVelocityPlanner
+from planners.protocol import ScoredPlanner
+from planners.scoring import RuleBasedScorer
+
+
+@pytest.fixture(scope="module")
+def scene_input():
+    root = sample_root()
+    loader = SceneLoader(root / "navsim_logs" / SAMPLE_SPLIT, root / "sensor_blobs" / SAMPLE_SPLIT, SceneFilter(),
+                         SensorConfig.build_all_sensors(), show_progress=False)
+    agent_input = loader.get_agent_input_from_token(loader.tokens[0])
+    planner = ScoredPlanner(ConstantVelocityPlanner(yaw_rates=(-0.3, 0.0, 0.3), speed_factors=(0.0, 1.0)),
+                            RuleBasedScorer())
+    return agent_input, planner.propose(agent_input)
+
+
+def test_geometric_features_without_head(scene_input):
+    agent_input, candidates = scene_input
+    out = GeometricFC(image_size=(96, 54))(agent_input, candidates)
+    assert out.logit.shape == (6,) and torch.all(out.logit == 0) and not out.privileged
+    assert out.extras["generator"] == "geometric" and out.extras["render"].shape[:3] == (6, 8, 4)
+    obs = [v for k, v in out.features.items() if "observ" in k]
+    assert obs and all(torch.all((v >= 0) & (v <= 1)) for v in obs)
+    assert float(out.features["has_generated"].sum()) == 0
+
+
+def test_inspatio_generator_adds_generated_features(scene_input, tmp_path):
+    from inspatio_drive.world_model.text import CaptionEmbeddingCache, save_caption_embedding
+
+    caption = "tiny caption"
+    save_caption_embedding(CaptionEmbeddingCache(tmp_path).path(caption), caption, torch.randn(3, 32))
+    gen_cfg = compose("bench_world_model", [
+        "generator=inspatio", "generator.model=tiny", "generator.random_weights=true", "generator.vae=tiny-random",
+        "generator.device=cpu", "generator.dtype=float32", f"generator.text_cache_dir={tmp_path}",
+        f"generator.caption='{caption}'", "generator.max_batch=2"]).generator
+    agent_input, candidates = scene_input
+    fc = GeometricFC(image_size=(96, 54), generator=dict(gen_cfg), generate_top=2, generate_size=(64, 32))
+    out = fc(agent_input, candidates)
+    top = out.extras["generated_index"]
+    assert top.shape == (2,) and out.extras["generator"] == "inspatio"
+    has = out.features["has_generated"].numpy()
+    assert has[top.numpy()].tolist() == [1.0, 1.0] and has.sum() == 2
+    assert np.isfinite(out.features["generated_render_l1"].numpy()).all() if "generated_render_l1" in out.features else True
