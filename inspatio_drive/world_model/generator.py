@@ -19,8 +19,8 @@ A render room ``RenderBatch`` (rgb uint8 [K, T, C, 3, H, W], valid [K, T, C, H, 
 :func:`condition_from_render_batch`.
 
 InSpatio: everything that depends only on the source is computed once and shared by the K streams: the VAE
-latents of the source video, the text K/V of the caption, and block 0's t = 0 context pass (the reference
-latents alone). Streams are batched ``max_batch`` at a time; chunks advance one block at a time in turn and
+latents of the source video and the text K/V of the caption; block 0's t = 0 context pass (the reference
+latents alone) runs with batch 1 once per batch of ``max_batch`` streams and is broadcast. Streams are batched ``max_batch`` at a time; chunks advance one block at a time in turn and
 share one K/V cache (it is rebuilt by every block's context pass), so memory grows with ``max_batch``, not K.
 Each stream draws its noise from its own generator seeded ``seed + stream index``, so results do not
 depend on ``max_batch``.
