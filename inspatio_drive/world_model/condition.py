@@ -76,12 +76,16 @@ def mask_to_signed(mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask > 0.5, 1.0, -1.0).to(torch.float32)
 
 
-def mask_video_to_latent(mask: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+def mask_video_to_latent(
+    mask: torch.Tensor, latent_hw: tuple[int, int], first_frame_repeat: bool = True
+) -> torch.Tensor:
     """Pixel mask video to the 4-channel mask latent.
 
     Args:
         mask: [B, T, H, W] with +1 known, -1 hole (see :func:`mask_to_signed`).
         latent_hw: (h, w) of the latent grid.
+        first_frame_repeat: the video starts at frame 0 (repeat it 4x). False for a later chunk of a streamed
+            video, whose frames start at ``4j - 3`` and group by 4 directly.
 
     Returns:
         [B, L, 4, h, w] float with ``L = (T + 3) // 4`` (trailing frames beyond a multiple of 4 after the
@@ -94,7 +98,9 @@ def mask_video_to_latent(mask: torch.Tensor, latent_hw: tuple[int, int]) -> torc
         mask.float().flatten(0, 1)[:, None], size=latent_hw, mode="bilinear", align_corners=False
     )
     small = small.view(b, t, *latent_hw)
-    padded = torch.cat([small[:, :1].expand(b, VAE_TIME_STRIDE - 1, *latent_hw), small], dim=1)
+    padded = small
+    if first_frame_repeat:
+        padded = torch.cat([small[:, :1].expand(b, VAE_TIME_STRIDE - 1, *latent_hw), small], dim=1)
     n_lat = padded.shape[1] // VAE_TIME_STRIDE
     return padded[:, : n_lat * VAE_TIME_STRIDE].reshape(b, n_lat, VAE_TIME_STRIDE, *latent_hw)
 

@@ -169,3 +169,18 @@ def test_trim_uint8_and_render_batch_adapter(tiny_model, vae, golden, scene, bat
         torch.testing.assert_close(a.latents, b.latents, rtol=0, atol=0)  # uint8 input == its float version
     geo = list(GeometricGenerator().generate(source, extra, torch.cat([mask, mask[:, :4]], 1), trim=True))
     assert geo[-1].frame_indices == range(21, 33) and geo[0].frames.dtype == torch.float32
+
+
+def test_streamed_encoding_equals_whole_video_encoding(tiny_model, vae, golden, scene, batched):
+    """generate() encodes block by block; the official code encodes whole videos: same latents."""
+    from inspatio_drive.world_model.condition import condition_latent, mask_to_signed, mask_video_to_latent
+
+    source, render, mask = scene
+    gen = make(tiny_model, vae, golden, max_batch=K)
+    ref = vae.encode(source.expand(T, -1, -1, -1)[None] * 2 - 1)
+    signed = mask_to_signed(mask)
+    rl = vae.encode(torch.where(signed[:, :, None] > 0, render, 0.0) * 2 - 1)
+    cond = condition_latent(mask_video_to_latent(signed, (H // 8, W // 8)), rl)
+    whole = list(gen.generate_latents(ref, cond, seed=11))
+    for a, b in zip(whole, batched):
+        torch.testing.assert_close(a, b.latents, rtol=0, atol=1e-5)
