@@ -33,7 +33,7 @@ def render_views(
     far: float = 200.0,
     max_point_views: int = 8_000_000,
     cull: bool = True,
-    cull_group: int = 8,
+    cull_group: int = 4,
 ) -> torch.Tensor:
     """Z-buffer keys of ``V`` views of one point set.
 
@@ -82,7 +82,7 @@ def render_candidates(
     device: torch.device | str | None = None,
     max_point_views: int = 8_000_000,
     cull: bool = True,
-    cull_group: int = 8,
+    cull_group: int = 4,
 ) -> RenderBatch:
     """Render ``K × T × C`` future views of a coloured point cloud along candidate trajectories.
 
