@@ -123,7 +123,7 @@ class Oracle:
 
     Args:
         source: a :class:`World`, or a folder holding ``sandbox_world.json`` (written next to a log's sensor
-            blobs by :func:`inspatio_drive.sandbox.writer.write_split`), or that file.
+            blobs by :func:`inspatio_drive.sandbox.writer.write_split`), that file, or the log pickle.
         config: sensor settings; default: those stored with the world (or :class:`RenderConfig` defaults).
     """
 
@@ -238,10 +238,13 @@ def save_world_spec(path: str | os.PathLike[str], world: World, config: RenderCo
 
 
 def load_world(path: str | os.PathLike[str]) -> tuple[World, RenderConfig]:
-    """Regenerate a world from ``sandbox_world.json`` (or a folder holding it)."""
+    """Regenerate a world from ``sandbox_world.json``, a folder holding it (``sensor_blobs/<split>/<log>``),
+    or the log pickle ``navsim_logs/<split>/<log>.pkl`` of a written split."""
     from inspatio_drive.sandbox.scenarios import generate_scene
 
     p = Path(path)
+    if p.suffix == ".pkl":  # navsim_logs/<split>/<log>.pkl -> sensor_blobs/<split>/<log>/
+        p = p.resolve().parents[2] / "sensor_blobs" / p.parent.name / p.stem
     if p.is_dir():
         p = p / WORLD_FILE
     if not p.is_file():

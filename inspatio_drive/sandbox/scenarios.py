@@ -61,6 +61,7 @@ class Spec:
     statics: list[Actor] = field(default_factory=list)
     ego_offsets: list[tuple[float, float, float, float]] = field(default_factory=list)
     ego_v_des: float | None = None
+    reserved_lanes: set[int] = field(default_factory=set)  # no background traffic on these lanes
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _cut_in(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop_s: float, sp
     size, col = _car(ctx)
     s_ego = stop_s - spec.ego_before_stop
     # the cutting car drives one lane to the right (negative offset) and merges into the ego lane
-    s0 = s_ego + EGO_REAR_TO_CENTER + float(ctx.rng.uniform(6.0, 12.0))
+    s0 = s_ego + EGO_REAR_TO_CENTER + EGO_LENGTH / 2 + size[0] / 2 + float(ctx.rng.uniform(6.0, 12.0))
     v0 = spec.ego_speed - 1.0
     t_merge = float(ctx.rng.uniform(1.5, 2.5))
     sa = s0 + v0 * t_merge
@@ -157,6 +158,7 @@ def _unprotected_left_turn(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, st
                            spec: Spec) -> None:
     # oncoming traffic from the north going straight south
     onc_lanes = net.lanes_of(1, True)
+    spec.reserved_lanes.update(lane.fid for lane in onc_lanes)
     t_last = 0.0
     for k, lane in enumerate(onc_lanes[:2]):
         fids, _ = ego_route(net, 1, 3, lane_index=k)
@@ -219,7 +221,7 @@ def _background(ctx: _Ctx, net: RoadNetwork, spec: Spec, ego_lane_fid: int, dens
     rng = ctx.rng
     for lane in net.lanes.values():
         group = net.lane_groups[lane.lane_group_fid]
-        if lane.fid == ego_lane_fid:
+        if lane.fid == ego_lane_fid or lane.fid in spec.reserved_lanes:
             continue
         n = int(rng.poisson(density * lane.baseline.length / 60.0))
         used: list[float] = []

@@ -65,6 +65,7 @@ def test_oracle_at_logged_pose_equals_logged_image(tiny_split):
     log = paths[0].stem
     oracle = Oracle(root / "sensor_blobs" / "tiny" / log)  # regenerated from sandbox_world.json
     assert oracle.config.width == 96
+    assert Oracle(paths[0]).world.name == log  # or from the log pickle
     for i in (0, 4):
         f = frames[i]
         t = (f.timestamp - frames[0].timestamp) / 1e6
