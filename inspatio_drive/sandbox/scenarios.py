@@ -123,6 +123,7 @@ def _cut_in(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop_s: float, sp
     t_merge = float(ctx.rng.uniform(1.5, 2.5))
     sa = s0 + v0 * t_merge
     drv = Driver(ego_path, s0, v0, v0, offsets=[(sa, sa + 2.5 * v0, -LANE_WIDTH, 0.0)])
+    spec.reserved_lanes.add(net.lanes_of(EGO_ARM, True)[spec.ego_lane + 1].fid)  # the cutting car's lane
     spec.drivers.append(_moving(ctx, "car", drv, size, col))
 
 
@@ -150,6 +151,7 @@ def _parked_car_blocking(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop
     spec.statics.append(_static_on_path(ctx, "cone", ego_path, s_car - size[0] / 2 - 3.0, -0.8, (0.4, 0.4, 0.7),
                                         (1.0, 0.45, 0.05)))
     if spec.lanes[EGO_ARM] >= 2:  # change to the lane on the left before the obstacle, then stay there
+        spec.reserved_lanes.add(net.lanes_of(EGO_ARM, True)[spec.ego_lane - 1].fid)  # a free target lane
         sa = s_car - 35.0
         spec.ego_offsets = [(sa, sa + 30.0, 0.0, LANE_WIDTH)]
 
@@ -180,7 +182,8 @@ def _curve_with_barrier(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop_
     curve = spec.curves[EGO_ARM]
     # outer edge seen driving outwards: a left curve (positive) has its outer edge on the right (out lanes)
     side = -1.0 if curve > 0 else 1.0
-    width = (net.arms[EGO_ARM].half_width_out if side < 0 else net.arms[EGO_ARM].half_width_in) + 0.6
+    # on the curb line, ~1.1 m outside the outer lane edge (the road edge stays drivable)
+    width = (net.arms[EGO_ARM].half_width_out if side < 0 else net.arms[EGO_ARM].half_width_in) + 1.4
     s = 40.0
     while s < 125.0:
         spec.statics.append(_static_on_path(ctx, "barrier", ref, s, side * width, (3.0, 0.6, 0.9),
@@ -229,8 +232,6 @@ def _background(ctx: _Ctx, net: RoadNetwork, spec: Spec, ego_lane_fid: int, dens
             s = float(rng.uniform(5.0, lane.baseline.length - 8.0))
             if any(abs(s - u) < 14.0 for u in used):
                 continue
-            if group.arm == EGO_ARM and group.inbound and lane.lane_index == spec.ego_lane + 1:
-                continue  # keep the lane next to the ego free for the scenario actors
             used.append(s)
             size, col = _car(ctx)
             if group.inbound:
