@@ -84,7 +84,7 @@ def _car(ctx: _Ctx, color: tuple[float, float, float] | None = None) -> tuple[tu
 
 def _moving(ctx: _Ctx, kind: str, driver: Driver, size, color) -> tuple[Driver, Actor]:
     driver.length, driver.width = size[0], size[1]
-    return driver, Actor(kind, size, color, Track.static(0, 0, 0), ctx.tok(kind))
+    return driver, Actor(kind, size, color, Track.static(0, 0, 0), ctx.tok(kind))  # track set after simulate()
 
 
 def _static_on_path(ctx: _Ctx, kind: str, path: LineString, s: float, d: float, size, color,
