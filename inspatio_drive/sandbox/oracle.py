@@ -139,6 +139,10 @@ class Oracle:
         self.rig = {name: CameraModel(K, T, self.config.width, self.config.height)
                     for name, (K, T) in nuplan_like_rig(self.config.width, self.config.height).items()}
 
+    def time_of(self, timestamp_us: int) -> float:
+        """Oracle time ``t`` (s) of a log timestamp (µs, OpenScene ``timestamp`` / navsim ``Frame.timestamp``)."""
+        return (int(timestamp_us) - self.world.start_timestamp) / 1e6
+
     @property
     def caster(self) -> Raycaster:
         if self._caster is None:
