@@ -164,3 +164,106 @@ def _from_npz(npz, path: Path) -> FCDataset:
         scene_tokens=npz["scene_tokens"].astype(str) if "scene_tokens" in npz.files else None,
         source=str(path),
     )
+
+
+class DatasetBuilder:
+    """Accumulate scenes (feature table + true sub-scores per candidate) into an :class:`FCDataset`.
+
+    Scenes may have different candidate counts; they are padded to the largest K with
+    ``candidate_mask = False`` (features 0, sub-scores 0). All scenes must share feature names and mode.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[dict] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add_scene(
+        self,
+        token: str,
+        split: str,
+        features: NDArray | object,
+        feature_names: tuple[str, ...] | None,
+        subscores: dict[str, NDArray],
+        *,
+        privileged: bool,
+        base_log_score: NDArray | None = None,
+    ) -> None:
+        """Add one scene.
+
+        Args:
+            token: scene id. split: ``train`` / ``val`` / ``test``.
+            features: ``[K, F]`` values, or a :class:`scorers.features.FeatureTable` (then
+                ``feature_names`` and ``privileged`` must agree with it; pass ``feature_names=None``).
+            subscores: name → ``[K]`` true sub-scores (NC and DAC required; ``score`` for ``w_fc``).
+            privileged: whether the features used privileged inputs.
+            base_log_score: ``[K]`` planner selection score.
+        """
+        if hasattr(features, "values") and hasattr(features, "names"):
+            if getattr(features, "privileged", privileged) != privileged:
+                raise ValueError(
+                    f"scene {token}: FeatureTable privileged={features.privileged} but privileged={privileged}"
+                )
+            feature_names = tuple(features.names)
+            features = features.values.numpy() if hasattr(features.values, "numpy") else features.values
+        if feature_names is None:
+            raise ValueError(f"scene {token}: feature_names required with a plain array")
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(feature_names):
+            raise ValueError(f"scene {token}: features must be [K, {len(feature_names)}], got {x.shape}")
+        K = x.shape[0]
+        for key in ("no_at_fault_collisions", "drivable_area_compliance"):
+            if key not in subscores:
+                raise ValueError(f"scene {token}: sub-score {key!r} missing")
+        subs = {
+            k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in subscores.items() if k in SUBSCORE_KEYS
+        }
+        for k, v in subs.items():
+            if v.shape != (K,):
+                raise ValueError(f"scene {token}: sub-score {k!r} must be [{K}], got {v.shape}")
+        if self._rows:
+            first = self._rows[0]
+            if first["names"] != tuple(feature_names) or first["privileged"] != privileged:
+                raise ValueError(f"scene {token}: feature names / mode differ from the first scene")
+            if set(first["subs"]) != set(subs) or (first["base"] is None) != (base_log_score is None):
+                raise ValueError(
+                    f"scene {token}: sub-score keys / base_log_score presence differ from the first scene"
+                )
+        base = None if base_log_score is None else np.asarray(base_log_score, dtype=np.float64).reshape(-1)
+        if base is not None and base.shape != (K,):
+            raise ValueError(f"scene {token}: base_log_score must be [{K}], got {base.shape}")
+        self._rows.append(
+            {"token": token, "split": split, "x": x, "names": tuple(feature_names), "subs": subs,
+             "privileged": privileged, "base": base}
+        )  # fmt: skip
+
+    def build(self) -> FCDataset:
+        """The padded dataset (ValueError if empty)."""
+        if not self._rows:
+            raise ValueError("DatasetBuilder: no scenes added")
+        M, K = len(self._rows), max(r["x"].shape[0] for r in self._rows)
+        F = self._rows[0]["x"].shape[1]
+        feats = np.zeros((M, K, F), dtype=np.float32)
+        mask = np.zeros((M, K), dtype=bool)
+        subs = {k: np.zeros((M, K)) for k in self._rows[0]["subs"]}
+        base = None if self._rows[0]["base"] is None else np.full((M, K), -np.inf)
+        for i, r in enumerate(self._rows):
+            k = r["x"].shape[0]
+            feats[i, :k], mask[i, :k] = r["x"], True
+            for name, v in r["subs"].items():
+                subs[name][i, :k] = v
+            if base is not None:
+                base[i, :k] = r["base"]
+        if base is not None:
+            base = np.where(mask, base, np.nan_to_num(base, neginf=-1e9))
+        return FCDataset(
+            features=feats,
+            feature_names=self._rows[0]["names"],
+            split=np.array([r["split"] for r in self._rows]),
+            subscores=subs,
+            privileged=self._rows[0]["privileged"],
+            base_log_score=base,
+            candidate_mask=mask,
+            scene_tokens=np.array([r["token"] for r in self._rows]),
+        )

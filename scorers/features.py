@@ -12,7 +12,7 @@ Inputs are plain tensors (see :class:`ScorerInputs`); each input carries a ``pri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -187,6 +187,8 @@ class ScorerInputs:
         render_depth: ``[K, Tr, C, H, W]`` z-depth (m) of the geometric render; render_valid: same, bool;
         render_rgb: ``[K, Tr, C, 3, H, W]`` (uint8 or float in [0, 1]).
         render_poses: ``[K, Tr, 3]`` ego poses the frames were rendered at (default: ``candidates``).
+        render_T_cam_ego0: ``[K, Tr, C, 4, 4]`` ego-0 → camera poses actually used by the renderer; when
+            given, the relative camera motion between frames is taken from them.
         generated_rgb: ``[G, Tr, C, 3, H, W]`` world-model frames for candidates ``generated_index [G]``.
         *_privileged: whether that input used privileged information.
     """
@@ -200,10 +202,39 @@ class ScorerInputs:
     render_valid: Tensor | None = None
     render_rgb: Tensor | None = None
     render_poses: Tensor | None = None
+    render_T_cam_ego0: Tensor | None = None
     render_privileged: bool = False
     generated_rgb: Tensor | None = None
     generated_index: Tensor | None = None
     generated_privileged: bool = False
+
+    @classmethod
+    def from_render_batch(
+        cls,
+        candidates: Tensor,
+        batch: Any,
+        T_ego_cam: Tensor,
+        *,
+        points: Tensor | None = None,
+        points_privileged: bool = False,
+        render_poses: Tensor | None = None,
+    ) -> ScorerInputs:
+        """Inputs from a renderer output with attributes ``rgb, depth, valid [K, T, C, (3,) H, W]``,
+        ``intrinsics [C, 3, 3]``, ``T_cam_ego0 [K, T, C, 4, 4]`` and ``dynamic_mode`` (``privileged`` marks
+        the render privileged), i.e. :class:`inspatio_drive.render.types.RenderBatch`."""
+        return cls(
+            candidates=candidates,
+            points=points,
+            points_privileged=points_privileged,
+            intrinsics=torch.as_tensor(batch.intrinsics),
+            T_ego_cam=torch.as_tensor(T_ego_cam),
+            render_depth=batch.depth,
+            render_valid=batch.valid,
+            render_rgb=batch.rgb,
+            render_poses=render_poses,
+            render_T_cam_ego0=torch.as_tensor(batch.T_cam_ego0),
+            render_privileged=str(getattr(batch, "dynamic_mode", "")) == "privileged",
+        )
 
 
 @dataclass
@@ -218,6 +249,7 @@ class FeatureConfig:
     max_clearance: float = 10.0
     free_space_method: str = "grid"
     grid_resolution: float = 0.1
+    exclude_ego_margin: float | None = 0.2
     corridor_half_width: float = 2.5
     max_range: float = 40.0
     region_stride: int = 4
@@ -290,6 +322,7 @@ def compute_features(
             cand, inputs.points, footprint=cfg.footprint, dt=cfg.dt, substeps=cfg.substeps,
             ground_z=cfg.ground_z, height_band=cfg.height_band, margin=cfg.margin,
             max_clearance=cfg.max_clearance, method=cfg.free_space_method, grid_resolution=cfg.grid_resolution,
+            exclude_ego_margin=cfg.exclude_ego_margin,
         )  # fmt: skip
         raw["min_clearance_m"] = fs.min_clearance
         raw["time_to_intrusion_s"] = fs.first_intrusion_s.clamp_max(horizon)
@@ -316,7 +349,15 @@ def compute_features(
             ground_z=0.0 if cfg.ground_z is None else cfg.ground_z, stride=cfg.region_stride,
         )  # fmt: skip
         raw["observed_near_path"] = observability(valid, region).share
-        rel = relative_camera_motion(camera_to_ego0(poses, Tc))
+        if inputs.render_T_cam_ego0 is not None:
+            T_ce = torch.as_tensor(inputs.render_T_cam_ego0).double()
+            if T_ce.shape != (*depth.shape[:3], 4, 4):
+                raise ValueError(
+                    f"render_T_cam_ego0: expected [{', '.join(map(str, depth.shape[:3]))}, 4, 4], got {tuple(T_ce.shape)}"
+                )
+            rel = T_ce[:, 1:] @ torch.linalg.inv(T_ce[:, :-1])
+        else:
+            rel = relative_camera_motion(camera_to_ego0(poses, Tc))
         if depth.shape[1] >= 2:
             vc = view_consistency(
                 depth, valid, intr, rgb=rgb, relative_motion=rel, depth_rel_tol=cfg.depth_rel_tol

@@ -123,6 +123,7 @@ def free_space(
     max_clearance: float = 10.0,
     method: str = "grid",
     grid_resolution: float = 0.1,
+    exclude_ego_margin: float | None = 0.2,
     chunk_elems: int = 1 << 22,
 ) -> FreeSpaceResult:
     """Sweep the ego footprint along every candidate against observed points (vectorised over K).
@@ -140,6 +141,8 @@ def free_space(
         method: ``"grid"`` (BEV occupancy + distance transform, error < 2·``grid_resolution``, fast for
             dense LiDAR) or ``"exact"`` (every point against every box, O(K·S·N)).
         grid_resolution: BEV cell size (m) of the grid method.
+        exclude_ego_margin: drop points within this distance (m) of the ego box at t = 0 (returns from the
+            ego itself, mirrors); ``None`` keeps them.
         chunk_elems: max K·S·N elements per chunk of the exact method (memory bound).
 
     Returns:
@@ -158,6 +161,9 @@ def free_space(
     gz = estimate_ground_z(points) if ground_z is None else float(ground_z)
     pts = points[(points[:, 2] >= gz + lo) & (points[:, 2] <= gz + hi), :2]
     pts = pts[torch.isfinite(pts).all(dim=1)]
+    if exclude_ego_margin is not None and pts.shape[0] > 0:
+        own = box_signed_distance(pts, torch.zeros(3, dtype=pts.dtype, device=pts.device), footprint)
+        pts = pts[own > exclude_ego_margin]
     # drop points that cannot come within max_clearance of any box (bounding box of all box centres)
     reach = max_clearance + float(
         torch.hypot(torch.tensor(footprint.half_length), torch.tensor(footprint.half_width))

@@ -76,13 +76,25 @@ def train_head(
     patience: int = 20,
     seed: int = 0,
     progress: bool = True,
+    trainer: str = "builtin",
 ) -> TrainResult:
     """Fit an FC head with AdamW + BCE; keeps the weights of the best validation-loss epoch.
 
     Args:
         train, val: datasets (val may be None: then the last epoch is kept, no early stopping).
         features: names of the columns to use (default: all of ``train.feature_names``).
+        trainer: ``builtin`` (this module's loop: candidate mini-batches, early stopping after ``patience``
+            epochs) or ``planners`` (the planner room's generic ``planners.training.train_heads``: scene
+            mini-batches of ``max(1, batch_size // K)`` scenes, warm-up + cosine schedule, padded
+            candidates masked with NaN targets; no early stopping).
     """
+    if trainer == "planners":
+        return _train_with_planners_loop(
+            train, val, features=features, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay,
+            epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
+        )  # fmt: skip
+    if trainer != "builtin":
+        raise ValueError(f"trainer must be 'builtin' or 'planners', got {trainer!r}")
     names = list(train.feature_names if features is None else features)
     unknown = [n for n in names if n not in train.feature_names]
     if unknown:
@@ -136,6 +148,52 @@ def train_head(
     head.load_state_dict(best_state)
     head.eval()
     return result
+
+
+def _train_with_planners_loop(
+    train: FCDataset,
+    val: FCDataset | None,
+    *,
+    features: Sequence[str] | None,
+    hidden: Sequence[int],
+    dropout: float,
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+) -> TrainResult:
+    try:
+        from planners.training import TrainConfig, train_heads
+    except ImportError as exc:
+        raise ImportError(
+            f"trainer=planners needs planners.training.train_heads (planner room): {exc}"
+        ) from exc
+    names = list(train.feature_names if features is None else features)
+    unknown = [n for n in names if n not in train.feature_names]
+    if unknown:
+        raise KeyError(f"features {unknown} not in the dataset (has {list(train.feature_names)})")
+    cols = [train.feature_names.index(n) for n in names]
+
+    def tensors(ds: FCDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x = torch.from_numpy(ds.features[..., cols]).float()
+        y = torch.from_numpy(np.where(ds.candidate_mask, ds.labels, np.nan)).float()
+        return x, {"FC": y}
+
+    torch.manual_seed(seed)
+    head = FCHead(names, hidden, dropout)
+    x, y = tensors(train)
+    head.set_normalisation(x[torch.from_numpy(train.candidate_mask)])
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=max(1, batch_size // max(1, x.shape[1])), lr=lr, weight_decay=weight_decay,
+        seed=seed, progress=progress,
+    )  # fmt: skip
+    res = train_heads(head, x, y, cfg, val=tensors(val) if val is not None else None)
+    head.eval()
+    return TrainResult(
+        head=head, train_loss=list(res.train_loss), val_loss=list(res.val_loss), best_epoch=res.best_epoch
+    )
 
 
 def plot_losses(result: TrainResult, path: str | Path) -> Path:
@@ -195,6 +253,7 @@ def main(overrides: list[str]) -> int:
         train, val, features=features, hidden=list(cfg.head.hidden), dropout=cfg.head.dropout,
         lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, epochs=cfg.optim.epochs,
         batch_size=cfg.optim.batch_size, patience=cfg.optim.patience, seed=cfg.seed, progress=cfg.progress,
+        trainer=cfg.trainer,
     )  # fmt: skip
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,6 +262,7 @@ def main(overrides: list[str]) -> int:
         "mode": "privileged" if data.privileged else "honest",
         "dataset": str(dataset_path),
         "seed": int(cfg.seed),
+        "trainer": str(cfg.trainer),
         "features": list(result.head.feature_names),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.train_loss),

@@ -151,3 +151,30 @@ def test_fc_config_matches_feature_config():
 
     fcfg = FeatureConfig.from_mapping(OmegaConf.to_container(cfg.scorer.features))  # group package: scorer
     assert fcfg == FeatureConfig(**{**FeatureConfig().__dict__, "height_band": (0.3, 2.5)})
+
+
+def test_from_render_batch_uses_renderer_poses():
+    from types import SimpleNamespace
+
+    from scorers.poses import camera_to_ego0
+
+    cand, pts, K, Tc, rgb, depth, valid = _scene()
+    T_cam_ego0 = torch.linalg.inv(camera_to_ego0(cand, Tc))
+    batch = SimpleNamespace(
+        rgb=(rgb * 255).to(torch.uint8), depth=torch.where(valid, depth, torch.full_like(depth, float("inf"))),
+        valid=valid, intrinsics=K, T_cam_ego0=T_cam_ego0, dynamic_mode="static",
+    )  # fmt: skip
+    inputs = ScorerInputs.from_render_batch(cand, batch, Tc, points=pts)
+    a = compute_features(inputs)
+    b = compute_features(
+        ScorerInputs(
+            cand, pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid, render_rgb=rgb
+        )
+    )
+    torch.testing.assert_close(a.values, b.values, atol=2e-3, rtol=0)
+    batch.dynamic_mode = "privileged"
+    with pytest.raises(ValueError, match="privileged"):
+        compute_features(ScorerInputs.from_render_batch(cand, batch, Tc))
+    batch.T_cam_ego0 = T_cam_ego0[:, :2]
+    with pytest.raises(ValueError, match="render_T_cam_ego0"):
+        compute_features(ScorerInputs.from_render_batch(cand, batch, Tc), mode="privileged")

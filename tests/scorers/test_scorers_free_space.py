@@ -132,3 +132,22 @@ def test_grid_method_matches_exact(seed):
     assert ((grid.clearance < 0) == (exact.clearance < 0))[sure].all()
     with pytest.raises(ValueError, match="method"):
         free_space(cands, pts, method="nope")
+
+
+def test_bev_picture(tmp_path):
+    from scorers.viz import demo_scene, main, plot_candidates_bev
+
+    cands, pts = demo_scene()
+    res = free_space(cands, pts)
+    assert torch.isfinite(res.first_intrusion_s).any() and torch.isinf(res.first_intrusion_s).any()
+    out = plot_candidates_bev(cands, pts, res, tmp_path / "bev.png", fc_prob=torch.rand(cands.shape[0]))
+    assert out.stat().st_size > 5000
+    assert main([str(tmp_path / "demo.png")]) == 0
+
+
+def test_own_returns_are_excluded():
+    own = torch.tensor([[1.0, 0.5, 1.0], [3.9, 0.0, 0.8]])  # inside the ego box at t = 0
+    res = free_space(_straight(3.0)[None], own)
+    assert res.num_points == 0 and torch.isinf(res.first_intrusion_s).item()
+    kept = free_space(_straight(3.0)[None], own, exclude_ego_margin=None, method="exact")
+    assert kept.num_points == 2 and kept.first_intrusion_s.item() == 0.25

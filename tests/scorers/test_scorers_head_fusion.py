@@ -128,3 +128,43 @@ def test_dataset_round_trip_and_validation(tmp_path):
     nan[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         FCDataset(nan, ds.feature_names, ds.split, ds.subscores, False)
+
+
+def test_dataset_builder_pads_and_checks(tmp_path):
+    from scorers.dataset import DatasetBuilder
+    from scorers.features import ScorerInputs, compute_features
+
+    b = DatasetBuilder()
+    names = ("a", "b")
+
+    def sub(k):
+        return {
+            "no_at_fault_collisions": np.ones(k),
+            "drivable_area_compliance": np.zeros(k),
+            "score": np.zeros(k),
+        }
+
+    b.add_scene("s0", "train", np.ones((3, 2)), names, sub(3), privileged=False, base_log_score=np.zeros(3))
+    b.add_scene("s1", "val", np.ones((2, 2)), names, sub(2), privileged=False, base_log_score=np.zeros(2))
+    ds = b.build()
+    assert ds.features.shape == (2, 3, 2) and ds.candidate_mask.tolist() == [[True] * 3, [True, True, False]]
+    assert ds.scene_tokens.tolist() == ["s0", "s1"] and (ds.base_log_score[1, 2] < -1e8)
+    again = load_dataset(ds.save(tmp_path / "b.npz"))
+    np.testing.assert_array_equal(again.candidate_mask, ds.candidate_mask)
+    with pytest.raises(ValueError, match="differ"):
+        b.add_scene("s2", "val", np.ones((2, 2)), names, sub(2), privileged=True, base_log_score=np.zeros(2))
+    with pytest.raises(ValueError, match="missing"):
+        b.add_scene("s3", "val", np.ones((2, 2)), names, {"score": np.zeros(2)}, privileged=False)
+    with pytest.raises(ValueError, match=r"\[K, 2\]"):
+        b.add_scene("s4", "val", np.ones((2, 3)), names, sub(2), privileged=False)
+    # a FeatureTable goes in directly
+    t = DatasetBuilder()
+    table = compute_features(
+        ScorerInputs(candidates=torch.zeros(4, 8, 3) + torch.arange(1, 9).view(1, 8, 1) * 0.1)
+    )
+    t.add_scene("x", "train", table, None, sub(4), privileged=False)
+    assert t.build().feature_names == table.names
+    with pytest.raises(ValueError, match="privileged"):
+        t.add_scene("y", "train", table, None, sub(4), privileged=True)
+    with pytest.raises(ValueError, match="no scenes"):
+        DatasetBuilder().build()

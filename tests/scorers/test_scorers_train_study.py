@@ -147,3 +147,28 @@ def test_study_cli_round_trip(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", base_log_score=inp.base_log_score)
     with pytest.raises(ValueError, match="missing key"):
         load_study_inputs(tmp_path / "bad.npz")
+
+
+def test_planners_training_loop_trains_the_fc_head(tmp_path):
+    pytest.importorskip("planners.training", reason="the planner room's training loop is not in this build")
+    path = tmp_path / "fc.npz"
+    arrays = fc_dataset_arrays(m=80, k=16)
+    arrays["candidate_mask"] = np.ones((80, 16), dtype=bool)
+    arrays["candidate_mask"][:, -3:] = False  # padded candidates must be masked out of the loss
+    np.savez(path, **arrays)
+    ds = load_dataset(path)
+    res = train_head(
+        ds.subset("train"),
+        ds.subset("val"),
+        hidden=[],
+        epochs=40,
+        lr=0.05,
+        progress=False,
+        trainer="planners",
+    )
+    assert res.val_loss[res.best_epoch] < res.val_loss[0]
+    test = ds.subset("test")
+    m = test.candidate_mask
+    assert roc_auc(test.labels[m], predict_dataset(res.head, test)[m]) > 0.85
+    with pytest.raises(ValueError, match="trainer"):
+        train_head(ds.subset("train"), None, trainer="nope", progress=False)
