@@ -1,11 +1,11 @@
 """Batched z-buffer splatting (torch; the same code runs on CPU and CUDA).
 
-Each point is drawn as a ``splat × splat`` pixel square; for every pixel the nearest point wins.
+Each point is drawn as a ``splat × splat`` pixel square centred on its projection (the pixel centres
+within ``[u − s/2, u + s/2) × [v − s/2, v + s/2)``); for every pixel the nearest point wins.
 The depth test and the winner's index are resolved in ONE ``scatter_reduce(amin)`` over packed int64
 keys ``(float32 bits of depth) << 32 | point index`` — the bit pattern of a positive float32 is
 monotonic in its value, so the minimum key is the nearest point (ties: lowest index), deterministic
-on every device. The empty key decodes to depth ``inf`` and index ``−1``. Pixel centres are at integer coordinates (OpenCV): a point projecting to ``(u, v)``
-lands in pixel ``(round(u), round(v))``.
+on every device. The empty key decodes to depth ``inf`` and index ``−1``. Pixel centres are at integer coordinates (OpenCV).
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ def unpack_keys(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 def splat_offsets(splat: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel offsets ``(du [S²], dv [S²])`` of a ``splat × splat`` square (centred; even sizes extend +1)."""
+    """Pixel offsets ``(du [S²], dv [S²])`` of a ``splat × splat`` square from its first pixel."""
     if splat < 1:
         raise ValueError(f"splat size must be >= 1 pixel, got {splat}")
-    r = torch.arange(splat, device=device) - (splat - 1) // 2
+    r = torch.arange(splat, device=device)
     dv, du = torch.meshgrid(r, r, indexing="ij")
     return du.reshape(-1), dv.reshape(-1)
 
@@ -84,15 +84,9 @@ def _scatter_min(
     w, h = image_size
     v_count = u.shape[0]
     device = u.device
-    ui, vi = torch.round(u), torch.round(v)
-    half_lo, half_hi = (splat - 1) // 2, splat // 2
-    keep = (
-        (z < float("inf"))
-        & (ui >= -half_hi)
-        & (ui <= w - 1 + half_lo)
-        & (vi >= -half_hi)
-        & (vi <= h - 1 + half_lo)
-    )
+    # the square covers the pixel centres within [u − s/2, u + s/2): first column ceil(u − s/2)
+    ui, vi = torch.ceil(u - splat / 2), torch.ceil(v - splat / 2)
+    keep = (z < float("inf")) & (ui >= 1 - splat) & (ui <= w - 1) & (vi >= 1 - splat) & (vi <= h - 1)
     view_idx, pt_idx = keep.nonzero(as_tuple=True)
     ui = ui[view_idx, pt_idx].to(torch.int64)
     vi = vi[view_idx, pt_idx].to(torch.int64)
@@ -145,6 +139,7 @@ def frustum_cull(
     near: float = 0.1,
     far: float = 1e4,
     margin: float = 0.02,
+    splat: int = 1,
 ) -> torch.Tensor:
     """Indices ``[S]`` of the points that may be seen by ANY of ``V`` views (conservative test).
 
@@ -165,8 +160,9 @@ def frustum_cull(
     delta = float(torch.acos((axes @ mean_axis).clamp(-1, 1)).max())
     w, h = image_size
     k = intrinsics.to(torch.float64)
-    half_x = torch.maximum(k[:, 0, 2], w - 1 - k[:, 0, 2]) / k[:, 0, 0]
-    half_y = torch.maximum(k[:, 1, 2], h - 1 - k[:, 1, 2]) / k[:, 1, 1]
+    pad = splat + 1.0  # pixels: rounding and splats of points just outside the image
+    half_x = (torch.maximum(k[:, 0, 2], w - 1 - k[:, 0, 2]) + pad) / k[:, 0, 0]
+    half_y = (torch.maximum(k[:, 1, 2], h - 1 - k[:, 1, 2]) + pad) / k[:, 1, 1]
     theta = float(torch.atan(torch.sqrt(half_x**2 + half_y**2)).max())
     limit = theta + delta + margin
     if limit >= torch.pi:
@@ -195,7 +191,7 @@ def zbuffer_world(
 
     Points are transformed with one GEMM per axis in a ``[V, N]`` layout and optionally culled
     first with :func:`frustum_cull` (exact result either way)."""
-    ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far) if cull else None
+    ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far, splat=splat) if cull else None
     pts = xyz if ids is None else xyz[ids]
     if ids is None:
         ids = torch.arange(len(xyz), device=xyz.device)
