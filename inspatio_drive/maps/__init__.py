@@ -12,6 +12,7 @@ from inspatio_drive.maps.writer import (
     MapSpec,
     RoadblockConnectorSpec,
     RoadblockSpec,
+    validate_spec,
     write_map_gpkg,
     write_maps_root,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "canonical_location",
     "load_map",
     "resolve_map_path",
+    "validate_spec",
     "write_map_gpkg",
     "write_maps_root",
 ]

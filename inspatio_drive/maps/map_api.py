@@ -295,12 +295,14 @@ class MapAPI:
         return out
 
     def get_all_map_objects_at(self, point: Sequence[float], layer: SemanticMapLayer) -> list[MapObject]:
-        """Objects of ``layer`` whose polygon contains or touches ``point`` (nuplan ``get_all_map_objects``)."""
-        tree, ids = self._tree(layer)
-        pt = shapely.Point(float(point[0]), float(point[1]))
+        """Objects of ``layer`` whose polygon contains ``point`` (boundary excluded; nuplan
+        ``get_all_map_objects``, lane connectors by their scaled-width polygon)."""
         objs = self._layer(layer)
-        cands = [objs[ids[i]] for i in np.sort(tree.query(pt))]
-        return [o for o in cands if o.polygon.intersects(pt)]
+        pt = shapely.Point(float(point[0]), float(point[1]))
+        if layer == SemanticMapLayer.LANE_CONNECTOR:
+            return [o for o in objs.values() if o.polygon.contains(pt)]
+        tree, ids = self._tree(layer)
+        return [objs[ids[i]] for i in np.sort(tree.query(pt, predicate="within"))]
 
     def is_in_layer(self, point: Sequence[float], layer: SemanticMapLayer) -> bool:
         return len(self.get_all_map_objects_at(point, layer)) > 0
@@ -312,16 +314,14 @@ class MapAPI:
     def get_distance_to_nearest_map_object(
         self, point: Sequence[float], layer: SemanticMapLayer
     ) -> tuple[str | None, float]:
-        """(id, distance in m) of the object of ``layer`` nearest to ``point`` by polygon distance."""
-        _, ids = self._tree(layer)
+        """(id, distance in m) of the object of ``layer`` nearest to ``point`` (the layer's geometry, like
+        nuplan: polygons; baselines for lane connectors)."""
+        tree, ids = self._tree(layer)
         if not ids:
             return None, float("inf")
-        objs = self._layer(layer)
         pt = shapely.Point(float(point[0]), float(point[1]))
-        polys = [objs[i].polygon for i in ids]
-        d = shapely.distance(np.asarray(polys, dtype=object), pt)
-        k = int(np.argmin(d))
-        return ids[k], float(d[k])
+        k = int(tree.query_nearest(pt, all_matches=False)[0])
+        return ids[k], float(shapely.distance(tree.geometries[k], pt))
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k.name}={len(v)}" for k, v in self._objects.items())

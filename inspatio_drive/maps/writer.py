@@ -40,6 +40,7 @@ __all__ = [
     "MapSpec",
     "RoadblockConnectorSpec",
     "RoadblockSpec",
+    "validate_spec",
     "write_map_gpkg",
     "write_maps_root",
 ]
@@ -193,6 +194,45 @@ def _write_layer(
     )
 
 
+def validate_spec(spec: MapSpec) -> None:
+    """Check the references between objects (roadblocks of lanes, lanes / roadblock connectors of lane
+    connectors, roadblocks of roadblock connectors) and the geometry types; ValueError names the object."""
+    roadblocks = {int(r.id) for r in spec.roadblocks}
+    rbcs = {int(r.id) for r in spec.roadblock_connectors}
+    lanes = {int(ln.id) for ln in spec.lanes}
+    for ln in spec.lanes:
+        if int(ln.roadblock_id) not in roadblocks:
+            raise ValueError(f"MapSpec: lane {ln.id} refers to unknown roadblock {ln.roadblock_id}")
+    for c in spec.lane_connectors:
+        for name, ref in (("from_lane_id", c.from_lane_id), ("to_lane_id", c.to_lane_id)):
+            if int(ref) not in lanes:
+                raise ValueError(f"MapSpec: lane connector {c.id}: {name} {ref} is not a lane of the map")
+        if int(c.roadblock_connector_id) not in rbcs:
+            raise ValueError(
+                f"MapSpec: lane connector {c.id} refers to unknown roadblock connector {c.roadblock_connector_id}"
+            )
+    for r in spec.roadblock_connectors:
+        for name, ref in (("from_roadblock_id", r.from_roadblock_id), ("to_roadblock_id", r.to_roadblock_id)):
+            if int(ref) not in roadblocks:
+                raise ValueError(
+                    f"MapSpec: roadblock connector {r.id}: {name} {ref} is not a roadblock of the map"
+                )
+    for kind, objs, attr, gtype in (
+        ("lane", spec.lanes, "baseline", "LineString"),
+        ("lane connector", spec.lane_connectors, "baseline", "LineString"),
+        ("lane", spec.lanes, "polygon", "Polygon"),
+        ("lane connector", spec.lane_connectors, "polygon", "Polygon"),
+        ("roadblock", spec.roadblocks, "polygon", "Polygon"),
+        ("roadblock connector", spec.roadblock_connectors, "polygon", "Polygon"),
+    ):
+        for o in objs:
+            g = getattr(o, attr)
+            if not isinstance(g, shapely.Geometry) or g.geom_type != gtype or g.is_empty:
+                raise ValueError(
+                    f"MapSpec: {kind} {o.id}: {attr} must be a non-empty shapely {gtype}, got {g!r}"
+                )
+
+
 def _next_ids(spec: MapSpec) -> Iterable[int]:
     used: list[int] = []
     for group in (
@@ -240,6 +280,7 @@ def write_map_gpkg(path: str | Path, spec: MapSpec, generator: str = "inspatio_d
     ``generic_drivable_areas``, ``road_segments``, ``crosswalks``, ``walkways``, ``stop_polygons``
     (empty layers included, so every reader finds them).
     """
+    validate_spec(spec)
     with _fast_sqlite():
         return _write_map_gpkg(path, spec, generator)
 

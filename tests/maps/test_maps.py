@@ -141,6 +141,14 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:
     spec.lane_connectors[0].baseline_id = 99
     with pytest.raises(ValueError, match="duplicate ids"):
         write_map_gpkg(tmp_path / "dup.gpkg", spec)
+    bad = _two_lane_spec()
+    bad.lane_connectors[0].to_lane_id = 7
+    with pytest.raises(ValueError, match="lane connector 3: to_lane_id 7"):
+        write_map_gpkg(tmp_path / "bad.gpkg", bad)
+    bad = _two_lane_spec()
+    bad.lanes[0].polygon = shapely.LineString([(0, 0), (1, 1)])
+    with pytest.raises(ValueError, match="lane 1: polygon"):
+        write_map_gpkg(tmp_path / "bad.gpkg", bad)
     # a map without the meta layer
     raw.write(
         str(tmp_path / "nometa.gpkg"),

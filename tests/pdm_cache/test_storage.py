@@ -69,3 +69,39 @@ def test_second_run_skips_and_version_mismatch_is_an_error(
         MetricCacheStore.open(tmp_path)
     with pytest.raises(FileNotFoundError):
         MetricCacheStore.open(tmp_path / "nothing", create=False)
+
+
+def test_parallel_build_equals_sequential(built_store: tuple[Path, object], tmp_path: Path) -> None:
+    root, _ = built_store
+    scenes = [load_golden_scene_input("a"), load_golden_scene_input("c")]
+    report = build_cache_for_split(scenes, GOLDEN / "maps", tmp_path, progress=False, workers=2)
+    assert sorted(report.built) == ["6a0246071aa0fcae", "a9a7495188971479"] and not report.failed
+    par = MetricCacheStore.open(tmp_path, create=False)
+    seq = MetricCacheStore.open(root, create=False).load("6a0246071aa0fcae")
+    got = par.load("6a0246071aa0fcae")
+    np.testing.assert_array_equal(got.trajectory_states, seq.trajectory_states)
+    np.testing.assert_array_equal(got.centerline.path, seq.centerline.path)
+    assert len(par) == 2
+
+
+def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inspatio_drive.pdm.cache.cli import main
+
+    rc = main(
+        [
+            f"data.openscene_data_root={GOLDEN}",
+            "data.split=golden_c",
+            "data.show_progress=false",
+            f"maps_root={GOLDEN / 'maps'}",
+            f"cache_path={tmp_path / 'cache'}",
+            "progress=false",
+            f"bev.out_dir={tmp_path / 'bev'}",
+            "bev.max_scenes=1",
+            "builder.lateral_offsets=[-1.0,1.0]",
+        ]
+    )
+    assert rc == 0
+    assert "built 1" in capsys.readouterr().out
+    assert MetricCacheStore.open(tmp_path / "cache", create=False).tokens == ["a9a7495188971479"]
+    assert (tmp_path / "bev" / "bev_a9a7495188971479.png").is_file()
+    assert main([f"data.openscene_data_root={GOLDEN}", "maps_root=null"]) == 2

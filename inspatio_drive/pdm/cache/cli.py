@@ -48,6 +48,7 @@ def main(overrides: Sequence[str] = ()) -> int:
         total=len(loader),
         map_version=cfg.map_version,
         progress=bool(cfg.progress),
+        workers=int(cfg.workers),
     )
     print(
         f"metric cache {cfg.cache_path}: {report.summary()} ({report.ms_per_built_scene:.1f} ms per built scene)"

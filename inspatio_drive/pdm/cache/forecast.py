@@ -48,6 +48,7 @@ class Forecast:
     collided: list[str]
     corners: NDArray[np.float64]
     _trees: dict[int, STRtree] = field(default_factory=dict, repr=False)
+    _index: dict[str, int] | None = field(default=None, repr=False)
 
     def intersects(self, step: int, geometry: shapely.Geometry) -> list[str]:
         """Tokens whose polygon at ``step`` intersects ``geometry`` (STRtree order)."""
@@ -57,7 +58,9 @@ class Forecast:
         return [self.tokens[i] for i in self._trees[s].query(geometry, predicate="intersects")]
 
     def polygon(self, step: int, token: str) -> shapely.Polygon:
-        return self.polygons[int(self.step_to_sample[step]), self.tokens.index(token)]
+        if self._index is None:
+            self._index = {t: i for i, t in enumerate(self.tokens)}
+        return self.polygons[int(self.step_to_sample[step]), self._index[token]]
 
     def scorer_observation(self, step_s: float) -> Observation:
         """Objects (no red lights, no collided ones) as an :class:`Observation` for the PDM scorer."""

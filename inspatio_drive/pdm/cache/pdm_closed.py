@@ -16,6 +16,7 @@ written by the previous proposal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from numpy.typing import NDArray
 
 from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
-from inspatio_drive.pdm.cache.geometry import ego_corners, normalize_angle
+from inspatio_drive.pdm.cache.geometry import ego_corners
 from inspatio_drive.pdm.cache.path import ProposalPath, parallel_path
 from inspatio_drive.pdm.types import (
     PACIFICA,
@@ -86,8 +87,9 @@ def _leader_velocity(ego_heading: float, obj: tuple[str, float, NDArray[np.float
     _, heading, velocity, is_agent = obj
     if not is_agent:
         return 0.0
-    rel = float(normalize_angle(heading - ego_heading))
-    return float(np.hypot(velocity[0], velocity[1])) * np.cos(rel)
+    d = heading - ego_heading
+    rel = math.atan2(math.sin(d), math.cos(d))
+    return math.hypot(float(velocity[0]), float(velocity[1])) * math.cos(rel)
 
 
 class _Generator:
@@ -184,11 +186,24 @@ def generate_proposals(
     limit = config.idm.fallback_target_velocity if speed_limit_mps is None else speed_limit_mps
     targets = np.asarray(config.idm.speed_limit_fractions, dtype=np.float64) * limit
     gen = _Generator(paths, targets, forecast, np.asarray(initial_state, dtype=np.float64), config, vehicle)
+    # path batches never interact: step all of them together (one IDM update for every proposal)
     for lat in range(len(paths)):
         gen.init_states(lat)
-        idcs = gen.batch(lat)
-        for t in range(1, config.proposal_steps + 1):
-            gen.step(lat, idcs, t)
+    batches = [gen.batch(lat) for lat in range(len(paths))]
+    everything = [p for b in batches for p in b]
+    long_idx = np.array([p % gen.n_long for p in everything])
+    for t in range(1, config.proposal_steps + 1):
+        for lat, idcs in enumerate(batches):
+            gen.update_leaders(lat, idcs, t)
+        gen.idm[everything, t] = idm_step(
+            gen.idm[everything, t - 1],
+            gen.lead[everything, t],
+            gen.targets[long_idx],
+            config.idm,
+            config.step_s,
+        )
+        for lat, idcs in enumerate(batches):
+            gen.states[idcs, t, :3] = gen.paths[lat].interpolate(gen.idm[idcs, t, PROGRESS])
     return gen
 
 

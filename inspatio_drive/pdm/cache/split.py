@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -44,6 +46,21 @@ class BuildReport:
         return text
 
 
+def _build_one(
+    scene: Scene, maps_root: str, cache_root: str, config: MetricCacheConfig, map_version: str | None
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    """Build and write one scene's cache; returns (token, manifest entry, error message)."""
+    token = scene_token(scene)
+    try:
+        map_api = load_map(maps_root, scene.scene_metadata.map_name, map_version)
+        cache = build_metric_cache(scene, map_api, config)
+        store = MetricCacheStore(Path(cache_root))
+        cache.save(store.entry_dir(cache.log_name, cache.token))
+        return token, MetricCacheStore.entry_of(cache), None
+    except Exception as exc:
+        return token, None, f"{type(exc).__name__}: {exc}"
+
+
 def build_cache_for_split(
     scenes: Iterable[Scene],
     maps_root: str | os.PathLike[str],
@@ -54,44 +71,80 @@ def build_cache_for_split(
     total: int | None = None,
     map_version: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> BuildReport:
     """Build and store the metric cache of every scene.
 
     Args:
-        scenes: scenes to cache (e.g. a ``SceneLoader`` iteration); loaded lazily one by one.
+        scenes: scenes to cache (e.g. a ``SceneLoader`` iteration); consumed lazily, at most
+            ``4 × workers`` scenes in flight, so memory stays flat on a large split.
         maps_root: nuPlan maps root (``NUPLAN_MAPS_ROOT``).
         cache_root: store folder (created).
         config: builder settings.
         force: rebuild entries that exist already.
-        fail_fast: re-raise the first failure instead of recording it.
+        fail_fast: re-raise (sequential) / stop at (parallel) the first failure instead of recording it.
         total: number of scenes for the progress bar (``len(scenes)`` when available).
         map_version: nuPlan map version (default: from ``nuplan-maps-v1.0.json``).
+        workers: processes building in parallel (1 = in this process). Each worker opens the maps once.
     """
     config = config or MetricCacheConfig()
+    if workers < 1:
+        raise ValueError(f"build_cache_for_split: workers must be >= 1, got {workers}")
     store = MetricCacheStore.open(cache_root)
     report = BuildReport()
     if total is None and hasattr(scenes, "__len__"):
         total = len(scenes)  # type: ignore[arg-type]
     start = time.perf_counter()
-    bar = tqdm(scenes, total=total, desc="metric cache", unit="scene", disable=not progress)
-    try:
-        for scene in bar:
+    bar = tqdm(total=total, desc="metric cache", unit="scene", disable=not progress)
+    args = (str(maps_root), str(cache_root), config, map_version)
+
+    def collect(token: str, entry: dict[str, Any] | None, error: str | None) -> None:
+        if entry is not None:
+            store.register(token, entry)
+            report.built.append(token)
+        else:
+            store.mark_failed(token, str(error))
+            report.failed[token] = str(error)
+        bar.update(1)
+        bar.set_postfix(failed=len(report.failed))
+
+    def todo() -> Iterable[Scene]:
+        for scene in scenes:
             token = scene_token(scene)
             if token in store and not force:
                 report.skipped.append(token)
+                bar.update(1)
                 continue
-            try:
-                map_api = load_map(maps_root, scene.scene_metadata.map_name, map_version)
-                store.save(build_metric_cache(scene, map_api, config))
-                report.built.append(token)
-            except Exception as exc:
+            yield scene
+
+    try:
+        if workers == 1:
+            for scene in todo():
                 if fail_fast:
-                    raise
-                message = f"{type(exc).__name__}: {exc}"
-                store.mark_failed(token, message)
-                report.failed[token] = message
-            bar.set_postfix(failed=len(report.failed))
+                    map_api = load_map(maps_root, scene.scene_metadata.map_name, map_version)
+                    cache = build_metric_cache(scene, map_api, config)
+                    store.save(cache)
+                    collect(cache.token, MetricCacheStore.entry_of(cache), None)
+                else:
+                    collect(*_build_one(scene, *args))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                pending: set[Future] = set()
+                for scene in todo():
+                    pending.add(pool.submit(_build_one, scene, *args))
+                    if len(pending) >= 4 * workers:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            collect(*f.result())
+                        if fail_fast and report.failed:
+                            break
+                for f in pending:
+                    collect(*f.result())
+            if fail_fast and report.failed:
+                token, message = next(iter(report.failed.items()))
+                raise RuntimeError(f"metric cache: scene {token} failed: {message}")
     finally:
+        bar.close()
         store.write_manifest()
         report.seconds = time.perf_counter() - start
     return report

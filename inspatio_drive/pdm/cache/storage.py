@@ -91,13 +91,22 @@ class MetricCacheStore:
     def save(self, cache: MetricCache) -> Path:
         """Write one scene's cache and register it (call :meth:`write_manifest` to persist the index)."""
         d = cache.save(self.entry_dir(cache.log_name, cache.token))
-        self.entries[cache.token] = {
+        self.register(cache.token, self.entry_of(cache))
+        return d
+
+    @staticmethod
+    def entry_of(cache: MetricCache) -> dict[str, Any]:
+        """Manifest entry of a saved cache."""
+        return {
             "log_name": cache.log_name,
             "path": f"{cache.log_name}/{cache.token}",
             "map_name": cache.extra.get("map_name"),
         }
-        self.failed.pop(cache.token, None)
-        return d
+
+    def register(self, token: str, entry: dict[str, Any]) -> None:
+        """Add an entry written elsewhere (e.g. by a worker process) to the index."""
+        self.entries[token] = entry
+        self.failed.pop(token, None)
 
     def mark_failed(self, token: str, message: str) -> None:
         self.failed[token] = message
