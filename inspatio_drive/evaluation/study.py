@@ -21,6 +21,7 @@ Steps (``configs/study.yaml``; each resumable — finished outputs are kept — 
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import sys
@@ -58,7 +59,7 @@ def split_plan(cfg: Mapping[str, Any]) -> dict[str, tuple[int, int, int]]:
         plan[f"test_s{int(s)}"] = (int(cfg["test"]["n"]), int(cfg["test"]["seed"]) + int(s) * int(cfg["test"]["seed_stride"]),
                                    int(sb["num_frames"]))
     ranges = sorted((seed, seed + n, name) for name, (n, seed, _) in plan.items() if n > 0)
-    for (a0, a1, an), (b0, _, bn) in zip(ranges, ranges[1:]):
+    for (a0, a1, an), (b0, _, bn) in itertools.pairwise(ranges):
         if b0 < a1:
             raise ValueError(f"study: world seeds of splits {an!r} [{a0}, {a1}) and {bn!r} (from {b0}) overlap; "
                              "change train.seed / val.seed / vocab.seed / test.seed / test.seed_stride")
@@ -86,6 +87,7 @@ def write_study_split(
     *,
     num_frames: int,
     sensor_frames: int | None,
+    camera_frames: int | None = None,
     config: Any,
     density: float = 1.0,
     jpeg_quality: int = 85,
@@ -93,8 +95,9 @@ def write_study_split(
 ) -> list[Path]:
     """Write ``n`` sandbox logs (scene ``i``: ``scenarios[i % len]``, world seed ``seed + i``) under ``root``.
 
-    Camera JPEGs and LiDAR PCDs are written for the first ``sensor_frames`` frames only (``None``: every
-    frame; ``0``: none, and no map — annotation-only logs for the vocabulary). A log whose pickle exists is
+    LiDAR PCDs are written for the first ``sensor_frames`` frames only (``None``: every frame; ``0``: none,
+    and no map — annotation-only logs for the vocabulary), camera JPEGs (all 8) for the last
+    ``camera_frames`` of those (``None``: all of them; ``1``: the current frame only, DrivoR's input). A log whose pickle exists is
     skipped (the pickle is written last, atomically), so an interrupted split resumes.
 
     Returns:
@@ -116,21 +119,25 @@ def write_study_split(
     logs_dir, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / split
     out: list[Path] = []
     for i in tqdm(range(n), desc=f"sandbox {split}", unit="log", disable=not progress, file=sys.stderr):
-        world = generate_scene(names[i % len(names)], seed + i, num_frames=num_frames, density=density)
-        pkl = logs_dir / f"{world.name}.pkl"
+        scenario = names[i % len(names)]
+        name = f"sandbox-{scenario.replace('_', '-')}-{seed + i:04d}"
+        pkl = logs_dir / f"{name}.pkl"
         out.append(pkl)
         if pkl.is_file():
             continue
+        world = generate_scene(scenario, seed + i, num_frames=num_frames, density=density, name=name)
         frames = frame_dicts(world, config)
         k = num_frames if sensor_frames is None else min(int(sensor_frames), num_frames)
         if k > 0:
             oracle = Oracle(world, config)
             write_maps_root(root / "maps", world.location, world.network, world.origin)
             save_world_spec(blobs / world.name / WORLD_FILE, world, config)
-            for frame, t in list(zip(frames, world.frame_times))[:k]:
+            first_cam = 0 if camera_frames is None else max(0, k - int(camera_frames))
+            for i, (frame, t) in enumerate(list(zip(frames, world.frame_times))[:k]):
                 pose = world.ego_pose_global(float(t))
-                for name, view in oracle.render_rig(pose, float(t)).items():
-                    write_jpeg(blobs / frame["cams"][name]["data_path"], view.rgb, quality=jpeg_quality)
+                if i >= first_cam:
+                    for name, view in oracle.render_rig(pose, float(t)).items():
+                        write_jpeg(blobs / frame["cams"][name]["data_path"], view.rgb, quality=jpeg_quality)
                 write_pcd(blobs / frame["lidar_path"], oracle.lidar(pose, float(t)))
         write_log(pkl, frames)
     return out
@@ -343,7 +350,8 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         for split, (n, seed, frames) in plan.items():
             log(f"sandbox split {split}: {n} logs, world seeds {seed}..{seed + n - 1}")
             write_study_split(data, split, n, seed, cfg.get("scenarios"), num_frames=frames,
-                              sensor_frames=0 if split == "train_vocab" else sb.get("sensor_frames"), config=config,
+                              sensor_frames=0 if split == "train_vocab" else sb.get("sensor_frames"),
+                              camera_frames=sb.get("camera_frames"), config=config,
                               density=float(sb["density"]), jpeg_quality=int(sb["jpeg_quality"]), progress=progress)
 
     vocab = out / "vocab.safetensors"
