@@ -324,3 +324,47 @@ def train_heads(
         head.load_state_dict(best_state)
     head.eval()
     return result
+
+
+# ------------------------------------------------------------------------------------------- split helper
+
+
+def scenes_with_metric_caches(
+    data_root: str | Path,
+    split: str,
+    maps_root: str | Path | None = None,
+    sensor_config: object = None,
+    scene_filter: object = None,
+    progress: bool = True,
+) -> Iterable[tuple[AgentInput, object]]:
+    """``(agent_input, metric_cache)`` for every scene of an OpenScene split (e.g. a sandbox split), the
+    ``items`` of :func:`collect_training_data`. Metric caches are built on the fly with
+    ``inspatio_drive.pdm.cache.build_metric_cache`` (maps from ``maps_root``, default ``<data_root>/maps``).
+
+    Args:
+        sensor_config: a data-room ``SensorConfig`` (default: LiDAR of the current frame, for the rule scorer;
+            ``SensorConfig.build_drivor()`` for DrivoR).
+        scene_filter: a data-room ``SceneFilter`` (default: navsim's, 4 history + 10 future frames).
+    """
+    from tqdm import tqdm
+
+    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig, load_map
+    from inspatio_drive.pdm.cache import build_metric_cache
+
+    root = Path(data_root)
+    sf = scene_filter if scene_filter is not None else SceneFilter()
+    if sensor_config is None:
+        cur = [sf.num_history_frames - 1]  # type: ignore[attr-defined]
+        sensor_config = SensorConfig.build_no_sensors()
+        sensor_config.lidar_pc = cur
+    loader = SceneLoader(
+        root / "navsim_logs" / split, root / "sensor_blobs" / split, sf, sensor_config, show_progress=False
+    )
+    maps = Path(maps_root) if maps_root is not None else root / "maps"
+    map_cache: dict[str, object] = {}
+    for token in tqdm(loader.tokens, desc=f"scenes of {split}", disable=not progress):
+        scene = loader.get_scene_from_token(token)
+        name = scene.scene_metadata.map_name
+        if name not in map_cache:
+            map_cache[name] = load_map(maps, name)
+        yield scene.get_agent_input(), build_metric_cache(scene, map_cache[name])  # type: ignore[arg-type]

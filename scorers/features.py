@@ -117,6 +117,15 @@ FEATURE_SPECS: tuple[FeatureSpec, ...] = (
         "mean absolute difference between generated frames and the geometric render on valid pixels",
     ),
     FeatureSpec(
+        "gen_view_photometric_error",
+        "rgb L1 in [0,1]",
+        0.0,
+        1.0,
+        0.0,
+        "generated",
+        "view consistency of the generated frames: consecutive generated frames warped with the render depth",
+    ),
+    FeatureSpec(
         "gen_rotation_error_deg",
         "deg",
         0.0,
@@ -376,8 +385,15 @@ def compute_features(
                 )
             raw["has_generated"] = torch.zeros(K, dtype=torch.float64)
             raw["has_generated"][idx] = 1.0
-            if rgb is not None and tuple(gen.shape[-2:]) == (H, W):
-                raw["gen_render_l1"][idx] = render_agreement(gen, torch.as_tensor(rgb)[idx], valid[idx])
+            if tuple(gen.shape[-2:]) == (H, W):
+                if rgb is not None:
+                    raw["gen_render_l1"][idx] = render_agreement(gen, torch.as_tensor(rgb)[idx], valid[idx])
+                if depth.shape[1] >= 2:
+                    gvc = view_consistency(
+                        depth[idx], valid[idx], intr, rgb=gen, relative_motion=rel[idx],
+                        depth_rel_tol=cfg.depth_rel_tol, stride=cfg.view_stride,
+                    )  # fmt: skip
+                    raw["gen_view_photometric_error"][idx] = gvc.photometric_error
             gh, gw = gen.shape[-2:]
             intr_gen = scale_intrinsics(intr, gw / W, gh / H)
             mr = motion_recovery(

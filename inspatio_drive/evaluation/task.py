@@ -85,8 +85,10 @@ class EvaluateTask:
         sensors = self.cfg["eval"].get("sensors", "all")
         sensor_config = SensorConfig.build_all_sensors() if sensors == "all" else (
             SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_no_sensors())
+        index_dir = Path(self.cfg["eval"]["output_dir"]) / ".log_index"  # workers reuse the parent's index
         self.loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), sensor_config,
-                                  lenient=bool(data.get("lenient", False)), show_progress=False)
+                                  lenient=bool(data.get("lenient", False)), show_progress=False,
+                                  index_cache_dir=index_dir)
         spec = build_planner(self.cfg["planner"])
         fc_cfg = self.cfg.get("scorer") or {}
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None

@@ -47,6 +47,19 @@ def check_num_frames(num_frames: int, frames_per_block: int = FRAMES_PER_BLOCK) 
     return lat
 
 
+def largest_valid_frames(num_frames: int, frames_per_block: int = FRAMES_PER_BLOCK) -> int:
+    """Longest whole-block video length ``4·L - 3 <= num_frames`` (the official code trims to it).
+
+    E.g. 97 frames (4 s at 24 fps) -> 93; 105 frames would cover 4.33 s.
+    """
+    blocks = (latent_frames(num_frames) // frames_per_block) if num_frames >= 1 else 0
+    if blocks == 0:
+        raise ValueError(
+            f"{num_frames} frames are fewer than one block ({pixel_frames(frames_per_block)} frames)"
+        )
+    return pixel_frames(blocks * frames_per_block)
+
+
 def block_frame_range(block: int, frames_per_block: int = FRAMES_PER_BLOCK) -> range:
     """Pixel frame indices decoded from block ``block`` (9 frames for block 0, then 12 per block)."""
     first_lat, last_lat = block * frames_per_block, (block + 1) * frames_per_block - 1

@@ -9,9 +9,14 @@ yield the K future videos block by block (streaming)::
 Conventions:
     source_frames: [T_s, 3, H, W] float in [0, 1], T_s = 1 (static world: the current frame is repeated, as
         V15's single-image mode) or T_s = T.
-    render: [K, T, 3, H, W] float in [0, 1], the geometric render along each candidate (frame 0 = now).
+    render: [K, T, 3, H, W] float in [0, 1] or uint8, the geometric render along each candidate (frame 0 = now).
     mask: [K, T, H, W] bool / {0, 1}, True where the render saw geometry (False = hole).
-    T = 4·L - 3 with L a multiple of 3 latent frames (9, 21, 33, 45...); H, W multiples of 16.
+    T = 4·L - 3 with L a multiple of 3 latent frames (9, 21, 33, 45...); H, W multiples of 16. With
+        ``trim=True`` longer videos are cut to the longest such length, as the official code does (the
+        blocks' ``frame_indices`` say which frames were generated).
+
+A render room ``RenderBatch`` (rgb uint8 [K, T, C, 3, H, W], valid [K, T, C, H, W]) converts with
+:func:`condition_from_render_batch`.
 
 InSpatio: everything that depends only on the source is computed once and shared by the K streams: the VAE
 latents of the source video, the text K/V of the caption, and block 0's t = 0 context pass (the reference
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 
@@ -34,6 +40,7 @@ from .condition import (
     block_frame_range,
     check_num_frames,
     condition_latent,
+    largest_valid_frames,
     mask_to_signed,
     mask_video_to_latent,
 )
@@ -43,6 +50,16 @@ from .model import CausalWanDiT
 from .rollout import causal_rollout, torch_noise
 from .scheduler import DistilledSampler
 from .vae import WanVAE
+
+
+class StreamingDecoder(Protocol):
+    """What :class:`InSpatioGenerator` needs from a decoder (:class:`WanVAE`, ``TAEHVDecoder``)."""
+
+    def start_stream(self) -> Any: ...
+
+    def decode_next(self, latents: torch.Tensor, stream: Any) -> torch.Tensor:
+        """[B, n, 16, h, w] normalised latents -> [B, F, 3, 8h, 8w] in [-1, 1]."""
+        ...
 
 
 @dataclass
@@ -60,6 +77,29 @@ class GeneratedBlock:
     frame_indices: range
     frames: torch.Tensor | None
     latents: torch.Tensor | None = None
+
+
+def condition_from_render_batch(batch: Any, camera: str | int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(render [K, T, 3, H, W] float in [0, 1], mask [K, T, H, W] bool) of one camera of a ``RenderBatch``."""
+    if batch.rgb is None:
+        raise ValueError("the RenderBatch has no rgb (render with outputs including 'rgb')")
+    index = batch.camera_names.index(camera) if isinstance(camera, str) else int(camera)
+    return _to_unit(batch.rgb[:, :, index]), batch.valid[:, :, index].bool()
+
+
+def _to_unit(video: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] or float [0, 1] -> float32 [0, 1]."""
+    return video.float() / 255 if video.dtype == torch.uint8 else video.float()
+
+
+def _trim(
+    source: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, frames_per_block: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    t = render.shape[1]
+    n = largest_valid_frames(t, frames_per_block)
+    if source.shape[0] == t:
+        source = source[:n]
+    return source, render[:, :n], mask[:, :n]
 
 
 def _check_inputs(
@@ -87,8 +127,16 @@ class GeometricGenerator:
     frames_per_block = FRAMES_PER_BLOCK
 
     def generate(
-        self, source_frames: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, **_: object
+        self,
+        source_frames: torch.Tensor,
+        render: torch.Tensor,
+        mask: torch.Tensor,
+        trim: bool = False,
+        **_: object,
     ) -> Iterator[GeneratedBlock]:
+        if trim:
+            source_frames, render, mask = _trim(source_frames, render, mask, self.frames_per_block)
+        render = _to_unit(render)
         _, t, _, _ = _check_inputs(source_frames, render, mask)
         n_blocks = check_num_frames(t, self.frames_per_block) // self.frames_per_block
         for b in range(n_blocks):
@@ -121,7 +169,7 @@ class InSpatioGenerator:
         text_embeds: torch.Tensor | None = None,
         sampler: DistilledSampler | None = None,
         max_batch: int = 8,
-        decoder: object | None = None,
+        decoder: StreamingDecoder | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -208,8 +256,13 @@ class InSpatioGenerator:
         mask: torch.Tensor,
         seed: int = 0,
         decode: bool = True,
+        trim: bool = False,
     ) -> Iterator[GeneratedBlock]:
         """Generate K future videos, streamed block by block (see the module docstring for shapes)."""
+        if trim:
+            source_frames, render, mask = _trim(source_frames, render, mask, self.frames_per_block)
+        render = _to_unit(render)
+        source_frames = _to_unit(source_frames)
         k, t, _, _ = _check_inputs(source_frames, render, mask)
         n_lat = check_num_frames(t, self.frames_per_block)
         source = source_frames.expand(t, -1, -1, -1) if source_frames.shape[0] == 1 else source_frames
@@ -221,7 +274,9 @@ class InSpatioGenerator:
         if mask_latent.shape[1] != n_lat or render_latent.shape[1] != n_lat:
             raise AssertionError(f"latent counts {mask_latent.shape[1]}, {render_latent.shape[1]} != {n_lat}")
         cond = condition_latent(mask_latent.to(self.device), render_latent)
-        dec = self.decoder if self.decoder is not None else self.vae
+        dec: StreamingDecoder | None = self.decoder if self.decoder is not None else self.vae
+        if decode and dec is None:
+            raise RuntimeError("decode=True needs a VAE or a decoder")
         streams = [dec.start_stream() for _ in range(0, k, self.max_batch)] if decode else []
         for b, x0 in enumerate(self.generate_latents(ref_latent, cond, seed=seed)):
             frames = None

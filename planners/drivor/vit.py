@@ -78,6 +78,10 @@ class LoRAQKV(nn.Module):
         self.linear_b_q = nn.Linear(rank, dim, bias=False)
         self.linear_a_v = nn.Linear(dim, rank, bias=False)
         self.linear_b_v = nn.Linear(rank, dim, bias=False)
+        # as DrivoR's LoRA_ViT_timm.reset_parameters: A kaiming-uniform (nn.Linear default), B zero, so a fresh
+        # LoRA ViT computes exactly the pretrained ViT
+        nn.init.zeros_(self.linear_b_q.weight)
+        nn.init.zeros_(self.linear_b_v.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.qkv(x).split(self.dim, dim=-1)

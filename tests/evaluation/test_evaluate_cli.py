@@ -81,3 +81,21 @@ def test_privileged_oracle_scorer_selects_the_best_candidate(tmp_path):
     assert base["num_candidates"] == 15
     assert base["score"] == pytest.approx(oracle["score"])  # v1 weights rank by the PDM score itself
     assert oracle["score"] > _golden_row("scene_a", "constant_velocity")["score"]
+
+
+def test_artefacts_and_report(tmp_path):
+    out = tmp_path / "run"
+    assert main(["evaluate", f"data.data_root={GOLDEN}", "data.split=golden_a", f"eval.output_dir={out}",
+                 "eval.artefacts=1", "eval.report=true", "eval.progress=false",
+                 "planner.yaw_rates=[-0.2,0.0,0.2]", "planner.scorer=rules",
+                 "scorer.model={_target_:inspatio_drive.future_consistency.GeometricFC,image_size:[64,36]}"]) == 0
+    token = pd.read_csv(out / "base.csv", index_col=0).iloc[0]["token"]
+    meta = json.loads((out / "artefacts" / token / "scene.json").read_text())
+    assert meta["candidates"][0]["label"].startswith("base")
+    assert {"source", "render", "future"} <= set(meta["candidates"][0]["videos"])
+    assert meta["candidates"][0]["fc_features"], "the FC features of the candidate are shown"
+    assert (out / "artefacts" / token / "bev.png").stat().st_size > 5000
+    assert (out / "artefacts" / token / "futures_grid.mp4").exists()
+    assert (out / "report" / "index.html").exists()
+    fc = pd.read_csv(out / "fc.csv", index_col=0)
+    assert fc.iloc[0]["mode"] == "honest" and "fc_prob" in fc.columns

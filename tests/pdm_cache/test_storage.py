@@ -105,3 +105,12 @@ def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert MetricCacheStore.open(tmp_path / "cache", create=False).tokens == ["a9a7495188971479"]
     assert (tmp_path / "bev" / "bev_a9a7495188971479.png").is_file()
     assert main([f"data.openscene_data_root={GOLDEN}", "maps_root=null"]) == 2
+
+
+def test_bench_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from inspatio_drive.pdm.cache.bench import main
+
+    assert main(["repeats=1", "split=golden_c"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["scenes"] == 1 and report["median_ms_per_scene"] > 0
+    assert set(report["stage_cpu_ms"]) >= {"pdm_closed_proposals", "pdm_closed_simulation", "observation"}

@@ -129,3 +129,29 @@ def test_collect_needs_features():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="no per-candidate features"):
         collect_training_data([_scene(rng)], ConstantVelocityPlanner(), _true_subscores, progress=False)
+
+
+def test_runs_on_the_sandbox_sample():
+    """Deliverable 5 on real project data: sandbox sample scenes, metric caches built on the fly, true PDM
+    sub-scores of 64 constant-turn candidates, rule features, a few epochs on CPU.
+    (Needs the sandbox, maps and metric-cache rooms; skipped in a build without them.)"""
+    pytest.importorskip("inspatio_drive.pdm.cache")
+    sample = pytest.importorskip("inspatio_drive.sandbox.sample")
+    from planners.scoring import PDMOracleScorer
+    from planners.training import scenes_with_metric_caches
+
+    oracle = PDMOracleScorer()
+    fan = ConstantVelocityPlanner(
+        yaw_rates=tuple(np.linspace(-0.3, 0.3, 8)), speed_factors=tuple(np.linspace(0.2, 1.4, 8))
+    )
+    planner = ScoredPlanner(fan, RuleBasedScorer())
+    items = scenes_with_metric_caches(sample.sample_root(), sample.SAMPLE_SPLIT, progress=False)
+    feats, targets, _poses = collect_training_data(
+        items, planner, lambda c, cache: oracle.subscores(c.poses, cache), progress=False
+    )
+    assert feats.shape[1:] == (64, 7) and len(feats) >= 3
+    assert 0 < float(targets["EP"].mean()) < 1
+    head = ScoreHeads(7, hidden=16)
+    head.fit_normalization(feats)
+    result = train_heads(head, feats, targets, TrainConfig(epochs=30, batch_size=2, lr=3e-3, progress=False))
+    assert result.train_loss[-1] < 0.7 * result.train_loss[0]

@@ -66,6 +66,10 @@ def test_compute_features_all_groups():
     assert col("view_depth_agreement")[1] > 0.9
     assert col("has_generated").tolist() == [0.0, 1.0]
     assert col("gen_render_l1")[1] == 0.0
+    # generated == render here, so the generated frames are as view-consistent as the render
+    assert col("gen_view_photometric_error")[1] == pytest.approx(
+        col("view_photometric_error")[1].item(), abs=1e-3
+    )
     assert torch.isnan(table.raw["gen_render_l1"][0])  # raw keeps "not computable"
     # spec ranges hold
     for i, s in enumerate(FEATURE_SPECS):

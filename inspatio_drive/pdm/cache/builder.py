@@ -7,13 +7,15 @@ PDM-Closed (forecast observation, IDM proposals, simulation, scoring, selection)
 
 from __future__ import annotations
 
-from time import perf_counter
+from dataclasses import dataclass
+from time import thread_time  # stage timings are CPU seconds of this thread
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from inspatio_drive.data.types import Scene
-from inspatio_drive.maps import MapAPI
+from inspatio_drive.maps import Lane, LaneConnector, MapAPI
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
 from inspatio_drive.pdm.cache.drivable import drivable_area_map
 from inspatio_drive.pdm.cache.forecast import forecast_observation
@@ -30,21 +32,35 @@ from inspatio_drive.pdm.cache.route import (
     starting_lane,
 )
 from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state, scene_token
-from inspatio_drive.pdm.types import PACIFICA, Centerline, MetricCache, VehicleParameters
+from inspatio_drive.pdm.types import PACIFICA, Centerline, DrivableAreaMap, MetricCache, VehicleParameters
 
-__all__ = ["BUILDER_VERSION", "build_metric_cache", "plan_route"]
+__all__ = ["BUILDER_VERSION", "RoutePlan", "build_metric_cache", "plan_route"]
 
 BUILDER_VERSION = "navsim-v1.1/1"
 """Semantics version of the builder, stored in every cache entry (``extra.builder``)."""
 
 
+@dataclass
+class RoutePlan:
+    """Route stage of the builder: corrected route, drivable-area map, starting lane, centerline ``[N, 3]``."""
+
+    route: Route
+    drivable: DrivableAreaMap
+    start: Lane | LaneConnector
+    centerline_path: NDArray[np.float64]
+
+
 def plan_route(
-    scene: Scene, map_api: MapAPI, config: MetricCacheConfig, vehicle: VehicleParameters = PACIFICA
-) -> tuple[Route, object, np.ndarray]:
-    """(corrected route, starting lane, centerline discrete path ``[N, 3]``) of the scene's current frame."""
+    scene: Scene,
+    map_api: MapAPI,
+    config: MetricCacheConfig | None = None,
+    vehicle: VehicleParameters = PACIFICA,
+) -> RoutePlan:
+    """Route correction, drivable-area map (around the ego centre), starting lane and Dijkstra centerline of
+    the scene's current frame."""
+    config = config or MetricCacheConfig()
     frame = scene.frames[scene.current_index]
-    state = initial_ego_state(frame)
-    pose = state[:3]
+    pose = initial_ego_state(frame)[:3]
     center = ego_center(pose, vehicle)
     if not frame.roadblock_ids:
         raise ValueError(f"scene {scene_token(scene)}: current frame has no route roadblock_ids")
@@ -56,7 +72,7 @@ def plan_route(
     ego_box = shapely.Polygon(ego_corners(pose, vehicle))
     start = starting_lane(pose, ego_box, center, route, drivable)
     lanes = centerline_lanes(start, route, config.centerline_search_depth)
-    return route, start, centerline_path(lanes)
+    return RoutePlan(route, drivable, start, centerline_path(lanes))
 
 
 def build_metric_cache(
@@ -75,31 +91,24 @@ def build_metric_cache(
         config: builder settings (navsim defaults).
         vehicle: ego vehicle (Pacifica).
         return_pdm_closed: also return the PDM-Closed internals (proposals, scores).
-        timings: if given, seconds per stage are added to it (route, forecast, pdm_closed_*, observation).
+        timings: if given, CPU seconds (this thread) per stage are added to it (route_map_centerline,
+            forecast, pdm_closed_*, observation).
 
     Raises:
         ValueError: unknown route roadblocks, too few frames, unknown object types (message names the field).
     """
     config = config or MetricCacheConfig()
     tm = timings if timings is not None else {}
-    t0 = perf_counter()
+    t0 = thread_time()
     frame = scene.frames[scene.current_index]
     state = initial_ego_state(frame)
     pose = state[:3]
     center = ego_center(pose, vehicle)
     ego_box = shapely.Polygon(ego_corners(pose, vehicle))
-    if not frame.roadblock_ids:
-        raise ValueError(f"scene {scene_token(scene)}: current frame has no route roadblock_ids")
+    plan = plan_route(scene, map_api, config, vehicle)
+    route, drivable, start, path = plan.route, plan.drivable, plan.start, plan.centerline_path
 
-    route = load_route(map_api, frame.roadblock_ids)
-    route = correct_route(
-        pose, map_api, route, config.route_search_depth_backward, config.route_search_depth_forward
-    )
-    drivable = drivable_area_map(map_api, center, config.map_radius)
-    start = starting_lane(pose, ego_box, center, route, drivable)
-    path = centerline_path(centerline_lanes(start, route, config.centerline_search_depth))
-
-    t1 = perf_counter()
+    t1 = thread_time()
     tm["route_map_centerline"] = tm.get("route_map_centerline", 0.0) + t1 - t0
     red_lights = [
         (str(lc), route.lanes[str(lc)].polygon)
@@ -118,7 +127,7 @@ def build_metric_cache(
         config.map_radius,
         config.forecast_sample_res,
     )
-    t2 = perf_counter()
+    t2 = thread_time()
     tm["forecast"] = tm.get("forecast", 0.0) + t2 - t1
     pdm_closed = run_pdm_closed(
         path,
@@ -132,9 +141,9 @@ def build_metric_cache(
         vehicle,
         tm,
     )
-    t3 = perf_counter()
+    t3 = thread_time()
     observation = ground_truth_observation(scene, config)
-    tm["observation"] = tm.get("observation", 0.0) + perf_counter() - t3
+    tm["observation"] = tm.get("observation", 0.0) + thread_time() - t3
     cache = MetricCache(
         token=scene_token(scene),
         log_name=scene.scene_metadata.log_name,

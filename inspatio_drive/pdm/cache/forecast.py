@@ -49,13 +49,31 @@ class Forecast:
     corners: NDArray[np.float64]
     _trees: dict[int, STRtree] = field(default_factory=dict, repr=False)
     _index: dict[str, int] | None = field(default=None, repr=False)
+    _centroids: NDArray[np.object_] | None = field(default=None, repr=False)
 
-    def intersects(self, step: int, geometry: shapely.Geometry) -> list[str]:
-        """Tokens whose polygon at ``step`` intersects ``geometry`` (STRtree order)."""
+    def query(self, step: int, geometry: shapely.Geometry) -> NDArray[np.int64]:
+        """Indices of the polygons at ``step`` intersecting ``geometry``, in STRtree order (navsim's order)."""
         s = int(self.step_to_sample[step])
         if s not in self._trees:
             self._trees[s] = STRtree(self.polygons[s], node_capacity=10)
-        return [self.tokens[i] for i in self._trees[s].query(geometry, predicate="intersects")]
+        return np.asarray(self._trees[s].query(geometry, predicate="intersects"), dtype=np.int64)
+
+    def intersects(self, step: int, geometry: shapely.Geometry) -> list[str]:
+        """Tokens whose polygon at ``step`` intersects ``geometry`` (STRtree order)."""
+        return [self.tokens[i] for i in self.query(step, geometry)]
+
+    @property
+    def centroids(self) -> NDArray[np.object_]:
+        """``[S, M]`` centroids of :attr:`polygons` (computed once)."""
+        if self._centroids is None:
+            self._centroids = shapely.centroid(self.polygons)
+        return self._centroids
+
+    @property
+    def collided_mask(self) -> NDArray[np.bool_]:
+        """``[M]`` True for the tokens in :attr:`collided`."""
+        gone = set(self.collided)
+        return np.array([t in gone for t in self.tokens], dtype=bool)
 
     def polygon(self, step: int, token: str) -> shapely.Polygon:
         if self._index is None:

@@ -62,4 +62,15 @@ def ego_center(pose: ArrayLike, vehicle: VehicleParameters) -> NDArray[np.float6
 def ego_corners(pose: ArrayLike, vehicle: VehicleParameters) -> NDArray[np.float64]:
     """``[..., 3]`` rear-axle poses → ``[..., 4, 2]`` ego box corners (FL, RL, RR, FR)."""
     p = np.asarray(pose, dtype=np.float64)
-    return box_corners(ego_center(p, vehicle), p[..., 2], vehicle.length, vehicle.width)
+    h = p[..., 2]
+    d = vehicle.rear_axle_to_center
+    cos, sin = np.cos(h), np.sin(h)
+    cx, cy = p[..., 0] + d * cos, p[..., 1] + d * sin
+    cos_l, sin_l = np.cos(h + np.pi / 2.0), np.sin(h + np.pi / 2.0)
+    hl, hw = vehicle.length / 2.0, vehicle.width / 2.0
+    out = np.empty((*h.shape, 4, 2), dtype=np.float64)
+    for k, (s_lon, s_lat) in enumerate(((1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0))):
+        a, b = s_lat * hw, s_lon * hl
+        out[..., k, 0] = cx + (a * cos_l + b * cos)
+        out[..., k, 1] = cy + (a * sin_l + b * sin)
+    return out

@@ -11,7 +11,6 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from inspatio_drive.pdm.cache.geometry import normalize_angle
 from inspatio_drive.pdm.types import cumulative_progress
 
 __all__ = ["ProposalPath", "parallel_path"]
@@ -33,6 +32,11 @@ class ProposalPath:
         order = np.argsort(self.progress, kind="mergesort")
         self._x = self.progress[order]
         self._y = self.states[order]
+        # per-segment slopes, computed once (zero-length segments are never selected, see interpolate)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._slope = np.diff(self._y, axis=0) / np.diff(self._x)[:, None]
+        self._length = float(self.progress[-1])
+        self._last = len(self._x) - 1
 
     @property
     def length(self) -> float:
@@ -47,16 +51,12 @@ class ProposalPath:
 
     def interpolate(self, distances: ArrayLike) -> NDArray[np.float64]:
         """``[K]`` arc lengths → ``[K, 3]`` (x, y, heading)."""
-        d = np.clip(np.asarray(distances, dtype=np.float64), 1e-5, self.length)
-        # scipy interp1d's linear rule: hi = first x ≥ d (clipped to 1…N-1), lo = hi - 1
-        hi = np.clip(np.searchsorted(self._x, d, side="left"), 1, len(self._x) - 1)
-        lo = hi - 1
-        x_lo, x_hi = self._x[lo], self._x[hi]
-        y_lo, y_hi = self._y[lo], self._y[hi]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (y_hi - y_lo) / (x_hi - x_lo)[..., None]
-        out = slope * (d - x_lo)[..., None] + y_lo
-        out[..., 2] = normalize_angle(out[..., 2])
+        d = np.minimum(np.maximum(np.asarray(distances, dtype=np.float64), 1e-5), self._length)
+        # scipy interp1d's linear rule: hi = first x ≥ d (clipped to 1…N-1), lo = hi - 1; d > x[lo] always,
+        # so a zero-length segment (duplicated joint vertex) is never the one interpolated on
+        lo = np.minimum(np.maximum(np.searchsorted(self._x, d, side="left"), 1), self._last) - 1
+        out = self._slope[lo] * (d - self._x[lo])[..., None] + self._y[lo]
+        out[..., 2] = np.arctan2(np.sin(out[..., 2]), np.cos(out[..., 2]))
         out[np.isnan(out)] = 0.0
         return out
 

@@ -112,6 +112,9 @@ class _Generator:
         self.idm = np.zeros((n, t, 2), dtype=np.float64)
         self.lead = np.zeros((n, t, 3), dtype=np.float64)
         self.corridors: dict[int, shapely.Geometry] = {}
+        self.progress_tables: dict[int, NDArray[np.float64]] = {}
+        self.path_lengths = [float(p.linestring.length) for p in paths]
+        self.collided_mask = forecast.collided_mask
         self.initial = initial_state
         self.max_target = float(np.max(targets))
 
@@ -133,37 +136,67 @@ class _Generator:
             self.corridors[lat] = line.buffer(self.vehicle.width / 2, cap_style="square")
         return self.corridors[lat]
 
+    def progress_table(self, lat: int) -> NDArray[np.float64]:
+        """``[S, M]`` arc length along path ``lat`` of every forecast polygon's centroid (computed once)."""
+        if lat not in self.progress_tables:
+            # only polygons that touch the corridor at some sample can become leaders: project just those
+            corridor = self.corridor(lat)
+            shapely.prepare(corridor)
+            polys = self.fc.polygons
+            hit = shapely.intersects(corridor, polys) if polys.size else np.zeros(polys.shape, dtype=bool)
+            table = np.full(polys.shape, np.nan)
+            table[hit] = shapely.line_locate_point(self.paths[lat].linestring, self.fc.centroids[hit])
+            self.progress_tables[lat] = table
+        return self.progress_tables[lat]
+
     def update_leaders(self, lat: int, idcs: list[int], t: int) -> None:
+        """Leading agents of path ``lat`` at step ``t`` for the proposals ``idcs``."""
+        self.update_leaders_many([lat], [idcs], t)
+
+    def update_leaders_many(self, lats: list[int], batches: list[list[int]], t: int) -> None:
+        """Leading agents at step ``t`` of several path batches (one shapely distance call for all)."""
         if t % self.cfg.leading_agent_update_rate != 0:
-            self.lead[idcs, t] = self.lead[idcs, t - 1]
+            for idcs in batches:
+                self.lead[idcs, t] = self.lead[idcs, t - 1]
             return
-        path, fc = self.paths[lat], self.fc
-        buffer = np.zeros(3, dtype=np.float64)  # shared across the batch on purpose (navsim)
-        hits = [tok for tok in fc.intersects(t, self.corridor(lat)) if tok not in fc.collided]
-        progress: dict[str, float] = {}
-        if hits:
-            centroids = shapely.centroid(np.array([fc.polygon(t, tok) for tok in hits], dtype=object))
-            progress = dict(zip(hits, shapely.line_locate_point(path.linestring, centroids).tolist()))
-        ahead_all = list(progress)
-        dist = np.zeros((len(idcs), 0))
-        if ahead_all:
-            # ego boxes of the whole batch at t-1 vs every candidate leader (vectorised shapely distance)
-            ego_polys = shapely.polygons(ego_corners(self.states[idcs, t - 1, :3], self.vehicle))
-            obj_polys = np.array([fc.polygon(t, tok) for tok in ahead_all], dtype=object)
-            dist = shapely.distance(ego_polys[:, None], obj_polys[None, :])
-        for row, p in enumerate(idcs):
-            ego_progress = self.idm[p, t - 1, PROGRESS]
-            ahead = [j for j, tok in enumerate(ahead_all) if progress[tok] > ego_progress]
-            if ahead:
-                j = ahead[int(np.argmin(dist[row, ahead]))]
-                buffer[PROGRESS] = ego_progress + dist[row, j]
-                if RED_LIGHT_TOKEN not in ahead_all[j]:
-                    pose = self.states[p, t - 1, :3]
-                    buffer[VELOCITY] = _leader_velocity(float(pose[2]), fc.objects[ahead_all[j]])
-            else:
-                buffer[PROGRESS] = float(self.paths[lat].linestring.length)
-                buffer[LENGTH_REAR] = self.vehicle.length / 2
-            self.lead[p, t] = buffer
+        fc = self.fc
+        sample = int(fc.step_to_sample[t])
+        found = []
+        for lat, idcs in zip(lats, batches):
+            hits = fc.query(t, self.corridor(lat))  # STRtree order, like navsim
+            hits = hits[~self.collided_mask[hits]]
+            ego_progress = self.idm[idcs, t - 1, PROGRESS]
+            ahead = self.progress_table(lat)[sample, hits][None, :] > ego_progress[:, None]  # [n, H]
+            found.append((hits, ego_progress, ahead))
+        need = [p for (hits, _, ahead), idcs in zip(found, batches) if ahead.any() for p in idcs]
+        dist = np.zeros((0, 0))
+        union = np.zeros(0, dtype=np.int64)
+        if need:
+            # ego boxes at t-1 vs every object in the corridors: one vectorised shapely distance call
+            union = np.unique(np.concatenate([h for h, _, a in found if a.any()]))
+            ego_polys = shapely.polygons(ego_corners(self.states[need, t - 1, :3], self.vehicle))
+            dist = shapely.distance(ego_polys[:, None], fc.polygons[sample, union][None, :])
+        k = 0
+        rows = self.lead[:, t]
+        for lat, idcs, (hits, ego_progress, ahead) in zip(lats, batches, found):
+            has = ahead.any(axis=1)
+            if has.any():
+                masked = np.where(ahead, dist[k : k + len(idcs)][:, np.searchsorted(union, hits)], np.inf)
+                leader = np.argmin(masked, axis=1)  # the nearest object ahead; first in STRtree order on ties
+                gap = masked[np.arange(len(idcs)), leader]
+                k += len(idcs)
+            # navsim fills one buffer proposal by proposal: fields not written keep the previous proposal's value
+            buf_progress, buf_velocity, buf_rear = 0.0, 0.0, 0.0
+            for row, p in enumerate(idcs):
+                if has[row]:
+                    buf_progress = float(ego_progress[row] + gap[row])
+                    token = fc.tokens[int(hits[leader[row]])]
+                    if RED_LIGHT_TOKEN not in token:
+                        buf_velocity = _leader_velocity(float(self.states[p, t - 1, 2]), fc.objects[token])
+                else:
+                    buf_progress = self.path_lengths[lat]
+                    buf_rear = self.vehicle.length / 2
+                rows[p] = (buf_progress, buf_velocity, buf_rear)
 
     def step(self, lat: int, idcs: list[int], t: int) -> None:
         self.update_leaders(lat, idcs, t)
@@ -192,9 +225,9 @@ def generate_proposals(
     batches = [gen.batch(lat) for lat in range(len(paths))]
     everything = [p for b in batches for p in b]
     long_idx = np.array([p % gen.n_long for p in everything])
+    lats = list(range(len(paths)))
     for t in range(1, config.proposal_steps + 1):
-        for lat, idcs in enumerate(batches):
-            gen.update_leaders(lat, idcs, t)
+        gen.update_leaders_many(lats, batches, t)
         gen.idm[everything, t] = idm_step(
             gen.idm[everything, t - 1],
             gen.lead[everything, t],
@@ -241,24 +274,24 @@ def run_pdm_closed(
     vehicle: VehicleParameters = PACIFICA,
     timings: dict[str, float] | None = None,
 ) -> PDMClosedResult:
-    """Run PDM-Closed once at t0 and return the selected trajectory (``timings``: seconds per stage)."""
-    from time import perf_counter
+    """Run PDM-Closed once at t0 and return the selected trajectory (``timings``: CPU seconds per stage)."""
+    from time import thread_time  # stage timings are CPU seconds of this thread
 
     from inspatio_drive.pdm.simulation import simulate
 
     tm = timings if timings is not None else {}
-    t0 = perf_counter()
+    t0 = thread_time()
 
     paths = [ProposalPath(centerline_path)]
     paths += [ProposalPath(parallel_path(centerline_path, offset)) for offset in config.lateral_offsets]
     gen = generate_proposals(paths, speed_limit_mps, forecast, initial_state, config, vehicle)
     n = config.proposal_steps
-    t1 = perf_counter()
+    t1 = thread_time()
     tm["pdm_closed_proposals"] = tm.get("pdm_closed_proposals", 0.0) + t1 - t0
     simulated = simulate(
         gen.states[:, : n + 1], initial_state, vehicle=vehicle, step_us=round(config.step_s * 1e6)
     )
-    t2 = perf_counter()
+    t2 = thread_time()
     tm["pdm_closed_simulation"] = tm.get("pdm_closed_simulation", 0.0) + t2 - t1
     centerline = Centerline(paths[0].states)
     scorer_cache = MetricCache(
@@ -274,7 +307,7 @@ def run_pdm_closed(
         observation=forecast.scorer_observation(config.step_s),
     )
     scores = select_proposal(simulated, scorer_cache)
-    t3 = perf_counter()
+    t3 = thread_time()
     tm["pdm_closed_scoring"] = tm.get("pdm_closed_scoring", 0.0) + t3 - t2
     best = int(np.argmax(scores))
     lat = best // gen.n_long
@@ -284,5 +317,5 @@ def run_pdm_closed(
     times = int(initial_time_us) + step_us * np.arange(config.trajectory_steps + 1, dtype=np.int64)
     traj = np.zeros((config.trajectory_steps + 1, 11), dtype=np.float64)
     traj[:, :3] = gen.states[best, :, :3]
-    tm["pdm_closed_proposals"] += perf_counter() - t3
+    tm["pdm_closed_proposals"] += thread_time() - t3
     return PDMClosedResult(traj, times, gen.states, simulated, scores, best)
