@@ -175,7 +175,9 @@ class StudyTable:
 
     Attributes:
         rows: one dict per method: ``method``, ``inputs`` (honest / privileged), ``metric → (mean, lo, hi)``,
-            ``fc_time_s`` (mean FC seconds per scene, None without FC), ``scenes`` (valid scenes per seed).
+            ``fc_time_s`` (mean FC seconds per scene: render + features + head; None without FC),
+            ``select_time_s`` (mean seconds per scene to choose: planner proposal + honest rule scorer, plus FC
+            where used; for oracle@K the PDM scoring of every candidate).
         gap_closed: ``(mean, lo, hi)`` share of the base → oracle@K PDMS gap closed by base+FC.
         gap_closed_fc_alone: same for FC alone.
         subscores_not_lowered: metric → base+FC mean ≥ base mean.
@@ -196,7 +198,7 @@ class StudyTable:
 def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float], *, n_boot: int = 2000,
                 ci: float = 0.95, seed: int = 0) -> StudyTable:
     """Aggregate the test rows of every seed (``evaluate`` result frames: token, variant, valid, mode,
-    sub-scores, ``fc_s``).
+    sub-scores, timings ``propose_s``, ``fc_s``, ``pdm_s``)
 
     Only scenes valid in every variant count. A statistic is the mean over seeds of the per-seed scene mean;
     its CI comes from a hierarchical bootstrap (seeds with replacement, then scenes within each drawn seed),
@@ -210,6 +212,7 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
     values: dict[int, dict[str, np.ndarray]] = {}  # seed → variant → [M, len(keys)]
     modes: dict[str, set[str]] = {v: set() for v, _ in METHODS}
     fc_time: list[float] = []
+    sel_time: dict[str, list[float]] = {v: [] for v, _ in METHODS}
     for s, df in per_seed.items():
         df = df[df["variant"].isin([v for v, _ in METHODS])]
         ok = df.groupby("token")["valid"].agg(lambda x: bool(np.all(x)) and len(x) == len(METHODS))
@@ -224,6 +227,11 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
             modes[v].update(str(m) for m in part["mode"])
             if v == "fc" and "fc_s" in part:
                 fc_time += [float(t) for t in part["fc_s"] if t is not None and np.isfinite(t)]
+            cols = {"base": ["propose_s"], "fc": ["propose_s", "fc_s"], "fc_only": ["propose_s", "fc_s"],
+                    "oracle": ["pdm_s"]}[v]
+            if all(c in part for c in cols):
+                tot = part[cols].astype(np.float64).sum(axis=1).to_numpy()
+                sel_time[v] += [float(x) for x in tot if np.isfinite(x)]
     seeds = sorted(values)
     alpha = (1 - ci) / 2
     draws: dict[str, np.ndarray] = {v: np.empty((n_boot, len(keys))) for v, _ in METHODS}
@@ -238,7 +246,8 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
         lo, hi = np.quantile(draws[v], alpha, axis=0), np.quantile(draws[v], 1 - alpha, axis=0)
         rows.append({"method": label, "variant": v, "inputs": "/".join(sorted(modes[v])),
                      **{k: (float(point[v][i]), float(lo[i]), float(hi[i])) for i, k in enumerate(keys)},
-                     "fc_time_s": float(np.mean(fc_time)) if v in ("fc", "fc_only") and fc_time else None})
+                     "fc_time_s": float(np.mean(fc_time)) if v in ("fc", "fc_only") and fc_time else None,
+                     "select_time_s": float(np.mean(sel_time[v])) if sel_time[v] else None})
 
     def gap(v: str) -> tuple[float, float, float]:
         den = point["oracle"][0] - point["base"][0]
@@ -259,12 +268,13 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
 def table_markdown(t: StudyTable) -> str:
     """Markdown table (values ×100, ``mean [lo, hi]``) and the summary lines."""
     label = dict(METRICS)
-    head = ["method", "inputs", *label.values(), "FC time / scene"]
+    head = ["method", "inputs", *label.values(), "FC time / scene", "selection time / scene"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t.rows:
         cells = [f"{r[k][0] * 100:.1f} [{r[k][1] * 100:.1f}, {r[k][2] * 100:.1f}]" for k in label]
         ft = "–" if r["fc_time_s"] is None else f"{r['fc_time_s']:.2f} s"
-        lines.append("| " + " | ".join([r["method"], r["inputs"], *cells, ft]) + " |")
+        st = "–" if r.get("select_time_s") is None else f"{r['select_time_s']:.2f} s"
+        lines.append("| " + " | ".join([r["method"], r["inputs"], *cells, ft, st]) + " |")
     pct = round(t.ci * 100)
     lowered = [label[k] for k, ok in t.subscores_not_lowered.items() if not ok]
     fmt = "{:.0f} % [{:.0f}, {:.0f}]".format

@@ -47,7 +47,8 @@ def _rows(seed: int, scores: dict[str, list[float]], fc_s: float = 0.5) -> pd.Da
     rows = []
     for variant, vals in scores.items():
         for i, v in enumerate(vals):
-            row = {"token": f"s{seed}-{i}", "variant": variant, "valid": True, "fc_s": fc_s,
+            row = {"token": f"s{seed}-{i}", "variant": variant, "valid": True, "fc_s": fc_s, "propose_s": 0.25,
+                   "pdm_s": 0.125,
                    "mode": "privileged" if variant == "oracle" else "honest"}
             row.update({k: v for k, _ in METRICS})
             rows.append(row)
@@ -69,6 +70,8 @@ def test_study_table_means_and_gap() -> None:
     assert t.gap_closed[1] <= t.gap_closed[0] <= t.gap_closed[2]
     assert rows["oracle"]["inputs"] == "privileged" and rows["fc"]["inputs"] == "honest"
     assert rows["fc"]["fc_time_s"] == pytest.approx(0.5) and rows["base"]["fc_time_s"] is None
+    assert rows["base"]["select_time_s"] == pytest.approx(0.25) and rows["fc"]["select_time_s"] == pytest.approx(0.75)
+    assert rows["oracle"]["select_time_s"] == pytest.approx(0.125)
     assert t.scenes_per_seed == {0: 2, 1: 3} and t.target_met
     md = table_markdown(t)
     assert "| base+FC | honest | 60.0" in md and f"base+FC {t.gap_closed[0] * 100:.0f} %" in md and "): met." in md
