@@ -1,0 +1,26 @@
+"""Small files shipped with the package: the sandbox trajectory vocabulary and FC head made by
+``inspatio-drive study`` (see ``README.md`` in this folder for how each one was made).
+
+``asset("vocab_sandbox.safetensors")`` → its path; :data:`VOCAB_SANDBOX`, :data:`FC_HEAD_SANDBOX`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent
+VOCAB_SANDBOX = ASSETS_DIR / "vocab_sandbox.safetensors"      # planners.vocabulary file, K = 64 per cell
+FC_HEAD_SANDBOX = ASSETS_DIR / "fc_head_sandbox.safetensors"  # scorers.head checkpoint (honest), w_fc in its metadata
+
+
+def asset(name: str) -> Path:
+    """Path of a shipped asset.
+
+    Raises:
+        FileNotFoundError: not shipped (lists what is).
+    """
+    path = ASSETS_DIR / name
+    if not path.is_file():
+        have = sorted(p.name for p in ASSETS_DIR.glob("*.safetensors"))
+        raise FileNotFoundError(f"asset {name!r} not in {ASSETS_DIR} (shipped: {have})")
+    return path

@@ -1,0 +1,162 @@
+"""The FC study: seed plan, table arithmetic, README block, and the whole pipeline on a tiny configuration."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inspatio_drive.config import compose
+from inspatio_drive.evaluation.study import (
+    METRICS,
+    replace_readme_block,
+    split_plan,
+    study_table,
+    table_markdown,
+)
+
+
+def _cfg(overrides: list[str]) -> dict:
+    from omegaconf import OmegaConf
+
+    out = OmegaConf.to_container(compose("study", overrides), resolve=True)
+    assert isinstance(out, dict)
+    return out
+
+
+def test_split_plan_disjoint_seeds() -> None:
+    plan = split_plan(_cfg(["seeds=[0,1,2]"]))
+    assert set(plan) == {"train", "val", "train_vocab", "test_s0", "test_s1", "test_s2"}
+    ranges = sorted((seed, seed + n) for n, seed, _ in plan.values())
+    assert all(a1 <= b0 for (_, a1), (b0, _) in itertools.pairwise(ranges))
+    assert plan["test_s1"][1] - plan["test_s0"][1] == 10000
+
+
+def test_split_plan_rejects_overlap() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        split_plan(_cfg(["val.seed=100010"]))  # inside train's [100000, 100060)
+    with pytest.raises(ValueError, match="overlap"):
+        split_plan(_cfg(["test.n=20000"]))  # test_s0 runs into test_s1
+
+
+def _rows(seed: int, scores: dict[str, list[float]], fc_s: float = 0.5) -> pd.DataFrame:
+    rows = []
+    for variant, vals in scores.items():
+        for i, v in enumerate(vals):
+            row = {"token": f"s{seed}-{i}", "variant": variant, "valid": True, "fc_s": fc_s, "propose_s": 0.25,
+                   "pdm_s": 0.125,
+                   "mode": "privileged" if variant == "oracle" else "honest"}
+            row.update({k: v for k, _ in METRICS})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_study_table_means_and_gap() -> None:
+    # seed 0: base 0.5, fc 0.6, oracle 0.9 (gap 0.4, fc closes 0.1) ; seed 1: base 0.4, fc 0.6, oracle 0.8
+    s0 = _rows(0, {"base": [0.5, 0.5], "fc": [0.6, 0.6], "fc_only": [0.3, 0.3], "oracle": [0.9, 0.9]})
+    s1 = _rows(1, {"base": [0.4, 0.4, 0.4], "fc": [0.6, 0.6, 0.6], "fc_only": [0.4, 0.4, 0.4],
+                   "oracle": [0.8, 0.8, 0.8]})
+    t = study_table({0: s0, 1: s1}, {0: 1.0, 1: 2.0}, n_boot=200)
+    rows = {r["variant"]: r for r in t.rows}
+    assert rows["base"]["score"][0] == pytest.approx(0.45)
+    assert rows["fc"]["score"][0] == pytest.approx(0.6)
+    assert rows["oracle"]["score"][0] == pytest.approx(0.85)
+    assert t.gap_closed[0] == pytest.approx(0.15 / 0.40)
+    assert t.gap_closed_fc_alone[0] == pytest.approx(-0.1 / 0.40)
+    assert t.gap_closed[1] <= t.gap_closed[0] <= t.gap_closed[2]
+    assert rows["oracle"]["inputs"] == "privileged" and rows["fc"]["inputs"] == "honest"
+    assert rows["fc"]["fc_time_s"] == pytest.approx(0.5) and rows["base"]["fc_time_s"] is None
+    assert rows["base"]["select_time_s"] == pytest.approx(0.25) and rows["fc"]["select_time_s"] == pytest.approx(0.75)
+    assert rows["oracle"]["select_time_s"] == pytest.approx(0.125)
+    assert t.scenes_per_seed == {0: 2, 1: 3} and t.target_met
+    md = table_markdown(t)
+    assert "| base+FC | honest | 60.0" in md and f"base+FC {t.gap_closed[0] * 100:.0f} %" in md and "): met." in md
+
+
+def test_study_table_invalid_scene_dropped_and_lowered_subscore() -> None:
+    s0 = _rows(0, {"base": [0.5, 0.7], "fc": [0.6, 0.7], "fc_only": [0.6, 0.7], "oracle": [0.9, 0.9]})
+    s0.loc[(s0["variant"] == "fc") & (s0["token"] == "s0-1"), "valid"] = False
+    s0.loc[s0["variant"] == "fc", "comfort"] = 0.0
+    t = study_table({0: s0}, {0: 1.0}, n_boot=50)
+    assert t.scenes_per_seed == {0: 1}
+    assert not t.subscores_not_lowered["comfort"] and not t.target_met
+    bad = s0.assign(valid=False)
+    with pytest.raises(ValueError, match="no test scene valid"):
+        study_table({0: bad}, {0: 1.0}, n_boot=10)
+
+
+def test_replace_readme_block(tmp_path: Path) -> None:
+    p = tmp_path / "study.md"
+    p.write_text("# Study\n\nintro\n")
+    replace_readme_block(p, "table 1")
+    replace_readme_block(p, "table 2")
+    text = p.read_text()
+    assert text.count("<!-- study:begin -->") == 1 and "table 2" in text and "table 1" not in text
+    assert text.startswith("# Study\n\nintro")
+
+
+def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """All six steps on 2 scenes per split, K = 4, two seeds, tiny sensors; then a resumed re-run."""
+    from inspatio_drive.evaluation.study import main
+
+    out = tmp_path / "study"
+    readme = tmp_path / "readme.md"
+    overrides = [
+        f"output_dir={out}", "seeds=[0,1]", "scenarios=[plain_cruising,parked_car_blocking]",
+        "train.n=2", "val.n=2", "test.n=2", "vocab.n=1", "vocab.num_frames=20", "vocabulary.k=4",
+        "vocabulary.iters=5", "sandbox.image.width=96", "sandbox.image.height=54", "sandbox.lidar.channels=8",
+        "sandbox.lidar.azimuths=180", "sandbox.workers=1", "sandbox.shadows=false", "sandbox.density=0.3",
+        "evaluate_overrides=['scorer.model.image_size=[32,18]','scorer.model.render_steps=2']",
+        "train_fc_overrides=['optim.epochs=5','head.hidden=[]','plot=false']",
+        "report.n_boot=50", f"report.readme={readme}", f"report.assets_dir={tmp_path / 'assets'}", "progress=false",
+    ]
+    assert main(overrides) == 0
+    # splits: disjoint seeds, sensors only for the agent's history (cameras at the current frame)
+    data = out / "data"
+    for split in ("train", "val", "test_s0", "test_s1"):
+        assert len(list((data / "navsim_logs" / split).glob("*.pkl"))) == 2
+    log = next((data / "sensor_blobs" / "train").iterdir())
+    assert len(list((log / "MergedPointCloud").glob("*.pcd"))) == 4
+    assert len(list((log / "CAM_F0").glob("*.jpg"))) == 1
+    assert not (data / "sensor_blobs" / "train_vocab").exists()
+    # FC dataset from train + val only, heads per seed with w_fc from validation
+    z = np.load(out / "fc_dataset.npz", allow_pickle=False)
+    assert sorted(set(z["split"].tolist())) == ["train", "val"] and not bool(z["privileged"])
+    assert z["features"].shape[:2] == (4, 4)
+    for s in (0, 1):
+        metrics = json.loads((out / "heads" / f"s{s}" / "metrics.json").read_text())
+        assert metrics["mode"] == "honest" and metrics["w_fc"] is not None and metrics["seed"] == s
+    # test rows: four variants per scene, honest except the oracle
+    rows = pd.read_parquet(out / "test" / "s0" / "results.parquet")
+    assert rows["valid"].all() and len(rows) == 8
+    assert set(rows.loc[rows["variant"] != "oracle", "mode"]) == {"honest"}
+    assert set(rows.loc[rows["variant"] == "oracle", "mode"]) == {"privileged"}
+    best = rows[rows["variant"] == "oracle"]["score"].to_numpy()
+    for v in ("base", "fc", "fc_only"):
+        assert np.all(rows[rows["variant"] == v]["score"].to_numpy() <= best + 1e-12)
+    # report
+    result = json.loads((out / "study.json").read_text())
+    assert result["scenes_per_seed"] == {"0": 2, "1": 2}
+    assert {r["method"] for r in result["rows"]} == {"base", "base+FC", "FC alone", "oracle@K"}
+    assert (out / "study.png").stat().st_size > 0
+    assert "<!-- study:begin -->" in readme.read_text() and "| oracle@K | privileged |" in readme.read_text()
+    assert (tmp_path / "assets" / "vocab_sandbox.safetensors").is_file()
+    assert (tmp_path / "assets" / "fc_head_sandbox.safetensors").is_file()
+    # resumed: nothing is recomputed, the same table comes out
+    first = (out / "study.md").read_text()
+    stamp = (out / "heads" / "s0" / "fc_head.safetensors").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(overrides) == 0
+    assert (out / "study.md").read_text() == first
+    assert (out / "heads" / "s0" / "fc_head.safetensors").stat().st_mtime_ns == stamp
+    assert len(pd.read_parquet(out / "test" / "s0" / "results.parquet")) == 8
+
+
+def test_bad_step_is_a_clear_error(tmp_path: Path) -> None:
+    from inspatio_drive.evaluation.study import main
+
+    assert main([f"output_dir={tmp_path}", "steps=[sandbox,nope]"]) == 2
