@@ -21,6 +21,7 @@ def render_config(cfg: DictConfig) -> RenderConfig:
                          tuple(float(x) for x in lid.origin), float(lid.max_range)),
         texture_res=float(cfg.texture_res),
         shadows=bool(cfg.shadows),
+        workers=int(cfg.workers),
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -30,6 +31,7 @@ from inspatio_drive.sandbox.raycast import Raycaster
 from inspatio_drive.sandbox.world import World
 
 WORLD_FILE = "sandbox_world.json"
+RAY_CHUNK = 1 << 20  # rays shaded at once
 
 
 class View(NamedTuple):
@@ -63,13 +65,14 @@ class LidarModel:
 @dataclass
 class RenderConfig:
     """Sensor settings of a world: image size (intrinsics of the nuPlan-like rig scaled to it), LiDAR,
-    ground-texture resolution and shadows."""
+    ground-texture resolution and shadows; ``workers`` shading threads (results do not depend on it)."""
 
     width: int = 480
     height: int = 270
     lidar: LidarModel = field(default_factory=LidarModel)
     texture_res: float = 0.1
     shadows: bool = True
+    workers: int = 0  # shading threads (0 = all cores); not part of the world's truth
 
     def to_dict(self) -> dict:
         return {"width": self.width, "height": self.height, "texture_res": self.texture_res,
@@ -170,14 +173,35 @@ class Oracle:
         T = self._ego(ego_pose, t, frame)
         cams = [self._camera(c) for c in cameras]
         rays = [camera_rays(c, T) for c in cams]
-        out = self.caster.shade(np.concatenate([r[0] for r in rays]), np.concatenate([r[1] for r in rays]), t)
+        origins = np.concatenate([r[0] for r in rays])
+        dirs = np.concatenate([r[1] for r in rays])
+        del rays
+        total = len(dirs)
+        rgb = np.empty((total, 3), np.uint8)
+        depth = np.empty(total, np.float32)
+        inst = np.empty(total, np.int32)
+        workers = self.config.workers or os.cpu_count() or 1
+        chunk = max(min(RAY_CHUNK, -(-total // workers)), 1)  # bounded memory at 1920×1080
+
+        def shade(a: int) -> None:
+            out = self.caster.shade(origins[a:a + chunk], dirs[a:a + chunk], t)
+            rgb[a:a + chunk] = (out["rgb"] * 255.0 + 0.5).astype(np.uint8)
+            depth[a:a + chunk] = out["tfar"]
+            inst[a:a + chunk] = out["instance"]
+
+        self.caster.geometry(t)  # build the scene once, before the threads share it
+        starts = range(0, total, chunk)
+        if workers > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+                list(pool.map(shade, starts))
+        else:
+            for a in starts:
+                shade(a)
         views, k = [], 0
         for c in cams:
             n = c.width * c.height
-            rgb = (out["rgb"][k:k + n] * 255.0 + 0.5).astype(np.uint8).reshape(c.height, c.width, 3)
-            depth = out["tfar"][k:k + n].astype(np.float32).reshape(c.height, c.width)
-            inst = out["instance"][k:k + n].reshape(c.height, c.width)
-            views.append(View(rgb, depth, inst))
+            views.append(View(rgb[k:k + n].reshape(c.height, c.width, 3), depth[k:k + n].reshape(c.height, c.width),
+                              inst[k:k + n].reshape(c.height, c.width)))
             k += n
         return views
 

@@ -119,3 +119,13 @@ def test_dynamic_actors_move(oracle, tiny_world):
     g1, _ = oracle.caster.geometry(2.0)
     k = moving[0] + 1
     assert not np.allclose(g0.triangles[g0.instance == k], g1.triangles[g1.instance == k])
+
+
+def test_threaded_shading_is_identical(tiny_world, tiny_config):
+    from dataclasses import replace
+
+    one = Oracle(tiny_world, replace(tiny_config, workers=1)).render_rig(None, 1.0)
+    many = Oracle(tiny_world, replace(tiny_config, workers=3)).render_rig(None, 1.0)
+    for name in one:
+        np.testing.assert_array_equal(one[name].rgb, many[name].rgb)
+        np.testing.assert_array_equal(one[name].depth, many[name].depth)
