@@ -31,8 +31,19 @@ from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lid
 from inspatio_drive.data.writers import write_jpeg
 
 CAMERA_KEYS = ("cam_f0", "cam_l0", "cam_l1", "cam_l2", "cam_r0", "cam_r1", "cam_r2", "cam_b0")
-RenderFn = Callable[[Scene, int, NDArray[np.float64]], Mapping[str, NDArray[np.uint8]]]
-"""``render_fn(scene, frame_index, new_global_pose[3]) → {CAM_xx: uint8 [H, W, 3]}``."""
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """A novel view and the intrinsics ``[3, 3]`` (pixels of ``image``) it was rendered with."""
+
+    image: NDArray[np.uint8]
+    intrinsics: NDArray[np.float64]
+
+
+RenderFn = Callable[[Scene, int, NDArray[np.float64]], Mapping[str, "NDArray[np.uint8] | RenderedView"]]
+"""``render_fn(scene, frame_index, new_global_pose[3]) → {CAM_xx: uint8 [H, W, 3] | RenderedView}``; a bare
+image keeps the camera's logged intrinsics (it must then have the logged image size)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,14 @@ def counterfactual_scene(scene: Scene, p: Perturbation, render_fn: RenderFn | No
                            (f.ego_status.ego_acceleration * p.speed_factor**2).astype(np.float32),
                            f.ego_status.driving_command, True)
         images = dict(render_fn(scene, i, new_pose)) if render_fn is not None else {}
-        cams = {name: replace(cam, image=images.get(name), data_path=None) for name, cam in f.cameras.items()}
+        cams = {}
+        for name, cam in f.cameras.items():
+            view = images.get(name)
+            if isinstance(view, RenderedView):
+                cams[name] = replace(cam, image=view.image, intrinsics=np.asarray(view.intrinsics, np.float64),
+                                     data_path=None)
+            else:
+                cams[name] = replace(cam, image=view, data_path=None)
         lidar = Lidar(_reexpress_points(f.lidar.points, old_pose, new_pose)) if f.lidar is not None else f.lidar
         frames.append(replace(f, token=synthetic_token(f.token, p.name), ego_status=status, cameras=cams,
                               lidar=lidar, annotations=_reexpress_boxes(f.annotations, old_pose, new_pose)))
@@ -216,6 +234,71 @@ def read_synthetic_scene(path: str | Path, sensor_blobs: str | Path | None = Non
                             [(int(a), bool(b)) for a, b in fr["traffic_lights"]],
                             None if ann is None else Annotations(**ann), status, lidar, cams))
     return Scene(meta, frames)
+
+
+class GeometricRenderFn:
+    """:data:`RenderFn` of the geometric renderer: the coloured point cloud of the scene's real history (built
+    once per scene, in the current ego frame; static world) rendered at each perturbed pose.
+
+    Args:
+        cameras: cameras rendered; image_size: ``(W, H)`` (intrinsics rescaled to it).
+        frames: ``all`` | ``history`` (history + current frames only) | ``current`` — which frames get images.
+        sweeps, voxel_size, splat, hole_fill, device: renderer knobs (:mod:`inspatio_drive.render`).
+    """
+
+    def __init__(self, cameras: Sequence[str] = tuple(k.upper() for k in CAMERA_KEYS),
+                 image_size: Sequence[int] = (480, 270), frames: str = "all", sweeps: int = 4,
+                 voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1, device: str = "cpu") -> None:
+        if frames not in ("all", "history", "current"):
+            raise ValueError(f"frames must be all, history or current, got {frames!r}")
+        self.cameras, self.frames = tuple(cameras), frames
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.sweeps, self.voxel_size, self.splat, self.hole_fill = int(sweeps), float(voxel_size), int(splat), int(hole_fill)
+        self.device = device
+        self._key: str | None = None
+        self._points: Any = None
+        self._rig: Any = None
+
+    def _prepare(self, scene: Scene) -> None:
+        from inspatio_drive.closed_loop.geometric import NAVSIM_IMAGE_SIZE
+        from inspatio_drive.geometry.intrinsics import resize_intrinsics
+        from inspatio_drive.render import RenderCameras, build_point_cloud
+
+        key = scene.scene_metadata.initial_token
+        if key == self._key:
+            return
+        current = scene.frames[scene.current_index]
+        names = [n for n in self.cameras if n in current.cameras]
+        if not names:
+            raise ValueError(f"scene {key}: none of the cameras {list(self.cameras)} in the current frame")
+        cams = {}
+        for n in names:
+            c = current.cameras[n]
+            src = (c.image.shape[1], c.image.shape[0]) if c.image is not None else NAVSIM_IMAGE_SIZE
+            cams[n] = replace(c, intrinsics=resize_intrinsics(np.asarray(c.intrinsics, np.float64), src, self.image_size))
+        self._rig = RenderCameras.from_cameras(cams, names, self.image_size)
+        self._points = build_point_cloud(scene.get_agent_input(), sweeps=self.sweeps, voxel_size=self.voxel_size,
+                                         use_annotations=False)
+        self._key = key
+
+    def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
+        import torch
+
+        from inspatio_drive.render import render_candidates
+
+        cur = scene.current_index
+        if (self.frames == "history" and index > cur) or (self.frames == "current" and index != cur):
+            return {}
+        self._prepare(scene)
+        origin = _se2(np.asarray(scene.frames[cur].ego_status.ego_pose, np.float64))
+        rel = _pose(np.linalg.inv(origin) @ _se2(np.asarray(pose, np.float64)))
+        batch = render_candidates(self._points, torch.as_tensor(rel)[None, None], self._rig,
+                                  times=torch.zeros(1, dtype=torch.float64), splat=self.splat,
+                                  hole_fill=self.hole_fill, outputs=("rgb",), device=self.device)
+        assert batch.rgb is not None
+        rgb = batch.rgb[0, 0].permute(0, 2, 3, 1).cpu().numpy()  # [C, H, W, 3]
+        return {n: RenderedView(np.ascontiguousarray(rgb[c]), self._rig.intrinsics[c].numpy())
+                for c, n in enumerate(self._rig.names)}
 
 
 def export_counterfactuals(scenes: Sequence[Scene], perturbations: Sequence[Perturbation], out_root: str | Path,
