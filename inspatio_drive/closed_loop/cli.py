@@ -209,6 +209,10 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     if gen_cfg.get("name", "geometric") != "geometric" and section.get("observer", "geometric") == "geometric":
         from inspatio_drive.world_model.factory import build_generator
 
+        if any(int(v) % 16 for v in section["image_size"]):
+            raise ValueError(f"closed_loop.image_size {list(section['image_size'])}: generator={gen_cfg['name']} "
+                             "needs multiples of 16")
+
         generator = build_generator(gen_cfg)
     observer_name = section.get("observer", "geometric") + (
         f"+{gen_cfg['name']}" if generator is not None else "")

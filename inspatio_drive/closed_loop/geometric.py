@@ -265,7 +265,7 @@ class WorldModelObserver(GeometricObserver):
         previous = self._history[-1]
         cams = {}
         for c, n in enumerate(self.camera_names):
-            source = torch.as_tensor(previous.cameras[n].image).permute(2, 0, 1)[None].float() / 255.0
+            source = torch.as_tensor(np.array(previous.cameras[n].image)).permute(2, 0, 1)[None].float() / 255.0
             render = rgb[:, c][None].float() / 255.0  # [1, T, 3, H, W]
             last = None
             for block in self.generator.generate(source, render, valid[:, c][None],
