@@ -75,10 +75,22 @@ def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
     return pipeline, str(getattr(planner, "name", type(planner).__name__)), fc is not None
 
 
-def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping[str, Any], blobs: Path,
+def scene_oracle(scene: Any, section: Mapping[str, Any], blobs: Path) -> Any:
+    """The sandbox oracle of ``scene`` when ``closed_loop.oracle`` is ``auto`` and the scene has one, else None."""
+    from inspatio_drive.closed_loop.geometric import sandbox_oracle
+
+    mode = section.get("oracle", "auto")
+    if mode in (False, "false", None) or section.get("observer", "geometric") != "geometric":
+        return None
+    if mode not in (True, "auto"):
+        raise ValueError(f"closed_loop.oracle must be auto or false, got {mode!r}")
+    return sandbox_oracle(blobs, scene.scene_metadata.log_name)
+
+
+def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping[str, Any], oracle: Any = None,
                   generator: Any = None) -> Any:
     """The observer named by ``closed_loop.observer`` / ``generator.name`` for one scene."""
-    from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelObserver, sandbox_oracle
+    from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelObserver
     from inspatio_drive.closed_loop.observers import LidarWorldObserver
 
     kind = section.get("observer", "geometric")
@@ -86,8 +98,6 @@ def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping
         return LidarWorldObserver(scene)
     if kind != "geometric":
         raise ValueError(f"closed_loop.observer must be 'geometric' or 'lidar', got {kind!r}")
-    oracle_mode = section.get("oracle", "auto")
-    oracle = sandbox_oracle(blobs, scene.scene_metadata.log_name) if oracle_mode not in (False, "false", None) else None
     kwargs = {"cameras": list(section["cameras"]), "image_size": tuple(section["image_size"]),
               "sweeps": int(section["sweeps"]), "voxel_size": float(section["voxel_size"]),
               "splat": int(section["splat"]), "hole_fill": int(section["hole_fill"]), "oracle": oracle,
@@ -227,8 +237,9 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
             if name not in maps:
                 maps[name] = load_map(maps_root, name)
             cache = build_metric_cache(scene, maps[name])
+            oracle = scene_oracle(scene, section, blobs)
             for variant in variants:
-                observer = make_observer(scene, section, gen_cfg, blobs, generator)
+                observer = make_observer(scene, section, gen_cfg, oracle, generator)
                 result = rollout(scene, pipeline, cache, observer, steps=int(section["steps"]),
                                  use_fc=variant == "fc")
                 folder = out / token / variant

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from inspatio_drive.closed_loop import rollout
 from inspatio_drive.closed_loop.geometric import GeometricObserver, psnr_valid, resize_image
@@ -106,3 +107,38 @@ def test_comfort_per_state_finds_the_swerve(sandbox_scene):
     from inspatio_drive.pdm.comfort import comfort_checks
 
     assert bool(ok.all()) == bool(comfort_checks(states[None]).all()) is False
+
+
+class _RecordingGenerator:
+    """Stands in for InSpatio-World: records its inputs, returns mid-grey videos."""
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, source, render, mask, seed=0):
+        from inspatio_drive.world_model.generator import GeneratedBlock
+
+        self.calls.append((source, render, mask, seed))
+        yield GeneratedBlock(0, range(render.shape[1]), torch.full_like(render, 0.5))
+
+
+def test_world_model_observer_plumbing(sandbox_scene):
+    from inspatio_drive.closed_loop.geometric import WorldModelObserver
+
+    scene, cache, _ = sandbox_scene
+    gen = _RecordingGenerator()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        WorldModelObserver(scene, gen, cameras=CAMS, image_size=(96, 54))
+    obs = WorldModelObserver(scene, gen, cameras=CAMS, image_size=(64, 32))
+    result = rollout(scene, PlanningPipeline(ConstantVelocityPlanner()), cache, obs, steps=2, keep_observations=True)
+    assert len(gen.calls) == len(CAMS)  # step 0 is real; step 1 imagines each camera once
+    source, render, mask, _ = gen.calls[0]
+    assert source.shape == (1, 3, 32, 64) and render.shape == (1, 9, 3, 32, 64) and mask.shape == (1, 9, 32, 64)
+    # the source is the previous (real) frame; the condition's first frame is rendered at the previous pose
+    real = resize_image(scene.frames[scene.current_index].cameras["CAM_F0"].image, (64, 32))
+    np.testing.assert_allclose(source[0].permute(1, 2, 0).numpy() * 255, real, atol=1e-3)
+    rgb0, _ = obs.render(obs.pose_ego0(cache.initial_state)[None])
+    np.testing.assert_allclose(render[0, 0].numpy() * 255, rgb0[0, 0].numpy(), atol=1e-3)
+    image = result.observations[1].cameras[-1]["CAM_F0"].image
+    assert image.shape == (32, 64, 3) and (image == 128).all()  # the generated frame is what the planner saw
+    assert result.steps[1].coverage == 1.0
