@@ -149,7 +149,7 @@ def drift_summary(result: RolloutResult) -> dict[str, float | None]:
 
 def _fmt(v: Any) -> Any:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.12g}"
     return "" if v is None else v
 
 
