@@ -164,11 +164,13 @@ def comparison_table(rows: list[dict[str, Any]]) -> Any:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    numeric = [c for c in df.columns if c not in ("token", "variant", "planner", "observer")]
+    labels = ("token", "variant", "planner", "observer", "agents")
+    numeric = [c for c in df.columns if c not in labels]
     means = df.groupby("variant", sort=False)[numeric].mean().reset_index()
     means["token"] = "mean"
-    means["planner"] = df["planner"].iloc[0]
-    means["observer"] = df["observer"].iloc[0]
+    for c in labels[2:]:
+        if c in df:
+            means[c] = df[c].iloc[0]
     return pd.concat([df, means[df.columns]], ignore_index=True)
 
 
@@ -197,6 +199,7 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     from omegaconf import OmegaConf
     from tqdm import tqdm
 
+    from inspatio_drive.closed_loop.agents import AGENT_MODES, with_agents
     from inspatio_drive.closed_loop.rollout import rollout
     from inspatio_drive.maps import load_map
     from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -207,6 +210,8 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     out = Path(section["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if section.get("agents", "log_replay") not in AGENT_MODES:
+        raise ValueError(f"closed_loop.agents must be one of {AGENT_MODES}, got {section.get('agents')!r}")
     loader, blobs, maps_root = _loader(plain["data"], section.get("sensors", "all"))
     tokens = _tokens(loader, section)
     pipeline, planner_name, has_fc = build_pipeline(plain)
@@ -236,7 +241,7 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
             name = scene.scene_metadata.map_name
             if name not in maps:
                 maps[name] = load_map(maps_root, name)
-            cache = build_metric_cache(scene, maps[name])
+            cache = with_agents(build_metric_cache(scene, maps[name]), str(section.get("agents", "log_replay")))
             oracle = scene_oracle(scene, section, blobs)
             for variant in variants:
                 observer = make_observer(scene, section, gen_cfg, oracle, generator)
@@ -247,7 +252,7 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                               list(section["cameras"]), int(section.get("video_scale", 2)))
                 folders.append(folder)
                 row: dict[str, Any] = {"token": token, "variant": variant, "planner": planner_name,
-                                       "observer": observer_name}
+                                       "observer": observer_name, "agents": section.get("agents", "log_replay")}
                 row.update({f"open_{k}": result.open_loop[k] for k in SUBSCORES})
                 row.update({f"closed_{k}": result.closed_loop[k] for k in SUBSCORES})
                 row.update(drift_summary(result))

@@ -45,6 +45,8 @@ def test_closed_loop_cli_errors(tmp_path, capsys):
                  "closed_loop.progress=false"]) == 2
     assert "closed_loop.observer" in capsys.readouterr().err
     assert main(["closed_loop.no_such_key=1"]) == 2
+    assert main([f"closed_loop.output_dir={tmp_path}", "closed_loop.agents=reactive"]) == 2
+    assert "closed_loop.agents" in capsys.readouterr().err
     assert main([f"closed_loop.output_dir={tmp_path}", "closed_loop.tokens=[nope]"]) == 2
     assert "nope" in capsys.readouterr().err
     # a 3-arc fan has no sub-score logits to select with: refused, not silently resolved
