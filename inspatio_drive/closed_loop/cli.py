@@ -295,6 +295,7 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
     from tqdm import tqdm
 
     from inspatio_drive.closed_loop.counterfactual import (
+        GeneratedRenderFn,
         GeometricRenderFn,
         Perturbation,
         counterfactual_scene,
@@ -321,11 +322,20 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     loader, _, _ = _loader(plain["data"], "all")
     tokens = _tokens(loader, section)
-    render = None
+    render: Any = None
     if section.get("render", True):
         render = GeometricRenderFn(list(section["cameras"]), tuple(section["image_size"]), str(section.get("frames", "all")),
                                    int(section["sweeps"]), float(section["voxel_size"]), int(section["splat"]),
                                    int(section["hole_fill"]), str(section.get("device", "cpu")))
+        gen_cfg = plain.get("generator") or {"name": "geometric"}
+        if gen_cfg.get("name", "geometric") != "geometric":
+            if any(int(v) % 16 for v in section["image_size"]):
+                raise ValueError(f"counterfactual.image_size {list(section['image_size'])}: generator="
+                                 f"{gen_cfg['name']} needs multiples of 16")
+            from inspatio_drive.world_model.factory import build_generator
+
+            render = GeneratedRenderFn(render, build_generator(gen_cfg), int(section.get("wm_frames", 9)),
+                                       int(gen_cfg.get("seed", 0)))
     written = []
     manifest = []
     with tqdm(total=len(tokens) * len(perturbations), desc="counterfactual", unit="scene",

@@ -281,24 +281,101 @@ class GeometricRenderFn:
                                          use_annotations=False)
         self._key = key
 
-    def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
+    def wanted(self, scene: Scene, index: int) -> bool:
+        """Whether frame ``index`` gets images under the ``frames`` rule."""
+        cur = scene.current_index
+        return not ((self.frames == "history" and index > cur) or (self.frames == "current" and index != cur))
+
+    def to_ego0(self, scene: Scene, pose: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Global ``(x, y, heading)`` → ``[3]`` in the scene's current rear-axle frame."""
+        origin = _se2(np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64))
+        return _pose(np.linalg.inv(origin) @ _se2(np.asarray(pose, np.float64)))
+
+    def render_path(self, scene: Scene, poses_ego0: NDArray[np.float64]) -> tuple[Any, Any]:
+        """Render the rig along ``poses_ego0 [T, 3]`` → (rgb uint8 ``[T, C, 3, H, W]``, valid bool ``[T, C, H, W]``)."""
         import torch
 
         from inspatio_drive.render import render_candidates
 
-        cur = scene.current_index
-        if (self.frames == "history" and index > cur) or (self.frames == "current" and index != cur):
-            return {}
         self._prepare(scene)
-        origin = _se2(np.asarray(scene.frames[cur].ego_status.ego_pose, np.float64))
-        rel = _pose(np.linalg.inv(origin) @ _se2(np.asarray(pose, np.float64)))
-        batch = render_candidates(self._points, torch.as_tensor(rel)[None, None], self._rig,
-                                  times=torch.zeros(1, dtype=torch.float64), splat=self.splat,
-                                  hole_fill=self.hole_fill, outputs=("rgb",), device=self.device)
+        poses = torch.as_tensor(np.asarray(poses_ego0, np.float64)).reshape(1, -1, 3)
+        batch = render_candidates(self._points, poses, self._rig, times=torch.zeros(poses.shape[1], dtype=torch.float64),
+                                  splat=self.splat, hole_fill=self.hole_fill, outputs=("rgb",), device=self.device)
         assert batch.rgb is not None
-        rgb = batch.rgb[0, 0].permute(0, 2, 3, 1).cpu().numpy()  # [C, H, W, 3]
-        return {n: RenderedView(np.ascontiguousarray(rgb[c]), self._rig.intrinsics[c].numpy())
+        return batch.rgb[0].cpu(), batch.valid[0].cpu()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Rendered camera names (after the first scene is prepared)."""
+        return tuple(self._rig.names) if self._rig is not None else ()
+
+    @property
+    def rig(self) -> Any:
+        """The :class:`~inspatio_drive.render.RenderCameras` of the last prepared scene (intrinsics at ``image_size``)."""
+        return self._rig
+
+    def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
+        if not self.wanted(scene, index):
+            return {}
+        rgb, _ = self.render_path(scene, self.to_ego0(scene, pose)[None])
+        images = rgb[0].permute(0, 2, 3, 1).numpy()  # [C, H, W, 3]
+        return {n: RenderedView(np.ascontiguousarray(images[c]), self._rig.intrinsics[c].numpy())
                 for c, n in enumerate(self._rig.names)}
+
+
+class GeneratedRenderFn:
+    """:data:`RenderFn` of the world model: per camera, the logged image of the frame is the source and the
+    geometric render along the straight path from the logged pose to the perturbed one (``frames`` poses) the
+    condition; the last generated frame is the novel view. Real use needs the InSpatio-World checkpoint and a GPU.
+
+    Args:
+        geometric: the :class:`GeometricRenderFn` giving cameras, size, frames rule and the condition renders
+            (image sides must be multiples of 16).
+        generator: an :class:`~inspatio_drive.world_model.generator.InSpatioGenerator` (streaming ``generate``).
+    """
+
+    def __init__(self, geometric: GeometricRenderFn, generator: Any, frames: int = 9, seed: int = 0) -> None:
+        from inspatio_drive.world_model.condition import check_num_frames
+
+        w, h = geometric.image_size
+        if w % 16 or h % 16:
+            raise ValueError(f"generated counterfactuals: image_size {geometric.image_size} must be multiples of 16")
+        check_num_frames(int(frames))
+        self.geometric, self.generator, self.frames, self.seed = geometric, generator, int(frames), int(seed)
+
+    def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
+        import torch
+
+        from inspatio_drive.closed_loop.geometric import resize_image
+
+        g = self.geometric
+        if not g.wanted(scene, index):
+            return {}
+        start = g.to_ego0(scene, scene.frames[index].ego_status.ego_pose)
+        end = g.to_ego0(scene, pose)
+        a = np.linspace(0.0, 1.0, self.frames)[:, None]
+        dyaw = np.arctan2(np.sin(end[2] - start[2]), np.cos(end[2] - start[2]))
+        path = np.concatenate([start[:2] + a * (end[:2] - start[:2]), start[2] + a * dyaw], axis=1)
+        rgb, valid = g.render_path(scene, path)  # [T, C, 3, H, W], [T, C, H, W]
+        out = {}
+        for c, name in enumerate(g.names):
+            cam = scene.frames[index].cameras.get(name)
+            if cam is None or cam.image is None:
+                cam = scene.frames[scene.current_index].cameras[name]
+            if cam.image is None:
+                raise ValueError(f"scene {scene.scene_metadata.initial_token}: no logged {name} image as the source")
+            src = torch.as_tensor(np.array(resize_image(np.asarray(cam.image), g.image_size)))
+            last = None
+            with torch.no_grad():
+                for block in self.generator.generate(src.permute(2, 0, 1)[None].float() / 255.0,
+                                                     rgb[:, c][None].float() / 255.0, valid[:, c][None],
+                                                     seed=self.seed + index):
+                    last = block.frames
+            if last is None:
+                raise RuntimeError("world model returned no frames")
+            image = (last[0, -1].float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            out[name] = RenderedView(image, g.rig.intrinsics[c].numpy())
+        return out
 
 
 def export_counterfactuals(scenes: Sequence[Scene], perturbations: Sequence[Perturbation], out_root: str | Path,

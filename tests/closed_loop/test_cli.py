@@ -138,3 +138,44 @@ def test_counterfactual_bad_perturbation(tmp_path, capsys):
     assert counterfactual_main([f"counterfactual.output_dir={tmp_path}",
                                 "counterfactual.perturbations=[{name: x, lateral: 1}]"]) == 2
     assert "unknown keys" in capsys.readouterr().err
+
+
+def test_generated_render_fn_plumbing(sandbox_scene, tmp_path):
+    """Generated counterfactual views: the logged image is the source, the render from the logged pose to the
+    perturbed pose the condition, the last generated frame the novel view (a recording stub stands in for the
+    world model)."""
+    import torch
+
+    from inspatio_drive.closed_loop.counterfactual import GeneratedRenderFn, GeometricRenderFn
+    from inspatio_drive.closed_loop.geometric import resize_image
+    from inspatio_drive.world_model.generator import GeneratedBlock
+
+    class Stub:
+        def __init__(self):
+            self.calls = []
+
+        def generate(self, source, render, mask, seed=0):
+            self.calls.append((source, render, mask))
+            yield GeneratedBlock(0, range(render.shape[1]), torch.full_like(render, 0.25))
+
+    scene, _, _ = sandbox_scene
+    geo = GeometricRenderFn(("CAM_F0",), (64, 32), frames="current")
+    with pytest.raises(ValueError, match="multiples of 16"):
+        GeneratedRenderFn(GeometricRenderFn(("CAM_F0",), (60, 32)), Stub())
+    stub = Stub()
+    fn = GeneratedRenderFn(geo, stub)
+    cur = scene.current_index
+    pose = scene.frames[cur].ego_status.ego_pose + np.array([0.0, 1.0, 0.0])
+    views = fn(scene, cur, pose)
+    assert fn(scene, cur - 1, pose) == {}
+    assert views["CAM_F0"].image.shape == (32, 64, 3) and (views["CAM_F0"].image == 64).all()
+    source, render, mask = stub.calls[0]
+    assert render.shape == (1, 9, 3, 32, 64) and mask.shape == (1, 9, 32, 64)
+    real = resize_image(scene.frames[cur].cameras["CAM_F0"].image, (64, 32))
+    np.testing.assert_allclose(source[0].permute(1, 2, 0).numpy() * 255, real, atol=1e-3)
+    first, _ = geo.render_path(scene, np.zeros((1, 3)))  # frame 0 of the condition: the logged pose
+    last, _ = geo.render_path(scene, geo.to_ego0(scene, pose)[None])
+    np.testing.assert_allclose(render[0, 0].numpy() * 255, first[0, 0].numpy(), atol=1e-3)
+    np.testing.assert_allclose(render[0, -1].numpy() * 255, last[0, 0].numpy(), atol=1e-3)
+    assert counterfactual_main([f"counterfactual.output_dir={tmp_path}", "generator=inspatio",
+                                "counterfactual.image_size=[60,32]"]) == 2
