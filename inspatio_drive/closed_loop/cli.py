@@ -33,13 +33,13 @@ STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen"
 
 
 # -- shared set-up ------------------------------------------------------------------------------------------
-def _loader(data: Mapping[str, Any], sensors: str = "all") -> tuple[Any, Path, Path]:
+def _loader(data: Mapping[str, Any]) -> tuple[Any, Path, Path]:
+    """Scene loader with every sensor (the observers and renderers need the history LiDAR and images)."""
     from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
     from inspatio_drive.evaluation.task import resolve_data_paths
 
     logs, blobs, maps = resolve_data_paths(data)
-    sensor_config = SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_all_sensors()
-    loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), sensor_config,
+    loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), SensorConfig.build_all_sensors(),
                          lenient=bool(data.get("lenient", False)), show_progress=False)
     return loader, blobs, maps
 
@@ -212,7 +212,7 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     if section.get("agents", "log_replay") not in AGENT_MODES:
         raise ValueError(f"closed_loop.agents must be one of {AGENT_MODES}, got {section.get('agents')!r}")
-    loader, blobs, maps_root = _loader(plain["data"], section.get("sensors", "all"))
+    loader, blobs, maps_root = _loader(plain["data"])
     tokens = _tokens(loader, section)
     pipeline, planner_name, has_fc = build_pipeline(plain)
     variants = [v for v in section.get("variants", ["base"]) if v != "fc" or has_fc]
@@ -320,7 +320,7 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
     out = Path(section["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    loader, _, _ = _loader(plain["data"], "all")
+    loader, _, _ = _loader(plain["data"])
     tokens = _tokens(loader, section)
     render: Any = None
     if section.get("render", True):

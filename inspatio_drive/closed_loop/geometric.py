@@ -141,12 +141,19 @@ class GeometricObserver:
                       template.sensor2ego_translation, template.distortion)
 
     def _real_frame(self, frame: Any) -> ObservedFrame:
+        """A logged frame as the planner saw it (images resized; a history camera not loaded stays empty)."""
+        is_current = frame is self.scene.frames[self.scene.current_index]
         cams, valid = {}, {}
         for n in self.camera_names:
             cam = frame.cameras.get(n)
             if cam is None or cam.image is None:
-                raise ValueError(f"scene {self.scene.scene_metadata.initial_token}: frame {frame.token} has no "
-                                 f"image for {n} (load the camera sensors)")
+                if is_current:
+                    raise ValueError(f"scene {self.scene.scene_metadata.initial_token}: the current frame has no "
+                                     f"image for {n} (load the camera sensors)")
+                template = self.scene.frames[self.scene.current_index].cameras[n]
+                cams[n] = replace(self._camera(template, np.zeros((1, 1, 3), np.uint8)), image=None)
+                valid[n] = np.zeros(self.image_size[::-1], bool)
+                continue
             cams[n] = self._camera(cam, resize_image(np.asarray(cam.image), self.image_size))
             valid[n] = np.ones(self.image_size[::-1], bool)
         return ObservedFrame(cams, frame.lidar, valid, imagined=False)
