@@ -31,8 +31,19 @@ from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lid
 from inspatio_drive.data.writers import write_jpeg
 
 CAMERA_KEYS = ("cam_f0", "cam_l0", "cam_l1", "cam_l2", "cam_r0", "cam_r1", "cam_r2", "cam_b0")
-RenderFn = Callable[[Scene, int, NDArray[np.float64]], Mapping[str, NDArray[np.uint8]]]
-"""``render_fn(scene, frame_index, new_global_pose[3]) → {CAM_xx: uint8 [H, W, 3]}``."""
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """A novel view and the intrinsics ``[3, 3]`` (pixels of ``image``) it was rendered with."""
+
+    image: NDArray[np.uint8]
+    intrinsics: NDArray[np.float64]
+
+
+RenderFn = Callable[[Scene, int, NDArray[np.float64]], Mapping[str, "NDArray[np.uint8] | RenderedView"]]
+"""``render_fn(scene, frame_index, new_global_pose[3]) → {CAM_xx: uint8 [H, W, 3] | RenderedView}``; a bare
+image keeps the camera's logged intrinsics (it must then have the logged image size)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,14 @@ def counterfactual_scene(scene: Scene, p: Perturbation, render_fn: RenderFn | No
                            (f.ego_status.ego_acceleration * p.speed_factor**2).astype(np.float32),
                            f.ego_status.driving_command, True)
         images = dict(render_fn(scene, i, new_pose)) if render_fn is not None else {}
-        cams = {name: replace(cam, image=images.get(name), data_path=None) for name, cam in f.cameras.items()}
+        cams = {}
+        for name, cam in f.cameras.items():
+            view = images.get(name)
+            if isinstance(view, RenderedView):
+                cams[name] = replace(cam, image=view.image, intrinsics=np.asarray(view.intrinsics, np.float64),
+                                     data_path=None)
+            else:
+                cams[name] = replace(cam, image=view, data_path=None)
         lidar = Lidar(_reexpress_points(f.lidar.points, old_pose, new_pose)) if f.lidar is not None else f.lidar
         frames.append(replace(f, token=synthetic_token(f.token, p.name), ego_status=status, cameras=cams,
                               lidar=lidar, annotations=_reexpress_boxes(f.annotations, old_pose, new_pose)))
@@ -216,6 +234,148 @@ def read_synthetic_scene(path: str | Path, sensor_blobs: str | Path | None = Non
                             [(int(a), bool(b)) for a, b in fr["traffic_lights"]],
                             None if ann is None else Annotations(**ann), status, lidar, cams))
     return Scene(meta, frames)
+
+
+class GeometricRenderFn:
+    """:data:`RenderFn` of the geometric renderer: the coloured point cloud of the scene's real history (built
+    once per scene, in the current ego frame; static world) rendered at each perturbed pose.
+
+    Args:
+        cameras: cameras rendered; image_size: ``(W, H)`` (intrinsics rescaled to it).
+        frames: ``all`` | ``history`` (history + current frames only) | ``current`` — which frames get images.
+        sweeps, voxel_size, splat, hole_fill, device: renderer knobs (:mod:`inspatio_drive.render`).
+    """
+
+    def __init__(self, cameras: Sequence[str] = tuple(k.upper() for k in CAMERA_KEYS),
+                 image_size: Sequence[int] = (480, 270), frames: str = "all", sweeps: int = 4,
+                 voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1, device: str = "cpu") -> None:
+        if frames not in ("all", "history", "current"):
+            raise ValueError(f"frames must be all, history or current, got {frames!r}")
+        self.cameras, self.frames = tuple(cameras), frames
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.sweeps, self.voxel_size, self.splat, self.hole_fill = int(sweeps), float(voxel_size), int(splat), int(hole_fill)
+        self.device = device
+        self._key: str | None = None
+        self._points: Any = None
+        self._rig: Any = None
+
+    def _prepare(self, scene: Scene) -> None:
+        from inspatio_drive.closed_loop.geometric import NAVSIM_IMAGE_SIZE
+        from inspatio_drive.geometry.intrinsics import resize_intrinsics
+        from inspatio_drive.render import RenderCameras, build_point_cloud
+
+        key = scene.scene_metadata.initial_token
+        if key == self._key:
+            return
+        current = scene.frames[scene.current_index]
+        names = [n for n in self.cameras if n in current.cameras]
+        if not names:
+            raise ValueError(f"scene {key}: none of the cameras {list(self.cameras)} in the current frame")
+        cams = {}
+        for n in names:
+            c = current.cameras[n]
+            src = (c.image.shape[1], c.image.shape[0]) if c.image is not None else NAVSIM_IMAGE_SIZE
+            cams[n] = replace(c, intrinsics=resize_intrinsics(np.asarray(c.intrinsics, np.float64), src, self.image_size))
+        self._rig = RenderCameras.from_cameras(cams, names, self.image_size)
+        self._points = build_point_cloud(scene.get_agent_input(), sweeps=self.sweeps, voxel_size=self.voxel_size,
+                                         use_annotations=False)
+        self._key = key
+
+    def wanted(self, scene: Scene, index: int) -> bool:
+        """Whether frame ``index`` gets images under the ``frames`` rule."""
+        cur = scene.current_index
+        return not ((self.frames == "history" and index > cur) or (self.frames == "current" and index != cur))
+
+    def to_ego0(self, scene: Scene, pose: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Global ``(x, y, heading)`` → ``[3]`` in the scene's current rear-axle frame."""
+        origin = _se2(np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64))
+        return _pose(np.linalg.inv(origin) @ _se2(np.asarray(pose, np.float64)))
+
+    def render_path(self, scene: Scene, poses_ego0: NDArray[np.float64]) -> tuple[Any, Any]:
+        """Render the rig along ``poses_ego0 [T, 3]`` → (rgb uint8 ``[T, C, 3, H, W]``, valid bool ``[T, C, H, W]``)."""
+        import torch
+
+        from inspatio_drive.render import render_candidates
+
+        self._prepare(scene)
+        poses = torch.as_tensor(np.asarray(poses_ego0, np.float64)).reshape(1, -1, 3)
+        batch = render_candidates(self._points, poses, self._rig, times=torch.zeros(poses.shape[1], dtype=torch.float64),
+                                  splat=self.splat, hole_fill=self.hole_fill, outputs=("rgb",), device=self.device)
+        assert batch.rgb is not None
+        return batch.rgb[0].cpu(), batch.valid[0].cpu()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Rendered camera names (after the first scene is prepared)."""
+        return tuple(self._rig.names) if self._rig is not None else ()
+
+    @property
+    def rig(self) -> Any:
+        """The :class:`~inspatio_drive.render.RenderCameras` of the last prepared scene (intrinsics at ``image_size``)."""
+        return self._rig
+
+    def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
+        if not self.wanted(scene, index):
+            return {}
+        rgb, _ = self.render_path(scene, self.to_ego0(scene, pose)[None])
+        images = rgb[0].permute(0, 2, 3, 1).numpy()  # [C, H, W, 3]
+        return {n: RenderedView(np.ascontiguousarray(images[c]), self._rig.intrinsics[c].numpy())
+                for c, n in enumerate(self._rig.names)}
+
+
+class GeneratedRenderFn:
+    """:data:`RenderFn` of the world model: per camera, the logged image of the frame is the source and the
+    geometric render along the straight path from the logged pose to the perturbed one (``frames`` poses) the
+    condition; the last generated frame is the novel view. Real use needs the InSpatio-World checkpoint and a GPU.
+
+    Args:
+        geometric: the :class:`GeometricRenderFn` giving cameras, size, frames rule and the condition renders
+            (image sides must be multiples of 16).
+        generator: an :class:`~inspatio_drive.world_model.generator.InSpatioGenerator` (streaming ``generate``).
+    """
+
+    def __init__(self, geometric: GeometricRenderFn, generator: Any, frames: int = 9, seed: int = 0) -> None:
+        from inspatio_drive.world_model.condition import check_num_frames
+
+        w, h = geometric.image_size
+        if w % 16 or h % 16:
+            raise ValueError(f"generated counterfactuals: image_size {geometric.image_size} must be multiples of 16")
+        check_num_frames(int(frames))
+        self.geometric, self.generator, self.frames, self.seed = geometric, generator, int(frames), int(seed)
+
+    def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
+        import torch
+
+        from inspatio_drive.closed_loop.geometric import resize_image
+
+        g = self.geometric
+        if not g.wanted(scene, index):
+            return {}
+        start = g.to_ego0(scene, scene.frames[index].ego_status.ego_pose)
+        end = g.to_ego0(scene, pose)
+        a = np.linspace(0.0, 1.0, self.frames)[:, None]
+        dyaw = np.arctan2(np.sin(end[2] - start[2]), np.cos(end[2] - start[2]))
+        path = np.concatenate([start[:2] + a * (end[:2] - start[:2]), start[2] + a * dyaw], axis=1)
+        rgb, valid = g.render_path(scene, path)  # [T, C, 3, H, W], [T, C, H, W]
+        out = {}
+        for c, name in enumerate(g.names):
+            cam = scene.frames[index].cameras.get(name)
+            if cam is None or cam.image is None:
+                cam = scene.frames[scene.current_index].cameras[name]
+            if cam.image is None:
+                raise ValueError(f"scene {scene.scene_metadata.initial_token}: no logged {name} image as the source")
+            src = torch.as_tensor(np.array(resize_image(np.asarray(cam.image), g.image_size)))
+            last = None
+            with torch.no_grad():
+                for block in self.generator.generate(src.permute(2, 0, 1)[None].float() / 255.0,
+                                                     rgb[:, c][None].float() / 255.0, valid[:, c][None],
+                                                     seed=self.seed + index):
+                    last = block.frames
+            if last is None:
+                raise RuntimeError("world model returned no frames")
+            image = (last[0, -1].float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            out[name] = RenderedView(image, g.rig.intrinsics[c].numpy())
+        return out
 
 
 def export_counterfactuals(scenes: Sequence[Scene], perturbations: Sequence[Perturbation], out_root: str | Path,

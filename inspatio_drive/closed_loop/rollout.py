@@ -35,7 +35,10 @@ class Observer(Protocol):
     def observe(self, ego_statuses: list[EgoStatus], current_state: NDArray[np.float64], step: int,
                 t_us: int) -> AgentInput:
         """``ego_statuses``: history relative to the current rear axle (oldest first, last = (0, 0, 0));
-        ``current_state``: global ``[11]``; returns the agent input with the sensors filled in."""
+        ``current_state``: global ``[11]``; returns the agent input with the sensors filled in.
+
+        An observer may also expose ``last_metrics`` (``{"psnr_db": ..., "coverage": ...}`` of the latest
+        observation); the rollout copies it into the step's :class:`StepRecord`."""
         ...
 
 
@@ -103,6 +106,7 @@ class StepRecord:
     in_drivable_area: bool = True
     at_fault_collision: bool = False
     progress_m: float = 0.0
+    comfortable: bool = True
     psnr_db: float | None = None
     coverage: float | None = None
 
@@ -133,6 +137,32 @@ def _scores(cache: MetricCache, executed: NDArray[np.float64], cfg: PDMScorerCon
              "ego_progress": agg["ep"], "time_to_collision_within_bound": m["ttc"][1:],
              "comfort": m["comfort"][1:], "driving_direction_compliance": m["ddc"][1:], "score": agg["score"]}
     return m, {k: float(v[0]) for k, v in names.items()}
+
+
+def comfort_per_state(states: NDArray[np.float64], cfg: PDMScorerConfig) -> NDArray[np.bool_]:
+    """``[T]`` whether each executed state ``[T, 11]`` is within all six PDM comfort bounds: the same
+    Savitzky-Golay signals as the PDM comfort score of the whole run (its ``comfort`` is ``all`` of these),
+    attributed to the 0.1 s state where they occur."""
+    s = np.asarray(states, np.float64)
+    signals = _comfort_signals(s, cfg.step_s)
+    limits = cfg.comfort
+    bounds = [(limits.min_lon_accel, limits.max_lon_accel), (-limits.max_abs_lat_accel, limits.max_abs_lat_accel),
+              (-limits.max_abs_mag_jerk, limits.max_abs_mag_jerk), (-limits.max_abs_lon_jerk, limits.max_abs_lon_jerk),
+              (-limits.max_abs_yaw_accel, limits.max_abs_yaw_accel), (-limits.max_abs_yaw_rate, limits.max_abs_yaw_rate)]
+    ok = np.stack([(v > lo) & (v < hi) for v, (lo, hi) in zip(signals, bounds, strict=True)], -1)
+    return ok.all(-1)
+
+
+def _comfort_signals(s: NDArray[np.float64], dt: float) -> list[NDArray[np.float64]]:
+    """The six comfort signals ``[T]`` of :func:`inspatio_drive.pdm.comfort.comfort_checks` (same order)."""
+    from inspatio_drive.pdm.comfort import _derivative, _smooth, _unwrap
+
+    n = len(s)
+    ax, ay = s[:, S.ACCELERATION_X], s[:, S.ACCELERATION_Y]
+    heading = _unwrap(s[:, S.HEADING])
+    return [_smooth(ax, n, 2), _smooth(ay, n, 2), _derivative(_smooth(np.hypot(ax, ay), 8, 2), dt, n, 2, 1),
+            _derivative(_smooth(ax, 8, 2), dt, n, 2, 1), _derivative(heading, dt, 5, 3, 2),
+            _derivative(heading, dt, 5, 2, 1)]
 
 
 def track_plan(state: NDArray[np.float64], t_us: int, plan_local: NDArray[np.float64],
@@ -171,6 +201,7 @@ def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observ
         statuses = ego_statuses(history, commands)
         agent_input = observer.observe(statuses, state, step, t_us)
         observe_s = time.perf_counter() - t0
+        metrics = dict(getattr(observer, "last_metrics", None) or {})
         t0 = time.perf_counter()
         plan = pipeline.plan(agent_input)
         plan_s = time.perf_counter() - t0
@@ -182,7 +213,8 @@ def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observ
         records.append(StepRecord(step, step * cfg.pose_interval_s, *map(float, state[:3]),
                                   float(np.hypot(state[S.VELOCITY_X], state[S.VELOCITY_Y])),
                                   int(np.argmax(commands[-1])), index, plan.candidates.num_candidates,
-                                  plan_s, observe_s))
+                                  plan_s, observe_s, psnr_db=metrics.get("psnr_db"),
+                                  coverage=metrics.get("coverage")))
         sim = track_plan(state, t_us, local, cfg)
         executed.extend(sim[1: sub + 1])
         state = sim[sub].copy()
@@ -199,9 +231,11 @@ def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observ
     drivable = ~m["ego_areas"][1][:, 1]  # column 1 = non-drivable (scorer's ego_areas)
     collision_step = int(m["collision_step"][1])
     progress = cache.centerline.project(states[:, :2])
+    comfy = comfort_per_state(states, cfg)
     for r in records:
         i = r.step * sub
         r.in_drivable_area = bool(drivable[: i + 1].all())
         r.at_fault_collision = 0 <= collision_step <= i
         r.progress_m = float(progress[i] - progress[0])
+        r.comfortable = bool(comfy[i: i + sub + 1].all())
     return RolloutResult(scene.scene_metadata.initial_token, states, closed, opened, records, plans, observations)

@@ -116,3 +116,23 @@ def test_counterfactual_round_trip(scene_a, tmp_path):
     moved = np.linalg.norm(slow.frames[-1].ego_status.ego_pose[:2] - slow.frames[cur].ego_status.ego_pose[:2])
     logged = np.linalg.norm(scene.frames[-1].ego_status.ego_pose[:2] - scene.frames[cur].ego_status.ego_pose[:2])
     assert moved < 0.6 * logged
+
+
+def test_geometric_observer_on_golden_scene(scene_a):
+    """The geometric observer on a NAVSIM-layout scene (no oracle: coverage only; the golden logs carry 16 × 9
+    placeholder images and 8 LiDAR points, so the imagined views are empty — image content is tested on the
+    sandbox), navsim's open-loop number unchanged."""
+    from inspatio_drive.closed_loop.geometric import GeometricObserver
+
+    scene, cache = scene_a
+    obs = GeometricObserver(scene, ("CAM_F0", "CAM_B0"), (64, 36))
+    result = rollout(scene, PlanningPipeline(ConstantVelocityPlanner()), cache, obs, steps=3, keep_observations=True)
+    assert result.open_loop["score"] == pytest.approx(0.5833333, abs=1e-6)
+    assert all(s.psnr_db is None for s in result.steps)
+    assert result.steps[0].coverage == 1.0 and all(0 <= s.coverage < 1 for s in result.steps[1:])
+    cam = result.observations[2].cameras[-1]["CAM_F0"]
+    src = scene.frames[scene.current_index].cameras["CAM_F0"]
+    w, h = src.image.shape[1], src.image.shape[0]
+    assert cam.image.shape == (36, 64, 3)
+    np.testing.assert_allclose(cam.intrinsics[0, 0], src.intrinsics[0, 0] * 64 / w)
+    np.testing.assert_allclose(cam.intrinsics[1, 1], src.intrinsics[1, 1] * 36 / h)

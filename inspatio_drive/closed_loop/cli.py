@@ -1,0 +1,378 @@
+"""``inspatio-drive closed-loop`` and ``inspatio-drive counterfactual``.
+
+closed-loop (``configs/closed_loop.yaml``) writes into ``closed_loop.output_dir``::
+
+    <token>/<variant>/steps.jsonl     # one JSON line per re-planning step (StepRecord + the chosen plan)
+    <token>/<variant>/metrics.csv     # the per-step metrics table, then the closed- and open-loop sub-scores
+    <token>/<variant>/scores.json     # closed_loop / open_loop PDM sub-scores
+    <token>/<variant>/rollout.mp4     # BEV + camera video (one frame per step)
+    closed_vs_open.csv                # one row per scene and variant, then the mean per variant
+    config.yaml
+
+counterfactual (``configs/counterfactual.yaml``) writes navsim v2 synthetic scenes into
+``counterfactual.output_dir`` (``synthetic_scene_pickles/``, ``sensor_blobs/``, ``manifest.csv``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspatio_drive.closed_loop.rollout import SUBSCORES, RolloutResult
+
+STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen", "num_candidates",
+                "in_drivable_area", "at_fault_collision", "progress_m", "comfortable", "psnr_db", "coverage",
+                "plan_s", "observe_s")
+
+
+# -- shared set-up ------------------------------------------------------------------------------------------
+def _loader(data: Mapping[str, Any]) -> tuple[Any, Path, Path]:
+    """Scene loader with every sensor (the observers and renderers need the history LiDAR and images)."""
+    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+    from inspatio_drive.evaluation.task import resolve_data_paths
+
+    logs, blobs, maps = resolve_data_paths(data)
+    loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), SensorConfig.build_all_sensors(),
+                         lenient=bool(data.get("lenient", False)), show_progress=False)
+    return loader, blobs, maps
+
+
+def _tokens(loader: Any, section: Mapping[str, Any]) -> list[str]:
+    tokens = list(loader.tokens)
+    wanted = section.get("tokens")
+    if wanted:
+        missing = sorted(set(wanted) - set(tokens))
+        if missing:
+            raise ValueError(f"tokens {missing} not in the split after the scene filter")
+        tokens = [t for t in tokens if t in set(wanted)]
+    if section.get("max_scenes"):
+        tokens = tokens[: int(section["max_scenes"])]
+    if not tokens:
+        raise ValueError("no scenes to run (check data.* and the scene filter)")
+    return tokens
+
+
+def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
+    """(pipeline, planner name, has FC scorer) from the ``planner`` / ``scorer`` config nodes."""
+    from hydra.utils import instantiate
+
+    from inspatio_drive.pipeline import PlanningPipeline
+    from planners.selection import SelectionWeights, weights_preset
+
+    planner = instantiate(cfg["planner"]["model"], _convert_="all")
+    sel = cfg["planner"].get("selection", "v1")
+    weights = weights_preset(sel) if isinstance(sel, str) else SelectionWeights.from_config(sel)
+    fc_cfg = cfg.get("scorer") or {}
+    fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
+    pipeline = PlanningPipeline(planner, weights, fc, float(fc_cfg.get("weight", 1.0)))
+    return pipeline, str(getattr(planner, "name", type(planner).__name__)), fc is not None
+
+
+def scene_oracle(scene: Any, section: Mapping[str, Any], blobs: Path) -> Any:
+    """The sandbox oracle of ``scene`` when ``closed_loop.oracle`` is ``auto`` and the scene has one, else None."""
+    from inspatio_drive.closed_loop.geometric import sandbox_oracle
+
+    mode = section.get("oracle", "auto")
+    if mode in (False, "false", None) or section.get("observer", "geometric") != "geometric":
+        return None
+    if mode not in (True, "auto"):
+        raise ValueError(f"closed_loop.oracle must be auto or false, got {mode!r}")
+    return sandbox_oracle(blobs, scene.scene_metadata.log_name)
+
+
+def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping[str, Any], oracle: Any = None,
+                  generator: Any = None) -> Any:
+    """The observer named by ``closed_loop.observer`` / ``generator.name`` for one scene."""
+    from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelObserver
+    from inspatio_drive.closed_loop.observers import LidarWorldObserver
+
+    kind = section.get("observer", "geometric")
+    if kind == "lidar":
+        return LidarWorldObserver(scene)
+    if kind != "geometric":
+        raise ValueError(f"closed_loop.observer must be 'geometric' or 'lidar', got {kind!r}")
+    kwargs = {"cameras": list(section["cameras"]), "image_size": tuple(section["image_size"]),
+              "sweeps": int(section["sweeps"]), "voxel_size": float(section["voxel_size"]),
+              "splat": int(section["splat"]), "hole_fill": int(section["hole_fill"]), "oracle": oracle,
+              "real_first": bool(section.get("real_first", True)), "device": str(section.get("device", "cpu"))}
+    if generator_cfg.get("name", "geometric") == "geometric":
+        return GeometricObserver(scene, **kwargs)
+    return WorldModelObserver(scene, generator, frames=int(section.get("wm_frames", 9)),
+                              seed=int(generator_cfg.get("seed", 0)), **kwargs)
+
+
+# -- outputs ---------------------------------------------------------------------------------------------
+def write_rollout(folder: Path, result: RolloutResult, cache: Any, views: Sequence[Any] | None,
+                  video: bool = True, cameras: Sequence[str] | None = None, scale: int = 2) -> dict[str, Path]:
+    """Step log (JSONL), metrics table (CSV), scores (JSON) and the BEV + camera video of one rollout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"steps": folder / "steps.jsonl", "metrics": folder / "metrics.csv", "scores": folder / "scores.json"}
+    with open(out["steps"], "w") as fh:
+        for r, plan in zip(result.steps, result.plans, strict=True):
+            fh.write(json.dumps({**_json_ready(asdict(r)), "plan": np.round(plan, 4).tolist()}) + "\n")
+    with open(out["metrics"], "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(STEP_COLUMNS)
+        for r in result.steps:
+            row = asdict(r)
+            w.writerow([_fmt(row[c]) for c in STEP_COLUMNS])
+        w.writerow([])
+        w.writerow(["aggregate", *SUBSCORES])
+        w.writerow(["closed_loop", *[_fmt(result.closed_loop[k]) for k in SUBSCORES]])
+        w.writerow(["open_loop", *[_fmt(result.open_loop[k]) for k in SUBSCORES]])
+    out["scores"].write_text(json.dumps({"token": result.token, "closed_loop": result.closed_loop,
+                                         "open_loop": result.open_loop, **drift_summary(result)}, indent=1))
+    if video:
+        from inspatio_drive.closed_loop.video import rollout_video_frames
+        from inspatio_drive.viewer import write_mp4
+
+        frames = rollout_video_frames(result, cache, views, cameras, scale)
+        out["video"] = write_mp4(frames, folder / "rollout.mp4", fps=2.0)
+    return out
+
+
+def drift_summary(result: RolloutResult) -> dict[str, float | None]:
+    """Mean PSNR (dB) and coverage of the imagined observations over the steps after the first."""
+    later = result.steps[1:]
+    psnr = [s.psnr_db for s in later if s.psnr_db is not None and np.isfinite(s.psnr_db)]
+    cov = [s.coverage for s in later if s.coverage is not None]
+    return {"mean_psnr_db": float(np.mean(psnr)) if psnr else None,
+            "mean_coverage": float(np.mean(cov)) if cov else None}
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.12g}"
+    return "" if v is None else v
+
+
+def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> Any:
+    """pandas table: one row per scene and variant (closed / open sub-scores), then one mean row per variant."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    labels = ("token", "variant", "planner", "observer", "agents")
+    numeric = [c for c in df.columns if c not in labels]
+    means = df.groupby("variant", sort=False)[numeric].mean().reset_index()
+    means["token"] = "mean"
+    for c in labels[2:]:
+        if c in df:
+            means[c] = df[c].iloc[0]
+    return pd.concat([df, means[df.columns]], ignore_index=True)
+
+
+def format_comparison(table: Any) -> str:
+    """Markdown table of closed- vs open-loop PDMS and the main sub-scores."""
+    if table.empty:
+        return "(no rollouts)"
+    cols = ["token", "variant", "open_score", "closed_score", "closed_no_at_fault_collisions",
+            "closed_drivable_area_compliance", "closed_ego_progress", "closed_comfort", "mean_psnr_db", "mean_coverage"]
+    head = ["scene", "variant", "PDMS open", "PDMS closed", "NC closed", "DAC closed", "EP closed", "C closed",
+            "PSNR dB", "coverage"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            cells.append(f"{v:.3f}" if isinstance(v, float) and np.isfinite(v) else ("—" if v is None or
+                         (isinstance(v, float) and not np.isfinite(v)) else str(v)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# -- closed loop -----------------------------------------------------------------------------------------
+def run_closed_loop(cfg: Any) -> dict[str, Any]:
+    """Run the composed ``closed_loop`` config; returns the comparison table, its CSV path and the folders."""
+    from omegaconf import OmegaConf
+    from tqdm import tqdm
+
+    from inspatio_drive.closed_loop.agents import AGENT_MODES, with_agents
+    from inspatio_drive.closed_loop.rollout import rollout
+    from inspatio_drive.maps import load_map
+    from inspatio_drive.pdm.cache.builder import build_metric_cache
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    section = plain["closed_loop"]
+    out = Path(section["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if section.get("agents", "log_replay") not in AGENT_MODES:
+        raise ValueError(f"closed_loop.agents must be one of {AGENT_MODES}, got {section.get('agents')!r}")
+    loader, blobs, maps_root = _loader(plain["data"])
+    tokens = _tokens(loader, section)
+    pipeline, planner_name, has_fc = build_pipeline(plain)
+    variants = [v for v in section.get("variants", ["base"]) if v != "fc" or has_fc]
+    unknown = set(variants) - {"base", "fc"}
+    if unknown or not variants:
+        raise ValueError(f"closed_loop.variants: expected base and/or fc, got {section.get('variants')}")
+    gen_cfg = plain.get("generator") or {"name": "geometric"}
+    generator = None
+    if gen_cfg.get("name", "geometric") != "geometric" and section.get("observer", "geometric") == "geometric":
+        from inspatio_drive.world_model.factory import build_generator
+
+        if any(int(v) % 16 for v in section["image_size"]):
+            raise ValueError(f"closed_loop.image_size {list(section['image_size'])}: generator={gen_cfg['name']} "
+                             "needs multiples of 16")
+
+        generator = build_generator(gen_cfg)
+    observer_name = section.get("observer", "geometric") + (
+        f"+{gen_cfg['name']}" if generator is not None else "")
+    maps: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    folders: list[Path] = []
+    with tqdm(total=len(tokens) * len(variants), desc="closed-loop", unit="rollout",
+              disable=not section.get("progress", True)) as bar:
+        for token in tokens:
+            scene = loader.get_scene_from_token(token)
+            name = scene.scene_metadata.map_name
+            if name not in maps:
+                maps[name] = load_map(maps_root, name)
+            cache = with_agents(build_metric_cache(scene, maps[name]), str(section.get("agents", "log_replay")))
+            oracle = scene_oracle(scene, section, blobs)
+            for variant in variants:
+                observer = make_observer(scene, section, gen_cfg, oracle, generator)
+                result = rollout(scene, pipeline, cache, observer, steps=int(section["steps"]),
+                                 use_fc=variant == "fc")
+                folder = out / token / variant
+                write_rollout(folder, result, cache, getattr(observer, "views", None), bool(section.get("video", True)),
+                              list(section["cameras"]), int(section.get("video_scale", 2)))
+                folders.append(folder)
+                row: dict[str, Any] = {"token": token, "variant": variant, "planner": planner_name,
+                                       "observer": observer_name, "agents": section.get("agents", "log_replay")}
+                row.update({f"open_{k}": result.open_loop[k] for k in SUBSCORES})
+                row.update({f"closed_{k}": result.closed_loop[k] for k in SUBSCORES})
+                row.update(drift_summary(result))
+                row["steps_off_road"] = sum(not s.in_drivable_area for s in result.steps)
+                row["steps_uncomfortable"] = sum(not s.comfortable for s in result.steps)
+                rows.append(row)
+                bar.update(1)
+    table = comparison_table(rows)
+    table.to_csv(out / "closed_vs_open.csv", index=False)
+    return {"output_dir": out, "table": table, "csv": out / "closed_vs_open.csv", "folders": folders,
+            "markdown": format_comparison(table)}
+
+
+def main(overrides: Sequence[str]) -> int:
+    from hydra.errors import HydraException
+
+    from inspatio_drive.config import compose
+
+    try:
+        cfg = compose("closed_loop", overrides)
+    except HydraException as exc:
+        print(f"inspatio-drive closed-loop: bad override: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run_closed_loop(cfg)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"inspatio-drive closed-loop: {exc}", file=sys.stderr)
+        return 2
+    print("\nclosed loop vs open loop (PDM sub-scores; drift = imagined vs oracle views, steps 1..N-1)")
+    print(result["markdown"])
+    print(f"\ntable    : {result['csv']}")
+    print(f"rollouts : {result['output_dir']}/<token>/<variant>/ (steps.jsonl, metrics.csv, rollout.mp4)")
+    return 0
+
+
+# -- counterfactual export -------------------------------------------------------------------------------
+def run_counterfactual(cfg: Any) -> dict[str, Any]:
+    """Export every scene × perturbation of the composed ``counterfactual`` config."""
+    from omegaconf import OmegaConf
+    from tqdm import tqdm
+
+    from inspatio_drive.closed_loop.counterfactual import (
+        GeneratedRenderFn,
+        GeometricRenderFn,
+        Perturbation,
+        counterfactual_scene,
+        write_synthetic_scene,
+    )
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    section = plain["counterfactual"]
+    perturbations = []
+    for i, p in enumerate(section.get("perturbations") or []):
+        if not isinstance(p, Mapping) or "name" not in p:
+            raise ValueError(f"counterfactual.perturbations[{i}]: expected {{name, lateral_m, heading_deg, "
+                             f"speed_factor}}, got {p!r}")
+        extra = set(p) - {"name", "lateral_m", "heading_deg", "speed_factor"}
+        if extra:
+            raise ValueError(f"counterfactual.perturbations[{i}]: unknown keys {sorted(extra)}")
+        perturbations.append(Perturbation(str(p["name"]), float(p.get("lateral_m", 0.0)),
+                                          float(p.get("heading_deg", 0.0)), float(p.get("speed_factor", 1.0))))
+    if not perturbations:
+        raise ValueError("counterfactual.perturbations is empty")
+    out = Path(section["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    loader, _, _ = _loader(plain["data"])
+    tokens = _tokens(loader, section)
+    render: Any = None
+    if section.get("render", True):
+        render = GeometricRenderFn(list(section["cameras"]), tuple(section["image_size"]), str(section.get("frames", "all")),
+                                   int(section["sweeps"]), float(section["voxel_size"]), int(section["splat"]),
+                                   int(section["hole_fill"]), str(section.get("device", "cpu")))
+        gen_cfg = plain.get("generator") or {"name": "geometric"}
+        if gen_cfg.get("name", "geometric") != "geometric":
+            if any(int(v) % 16 for v in section["image_size"]):
+                raise ValueError(f"counterfactual.image_size {list(section['image_size'])}: generator="
+                                 f"{gen_cfg['name']} needs multiples of 16")
+            from inspatio_drive.world_model.factory import build_generator
+
+            render = GeneratedRenderFn(render, build_generator(gen_cfg), int(section.get("wm_frames", 9)),
+                                       int(gen_cfg.get("seed", 0)))
+    written = []
+    manifest = []
+    with tqdm(total=len(tokens) * len(perturbations), desc="counterfactual", unit="scene",
+              disable=not section.get("progress", True)) as bar:
+        for token in tokens:
+            scene = loader.get_scene_from_token(token)
+            for p in perturbations:
+                cf = counterfactual_scene(scene, p, render)
+                path = write_synthetic_scene(cf, scene, out)
+                written.append(path)
+                manifest.append({"synthetic_token": cf.scene_metadata.initial_token, "original_token": token,
+                                 "log_name": scene.scene_metadata.log_name, "perturbation": p.name,
+                                 "lateral_m": p.lateral_m, "heading_deg": p.heading_deg,
+                                 "speed_factor": p.speed_factor, "pickle": str(path.relative_to(out))})
+                bar.update(1)
+    with open(out / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(manifest[0]))
+        w.writeheader()
+        w.writerows(manifest)
+    return {"output_dir": out, "pickles": written, "manifest": out / "manifest.csv"}
+
+
+def counterfactual_main(overrides: Sequence[str]) -> int:
+    from hydra.errors import HydraException
+
+    from inspatio_drive.config import compose
+
+    try:
+        cfg = compose("counterfactual", overrides)
+    except HydraException as exc:
+        print(f"inspatio-drive counterfactual: bad override: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run_counterfactual(cfg)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"inspatio-drive counterfactual: {exc}", file=sys.stderr)
+        return 2
+    print(f"\ncounterfactual: {len(result['pickles'])} synthetic scenes in {result['output_dir']} "
+          f"(manifest {result['manifest']})")
+    return 0

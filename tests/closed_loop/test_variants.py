@@ -1,0 +1,32 @@
+"""The fc variant follows the selection with the future-consistency term, the base variant the one without."""
+
+from __future__ import annotations
+
+import torch
+
+from inspatio_drive.closed_loop import rollout
+from inspatio_drive.closed_loop.observers import LidarWorldObserver
+from inspatio_drive.pipeline import FCOutput, PlanningPipeline
+from planners.constant_velocity import ConstantVelocityPlanner
+from planners.protocol import ScoredPlanner
+from planners.scoring import RuleBasedScorer
+
+
+class _PreferLeftmost:
+    """An FC term that strongly prefers the candidate ending furthest left."""
+
+    def __call__(self, agent_input, candidates):
+        y = candidates.poses[:, -1, 1].float()
+        return FCOutput(logit=torch.where(y == y.max(), 20.0, -20.0))
+
+
+def test_base_and_fc_variants_follow_their_selection(sandbox_scene):
+    scene, cache, _ = sandbox_scene
+    planner = ScoredPlanner(ConstantVelocityPlanner(yaw_rates=(-0.2, 0.0, 0.2)), RuleBasedScorer())
+    pipeline = PlanningPipeline(planner, fc=_PreferLeftmost(), fc_weight=10.0)
+    fc = rollout(scene, pipeline, cache, LidarWorldObserver(scene), steps=2, use_fc=True)
+    base = rollout(scene, pipeline, cache, LidarWorldObserver(scene), steps=2, use_fc=False)
+    assert [s.chosen for s in fc.steps] == [2, 2]  # yaw rate +0.2: the leftmost arc
+    assert base.steps[0].chosen != 2
+    assert fc.steps[-1].heading > base.steps[-1].heading + 0.02  # it really drove left
+    assert fc.states[-1, 2] > base.states[-1, 2] + 0.3  # after 4 s (the last plan tracked to the horizon)
