@@ -179,3 +179,11 @@ def test_generated_render_fn_plumbing(sandbox_scene, tmp_path):
     np.testing.assert_allclose(render[0, -1].numpy() * 255, last[0, 0].numpy(), atol=1e-3)
     assert counterfactual_main([f"counterfactual.output_dir={tmp_path}", "generator=inspatio",
                                 "counterfactual.image_size=[60,32]"]) == 2
+
+
+def test_registered_subcommands(capsys):
+    from inspatio_drive.cli import main as cli_main
+
+    assert cli_main(["closed-loop", "closed_loop.no_such_key=1"]) == 2
+    assert cli_main(["counterfactual", "counterfactual.no_such_key=1"]) == 2
+    assert "bad override" in capsys.readouterr().err
