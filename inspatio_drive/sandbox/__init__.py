@@ -9,6 +9,7 @@ from inspatio_drive.sandbox.gpkg import write_map_gpkg, write_maps_root
 from inspatio_drive.sandbox.oracle import CameraModel, LidarModel, Oracle, RenderConfig, View
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
 from inspatio_drive.sandbox.world import World
+from inspatio_drive.sandbox.writer import write_split, write_world
 
 __all__ = [
     "SCENARIOS",
@@ -21,4 +22,6 @@ __all__ = [
     "generate_scene",
     "write_map_gpkg",
     "write_maps_root",
+    "write_split",
+    "write_world",
 ]

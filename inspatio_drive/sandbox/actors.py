@@ -204,7 +204,7 @@ def simulate(drivers: list[Driver], obstacles: NDArray[np.float64], duration: fl
         others_xy = np.concatenate([centers, obs[:, :2]])
         others_len = np.concatenate([[d.length for d in drivers], obs[:, 2]])
         others_wid = np.concatenate([[d.width for d in drivers], obs[:, 3]])
-        others_v = np.concatenate([v * np.cos(0.0), np.zeros(len(obs))])
+        others_v = np.concatenate([v, np.zeros(len(obs))])
         others_h = np.concatenate([poses[:, 2], np.zeros(len(obs))])
         for i, d in enumerate(drivers):
             if t < d.start_time:

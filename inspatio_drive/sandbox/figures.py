@@ -134,8 +134,9 @@ def main(argv: list[str]) -> int:
     fig, axes = plt.subplots(1, 3, figsize=(12, 2.5), dpi=80)
     axes[0].imshow(v.rgb)
     axes[1].imshow(1.0 / depth, cmap="magma")
-    axes[2].imshow(v.instance, cmap="tab20", interpolation="nearest")
-    for a, title in zip(axes, ("CAM_F0 rgb", "inverse depth", "instance id")):
+    inst = np.ma.masked_less(v.instance, 1)  # objects only; sky and ground left white
+    axes[2].imshow(inst % 20, cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+    for a, title in zip(axes, ("CAM_F0 rgb", "inverse depth", "instance id (objects)")):
         a.set_title(title, fontsize=9)
         a.axis("off")
     fig.tight_layout()

@@ -123,7 +123,7 @@ class Oracle:
 
     Args:
         source: a :class:`World`, or a folder holding ``sandbox_world.json`` (written next to a log's sensor
-            blobs by :func:`inspatio_drive.sandbox.writer.write_split`), or that file.
+            blobs by :func:`inspatio_drive.sandbox.writer.write_split`), that file, or the log pickle.
         config: sensor settings; default: those stored with the world (or :class:`RenderConfig` defaults).
     """
 
@@ -138,6 +138,10 @@ class Oracle:
         self._caster: Raycaster | None = None
         self.rig = {name: CameraModel(K, T, self.config.width, self.config.height)
                     for name, (K, T) in nuplan_like_rig(self.config.width, self.config.height).items()}
+
+    def time_of(self, timestamp_us: int) -> float:
+        """Oracle time ``t`` (s) of a log timestamp (µs, OpenScene ``timestamp`` / navsim ``Frame.timestamp``)."""
+        return (int(timestamp_us) - self.world.start_timestamp) / 1e6
 
     @property
     def caster(self) -> Raycaster:
@@ -170,9 +174,35 @@ class Oracle:
     def render_many(self, cameras: list[str | CameraModel], ego_pose: ArrayLike | None, t: float,
                     frame: str = "global") -> list[View]:
         """True views of several cameras from one ego pose, cast in a single Embree call."""
-        T = self._ego(ego_pose, t, frame)
+        return self._render_poses([self._ego(ego_pose, t, frame)], [self._camera(c) for c in cameras], t)[0]
+
+    def render_batch(self, cameras: list[str | CameraModel], ego_poses: ArrayLike, times: ArrayLike,
+                     frame: str = "global") -> list[list[View]]:
+        """True views for many ego poses (e.g. every pose of every candidate trajectory).
+
+        Args:
+            cameras: rig names or :class:`CameraModel` s, rendered for every pose.
+            ego_poses: ``[N, 3]`` or ``[N, 6]`` rear-axle poses (see the module docstring).
+            times: ``[N]`` seconds since the first logged frame (one per pose), or a scalar.
+
+        Returns:
+            ``views[i][j]``: pose ``i``, camera ``j``. Poses sharing a time are cast in one Embree call.
+        """
+        poses = np.asarray(ego_poses, dtype=np.float64)
+        if poses.ndim != 2 or poses.shape[1] not in (3, 6):
+            raise ValueError(f"ego_poses must be [N, 3] or [N, 6], got shape {poses.shape}")
+        ts = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(poses),))
         cams = [self._camera(c) for c in cameras]
-        rays = [camera_rays(c, T) for c in cams]
+        out: list[list[View]] = [[] for _ in range(len(poses))]
+        for t in np.unique(ts):
+            idx = np.flatnonzero(ts == t)
+            views = self._render_poses([self._ego(poses[i], float(t), frame) for i in idx], cams, float(t))
+            for i, v in zip(idx, views):
+                out[i] = v
+        return out
+
+    def _render_poses(self, Ts: list[NDArray], cams: list[CameraModel], t: float) -> list[list[View]]:
+        rays = [camera_rays(c, T) for T in Ts for c in cams]
         origins = np.concatenate([r[0] for r in rays])
         dirs = np.concatenate([r[1] for r in rays])
         del rays
@@ -197,12 +227,16 @@ class Oracle:
         else:
             for a in starts:
                 shade(a)
-        views, k = [], 0
-        for c in cams:
-            n = c.width * c.height
-            views.append(View(rgb[k:k + n].reshape(c.height, c.width, 3), depth[k:k + n].reshape(c.height, c.width),
-                              inst[k:k + n].reshape(c.height, c.width)))
-            k += n
+        views: list[list[View]] = []
+        k = 0
+        for _ in Ts:
+            per_pose = []
+            for c in cams:
+                n = c.width * c.height
+                per_pose.append(View(rgb[k:k + n].reshape(c.height, c.width, 3),
+                                     depth[k:k + n].reshape(c.height, c.width), inst[k:k + n].reshape(c.height, c.width)))
+                k += n
+            views.append(per_pose)
         return views
 
     def render_rig(self, ego_pose: ArrayLike | None, t: float, frame: str = "global") -> dict[str, View]:
@@ -238,10 +272,13 @@ def save_world_spec(path: str | os.PathLike[str], world: World, config: RenderCo
 
 
 def load_world(path: str | os.PathLike[str]) -> tuple[World, RenderConfig]:
-    """Regenerate a world from ``sandbox_world.json`` (or a folder holding it)."""
+    """Regenerate a world from ``sandbox_world.json``, a folder holding it (``sensor_blobs/<split>/<log>``),
+    or the log pickle ``navsim_logs/<split>/<log>.pkl`` of a written split."""
     from inspatio_drive.sandbox.scenarios import generate_scene
 
     p = Path(path)
+    if p.suffix == ".pkl":  # navsim_logs/<split>/<log>.pkl -> sensor_blobs/<split>/<log>/
+        p = p.resolve().parents[2] / "sensor_blobs" / p.parent.name / p.stem
     if p.is_dir():
         p = p / WORLD_FILE
     if not p.is_file():

@@ -213,9 +213,11 @@ def build_road_network(
         if not 1 <= n <= 3:
             raise ValueError(f"lanes_per_direction must be 1..3, got {lanes_per_direction}")
     fid = iter(range(1000, 10**7))
-    half = max(lanes_per_direction) * LANE_WIDTH + 4.0  # half side of the square intersection
+    half = max(lanes_per_direction) * LANE_WIDTH + 4.0  # arms start here (curb corner of the junction)
+    cut = 5.0  # crosswalk + stop line band between the arms' start and their lanes
+    setback = half + cut  # half side of the square intersection polygon (from stop line to stop line)
     inter_fid = next(fid)
-    intersection = Polygon([(-half, -half), (half, -half), (half, half), (-half, half)])
+    intersection = Polygon([(-setback, -setback), (setback, -setback), (setback, setback), (-setback, setback)])
 
     arms: list[Arm] = []
     for i in range(4):
@@ -264,11 +266,12 @@ def build_road_network(
             arm_groups[(arm.index, inbound)] = gfid
         # sidewalks on both sides, a curb apart from the outer lane edges
         for side, width in ((1.0, arm.half_width_in), (-1.0, arm.half_width_out)):
-            a = ref.offset_curve(side * (width + CURB_WIDTH))
-            b = ref.offset_curve(side * (width + CURB_WIDTH + SIDEWALK_WIDTH))
+            walk_ref = shapely.ops.substring(ref, cut, ref.length)  # sidewalks end at the intersection
+            a = walk_ref.offset_curve(side * (width + CURB_WIDTH))
+            b = walk_ref.offset_curve(side * (width + CURB_WIDTH + SIDEWALK_WIDTH))
             wfid = next(fid)
             walkways[wfid] = Polygon(np.concatenate([np.asarray(a.coords), np.asarray(b.coords)[::-1]]))
-            walkway_lines[wfid] = ref.offset_curve(side * (width + CURB_WIDTH + SIDEWALK_WIDTH / 2))
+            walkway_lines[wfid] = walk_ref.offset_curve(side * (width + CURB_WIDTH + SIDEWALK_WIDTH / 2))
         # crosswalk just outside the intersection, stop line before it on the inbound side
         h = arm.index * np.pi / 2.0
         u, nrm = np.array([np.cos(h), np.sin(h)]), np.array([-np.sin(h), np.cos(h)])
@@ -281,8 +284,6 @@ def build_road_network(
         stop_line_of_arm[arm.index] = sfid
 
     # pull inbound lanes back to the stop line and outbound lanes to the crosswalk end
-    setback = half + 5.0
-    cut = setback - half
     for lane in lanes.values():
         inbound = groups[lane.lane_group_fid].inbound
         length = lane.baseline.length

@@ -61,6 +61,7 @@ class Spec:
     statics: list[Actor] = field(default_factory=list)
     ego_offsets: list[tuple[float, float, float, float]] = field(default_factory=list)
     ego_v_des: float | None = None
+    reserved_lanes: set[int] = field(default_factory=set)  # no background traffic on these lanes
 
 
 @dataclass
@@ -83,7 +84,7 @@ def _car(ctx: _Ctx, color: tuple[float, float, float] | None = None) -> tuple[tu
 
 def _moving(ctx: _Ctx, kind: str, driver: Driver, size, color) -> tuple[Driver, Actor]:
     driver.length, driver.width = size[0], size[1]
-    return driver, Actor(kind, size, color, Track.static(0, 0, 0), ctx.tok(kind))
+    return driver, Actor(kind, size, color, Track.static(0, 0, 0), ctx.tok(kind))  # track set after simulate()
 
 
 def _static_on_path(ctx: _Ctx, kind: str, path: LineString, s: float, d: float, size, color,
@@ -117,11 +118,12 @@ def _cut_in(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop_s: float, sp
     size, col = _car(ctx)
     s_ego = stop_s - spec.ego_before_stop
     # the cutting car drives one lane to the right (negative offset) and merges into the ego lane
-    s0 = s_ego + EGO_REAR_TO_CENTER + float(ctx.rng.uniform(6.0, 12.0))
+    s0 = s_ego + EGO_REAR_TO_CENTER + EGO_LENGTH / 2 + size[0] / 2 + float(ctx.rng.uniform(6.0, 12.0))
     v0 = spec.ego_speed - 1.0
     t_merge = float(ctx.rng.uniform(1.5, 2.5))
     sa = s0 + v0 * t_merge
     drv = Driver(ego_path, s0, v0, v0, offsets=[(sa, sa + 2.5 * v0, -LANE_WIDTH, 0.0)])
+    spec.reserved_lanes.add(net.lanes_of(EGO_ARM, True)[spec.ego_lane + 1].fid)  # the cutting car's lane
     spec.drivers.append(_moving(ctx, "car", drv, size, col))
 
 
@@ -149,6 +151,7 @@ def _parked_car_blocking(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop
     spec.statics.append(_static_on_path(ctx, "cone", ego_path, s_car - size[0] / 2 - 3.0, -0.8, (0.4, 0.4, 0.7),
                                         (1.0, 0.45, 0.05)))
     if spec.lanes[EGO_ARM] >= 2:  # change to the lane on the left before the obstacle, then stay there
+        spec.reserved_lanes.add(net.lanes_of(EGO_ARM, True)[spec.ego_lane - 1].fid)  # a free target lane
         sa = s_car - 35.0
         spec.ego_offsets = [(sa, sa + 30.0, 0.0, LANE_WIDTH)]
 
@@ -157,6 +160,7 @@ def _unprotected_left_turn(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, st
                            spec: Spec) -> None:
     # oncoming traffic from the north going straight south
     onc_lanes = net.lanes_of(1, True)
+    spec.reserved_lanes.update(lane.fid for lane in onc_lanes)
     t_last = 0.0
     for k, lane in enumerate(onc_lanes[:2]):
         fids, _ = ego_route(net, 1, 3, lane_index=k)
@@ -178,7 +182,8 @@ def _curve_with_barrier(ctx: _Ctx, net: RoadNetwork, ego_path: LineString, stop_
     curve = spec.curves[EGO_ARM]
     # outer edge seen driving outwards: a left curve (positive) has its outer edge on the right (out lanes)
     side = -1.0 if curve > 0 else 1.0
-    width = (net.arms[EGO_ARM].half_width_out if side < 0 else net.arms[EGO_ARM].half_width_in) + 0.6
+    # on the curb line, ~1.1 m outside the outer lane edge (the road edge stays drivable)
+    width = (net.arms[EGO_ARM].half_width_out if side < 0 else net.arms[EGO_ARM].half_width_in) + 1.4
     s = 40.0
     while s < 125.0:
         spec.statics.append(_static_on_path(ctx, "barrier", ref, s, side * width, (3.0, 0.6, 0.9),
@@ -219,7 +224,7 @@ def _background(ctx: _Ctx, net: RoadNetwork, spec: Spec, ego_lane_fid: int, dens
     rng = ctx.rng
     for lane in net.lanes.values():
         group = net.lane_groups[lane.lane_group_fid]
-        if lane.fid == ego_lane_fid:
+        if lane.fid == ego_lane_fid or lane.fid in spec.reserved_lanes:
             continue
         n = int(rng.poisson(density * lane.baseline.length / 60.0))
         used: list[float] = []
@@ -227,8 +232,6 @@ def _background(ctx: _Ctx, net: RoadNetwork, spec: Spec, ego_lane_fid: int, dens
             s = float(rng.uniform(5.0, lane.baseline.length - 8.0))
             if any(abs(s - u) < 14.0 for u in used):
                 continue
-            if group.arm == EGO_ARM and group.inbound and lane.lane_index == spec.ego_lane + 1:
-                continue  # keep the lane next to the ego free for the scenario actors
             used.append(s)
             size, col = _car(ctx)
             if group.inbound:

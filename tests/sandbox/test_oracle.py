@@ -129,3 +129,18 @@ def test_threaded_shading_is_identical(tiny_world, tiny_config):
     for name in one:
         np.testing.assert_array_equal(one[name].rgb, many[name].rgb)
         np.testing.assert_array_equal(one[name].depth, many[name].depth)
+
+
+def test_render_batch_equals_single_renders(oracle, tiny_world):
+    times = np.array([0.5, 1.0, 0.5])
+    poses = np.stack([tiny_world.ego_pose_global(t) for t in times])
+    poses[2, 1] += 1.5  # a lateral offset candidate at the same time as pose 0
+    batch = oracle.render_batch(["CAM_F0", "CAM_R0"], poses, times)
+    assert len(batch) == 3 and len(batch[0]) == 2
+    for i, t in enumerate(times):
+        single = oracle.render("CAM_R0", poses[i], float(t))
+        np.testing.assert_array_equal(batch[i][1].rgb, single.rgb)
+        np.testing.assert_array_equal(batch[i][1].instance, single.instance)
+    assert not np.array_equal(batch[0][0].rgb, batch[2][0].rgb)
+    with pytest.raises(ValueError, match="ego_poses"):
+        oracle.render_batch(["CAM_F0"], np.zeros((2, 4)), 0.0)

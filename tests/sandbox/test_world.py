@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
 from inspatio_drive.geometry.se2 import relative_to_absolute_se2
 from inspatio_drive.sandbox import SCENARIOS, generate_scene
-from inspatio_drive.sandbox.actors import EGO_REAR_TO_CENTER
+from inspatio_drive.sandbox.actors import EGO_LENGTH, EGO_REAR_TO_CENTER, EGO_WIDTH
+
+
+def _footprint(x: float, y: float, h: float, length: float, width: float) -> shapely.Polygon:
+    c, s = np.cos(h), np.sin(h)
+    corners = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]]) * [length / 2, width / 2]
+    return shapely.Polygon(corners @ np.array([[c, s], [-s, c]]) + [x, y])
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_catalogue_generates_plausible_ego(scenario):
-    w = generate_scene(scenario, 1, num_frames=14, density=0.0)
+    w = generate_scene(scenario, 3, num_frames=14, density=0.5)
+    # the logged ego never touches another object
+    for t in np.arange(0.0, w.frame_times[-1] + 1e-9, 0.25):
+        c, h = w.ego_center(t), w.ego.at(t)["pose"][2]
+        ego = _footprint(c[0], c[1], h, EGO_LENGTH, EGO_WIDTH)
+        poses, _ = w.actor_states(t)
+        for k, a in enumerate(w.actors):
+            if a.kind not in ("building", "wall", "tree", "pole"):
+                assert not ego.intersects(_footprint(*poses[k], a.size[0], a.size[1])), (a.kind, t)
     st = w.ego.at(np.arange(0.0, w.frame_times[-1] + 1e-9, 0.05))  # the logged window at 20 Hz
     assert np.all(st["speed"] >= 0) and np.all(st["speed"] < 20)
     assert np.all(np.abs(st["accel"]) <= 8.0)  # emergency braking at most

@@ -65,9 +65,11 @@ def test_oracle_at_logged_pose_equals_logged_image(tiny_split):
     log = paths[0].stem
     oracle = Oracle(root / "sensor_blobs" / "tiny" / log)  # regenerated from sandbox_world.json
     assert oracle.config.width == 96
+    assert Oracle(paths[0]).world.name == log  # or from the log pickle
     for i in (0, 4):
         f = frames[i]
-        t = (f.timestamp - frames[0].timestamp) / 1e6
+        t = oracle.time_of(f.timestamp)
+        assert t == pytest.approx(0.5 * i)
         views = oracle.render_rig(f.ego_status.ego_pose, t)
         for name in ("CAM_F0", "CAM_B0"):
             logged = np.asarray(Image.open(root / "sensor_blobs" / "tiny" / f.cameras[name].data_path))
@@ -91,3 +93,16 @@ def test_world_spec_errors(tmp_path):
 def test_write_split_rejects_unknown_scenarios(tmp_path):
     with pytest.raises(KeyError, match="unknown scenario"):
         write_split(tmp_path, "x", 1, ["nope"], show_progress=False)
+
+
+def test_cli_writes_a_split(tmp_path, capsys):
+    from inspatio_drive.cli import main
+
+    rc = main(["sandbox", f"root={tmp_path}", "split=cli", "n=1", "num_frames=2", "scenarios=[narrow_gap]",
+               "image.width=32", "image.height=18", "lidar.channels=4", "lidar.azimuths=32", "texture_res=0.5",
+               "density=0.0", "progress=false"])
+    assert rc == 0 and "wrote 1 logs" in capsys.readouterr().out
+    (log,) = (tmp_path / "navsim_logs" / "cli").glob("*.pkl")
+    assert len(read_log(log)) == 2
+    assert len(list((tmp_path / "sensor_blobs" / "cli" / log.stem / "CAM_F0").glob("*.jpg"))) == 2
+    assert (tmp_path / "maps" / "nuplan-maps-v1.0.json").is_file()
