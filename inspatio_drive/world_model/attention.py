@@ -38,7 +38,7 @@ class SelfAttentionContext:
     """How a self-attention call uses the cache.
 
     Attributes:
-        freqs: [L, head_dim/2] complex RoPE rotations of the current tokens.
+        freqs: [L, head_dim/2, 2] float64 (cos, sin) RoPE rotations of the current tokens.
         cache: K/V cache, or None for a plain bidirectional pass.
         layer: index of this block in the cache.
         write: True for the t = 0 context pass (write K/V, attend within the context only); False for a

@@ -1,6 +1,8 @@
 """``inspatio-drive bench-world-model``: frames/s of the InSpatio-World DiT rollout.
 
-Measures, with random weights and random latents (the VAE / TAEHV are not timed):
+Measures, with random weights and random inputs (``pipeline=dit``: the DiT rollout on latents;
+``pipeline=full``: Wan VAE encode of source and renders + rollout + streaming decode with the Wan VAE or
+``generator.decoder=taehv``):
 
 * one stream: frames/s of a single rollout;
 * for each K in ``ks``: aggregate frames/s of K candidates in one batched rollout sharing the source context
@@ -27,6 +29,8 @@ from .condition import pixel_frames
 from .factory import compile_blocks, dit_config, random_dit, resolve_device, resolve_dtype
 from .generator import InSpatioGenerator
 from .memory import GIB, estimate_memory
+from .taehv import TAEHVDecoder
+from .vae import WanVAE
 
 
 def _sync(device: torch.device) -> None:
@@ -34,29 +38,48 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rollout(gen: InSpatioGenerator, ref: torch.Tensor, cond: torch.Tensor) -> float:
+def _run(gen: InSpatioGenerator, inputs: dict[str, torch.Tensor], streams: slice, pipeline: str) -> float:
+    """Seconds for one rollout of the streams ``streams`` (DiT only, or encode + DiT + decode)."""
     _sync(gen.device)
     start = time.perf_counter()
-    for _ in gen.generate_latents(ref, cond):
-        pass
+    if pipeline == "dit":
+        for _ in gen.generate_latents(inputs["ref"], inputs["cond"][streams]):
+            pass
+    else:
+        for _ in gen.generate(inputs["source"], inputs["render"][streams], inputs["mask"][streams]):
+            pass
     _sync(gen.device)
     return time.perf_counter() - start
 
 
 def _timed(
-    gen: InSpatioGenerator, ref: torch.Tensor, cond: torch.Tensor, repeats: int
-) -> tuple[float, float]:
-    """(best seconds, peak GiB) of a batched rollout."""
+    gen: InSpatioGenerator, inputs: dict[str, torch.Tensor], streams: slice, pipeline: str, repeats: int
+) -> tuple[float, float | None]:
+    """(best seconds, peak GiB or None off CUDA) of a rollout."""
     if gen.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(gen.device)
-    best = min(_rollout(gen, ref, cond) for _ in range(repeats))
+    best = min(_run(gen, inputs, streams, pipeline) for _ in range(repeats))
     peak = torch.cuda.max_memory_allocated(gen.device) / GIB if gen.device.type == "cuda" else None
     return best, peak
+
+
+def _random_codecs(cfg: Any, device: torch.device, dtype: torch.dtype) -> tuple[WanVAE, TAEHVDecoder | None]:
+    """Random-weight Wan VAE (full size, or tiny with ``vae=tiny-random``) and TAEHV decoder."""
+    from .vae import _autoencoder_cls, tiny_autoencoder
+
+    with torch.device(device):
+        ae = tiny_autoencoder() if cfg.vae == "tiny-random" else _autoencoder_cls()()
+        tae = TAEHVDecoder() if cfg.generator.decoder == "taehv" else None
+    vae = WanVAE(ae.to(dtype=dtype)).to(device)
+    return vae, None if tae is None else tae.to(dtype=dtype).eval()
 
 
 def run_benchmark(cfg: Any) -> dict[str, Any]:
     """Run the benchmark described by a ``bench_world_model`` config; returns the results dict."""
     g = cfg.generator
+    pipeline = str(cfg.pipeline)
+    if pipeline not in ("dit", "full"):
+        raise ValueError(f"pipeline must be 'dit' or 'full', got {pipeline!r}")
     device, dtype = resolve_device(g.device), resolve_dtype(g.dtype)
     config = dit_config(g.model)
     dit = random_dit(config, device, dtype, int(g.seed))
@@ -65,29 +88,47 @@ def run_benchmark(cfg: Any) -> dict[str, Any]:
     h, w = cfg.height // 8, cfg.width // 8
     n_lat = 3 * int(cfg.blocks)
     frames = pixel_frames(n_lat)
-    gen_rng = torch.Generator(device=device).manual_seed(0)
+    rng = torch.Generator(device=device).manual_seed(0)
     n_text = min(int(cfg.text_tokens), config.text_len)
-    text = torch.randn(n_text, config.text_dim, generator=gen_rng, device=device)
+    text = torch.randn(n_text, config.text_dim, generator=rng, device=device)
     ks = sorted({int(k) for k in cfg.ks})
     kmax = max(ks)
-    ref = torch.randn(1, n_lat, config.out_dim, h, w, generator=gen_rng, device=device)
-    cond = torch.randn(kmax, n_lat, config.in_dim - config.out_dim, h, w, generator=gen_rng, device=device)
+    vae, tae = _random_codecs(cfg, device, dtype) if pipeline == "full" else (None, None)
+    if pipeline == "dit":
+        inputs = {
+            "ref": torch.randn(1, n_lat, config.out_dim, h, w, generator=rng, device=device),
+            "cond": torch.randn(
+                kmax, n_lat, config.in_dim - config.out_dim, h, w, generator=rng, device=device
+            ),
+        }
+    else:
+        shape = (kmax, frames, 3, cfg.height, cfg.width)
+        inputs = {
+            "source": torch.rand(1, 3, cfg.height, cfg.width, generator=rng, device=device),
+            "render": torch.rand(shape, generator=rng, device=device),
+            "mask": torch.rand((kmax, frames, cfg.height, cfg.width), generator=rng, device=device) > 0.2,
+        }
+
+    def make(max_batch: int) -> InSpatioGenerator:
+        return InSpatioGenerator(dit, vae, text, max_batch=max_batch, decoder=tae)
+
     results: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "model": g.model,
         "dtype": str(dtype).removeprefix("torch."),
         "compile": bool(g.compile),
+        "pipeline": pipeline if pipeline == "dit" else f"full (VAE encode + DiT + {g.decoder} decode)",
         "size": [int(cfg.height), int(cfg.width)],
         "tokens_per_latent_frame": (h // 2) * (w // 2),
         "blocks": int(cfg.blocks),
         "frames_per_stream": frames,
         "runs": [],
     }
-    single = InSpatioGenerator(dit, None, text, max_batch=1)
+    single = make(1)
     for _ in tqdm(range(int(cfg.warmup)), desc="warm-up", disable=int(cfg.warmup) == 0):
-        _rollout(single, ref, cond[:1])
-        _rollout(InSpatioGenerator(dit, None, text, max_batch=kmax), ref, cond)
-    t1, peak1 = _timed(single, ref, cond[:1], int(cfg.repeats))
+        _run(single, inputs, slice(0, 1), pipeline)
+        _run(make(kmax), inputs, slice(0, kmax), pipeline)
+    t1, peak1 = _timed(single, inputs, slice(0, 1), pipeline, int(cfg.repeats))
     results["one_stream"] = {
         "seconds": t1,
         "fps": frames / t1,
@@ -95,8 +136,7 @@ def run_benchmark(cfg: Any) -> dict[str, Any]:
         "peak_gib": peak1,
     }
     for k in tqdm(ks, desc="K"):
-        gen = InSpatioGenerator(dit, None, text, max_batch=k)
-        tk, peak = _timed(gen, ref, cond[:k], int(cfg.repeats))
+        tk, peak = _timed(make(k), inputs, slice(0, k), pipeline, int(cfg.repeats))
         row = {
             "K": k,
             "shared_seconds": tk,
@@ -105,7 +145,7 @@ def run_benchmark(cfg: Any) -> dict[str, Any]:
             "estimate_gib": estimate_memory(config, k, cfg.height, cfg.width, dtype).total / GIB,
         }
         if cfg.separate:
-            ts = sum(_rollout(single, ref, cond[i : i + 1]) for i in range(k))
+            ts = sum(_run(single, inputs, slice(i, i + 1), pipeline) for i in range(k))
             row |= {"separate_seconds": ts, "separate_fps": k * frames / ts, "speedup": ts / tk}
         results["runs"].append(row)
     return results
@@ -120,7 +160,7 @@ def format_results(res: dict[str, Any]) -> str:
     lines = [
         f"InSpatio-World DiT rollout on {res['device']} ({res['model']}, {res['dtype']}, compile={res['compile']}), "
         f"{res['size'][0]}x{res['size'][1]} ({res['tokens_per_latent_frame']} tokens/latent frame), "
-        f"{res['blocks']} blocks = {res['frames_per_stream']} frames/stream; VAE not timed",
+        f"{res['blocks']} blocks = {res['frames_per_stream']} frames/stream; timed: {res['pipeline']}",
         f"one stream: {one['fps']:.2f} frames/s ({one['ms_per_block']:.1f} ms/block, peak {_gib(one['peak_gib'])} GiB)",
         "",
         "| K | shared: aggregate frames/s | separate: aggregate frames/s | speed-up | peak GiB | estimate GiB |",

@@ -47,6 +47,19 @@ def check_num_frames(num_frames: int, frames_per_block: int = FRAMES_PER_BLOCK) 
     return lat
 
 
+def largest_valid_frames(num_frames: int, frames_per_block: int = FRAMES_PER_BLOCK) -> int:
+    """Longest whole-block video length ``4·L - 3 <= num_frames`` (the official code trims to it).
+
+    E.g. 97 frames (4 s at 24 fps) -> 93; 105 frames would cover 4.33 s.
+    """
+    blocks = (latent_frames(num_frames) // frames_per_block) if num_frames >= 1 else 0
+    if blocks == 0:
+        raise ValueError(
+            f"{num_frames} frames are fewer than one block ({pixel_frames(frames_per_block)} frames)"
+        )
+    return pixel_frames(blocks * frames_per_block)
+
+
 def block_frame_range(block: int, frames_per_block: int = FRAMES_PER_BLOCK) -> range:
     """Pixel frame indices decoded from block ``block`` (9 frames for block 0, then 12 per block)."""
     first_lat, last_lat = block * frames_per_block, (block + 1) * frames_per_block - 1
@@ -63,12 +76,16 @@ def mask_to_signed(mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask > 0.5, 1.0, -1.0).to(torch.float32)
 
 
-def mask_video_to_latent(mask: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+def mask_video_to_latent(
+    mask: torch.Tensor, latent_hw: tuple[int, int], first_frame_repeat: bool = True
+) -> torch.Tensor:
     """Pixel mask video to the 4-channel mask latent.
 
     Args:
         mask: [B, T, H, W] with +1 known, -1 hole (see :func:`mask_to_signed`).
         latent_hw: (h, w) of the latent grid.
+        first_frame_repeat: the video starts at frame 0 (repeat it 4x). False for a later chunk of a streamed
+            video, whose frames start at ``4j - 3`` and group by 4 directly.
 
     Returns:
         [B, L, 4, h, w] float with ``L = (T + 3) // 4`` (trailing frames beyond a multiple of 4 after the
@@ -81,7 +98,9 @@ def mask_video_to_latent(mask: torch.Tensor, latent_hw: tuple[int, int]) -> torc
         mask.float().flatten(0, 1)[:, None], size=latent_hw, mode="bilinear", align_corners=False
     )
     small = small.view(b, t, *latent_hw)
-    padded = torch.cat([small[:, :1].expand(b, VAE_TIME_STRIDE - 1, *latent_hw), small], dim=1)
+    padded = small
+    if first_frame_repeat:
+        padded = torch.cat([small[:, :1].expand(b, VAE_TIME_STRIDE - 1, *latent_hw), small], dim=1)
     n_lat = padded.shape[1] // VAE_TIME_STRIDE
     return padded[:, : n_lat * VAE_TIME_STRIDE].reshape(b, n_lat, VAE_TIME_STRIDE, *latent_hw)
 

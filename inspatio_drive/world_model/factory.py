@@ -43,7 +43,18 @@ def random_dit(config: WanDiTConfig, device: torch.device, dtype: torch.dtype, s
 
 
 def compile_blocks(model: CausalWanDiT, mode: str | None = None) -> CausalWanDiT:
-    """``torch.compile`` every transformer block in place (the cache bookkeeping stays eager)."""
+    """``torch.compile`` every transformer block in place (the cache bookkeeping stays eager).
+
+    The blocks share one code object and see several shapes (context pass of batch 1 or K with 3 or 6
+    frames, denoising passes, several K), so dynamo's recompile limit is raised (the official code uses 32)
+    to keep every variant compiled instead of silently falling back to eager.
+    """
+    import torch._dynamo
+
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    torch._dynamo.config.accumulated_cache_size_limit = max(
+        torch._dynamo.config.accumulated_cache_size_limit, 512
+    )
     for blk in model.blocks:
         blk.compile(mode=mode, dynamic=False)
     return model
@@ -101,6 +112,30 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         shift=float(s.get("shift", 5.0)),
         warp_denoising_step=bool(s.get("warp_denoising_step", True)),
     )
-    return InSpatioGenerator(
-        dit, vae, text, sampler=sampler, max_batch=int(cfg["max_batch"]), decoder=decoder
-    )
+    max_batch = resolve_max_batch(cfg["max_batch"], config, device, dtype, cfg.get("memory_budget"))
+    return InSpatioGenerator(dit, vae, text, sampler=sampler, max_batch=max_batch, decoder=decoder)
+
+
+def resolve_max_batch(
+    value: int | str, config: WanDiTConfig, device: torch.device, dtype: torch.dtype, budget: Mapping | None
+) -> int:
+    """``max_batch`` as given, or ``auto``: the largest batch whose DiT memory estimate (K/V cache, activations,
+    latents) fits ``memory_budget.fraction`` of the free device memory, measured after the weights are loaded,
+    at ``memory_budget.height`` x ``memory_budget.width`` (CUDA only). The margin is left for the VAE."""
+    if value != "auto":
+        return int(value)
+    if device.type != "cuda":
+        raise ValueError(
+            "generator.max_batch=auto needs a CUDA device (free memory is measured); give a number"
+        )
+    from .memory import estimate_memory, max_batch_for_memory
+
+    budget = budget or {}
+    height, width = int(budget.get("height", 480)), int(budget.get("width", 832))
+    free, _ = torch.cuda.mem_get_info(device)
+    usable = int(free * float(budget.get("fraction", 0.8)))
+    weights = estimate_memory(config, 1, height, width, dtype).weights  # already resident, not in ``free``
+    n = max_batch_for_memory(config, usable + weights, height, width, dtype)
+    if n < 1:
+        raise RuntimeError(f"not even one stream fits in {usable / 2**30:.1f} GiB of free device memory")
+    return int(n)

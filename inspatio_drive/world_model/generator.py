@@ -9,13 +9,18 @@ yield the K future videos block by block (streaming)::
 Conventions:
     source_frames: [T_s, 3, H, W] float in [0, 1], T_s = 1 (static world: the current frame is repeated, as
         V15's single-image mode) or T_s = T.
-    render: [K, T, 3, H, W] float in [0, 1], the geometric render along each candidate (frame 0 = now).
+    render: [K, T, 3, H, W] float in [0, 1] or uint8, the geometric render along each candidate (frame 0 = now).
     mask: [K, T, H, W] bool / {0, 1}, True where the render saw geometry (False = hole).
-    T = 4·L - 3 with L a multiple of 3 latent frames (9, 21, 33, 45...); H, W multiples of 16.
+    T = 4·L - 3 with L a multiple of 3 latent frames (9, 21, 33, 45...); H, W multiples of 16. With
+        ``trim=True`` longer videos are cut to the longest such length, as the official code does (the
+        blocks' ``frame_indices`` say which frames were generated).
+
+A render room ``RenderBatch`` (rgb uint8 [K, T, C, 3, H, W], valid [K, T, C, H, W]) converts with
+:func:`condition_from_render_batch`.
 
 InSpatio: everything that depends only on the source is computed once and shared by the K streams: the VAE
-latents of the source video, the text K/V of the caption, and block 0's t = 0 context pass (the reference
-latents alone). Streams are batched ``max_batch`` at a time; chunks advance one block at a time in turn and
+latents of the source video and the text K/V of the caption; block 0's t = 0 context pass (the reference
+latents alone) runs with batch 1 once per batch of ``max_batch`` streams and is broadcast. Streams are batched ``max_batch`` at a time; chunks advance one block at a time in turn and
 share one K/V cache (it is rebuilt by every block's context pass), so memory grows with ``max_batch``, not K.
 Each stream draws its noise from its own generator seeded ``seed + stream index``, so results do not
 depend on ``max_batch``.
@@ -23,8 +28,9 @@ depend on ``max_batch``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 
@@ -34,15 +40,26 @@ from .condition import (
     block_frame_range,
     check_num_frames,
     condition_latent,
+    largest_valid_frames,
     mask_to_signed,
     mask_video_to_latent,
 )
 from .kv_cache import KVCache
 from .memory import MemoryEstimate, estimate_memory
 from .model import CausalWanDiT
-from .rollout import causal_rollout, torch_noise
+from .rollout import rollout_blocks, torch_noise
 from .scheduler import DistilledSampler
 from .vae import WanVAE
+
+
+class StreamingDecoder(Protocol):
+    """What :class:`InSpatioGenerator` needs from a decoder (:class:`WanVAE`, ``TAEHVDecoder``)."""
+
+    def start_stream(self) -> Any: ...
+
+    def decode_next(self, latents: torch.Tensor, stream: Any) -> torch.Tensor:
+        """[B, n, 16, h, w] normalised latents -> [B, F, 3, 8h, 8w] in [-1, 1]."""
+        ...
 
 
 @dataclass
@@ -60,6 +77,29 @@ class GeneratedBlock:
     frame_indices: range
     frames: torch.Tensor | None
     latents: torch.Tensor | None = None
+
+
+def condition_from_render_batch(batch: Any, camera: str | int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(render [K, T, 3, H, W] float in [0, 1], mask [K, T, H, W] bool) of one camera of a ``RenderBatch``."""
+    if batch.rgb is None:
+        raise ValueError("the RenderBatch has no rgb (render with outputs including 'rgb')")
+    index = batch.camera_names.index(camera) if isinstance(camera, str) else int(camera)
+    return _to_unit(batch.rgb[:, :, index]), batch.valid[:, :, index].bool()
+
+
+def _to_unit(video: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] or float [0, 1] -> float32 [0, 1]."""
+    return video.float() / 255 if video.dtype == torch.uint8 else video.float()
+
+
+def _trim(
+    source: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, frames_per_block: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    t = render.shape[1]
+    n = largest_valid_frames(t, frames_per_block)
+    if source.shape[0] == t:
+        source = source[:n]
+    return source, render[:, :n], mask[:, :n]
 
 
 def _check_inputs(
@@ -87,8 +127,16 @@ class GeometricGenerator:
     frames_per_block = FRAMES_PER_BLOCK
 
     def generate(
-        self, source_frames: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, **_: object
+        self,
+        source_frames: torch.Tensor,
+        render: torch.Tensor,
+        mask: torch.Tensor,
+        trim: bool = False,
+        **_: object,
     ) -> Iterator[GeneratedBlock]:
+        if trim:
+            source_frames, render, mask = _trim(source_frames, render, mask, self.frames_per_block)
+        render = _to_unit(render)
         _, t, _, _ = _check_inputs(source_frames, render, mask)
         n_blocks = check_num_frames(t, self.frames_per_block) // self.frames_per_block
         for b in range(n_blocks):
@@ -121,7 +169,7 @@ class InSpatioGenerator:
         text_embeds: torch.Tensor | None = None,
         sampler: DistilledSampler | None = None,
         max_batch: int = 8,
-        decoder: object | None = None,
+        decoder: StreamingDecoder | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -169,36 +217,55 @@ class InSpatioGenerator:
         Args:
             ref_latent: [1, L, 16, h, w] source latents (shared) or [K, L, 16, h, w].
             cond_latent: [K, L, 20, h, w] ``[mask 4 | render 16]``.
-            seed: stream i draws noise from ``torch.Generator().manual_seed(seed + i)``.
+            seed: stream i draws noise from ``torch.Generator(device).manual_seed(seed + i)``.
         """
-        k = cond_latent.shape[0]
+        k, n_lat = cond_latent.shape[:2]
+        if n_lat % self.frames_per_block:
+            raise ValueError(f"{n_lat} latent frames is not a multiple of {self.frames_per_block}")
+        f = self.frames_per_block
+
+        def chunk_blocks(sl: slice) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            ref = ref_latent if ref_latent.shape[0] == 1 else ref_latent[sl]
+            for b in range(n_lat // f):
+                yield (
+                    ref[:, b * f : (b + 1) * f].to(self.device),
+                    cond_latent[sl, b * f : (b + 1) * f].to(self.device),
+                )
+
+        yield from self._run_chunks(chunk_blocks, k, tuple(cond_latent.shape[3:]), seed)
+
+    def _chunks(self, k: int) -> list[slice]:
+        return [slice(a, min(k, a + self.max_batch)) for a in range(0, k, self.max_batch)]
+
+    def _run_chunks(
+        self,
+        chunk_blocks: Callable[[slice], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+        k: int,
+        latent_hw: tuple[int, int],
+        seed: int,
+    ) -> Iterator[torch.Tensor]:
+        """Advance the rollouts of all chunks of ``max_batch`` streams one block at a time, sharing one cache."""
         cfg = self.dit.config
-        h, w = cond_latent.shape[3:]
+        h, w = latent_hw
         tokens = (h // cfg.patch_size[1]) * (w // cfg.patch_size[2])
         cache = KVCache(
             cfg.num_layers, min(k, self.max_batch), 3 * self.frames_per_block * tokens, cfg.num_heads,
             cfg.head_dim, dtype=self.dtype, device=self.device,
         )  # fmt: skip
-        chunks = []
-        for start in range(0, k, self.max_batch):
-            stop = min(k, start + self.max_batch)
-            gens = [torch.Generator(device=self.device).manual_seed(seed + i) for i in range(start, stop)]
-            ref = ref_latent if ref_latent.shape[0] == 1 else ref_latent[start:stop]
-            chunks.append(
-                causal_rollout(
-                    self.dit,
-                    self.text_kv,
-                    ref.to(self.device),
-                    cond_latent[start:stop].to(self.device),
-                    torch_noise(gens),
-                    self.sampler,
-                    self.frames_per_block,
-                    cache=cache,
-                )
+        rollouts = []
+        for sl in self._chunks(k):
+            gens = [
+                torch.Generator(device=self.device).manual_seed(seed + i) for i in range(sl.start, sl.stop)
+            ]
+            blocks = chunk_blocks(sl)
+            rollouts.append(
+                rollout_blocks(self.dit, self.text_kv, blocks, torch_noise(gens), self.sampler, cache)
             )
-        n_blocks = cond_latent.shape[1] // self.frames_per_block
-        for _ in range(n_blocks):
-            yield torch.cat([next(it).x0 for it in chunks])
+        while True:
+            try:
+                yield torch.cat([next(it).x0 for it in rollouts])
+            except StopIteration:
+                return
 
     # ------------------------------------------------------------------------------------------- videos
     def generate(
@@ -208,24 +275,53 @@ class InSpatioGenerator:
         mask: torch.Tensor,
         seed: int = 0,
         decode: bool = True,
+        trim: bool = False,
     ) -> Iterator[GeneratedBlock]:
-        """Generate K future videos, streamed block by block (see the module docstring for shapes)."""
-        k, t, _, _ = _check_inputs(source_frames, render, mask)
-        n_lat = check_num_frames(t, self.frames_per_block)
-        source = source_frames.expand(t, -1, -1, -1) if source_frames.shape[0] == 1 else source_frames
-        ref_latent = self.encode(source[None])  # [1, L, 16, h, w]: once for all K streams
-        signed = mask_to_signed(mask).to(self.device)
-        render = torch.where(signed[:, :, None] > 0, render.to(self.device).float(), 0.0)  # holes black
-        render_latent = self.encode(render)
-        mask_latent = mask_video_to_latent(signed, render_latent.shape[3:])
-        if mask_latent.shape[1] != n_lat or render_latent.shape[1] != n_lat:
-            raise AssertionError(f"latent counts {mask_latent.shape[1]}, {render_latent.shape[1]} != {n_lat}")
-        cond = condition_latent(mask_latent.to(self.device), render_latent)
-        dec = self.decoder if self.decoder is not None else self.vae
-        streams = [dec.start_stream() for _ in range(0, k, self.max_batch)] if decode else []
-        for b, x0 in enumerate(self.generate_latents(ref_latent, cond, seed=seed)):
+        """Generate K future videos, streamed block by block (see the module docstring for shapes).
+
+        Encoding is streamed too: block b encodes only its own frames (``block.frame_indices``) of the source
+        and of the renders, with the VAE's causal cache carried over, which equals encoding whole videos.
+        """
+        if self.vae is None:
+            raise RuntimeError("this generator has no VAE: pass latents to generate_latents() instead")
+        vae = self.vae
+        if trim:
+            source_frames, render, mask = _trim(source_frames, render, mask, self.frames_per_block)
+        k, t, height, width = _check_inputs(source_frames, render, mask)
+        n_blocks = check_num_frames(t, self.frames_per_block) // self.frames_per_block
+        latent_hw = (height // VAE_SPACE_STRIDE, width // VAE_SPACE_STRIDE)
+        source_stream = vae.start_encode_stream()
+        refs: dict[int, torch.Tensor] = {}
+
+        def ref_block(b: int) -> torch.Tensor:
+            """Source latents of block b, encoded once for all chunks (chunks advance block by block)."""
+            if b not in refs:
+                rng = block_frame_range(b, self.frames_per_block)
+                src = (
+                    source_frames[:1].expand(len(rng), -1, -1, -1)
+                    if source_frames.shape[0] == 1
+                    else source_frames[rng.start : rng.stop]
+                )
+                refs.clear()
+                refs[b] = vae.encode_next(_to_unit(src[None]).to(self.device) * 2 - 1, source_stream)
+            return refs[b]
+
+        def chunk_blocks(sl: slice) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            stream = vae.start_encode_stream()
+            for b in range(n_blocks):
+                rng = block_frame_range(b, self.frames_per_block)
+                fr = slice(rng.start, rng.stop)
+                signed = mask_to_signed(mask[sl, fr].to(self.device))
+                frames = torch.where(signed[:, :, None] > 0, _to_unit(render[sl, fr].to(self.device)), 0.0)
+                render_latent = vae.encode_next(frames * 2 - 1, stream)  # holes black (-1), as official
+                mask_latent = mask_video_to_latent(signed, latent_hw, first_frame_repeat=b == 0)
+                yield ref_block(b), condition_latent(mask_latent.to(self.device), render_latent)
+
+        dec: StreamingDecoder | None = self.decoder if self.decoder is not None else self.vae
+        streams = [dec.start_stream() for _ in self._chunks(k)] if decode else []
+        for b, x0 in enumerate(self._run_chunks(chunk_blocks, k, latent_hw, seed)):
             frames = None
             if decode:
-                parts = [dec.decode_next(c, s) for c, s in zip(x0.split(self.max_batch), streams)]
+                parts = [dec.decode_next(x0[sl], s) for sl, s in zip(self._chunks(k), streams)]
                 frames = (torch.cat(parts) + 1) / 2
             yield GeneratedBlock(index=b, frame_indices=block_frame_range(b), frames=frames, latents=x0)

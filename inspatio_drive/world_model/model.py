@@ -144,7 +144,9 @@ class CausalWanDiT(nn.Module):
         dtype = self.patch_embedding.weight.dtype
         tokens = self.patch_embedding(x.to(dtype)).flatten(2).transpose(1, 2)  # [B, L, dim], (f, h, w) order
         e, e0 = self.time_embed(t, x.shape[0], x.device)
-        freqs = rope_grid_freqs(self.rope(x.device), self.config.head_dim, grid, frame_offset)
+        freqs = torch.view_as_real(
+            rope_grid_freqs(self.rope(x.device), self.config.head_dim, grid, frame_offset)
+        )
         for i, blk in enumerate(self.blocks):
             ctx = SelfAttentionContext(freqs=freqs, cache=cache, layer=i, write=write_cache)
             tokens = blk(tokens, e0, text_kv[i], ctx)

@@ -18,7 +18,7 @@ passes mix the reference with each stream's own previous block, so they are per 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -123,24 +123,53 @@ def causal_rollout(
         raise ValueError(
             f"channels: ref {ref_latent.shape[2]} + cond {cond_latent.shape[2]} do not fit in_dim={model.config.in_dim}"
         )
-    device, dtype = cond_latent.device, cond_latent.dtype
-    h, w = cond_latent.shape[3:]
-    tokens_per_frame = (h // model.config.patch_size[1]) * (w // model.config.patch_size[2])
-    if cache is None:
-        cache = KVCache(
-            model.config.num_layers,
-            b_streams,
-            3 * frames_per_block * tokens_per_frame,
-            model.config.num_heads,
-            model.config.head_dim,
-            dtype=model.patch_embedding.weight.dtype,
-            device=device,
+    n_blocks = n_frames // frames_per_block
+    blocks = (
+        (
+            ref_latent[:, b * frames_per_block : (b + 1) * frames_per_block],
+            cond_latent[:, b * frames_per_block : (b + 1) * frames_per_block],
         )
+        for b in range(n_blocks)
+    )
+    yield from rollout_blocks(model, text_kv, blocks, noise, sampler, cache, trace)
+
+
+def rollout_blocks(
+    model: CausalWanDiT,
+    text_kv: TextKV,
+    blocks: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    noise: NoiseFn,
+    sampler: DistilledSampler | None = None,
+    cache: KVCache | None = None,
+    trace: bool = False,
+) -> Iterator[BlockResult]:
+    """The rollout loop over per-block inputs, which may be produced lazily (streamed encoding).
+
+    Args:
+        blocks: per block ``(ref [B or 1, F, 16, h, w], cond [B, F, 20, h, w])``, F latent frames per block.
+        Others: as :func:`causal_rollout`.
+    """
+    sampler = sampler or DistilledSampler()
+    out_ch = model.config.out_dim
     timesteps, sigmas = sampler.timesteps(), sampler.sigmas()
     prev_x0: torch.Tensor | None = None
-    for block in range(n_frames // frames_per_block):
-        s = slice(block * frames_per_block, (block + 1) * frames_per_block)
-        ref = ref_latent[:, s].to(dtype)
+    for block, (ref, cond) in enumerate(blocks):
+        b_streams, frames_per_block, _, h, w = cond.shape
+        if ref.shape[0] not in (1, b_streams) or ref.shape[1] != frames_per_block or ref.shape[3:] != (h, w):
+            raise ValueError(f"block {block}: ref {tuple(ref.shape)} does not fit cond {tuple(cond.shape)}")
+        device, dtype = cond.device, cond.dtype
+        if cache is None:
+            tokens_per_frame = (h // model.config.patch_size[1]) * (w // model.config.patch_size[2])
+            cache = KVCache(
+                model.config.num_layers,
+                b_streams,
+                3 * frames_per_block * tokens_per_frame,
+                model.config.num_heads,
+                model.config.head_dim,
+                dtype=model.patch_embedding.weight.dtype,
+                device=device,
+            )
+        ref = ref.to(device=device, dtype=dtype)
         if prev_x0 is None:
             context = ref
         else:
@@ -160,7 +189,6 @@ def causal_rollout(
                 for layer in range(model.config.num_layers):
                     record[f"kv.layer{layer}.k"] = cache.k[layer][:, : cache.context_len].clone()
                     record[f"kv.layer{layer}.v"] = cache.v[layer][:, : cache.context_len].clone()
-            cond = cond_latent[:, s]
             shape = (b_streams, frames_per_block, out_ch, h, w)
             x_t = noise(block, 0, shape, dtype, device)
             for k in range(len(timesteps)):

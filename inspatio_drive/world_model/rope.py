@@ -65,16 +65,21 @@ def rope_grid_freqs(
 
 
 def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """Rotate adjacent channel pairs.
+    """Rotate adjacent channel pairs ``(x_2i, x_2i+1)`` by the angles of ``freqs``.
 
     Args:
         x: [B, L, heads, head_dim] queries or keys.
-        freqs: [L, head_dim/2] complex rotations (from :func:`rope_grid_freqs`).
+        freqs: [L, head_dim/2] complex rotations (from :func:`rope_grid_freqs`), or the same as real
+            [L, head_dim/2, 2] (cos, sin) pairs (``torch.view_as_real``), which keeps complex ops out of
+            compiled graphs.
 
     Returns:
         [B, L, heads, head_dim] in the dtype of ``x`` (rotation done in float64).
     """
     b, length, n, d = x.shape
-    xc = torch.view_as_complex(x.to(torch.float64).reshape(b, length, n, d // 2, 2))
-    out = torch.view_as_real(xc * freqs.view(1, length, 1, d // 2)).reshape(b, length, n, d)
-    return out.to(x.dtype)
+    cs = torch.view_as_real(freqs) if freqs.is_complex() else freqs
+    cos, sin = cs[..., 0].view(1, length, 1, d // 2), cs[..., 1].view(1, length, 1, d // 2)
+    pairs = x.to(torch.float64).reshape(b, length, n, d // 2, 2)
+    even, odd = pairs[..., 0], pairs[..., 1]
+    out = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
+    return out.reshape(b, length, n, d).to(x.dtype)

@@ -111,6 +111,36 @@ class WanVAE(nn.Module):
         return out.float().permute(0, 2, 1, 3, 4)
 
     # ------------------------------------------------------------------------------------ streaming
+    def start_encode_stream(self) -> DecodeStream:
+        """Begin a streaming encode of one batch of videos; returns its causal-conv cache state."""
+        return DecodeStream(feat_map=[None] * self.autoencoder._cached_conv_counts["encoder"])
+
+    @torch.no_grad()
+    def encode_next(self, video: torch.Tensor, stream: DecodeStream) -> torch.Tensor:
+        """Encode the next frames of a stream: 1 + 4m frames on the first call, 4m afterwards.
+
+        Gives exactly the latents :meth:`encode` gives for the whole video (frame 0 alone, then groups of 4).
+
+        Args:
+            video: [B, n, 3, H, W] in [-1, 1].
+            stream: from :meth:`start_encode_stream`.
+
+        Returns:
+            [B, n_latents, 16, H/8, W/8] normalised latents (float32).
+        """
+        n = video.shape[1]
+        lead = 1 if stream.first else 0
+        if n < lead or (n - lead) % 4:
+            what = "1 + 4m frames on the first call" if stream.first else "a multiple of 4 frames"
+            raise ValueError(f"streaming encode needs {what}, got {n}")
+        ae = self.autoencoder
+        x = video.permute(0, 2, 1, 3, 4).to(self.dtype)
+        bounds = ([(0, 1)] if lead else []) + [(i, i + 4) for i in range(lead, n, 4)]
+        outs = [ae.encoder(x[:, :, a:b], feat_cache=stream.feat_map, feat_idx=[0]) for a, b in bounds]
+        stream.first = False
+        mu = ae.quant_conv(torch.cat(outs, dim=2))[:, : self.mean.shape[2]].float()
+        return (mu.permute(0, 2, 1, 3, 4) - self.mean) / self.std
+
     def start_stream(self) -> DecodeStream:
         """Begin a streaming decode of one batch of streams; returns its causal-conv cache state."""
         return DecodeStream(feat_map=[None] * self.autoencoder._cached_conv_counts["decoder"])
@@ -147,7 +177,7 @@ class WanVAE(nn.Module):
 
 @dataclass
 class DecodeStream:
-    """Causal-conv cache of one streaming decode (see :meth:`WanVAE.decode_next`)."""
+    """Causal-conv cache of one streaming encode or decode (:meth:`WanVAE.encode_next` / ``decode_next``)."""
 
     feat_map: list = field(default_factory=list)
     first: bool = True

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from safetensors.torch import load_file
+from wm_golden import GOLDEN
 
 from inspatio_drive.world_model.checkpoint import load_dit
 from inspatio_drive.world_model.config import WanDiTConfig
 from inspatio_drive.world_model.model import CausalWanDiT
-
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "inspatio_tiny"
 
 
 @pytest.fixture(scope="session")

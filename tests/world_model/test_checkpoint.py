@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from conftest import GOLDEN
 from safetensors.torch import load_file, save_file
+from wm_golden import GOLDEN
 
 from inspatio_drive.world_model.checkpoint import checkpoint_manifest, load_dit, resolve_checkpoint
 from inspatio_drive.world_model.config import WanDiTConfig

@@ -98,3 +98,100 @@ def test_taehv_full_size_layout_and_loader(tmp_path):
     torch.save(state, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match=r"decoder\.22\.bias"):
         load_taehv(tmp_path / "bad.pth")
+
+
+def original_wan21_vae_shapes() -> dict[str, tuple[int, ...]]:
+    """Key -> shape of the original ``Wan2.1_VAE.pth`` (base 96, dim_mult [1,2,4,4], 2 res blocks, z 16):
+    the decoder names as listed by third-party loaders validated against the real file, the encoder derived
+    from the same module layout (residual ``0/2/3/6``, ``shortcut`` on channel change, ``resample.1`` and a
+    ``time_conv`` in the temporally strided resamples)."""
+    t = {}
+
+    def add(k, s):
+        t[k] = tuple(s)
+
+    def res(p, ci, co):
+        add(p + "residual.0.gamma", [ci, 1, 1, 1])
+        add(p + "residual.2.weight", [co, ci, 3, 3, 3])
+        add(p + "residual.2.bias", [co])
+        add(p + "residual.3.gamma", [co, 1, 1, 1])
+        add(p + "residual.6.weight", [co, co, 3, 3, 3])
+        add(p + "residual.6.bias", [co])
+        if ci != co:
+            add(p + "shortcut.weight", [co, ci, 1, 1, 1])
+            add(p + "shortcut.bias", [co])
+
+    def attn(p, c):
+        add(p + "norm.gamma", [c, 1, 1])
+        add(p + "to_qkv.weight", [3 * c, c, 1, 1])
+        add(p + "to_qkv.bias", [3 * c])
+        add(p + "proj.weight", [c, c, 1, 1])
+        add(p + "proj.bias", [c])
+
+    def resample(p, c_in, c_out, time):
+        add(p + "resample.1.weight", [c_out, c_in, 3, 3])
+        add(p + "resample.1.bias", [c_out])
+        if time == "down":
+            add(p + "time_conv.weight", [c_in, c_in, 3, 1, 1])
+            add(p + "time_conv.bias", [c_in])
+        elif time == "up":
+            add(p + "time_conv.weight", [2 * c_in, c_in, 3, 1, 1])
+            add(p + "time_conv.bias", [2 * c_in])
+
+    # encoder: dims 96,192,384,384
+    add("encoder.conv1.weight", [96, 3, 3, 3, 3])
+    add("encoder.conv1.bias", [96])
+    dims = [96, 96, 192, 384, 384]
+    i = 0
+    for s in range(4):
+        ci, co = dims[s], dims[s + 1]
+        for r in range(2):
+            res(f"encoder.downsamples.{i}.", ci if r == 0 else co, co)
+            i += 1
+        if s < 3:
+            resample(f"encoder.downsamples.{i}.", co, co, "down" if s >= 1 else None)
+            i += 1
+    res("encoder.middle.0.", 384, 384)
+    attn("encoder.middle.1.", 384)
+    res("encoder.middle.2.", 384, 384)
+    add("encoder.head.0.gamma", [384, 1, 1, 1])
+    add("encoder.head.2.weight", [32, 384, 3, 3, 3])
+    add("encoder.head.2.bias", [32])
+    add("conv1.weight", [32, 32, 1, 1, 1])
+    add("conv1.bias", [32])
+    add("conv2.weight", [16, 16, 1, 1, 1])
+    add("conv2.bias", [16])
+    # decoder
+    add("decoder.conv1.weight", [384, 16, 3, 3, 3])
+    add("decoder.conv1.bias", [384])
+    res("decoder.middle.0.", 384, 384)
+    attn("decoder.middle.1.", 384)
+    res("decoder.middle.2.", 384, 384)
+    for m in (0, 1, 2):
+        res(f"decoder.upsamples.{m}.", 384, 384)
+    resample("decoder.upsamples.3.", 384, 192, "up")
+    res("decoder.upsamples.4.", 192, 384)
+    for m in (5, 6):
+        res(f"decoder.upsamples.{m}.", 384, 384)
+    resample("decoder.upsamples.7.", 384, 192, "up")
+    for m in (8, 9, 10):
+        res(f"decoder.upsamples.{m}.", 192, 192)
+    resample("decoder.upsamples.11.", 192, 96, None)
+    for m in (12, 13, 14):
+        res(f"decoder.upsamples.{m}.", 96, 96)
+    add("decoder.head.0.gamma", [96, 1, 1, 1])
+    add("decoder.head.2.weight", [3, 96, 3, 3, 3])
+    add("decoder.head.2.bias", [3])
+    return t
+
+
+def test_original_wan21_vae_keys_convert_to_diffusers_exactly():
+    from diffusers import AutoencoderKLWan
+    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+
+    orig = original_wan21_vae_shapes()
+    assert len(orig) == 194
+    converted = convert_wan_vae_to_diffusers({k: torch.empty(s, device="meta") for k, s in orig.items()})
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in AutoencoderKLWan().state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in converted.items()} == expected

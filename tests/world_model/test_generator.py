@@ -138,3 +138,49 @@ def test_taehv_decoder_option_streams_frames(tiny_model, vae, golden, scene, bat
     torch.testing.assert_close(
         torch.cat([b.frames for b in blocks], dim=1), tae.decode_video(latents), atol=1e-5, rtol=0
     )
+
+
+def test_trim_uint8_and_render_batch_adapter(tiny_model, vae, golden, scene, batched):
+    from types import SimpleNamespace
+
+    from inspatio_drive.world_model.condition import largest_valid_frames
+    from inspatio_drive.world_model.generator import condition_from_render_batch
+
+    assert [largest_valid_frames(n) for n in (9, 20, 33, 44, 97)] == [9, 9, 33, 33, 93]
+    with pytest.raises(ValueError, match="fewer than one block"):
+        largest_valid_frames(8)
+    source, render, mask = scene
+    rgb8 = (render * 255).round().to(torch.uint8)
+    extra = torch.cat([rgb8, rgb8[:, :4]], dim=1)  # 37 frames -> trimmed to 33
+    rb = SimpleNamespace(
+        rgb=torch.stack([extra, extra.flip(-1)], dim=2),
+        valid=torch.stack([torch.cat([mask, mask[:, :4]], 1)] * 2, dim=2),
+        camera_names=("CAM_F0", "CAM_L0"),
+    )
+    r, m = condition_from_render_batch(rb, "CAM_F0")
+    assert r.dtype == torch.float32 and r.shape == (K, 37, 3, H, W) and m.dtype == torch.bool
+    gen = make(tiny_model, vae, golden, max_batch=K)
+    with pytest.raises(ValueError, match="4·L - 3"):
+        next(gen.generate(source, r, m))
+    blocks = list(gen.generate(source, rgb8.float() / 255, mask, seed=11))
+    trimmed = list(gen.generate(source, extra, torch.cat([mask, mask[:, :4]], 1), seed=11, trim=True))
+    assert [b.frame_indices for b in trimmed] == [range(0, 9), range(9, 21), range(21, 33)]
+    for a, b in zip(trimmed, blocks):
+        torch.testing.assert_close(a.latents, b.latents, rtol=0, atol=0)  # uint8 input == its float version
+    geo = list(GeometricGenerator().generate(source, extra, torch.cat([mask, mask[:, :4]], 1), trim=True))
+    assert geo[-1].frame_indices == range(21, 33) and geo[0].frames.dtype == torch.float32
+
+
+def test_streamed_encoding_equals_whole_video_encoding(tiny_model, vae, golden, scene, batched):
+    """generate() encodes block by block; the official code encodes whole videos: same latents."""
+    from inspatio_drive.world_model.condition import condition_latent, mask_to_signed, mask_video_to_latent
+
+    source, render, mask = scene
+    gen = make(tiny_model, vae, golden, max_batch=K)
+    ref = vae.encode(source.expand(T, -1, -1, -1)[None] * 2 - 1)
+    signed = mask_to_signed(mask)
+    rl = vae.encode(torch.where(signed[:, :, None] > 0, render, 0.0) * 2 - 1)
+    cond = condition_latent(mask_video_to_latent(signed, (H // 8, W // 8)), rl)
+    whole = list(gen.generate_latents(ref, cond, seed=11))
+    for a, b in zip(whole, batched):
+        torch.testing.assert_close(a, b.latents, rtol=0, atol=1e-5)

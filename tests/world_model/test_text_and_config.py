@@ -48,7 +48,7 @@ def test_caption_cache_roundtrip_and_errors(tmp_path):
 def test_generator_configs_compose_and_build(tmp_path):
     from inspatio_drive.world_model.text import save_caption_embedding as save
 
-    cfg = compose("bench_world_model", ["generator=geometric"])
+    cfg = compose("world_model", ["generator=geometric"])
     assert isinstance(build_generator(cfg.generator), GeometricGenerator)
     caption = "tiny caption"
     cache = CaptionEmbeddingCache(tmp_path)
@@ -74,3 +74,13 @@ def test_generator_configs_compose_and_build(tmp_path):
         build_generator(
             compose("bench_world_model", ["generator.model=tiny", "generator.random_weights=false"]).generator
         )
+
+
+def test_max_batch_auto_needs_cuda():
+    from inspatio_drive.world_model.config import WanDiTConfig
+    from inspatio_drive.world_model.factory import resolve_max_batch
+
+    cpu = torch.device("cpu")
+    assert resolve_max_batch(4, WanDiTConfig.tiny(), cpu, torch.float32, None) == 4
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        resolve_max_batch("auto", WanDiTConfig.tiny(), cpu, torch.float32, None)

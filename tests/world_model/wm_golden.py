@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "inspatio_tiny"
 
 
 def golden_noise(golden: dict[str, torch.Tensor]):
