@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from inspatio_drive.geometry.camera_poses import ego0_to_camera
 from inspatio_drive.geometry.se3 import as_float64
 from inspatio_drive.render.dynamic import DYNAMIC_MODES, move_points, object_motion, object_poses
-from inspatio_drive.render.splat import fill_holes, unpack_keys, zbuffer_world
+from inspatio_drive.render.splat import EMPTY_KEY, fill_holes, unpack_keys, zbuffer_world
 from inspatio_drive.render.types import ColoredPoints, RenderBatch, RenderCameras
 
 OUTPUTS = ("rgb", "depth", "index")
@@ -33,6 +33,7 @@ def render_views(
     far: float = 200.0,
     max_point_views: int = 8_000_000,
     cull: bool = True,
+    cull_group: int = 4,
 ) -> torch.Tensor:
     """Z-buffer keys of ``V`` views of one point set.
 
@@ -40,6 +41,7 @@ def render_views(
         xyz: float32 ``[N, 3]`` points in the world frame of ``T_cam_world``.
         T_cam_world: ``[V, 4, 4]`` world-to-camera (OpenCV) transforms.
         intrinsics: ``[V, 3, 3]`` in pixels of ``image_size`` (``(W, H)``).
+        cull_group: views culled together (sorted by optical-axis azimuth); smaller = tighter culling.
 
     Returns:
         int64 ``[V, H, W]`` packed keys (see :func:`inspatio_drive.render.splat.unpack_keys`).
@@ -47,15 +49,20 @@ def render_views(
     v, n = T_cam_world.shape[0], xyz.shape[0]
     w, h = image_size
     if n == 0:
-        return torch.full((v, h, w), torch.iinfo(torch.int64).max, dtype=torch.int64, device=xyz.device)
-    chunk = max(1, max_point_views // max(n, 1))
-    out = []
+        return torch.full((v, h, w), EMPTY_KEY, dtype=torch.int64, device=xyz.device)
+    chunk = max(1, min(cull_group if cull else v, max_point_views // max(n, 1)))
+    if chunk >= v:
+        keys = zbuffer_world(xyz, T_cam_world, intrinsics, image_size, splat, near, far, cull)
+        return fill_holes(keys, hole_fill) if hole_fill else keys
+    # views sorted by the azimuth of their optical axis, culled in small groups: tight cones
+    axis = T_cam_world[:, 2, :3]  # camera +z in the world
+    order = torch.argsort(torch.atan2(axis[:, 1], axis[:, 0]))
+    out = torch.empty((v, h, w), dtype=torch.int64, device=xyz.device)
     for s in range(0, v, chunk):
-        keys = zbuffer_world(
-            xyz, T_cam_world[s : s + chunk], intrinsics[s : s + chunk], image_size, splat, near, far, cull
-        )
-        out.append(fill_holes(keys, hole_fill) if hole_fill else keys)
-    return torch.cat(out) if len(out) > 1 else out[0]
+        idx = order[s : s + chunk]
+        keys = zbuffer_world(xyz, T_cam_world[idx], intrinsics[idx], image_size, splat, near, far, cull)
+        out[idx] = fill_holes(keys, hole_fill) if hole_fill else keys
+    return out
 
 
 def render_candidates(
@@ -75,6 +82,7 @@ def render_candidates(
     device: torch.device | str | None = None,
     max_point_views: int = 8_000_000,
     cull: bool = True,
+    cull_group: int = 4,
 ) -> RenderBatch:
     """Render ``K × T × C`` future views of a coloured point cloud along candidate trajectories.
 
@@ -91,7 +99,8 @@ def render_candidates(
         outputs: which of ``rgb``, ``depth``, ``index`` to materialise (``valid`` always is).
         device: where to render (``"cuda"`` for the GPU path); default the points' device.
         max_point_views: bound on points × views per z-buffer chunk (memory).
-        cull: conservative frustum culling per camera and time (same result, faster).
+        cull: conservative frustum culling (same result, faster) of groups of ``cull_group`` views of one
+            camera at one time, sorted by viewing direction.
 
     Returns:
         :class:`RenderBatch` on ``device``.
@@ -149,6 +158,7 @@ def render_candidates(
                 far,
                 max_point_views,
                 cull,
+                cull_group,
             )
             d, i, v = unpack_keys(keys)
             valid[:, t, c] = v

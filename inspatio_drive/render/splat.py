@@ -1,11 +1,11 @@
 """Batched z-buffer splatting (torch; the same code runs on CPU and CUDA).
 
-Each point is drawn as a ``splat × splat`` pixel square; for every pixel the nearest point wins.
+Each point is drawn as a ``splat × splat`` pixel square centred on its projection (the pixel centres
+within ``[u − s/2, u + s/2) × [v − s/2, v + s/2)``); for every pixel the nearest point wins.
 The depth test and the winner's index are resolved in ONE ``scatter_reduce(amin)`` over packed int64
 keys ``(float32 bits of depth) << 32 | point index`` — the bit pattern of a positive float32 is
 monotonic in its value, so the minimum key is the nearest point (ties: lowest index), deterministic
-on every device. The empty key decodes to depth ``inf`` and index ``−1``. Pixel centres are at integer coordinates (OpenCV): a point projecting to ``(u, v)``
-lands in pixel ``(round(u), round(v))``.
+on every device. The empty key decodes to depth ``inf`` and index ``−1``. Pixel centres are at integer coordinates (OpenCV).
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def project(
     fx, fy = intrinsics[..., 0, 0, None], intrinsics[..., 1, 1, None]
     cx, cy = intrinsics[..., 0, 2, None], intrinsics[..., 1, 2, None]
     skew = intrinsics[..., 0, 1, None]
-    u = (fx * x + skew * y) / zs + cx
-    v = fy * y / zs + cy
+    inv_z = 1.0 / zs
+    u = (fx * x + skew * y) * inv_z + cx
+    v = fy * y * inv_z + cy
     return u, v, torch.where(ok, z, torch.full_like(z, float("inf")))
 
 
@@ -64,39 +65,34 @@ def unpack_keys(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 def splat_offsets(splat: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel offsets ``(du [S²], dv [S²])`` of a ``splat × splat`` square (centred; even sizes extend +1)."""
+    """Pixel offsets ``(du [S²], dv [S²])`` of a ``splat × splat`` square from its first pixel."""
     if splat < 1:
         raise ValueError(f"splat size must be >= 1 pixel, got {splat}")
-    r = torch.arange(splat, device=device) - (splat - 1) // 2
+    r = torch.arange(splat, device=device)
     dv, du = torch.meshgrid(r, r, indexing="ij")
     return du.reshape(-1), dv.reshape(-1)
 
 
-def _scatter_min(
+def _scatter_points(
+    view_idx: torch.Tensor,
     u: torch.Tensor,
     v: torch.Tensor,
     z: torch.Tensor,
     ids: torch.Tensor,
+    v_count: int,
     image_size: tuple[int, int],
     splat: int,
 ) -> torch.Tensor:
-    """Core z-buffer: ``u, v, z`` ``[V, N]`` (z = inf for culled), ``ids`` ``[N]`` → int64 ``[V, H, W]`` keys."""
+    """Core z-buffer on flat point-views: ``view_idx, u, v, z, ids`` ``[P]`` (all with finite depth in range)
+    → int64 ``[V, H, W]`` keys."""
     w, h = image_size
-    v_count = u.shape[0]
     device = u.device
-    ui, vi = torch.round(u), torch.round(v)
-    half_lo, half_hi = (splat - 1) // 2, splat // 2
-    keep = (
-        (z < float("inf"))
-        & (ui >= -half_hi)
-        & (ui <= w - 1 + half_lo)
-        & (vi >= -half_hi)
-        & (vi <= h - 1 + half_lo)
-    )
-    view_idx, pt_idx = keep.nonzero(as_tuple=True)
-    ui = ui[view_idx, pt_idx].to(torch.int64)
-    vi = vi[view_idx, pt_idx].to(torch.int64)
-    keys = pack_keys(z[view_idx, pt_idx], ids[pt_idx])
+    # the square covers the pixel centres within [u − s/2, u + s/2): first column ceil(u − s/2)
+    ui, vi = torch.ceil(u - splat / 2), torch.ceil(v - splat / 2)
+    keep = (ui >= 1 - splat) & (ui <= w - 1) & (vi >= 1 - splat) & (vi <= h - 1)
+    sel = keep.nonzero().flatten()
+    view_idx, ui, vi = view_idx[sel], ui[sel].to(torch.int64), vi[sel].to(torch.int64)
+    keys = pack_keys(z[sel], ids[sel])
     buffer = torch.full((v_count * h * w,), EMPTY_KEY, dtype=torch.int64, device=device)
     if splat == 1:
         buffer.scatter_reduce_(0, (view_idx * h + vi) * w + ui, keys, reduce="amin")
@@ -131,10 +127,20 @@ def zbuffer_keys(
     Returns:
         int64 ``[V, H, W]`` packed keys (:func:`unpack_keys`); ``EMPTY_KEY`` where nothing landed.
     """
-    n = points_cam.shape[1]
+    v_count, n = points_cam.shape[:2]
     u, v, z = project(points_cam, intrinsics.to(points_cam.dtype), near, far)
     ids = torch.arange(n, device=points_cam.device) if point_ids is None else point_ids.to(points_cam.device)
-    return _scatter_min(u, v, z, ids, image_size, splat)
+    view_idx, pt_idx = torch.isfinite(z).nonzero(as_tuple=True)
+    return _scatter_points(
+        view_idx,
+        u[view_idx, pt_idx],
+        v[view_idx, pt_idx],
+        z[view_idx, pt_idx],
+        ids[pt_idx],
+        v_count,
+        image_size,
+        splat,
+    )
 
 
 def frustum_cull(
@@ -145,6 +151,7 @@ def frustum_cull(
     near: float = 0.1,
     far: float = 1e4,
     margin: float = 0.02,
+    splat: int = 1,
 ) -> torch.Tensor:
     """Indices ``[S]`` of the points that may be seen by ANY of ``V`` views (conservative test).
 
@@ -165,8 +172,9 @@ def frustum_cull(
     delta = float(torch.acos((axes @ mean_axis).clamp(-1, 1)).max())
     w, h = image_size
     k = intrinsics.to(torch.float64)
-    half_x = torch.maximum(k[:, 0, 2], w - 1 - k[:, 0, 2]) / k[:, 0, 0]
-    half_y = torch.maximum(k[:, 1, 2], h - 1 - k[:, 1, 2]) / k[:, 1, 1]
+    pad = splat + 1.0  # pixels: rounding and splats of points just outside the image
+    half_x = (torch.maximum(k[:, 0, 2], w - 1 - k[:, 0, 2]) + pad) / k[:, 0, 0]
+    half_y = (torch.maximum(k[:, 1, 2], h - 1 - k[:, 1, 2]) + pad) / k[:, 1, 1]
     theta = float(torch.atan(torch.sqrt(half_x**2 + half_y**2)).max())
     limit = theta + delta + margin
     if limit >= torch.pi:
@@ -195,23 +203,29 @@ def zbuffer_world(
 
     Points are transformed with one GEMM per axis in a ``[V, N]`` layout and optionally culled
     first with :func:`frustum_cull` (exact result either way)."""
-    ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far) if cull else None
+    ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far, splat=splat) if cull else None
     pts = xyz if ids is None else xyz[ids]
     if ids is None:
         ids = torch.arange(len(xyz), device=xyz.device)
+    v_count = T_cam_world.shape[0]
     rot = T_cam_world[:, :3, :3].to(torch.float32)
     tr = T_cam_world[:, :3, 3].to(torch.float32)
     pts_t = pts.to(torch.float32).T.contiguous()  # [3, S]
-    z = torch.addmm(tr[:, 2:3], rot[:, 2], pts_t)
-    x = torch.addmm(tr[:, 0:1], rot[:, 0], pts_t)
-    y = torch.addmm(tr[:, 1:2], rot[:, 1], pts_t)
+    z = torch.addmm(tr[:, 2:3], rot[:, 2], pts_t)  # [V, S]
+    view_idx, pt_idx = ((z >= near) & (z <= far)).nonzero(as_tuple=True)
+    z = z[view_idx, pt_idx]
+    x = torch.addmm(tr[:, 0:1], rot[:, 0], pts_t)[view_idx, pt_idx]
+    y = torch.addmm(tr[:, 1:2], rot[:, 1], pts_t)[view_idx, pt_idx]
     k = intrinsics.to(torch.float32)
-    ok = (z >= near) & (z <= far)
-    inv_z = torch.where(ok, 1.0 / z, torch.zeros_like(z))
-    u = (k[:, 0, 0, None] * x + k[:, 0, 1, None] * y) * inv_z + k[:, 0, 2, None]
-    v = k[:, 1, 1, None] * y * inv_z + k[:, 1, 2, None]
-    z = torch.where(ok, z, torch.full_like(z, float("inf")))
-    return _scatter_min(u, v, z, ids, image_size, splat)
+    if bool((k == k[:1]).all()):  # one camera for every view (the renderer's groups): scalars
+        fx, fy, cx, cy, skew = (float(k[0, i, j]) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2), (0, 1)))
+    else:
+        kv = k[view_idx]
+        fx, fy, cx, cy, skew = kv[:, 0, 0], kv[:, 1, 1], kv[:, 0, 2], kv[:, 1, 2], kv[:, 0, 1]
+    inv_z = 1.0 / z
+    u = (fx * x + skew * y) * inv_z + cx
+    v = fy * y * inv_z + cy
+    return _scatter_points(view_idx, u, v, z, ids[pt_idx], v_count, image_size, splat)
 
 
 def fill_holes(keys: torch.Tensor, iterations: int = 1) -> torch.Tensor:

@@ -142,3 +142,30 @@ def test_dense_depth_backend_adds_scale_aligned_points():
     assert pc.meta["dense_points"] == 12 * 16
     dense = pc.xyz[-12 * 16 :]
     torch.testing.assert_close(dense[:, 0], torch.full((12 * 16,), 8.0), atol=1e-3, rtol=0)
+
+
+def test_scene_input_uses_logged_boxes_as_tracks(small_street):
+    from inspatio_drive.data.types import Annotations, Frame, Scene, SceneMetadata
+
+    street, agent_input = small_street
+    frames = []
+    for i in range(12):  # 4 history + 8 future frames, the world frame is ego0
+        t = (i - 3) * 0.5
+        ego = street.ego_pose(t)
+        car = street.car_pose(t)
+        box = [car[0] - ego[0], car[1] - ego[1], street.car_z, *street.car_size, 0.0]
+        ann = Annotations(np.array([box]), ["vehicle"], np.zeros((1, 3)), [f"i{i}"], ["car"])
+        status = EgoStatus(
+            ego, np.zeros(2, np.float32), np.zeros(2, np.float32), np.array([0, 1, 0, 0]), True
+        )
+        cams = agent_input.cameras[i] if i < 4 else {}
+        lidar = agent_input.lidars[i] if i < 4 else Lidar(None)
+        frames.append(Frame(f"t{i}", i, [], [], ann, status, lidar, cams))
+    frames[5].annotations = None  # a frame without ground truth is skipped
+    scene = Scene(SceneMetadata("log", "tok", "map", "t3", 4, 8), frames)
+    pc = build_point_cloud(scene, voxel_size=0.0)
+    assert pc.meta["tracks_source"] == "annotations" and pc.tracks.tokens == ["car"]
+    car = pc.xyz[pc.instance == 0]
+    assert len(car) > 20 and float((car[:, 0] - street.car_start).abs().max()) <= street.car_size[0] / 2 + 0.3
+    honest = build_point_cloud(scene, voxel_size=0.0, use_annotations=False)
+    assert honest.tracks is None and bool((honest.instance == STATIC).all())

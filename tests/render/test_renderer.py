@@ -109,3 +109,22 @@ def test_cuda_path_matches_cpu():
     cpu = render_candidates(pts, traj, _rig(), splat=2)
     gpu = render_candidates(pts, traj, _rig(), splat=2, device="cuda")
     assert torch.equal(cpu.point_index, gpu.point_index.cpu())
+
+
+def test_empty_cloud_renders_empty_views():
+    pts = _points(np.zeros((0, 3)))
+    rb = render_candidates(pts, torch.zeros(2, 1, 3), _rig())
+    assert (
+        not bool(rb.valid.any()) and bool((rb.point_index == -1).all()) and bool(torch.isinf(rb.depth).all())
+    )
+
+
+@pytest.mark.parametrize("group", [1, 3, 64])
+def test_cull_grouping_does_not_change_the_result(group):
+    rng = np.random.default_rng(3)
+    pts = _points(rng.uniform(-25, 25, (4000, 3)))
+    traj = torch.tensor(rng.uniform(-2, 2, (7, 2, 3)))
+    traj[..., 0] += 6.0
+    a = render_candidates(pts, traj, _rig(), splat=2, cull_group=group)
+    b = render_candidates(pts, traj, _rig(), splat=2, cull=False)
+    assert torch.equal(a.point_index, b.point_index)

@@ -1,0 +1,150 @@
+"""``inspatio-drive render``: InSpatio-World condition files for one scene + candidate (``configs/render.yaml``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inspatio_drive.render.condition import export_condition
+from inspatio_drive.render.grid import candidate_grid, save_grid
+from inspatio_drive.render.point_cloud import build_point_cloud
+from inspatio_drive.render.renderer import render_candidates
+from inspatio_drive.render.types import RenderCameras
+
+log = logging.getLogger(__name__)
+
+
+def load_source(cfg: Any) -> dict[str, Any]:
+    """Agent input (or scene), logged future ``[8, 3]``, tracks, rig and provenance for ``cfg.source``."""
+    source = str(cfg.source)
+    pc_kw = {
+        "sweeps": int(cfg.point_cloud.sweeps),
+        "voxel_size": float(cfg.point_cloud.voxel_size),
+        "visibility_width": int(cfg.point_cloud.visibility_width),
+    }
+    if source == "synthetic":
+        from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
+
+        size = tuple(int(v) for v in cfg.data.history_image_size)
+        agent_input, street = synthetic_agent_input(
+            make_street(float(cfg.data.synthetic_step)), image_size=size
+        )
+        logged = np.stack([street.ego_pose(0.5 * k) for k in range(1, 9)])
+        tracks = street.tracks(np.arange(-3, 9) * 0.5)
+        pc = build_point_cloud(agent_input, tracks=tracks, **pc_kw)
+        rig = RenderCameras.from_cameras(agent_input.cameras[-1], image_size=size)
+        return {
+            "points": pc,
+            "logged": logged,
+            "rig": rig,
+            "image": agent_input.cameras[-1],
+            "provenance": {"source": "synthetic street"},
+        }
+    if source == "sandbox":
+        from inspatio_drive.geometry.se2 import absolute_to_relative_se2
+        from inspatio_drive.render.fidelity import sandbox_agent_input
+        from inspatio_drive.sandbox import Oracle
+
+        if not cfg.data.sandbox_dir:
+            raise ValueError("source=sandbox needs data.sandbox_dir (a folder with sandbox_world.json)")
+        oracle = Oracle(cfg.data.sandbox_dir)
+        t_now = float(cfg.data.t_now)
+        cams = tuple(oracle.rig)
+        agent_input, tracks, ego0 = sandbox_agent_input(oracle, t_now, cameras=cams)
+        logged = absolute_to_relative_se2(
+            ego0, np.stack([oracle.world.ego.at(t_now + 0.5 * k)["pose"] for k in range(1, 9)])
+        )
+        pc = build_point_cloud(agent_input, tracks=tracks, **pc_kw)
+        rig = RenderCameras.from_cameras(
+            agent_input.cameras[-1], image_size=(oracle.config.width, oracle.config.height)
+        )
+        return {
+            "points": pc,
+            "logged": logged,
+            "rig": rig,
+            "image": agent_input.cameras[-1],
+            "provenance": {"source": "sandbox", "world": oracle.world.name, "t_now": t_now},
+        }
+    if source == "navsim":
+        try:
+            from inspatio_drive.data.loader import loader_from_config
+        except ImportError as exc:  # the data room's loader
+            raise RuntimeError(f"source=navsim needs inspatio_drive.data.loader ({exc})") from exc
+        if not cfg.data.scene_token:
+            raise ValueError("source=navsim needs data.scene_token")
+        loader = loader_from_config(dict(cfg.data))
+        scene = loader.get_scene_from_token(str(cfg.data.scene_token))
+        privileged = str(cfg.dynamic_mode) == "privileged"
+        pc = build_point_cloud(scene, use_annotations=privileged, **pc_kw)
+        cams = scene.frames[scene.current_index].cameras
+        loaded = next((c.image for c in cams.values() if c.image is not None), None)
+        size = (1920, 1080) if loaded is None else (loaded.shape[1], loaded.shape[0])
+        return {
+            "points": pc,
+            "logged": scene.get_future_trajectory(8).astype(np.float64),
+            "rig": RenderCameras.from_cameras(cams, image_size=size),
+            "image": cams,
+            "provenance": {"source": "navsim", "scene_token": str(cfg.data.scene_token)},
+        }
+    raise ValueError(f"source must be synthetic, sandbox or navsim, got {source!r}")
+
+
+def load_candidates(spec: str, logged: np.ndarray) -> np.ndarray:
+    """``logged`` or a ``.npy`` file of ``[K, T, 3]`` / ``[T, 3]`` candidates → float64 ``[K, T, 3]``."""
+    if spec == "logged":
+        return logged[None].astype(np.float64)
+    arr = np.load(Path(spec), allow_pickle=False)
+    arr = arr[None] if arr.ndim == 2 else arr
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"{spec}: candidates must be [K, T, 3] or [T, 3] (x, y, heading), got {arr.shape}")
+    return arr.astype(np.float64)
+
+
+def main(overrides: list[str]) -> int:
+    from inspatio_drive.config import compose
+
+    cfg = compose("render", overrides)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    src = load_source(cfg)
+    cands = load_candidates(str(cfg.trajectory), src["logged"])
+    k = int(cfg.candidate)
+    if not 0 <= k < len(cands):
+        raise ValueError(f"candidate {k} out of range: the file has {len(cands)} candidates")
+    camera = str(cfg.camera)
+    cam = src["image"].get(camera) if isinstance(src["image"], dict) else None
+    out = Path(str(cfg.output_dir))
+    files = export_condition(
+        out,
+        src["points"],
+        cands[k],
+        src["rig"],
+        camera,
+        tuple(int(v) for v in cfg.image_size),
+        float(cfg.fps),
+        int(cfg.render.splat),
+        int(cfg.render.hole_fill),
+        str(cfg.dynamic_mode),
+        int(cfg.video.crf),
+        int(cfg.video.mask_crf),
+        None if cam is None else cam.image,
+        {**src["provenance"], "candidate": k},
+    )
+    if cfg.grid.enabled:
+        n = min(len(cands), int(cfg.grid.max_candidates))
+        rb = render_candidates(
+            src["points"],
+            torch.as_tensor(cands[:n]),
+            src["rig"].subset([camera]),
+            tuple(int(v) for v in cfg.grid.image_size),
+            splat=int(cfg.render.splat),
+            hole_fill=int(cfg.render.hole_fill),
+            dynamic_mode=str(cfg.dynamic_mode),
+        )
+        files["grid"] = save_grid(out / "grid.png", candidate_grid(rb))
+    for name, path in files.items():
+        log.info("%-11s %s", name, path)
+    return 0
