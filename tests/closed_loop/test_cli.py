@@ -113,25 +113,27 @@ def test_counterfactual_cli_round_trip(tmp_path, sample):
 
 
 def test_geometric_render_fn_follows_the_perturbation(sandbox_scene):
-    """The view rendered 2 m to the left matches the oracle there better than the unperturbed view."""
+    """Views rendered 2.5 m to the left match the oracle there better than the unperturbed views."""
     from inspatio_drive.closed_loop.counterfactual import GeometricRenderFn, Perturbation, perturbed_poses
     from inspatio_drive.closed_loop.geometric import psnr_valid
     from inspatio_drive.sandbox.oracle import CameraModel
 
     scene, _, oracle = sandbox_scene
     cur = scene.current_index
-    fn = GeometricRenderFn(("CAM_F0",), (96, 54), frames="history")
+    cams = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0")
+    fn = GeometricRenderFn(cams, (96, 54), frames="history")
     poses = np.stack([f.ego_status.ego_pose for f in scene.frames])
     times = np.array([f.timestamp for f in scene.frames]) * 1e-6
-    moved = perturbed_poses(poses, times, cur, Perturbation("left", lateral_m=2.0))[cur]
-    here, there = fn(scene, cur, poses[cur])["CAM_F0"], fn(scene, cur, moved)["CAM_F0"]
+    moved = perturbed_poses(poses, times, cur, Perturbation("left", lateral_m=2.5))[cur]
+    here, there = fn(scene, cur, poses[cur]), fn(scene, cur, moved)
     assert fn(scene, cur + 1, moved) == {}  # frames=history: no future images
-    cam = scene.frames[cur].cameras["CAM_F0"]
-    truth = oracle.render(CameraModel(there.intrinsics, cam.T_ego_cam, 96, 54), moved,
-                          (scene.frames[cur].timestamp - oracle.world.start_timestamp) * 1e-6).rgb
-    covered = here.image.any(-1) & there.image.any(-1)  # holes are exactly black before JPEG
-    assert covered.mean() > 0.2
-    assert psnr_valid(there.image, truth, covered) > psnr_valid(here.image, truth, covered) + 1.0
+    t = (scene.frames[cur].timestamp - oracle.world.start_timestamp) * 1e-6
+    models = [CameraModel(there[c].intrinsics, scene.frames[cur].cameras[c].T_ego_cam, 96, 54) for c in cams]
+    truth = np.stack([v.rgb for v in oracle.render_many(models, moved, t)])
+    a, b = np.stack([there[c].image for c in cams]), np.stack([here[c].image for c in cams])
+    covered = a.any(-1) & b.any(-1)  # holes are exactly black before JPEG
+    assert covered.mean() > 0.3
+    assert psnr_valid(a, truth, covered) > psnr_valid(b, truth, covered) + 1.0
 
 
 def test_counterfactual_bad_perturbation(tmp_path, capsys):
