@@ -37,7 +37,7 @@ def test_closed_loop_cli(tmp_path, capsys, sample):
     table = pd.read_csv(out / "closed_vs_open.csv")
     assert list(table["token"]) == [token, "mean"] and list(table["variant"]) == ["base", "base"]
     assert table.loc[0, "closed_score"] == pytest.approx(scores["closed_loop"]["score"])
-    assert table.loc[0, "observer"] == "geometric"
+    assert table.loc[0, "observer"] == "geometric" and table.loc[0, "mode"] == "honest"
 
 
 def test_closed_loop_cli_errors(tmp_path, capsys):
@@ -64,7 +64,7 @@ def test_closed_loop_world_model_tiny(tmp_path, sample):
     out = tmp_path / "wm"
     code = main([f"closed_loop.output_dir={out}", "closed_loop.steps=2", "closed_loop.max_scenes=1",
                  "closed_loop.image_size=[64,32]", "closed_loop.cameras=[CAM_F0]", "closed_loop.video=false",
-                 "closed_loop.oracle=false",
+                 "closed_loop.oracle=false", "closed_loop.dynamic=privileged",
                  "closed_loop.progress=false", "generator=inspatio", "generator.model=tiny",
                  "generator.random_weights=true", "generator.vae=tiny-random", "generator.caption=null",
                  "generator.device=cpu", "generator.dtype=float32", "generator.max_batch=1"])
@@ -73,7 +73,8 @@ def test_closed_loop_world_model_tiny(tmp_path, sample):
     steps = [json.loads(line) for line in (folder / "steps.jsonl").read_text().splitlines()]
     assert steps[0]["coverage"] == 1.0 and steps[1]["coverage"] == 1.0  # generated frames cover every pixel
     assert steps[1]["psnr_db"] is None  # oracle=false
-    assert pd.read_csv(out / "closed_vs_open.csv").loc[0, "observer"] == "geometric+inspatio"
+    table = pd.read_csv(out / "closed_vs_open.csv")
+    assert table.loc[0, "observer"] == "geometric+inspatio+privileged" and table.loc[0, "mode"] == "privileged"
 
 
 def test_world_model_needs_multiples_of_16(tmp_path):

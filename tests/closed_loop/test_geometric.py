@@ -143,3 +143,26 @@ def test_world_model_observer_plumbing(sandbox_scene):
     image = result.observations[1].cameras[-1]["CAM_F0"].image
     assert image.shape == (32, 64, 3) and (image == 128).all()  # the generated frame is what the planner saw
     assert result.steps[1].coverage == 1.0
+
+
+def test_dynamic_modes_move_the_agents(sandbox_scene):
+    scene, cache, _ = sandbox_scene
+    with pytest.raises(ValueError, match="dynamic must be"):
+        GeometricObserver(scene, CAMS, SIZE, dynamic="forecast")
+    static = GeometricObserver(scene, ("CAM_F0",), SIZE)
+    moving = GeometricObserver(scene, ("CAM_F0",), SIZE, dynamic="privileged")
+    dyn = moving.points.instance >= 0
+    assert bool(dyn.any()), "the pedestrian-crossing history sees moving agents"
+    t0 = cache.initial_time_us
+    later = t0 + 2_000_000
+    a0, b0 = static.imagine(cache.initial_state, t0), moving.imagine(cache.initial_state, t0)
+    a2, b2 = static.imagine(cache.initial_state, later), moving.imagine(cache.initial_state, later)
+    np.testing.assert_array_equal(a2.cameras["CAM_F0"].image, a0.cameras["CAM_F0"].image)  # static: time-free
+    assert (b2.cameras["CAM_F0"].image != b0.cameras["CAM_F0"].image).any(-1).mean() > 0.001
+    # LiDAR = the moved point cloud: static points fixed, agent points displaced along their logged tracks
+    l0, l2 = moving.lidar_at(cache.initial_state, t0).points, moving.lidar_at(cache.initial_state, later).points
+    keep = ~dyn.numpy()
+    np.testing.assert_allclose(l0[:3, keep], l2[:3, keep], atol=1e-4)
+    np.testing.assert_allclose(l0[:3].T, moving.points.xyz.numpy(), atol=1e-3)  # at t0 in ego0 = the cloud
+    shift = np.linalg.norm(l2[:2, ~keep] - l0[:2, ~keep], axis=0)
+    assert shift.max() > 1.0
