@@ -101,7 +101,8 @@ def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping
     kwargs = {"cameras": list(section["cameras"]), "image_size": tuple(section["image_size"]),
               "sweeps": int(section["sweeps"]), "voxel_size": float(section["voxel_size"]),
               "splat": int(section["splat"]), "hole_fill": int(section["hole_fill"]), "oracle": oracle,
-              "real_first": bool(section.get("real_first", True)), "device": str(section.get("device", "cpu"))}
+              "real_first": bool(section.get("real_first", True)), "dynamic": str(section.get("dynamic", "static")),
+              "device": str(section.get("device", "cpu"))}
     if generator_cfg.get("name", "geometric") == "geometric":
         return GeometricObserver(scene, **kwargs)
     return WorldModelObserver(scene, generator, frames=int(section.get("wm_frames", 9)),
@@ -164,7 +165,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> Any:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    labels = ("token", "variant", "planner", "observer", "agents")
+    labels = ("token", "variant", "planner", "observer", "agents", "mode")
     numeric = [c for c in df.columns if c not in labels]
     means = df.groupby("variant", sort=False)[numeric].mean().reset_index()
     means["token"] = "mean"
@@ -229,8 +230,10 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                              "needs multiples of 16")
 
         generator = build_generator(gen_cfg)
+    dynamic = str(section.get("dynamic", "static"))
     observer_name = section.get("observer", "geometric") + (
-        f"+{gen_cfg['name']}" if generator is not None else "")
+        f"+{gen_cfg['name']}" if generator is not None else "") + (
+        f"+{dynamic}" if dynamic != "static" and section.get("observer", "geometric") == "geometric" else "")
     maps: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     folders: list[Path] = []
@@ -252,7 +255,9 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                               list(section["cameras"]), int(section.get("video_scale", 2)))
                 folders.append(folder)
                 row: dict[str, Any] = {"token": token, "variant": variant, "planner": planner_name,
-                                       "observer": observer_name, "agents": section.get("agents", "log_replay")}
+                                       "observer": observer_name, "agents": section.get("agents", "log_replay"),
+                                       "mode": "privileged" if dynamic != "static" and "lidar" not in observer_name
+                                       else "honest"}
                 row.update({f"open_{k}": result.open_loop[k] for k in SUBSCORES})
                 row.update({f"closed_{k}": result.closed_loop[k] for k in SUBSCORES})
                 row.update(drift_summary(result))

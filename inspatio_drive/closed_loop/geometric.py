@@ -94,13 +94,17 @@ class GeometricObserver:
         splat, hole_fill: splat side (pixels) and hole-filling iterations of the renderer.
         oracle: a sandbox :class:`~inspatio_drive.sandbox.Oracle` of the scene's world → drift metrics.
         real_first: the first step sees the real current frame (else an imagined one at the same pose).
+        dynamic: ``static`` (honest: every point stays where the history left it), ``privileged`` (points inside
+            the logged boxes move along the logged tracks — uses logged futures) or ``constant_velocity`` (they
+            move at the boxes' last history velocity; the boxes are the logged ones, so the tracks are ground
+            truth); with a moving mode the imagined LiDAR is the moved point cloud (x, y, z; other rows 0).
         device: where to render (``cuda`` for the GPU path).
     """
 
     def __init__(self, scene: Scene, cameras: Sequence[str] = DRIVOR_CAMERAS, image_size: Sequence[int] = (160, 96),
                  sweeps: int = 4, voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1,
-                 oracle: Any = None, real_first: bool = True, device: str = "cpu") -> None:
-        from inspatio_drive.render import RenderCameras, build_point_cloud
+                 oracle: Any = None, real_first: bool = True, dynamic: str = "static", device: str = "cpu") -> None:
+        from inspatio_drive.render import DYNAMIC_MODES, RenderCameras, build_point_cloud, tracks_from_scene
 
         self.image_size = (int(image_size[0]), int(image_size[1]))
         if min(self.image_size) < 2:
@@ -123,8 +127,12 @@ class GeometricObserver:
         self.rig = RenderCameras.from_cameras(
             {n: replace(current.cameras[n], intrinsics=self._scaled_k(current.cameras[n])) for n in self.camera_names},
             self.camera_names, self.image_size)
+        if dynamic not in DYNAMIC_MODES or dynamic == "forecast":
+            raise ValueError(f"dynamic must be static, privileged or constant_velocity, got {dynamic!r}")
+        self.dynamic = dynamic
+        tracks = tracks_from_scene(scene) if dynamic != "static" else None
         self.points = build_point_cloud(scene.get_agent_input(), sweeps=sweeps, voxel_size=voxel_size,
-                                        cameras=list(current.cameras), use_annotations=False)
+                                        cameras=list(current.cameras), tracks=tracks, use_annotations=False)
         self.lidar_world = LidarWorldObserver(scene)
         self._real = [self._real_frame(f) for f in scene.frames[: scene.current_index + 1]]
         self._history: list[ObservedFrame] = list(self._real)
@@ -171,7 +179,8 @@ class GeometricObserver:
         if times is None:
             times = torch.arange(poses.shape[1], dtype=torch.float64) * 0.5  # static world: unused
         batch = render_candidates(self.points, poses, self.rig, times=times, splat=self.splat,
-                                  hole_fill=self.hole_fill, outputs=("rgb",), device=self.device)
+                                  hole_fill=self.hole_fill, dynamic_mode=self.dynamic, outputs=("rgb",),
+                                  device=self.device)
         assert batch.rgb is not None
         return batch.rgb[0].cpu(), batch.valid[0].cpu()
 
@@ -181,8 +190,26 @@ class GeometricObserver:
         template = self.scene.frames[self.scene.current_index].cameras
         cams = {n: self._camera(template[n], rgb[0, c].permute(1, 2, 0).numpy().copy())
                 for c, n in enumerate(self.camera_names)}
-        return ObservedFrame(cams, self.lidar_world.lidar_at(state), {n: valid[0, c].numpy() for c, n in
-                                                                       enumerate(self.camera_names)})
+        return ObservedFrame(cams, self.lidar_at(state, t_us), {n: valid[0, c].numpy() for c, n in
+                                                                 enumerate(self.camera_names)})
+
+    def lidar_at(self, state: NDArray[np.float64], t_us: int) -> Lidar:
+        """Imagined LiDAR at global ``state``: the history sweeps re-expressed there (static world), or with a
+        moving ``dynamic`` mode the point cloud with its objects moved to time ``t_us`` (float32 ``[6, N]``)."""
+        if self.dynamic == "static" or self.points.tracks is None or not bool((self.points.instance >= 0).any()):
+            return self.lidar_world.lidar_at(state)
+        from inspatio_drive.render import object_motion, object_poses
+        from inspatio_drive.render.dynamic import move_points
+
+        t = torch.tensor([(t_us - self.start_us) * 1e-6], dtype=torch.float64)
+        motion = object_motion(self.points.tracks, object_poses(self.points.tracks, t, self.dynamic))[:, 0]
+        xyz = move_points(self.points.xyz, self.points.instance, motion).double().numpy()  # [N, 3] ego0
+        p = self.pose_ego0(state)
+        c, s = np.cos(p[2]), np.sin(p[2])
+        dx, dy = xyz[:, 0] - p[0], xyz[:, 1] - p[1]
+        out = np.zeros((6, len(xyz)), np.float32)
+        out[0], out[1], out[2] = c * dx + s * dy, -s * dx + c * dy, xyz[:, 2]
+        return Lidar(out)
 
     def oracle_views(self, state: NDArray[np.float64], t_us: int) -> dict[str, NDArray[np.uint8]]:
         """The true images of the rig at global ``state`` and time ``t_us`` (needs an oracle)."""

@@ -37,7 +37,7 @@ def test_closed_loop_cli(tmp_path, capsys, sample):
     table = pd.read_csv(out / "closed_vs_open.csv")
     assert list(table["token"]) == [token, "mean"] and list(table["variant"]) == ["base", "base"]
     assert table.loc[0, "closed_score"] == pytest.approx(scores["closed_loop"]["score"])
-    assert table.loc[0, "observer"] == "geometric"
+    assert table.loc[0, "observer"] == "geometric" and table.loc[0, "mode"] == "honest"
 
 
 def test_closed_loop_cli_errors(tmp_path, capsys):
@@ -64,7 +64,7 @@ def test_closed_loop_world_model_tiny(tmp_path, sample):
     out = tmp_path / "wm"
     code = main([f"closed_loop.output_dir={out}", "closed_loop.steps=2", "closed_loop.max_scenes=1",
                  "closed_loop.image_size=[64,32]", "closed_loop.cameras=[CAM_F0]", "closed_loop.video=false",
-                 "closed_loop.oracle=false",
+                 "closed_loop.oracle=false", "closed_loop.dynamic=privileged",
                  "closed_loop.progress=false", "generator=inspatio", "generator.model=tiny",
                  "generator.random_weights=true", "generator.vae=tiny-random", "generator.caption=null",
                  "generator.device=cpu", "generator.dtype=float32", "generator.max_batch=1"])
@@ -73,7 +73,8 @@ def test_closed_loop_world_model_tiny(tmp_path, sample):
     steps = [json.loads(line) for line in (folder / "steps.jsonl").read_text().splitlines()]
     assert steps[0]["coverage"] == 1.0 and steps[1]["coverage"] == 1.0  # generated frames cover every pixel
     assert steps[1]["psnr_db"] is None  # oracle=false
-    assert pd.read_csv(out / "closed_vs_open.csv").loc[0, "observer"] == "geometric+inspatio"
+    table = pd.read_csv(out / "closed_vs_open.csv")
+    assert table.loc[0, "observer"] == "geometric+inspatio+privileged" and table.loc[0, "mode"] == "privileged"
 
 
 def test_world_model_needs_multiples_of_16(tmp_path):
@@ -113,25 +114,27 @@ def test_counterfactual_cli_round_trip(tmp_path, sample):
 
 
 def test_geometric_render_fn_follows_the_perturbation(sandbox_scene):
-    """The view rendered 2 m to the left matches the oracle there better than the unperturbed view."""
+    """Views rendered 2.5 m to the left match the oracle there better than the unperturbed views."""
     from inspatio_drive.closed_loop.counterfactual import GeometricRenderFn, Perturbation, perturbed_poses
     from inspatio_drive.closed_loop.geometric import psnr_valid
     from inspatio_drive.sandbox.oracle import CameraModel
 
     scene, _, oracle = sandbox_scene
     cur = scene.current_index
-    fn = GeometricRenderFn(("CAM_F0",), (96, 54), frames="history")
+    cams = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0")
+    fn = GeometricRenderFn(cams, (96, 54), frames="history")
     poses = np.stack([f.ego_status.ego_pose for f in scene.frames])
     times = np.array([f.timestamp for f in scene.frames]) * 1e-6
-    moved = perturbed_poses(poses, times, cur, Perturbation("left", lateral_m=2.0))[cur]
-    here, there = fn(scene, cur, poses[cur])["CAM_F0"], fn(scene, cur, moved)["CAM_F0"]
+    moved = perturbed_poses(poses, times, cur, Perturbation("left", lateral_m=2.5))[cur]
+    here, there = fn(scene, cur, poses[cur]), fn(scene, cur, moved)
     assert fn(scene, cur + 1, moved) == {}  # frames=history: no future images
-    cam = scene.frames[cur].cameras["CAM_F0"]
-    truth = oracle.render(CameraModel(there.intrinsics, cam.T_ego_cam, 96, 54), moved,
-                          (scene.frames[cur].timestamp - oracle.world.start_timestamp) * 1e-6).rgb
-    covered = here.image.any(-1) & there.image.any(-1)  # holes are exactly black before JPEG
-    assert covered.mean() > 0.2
-    assert psnr_valid(there.image, truth, covered) > psnr_valid(here.image, truth, covered) + 1.0
+    t = (scene.frames[cur].timestamp - oracle.world.start_timestamp) * 1e-6
+    models = [CameraModel(there[c].intrinsics, scene.frames[cur].cameras[c].T_ego_cam, 96, 54) for c in cams]
+    truth = np.stack([v.rgb for v in oracle.render_many(models, moved, t)])
+    a, b = np.stack([there[c].image for c in cams]), np.stack([here[c].image for c in cams])
+    covered = a.any(-1) & b.any(-1)  # holes are exactly black before JPEG
+    assert covered.mean() > 0.3
+    assert psnr_valid(a, truth, covered) > psnr_valid(b, truth, covered) + 1.0
 
 
 def test_counterfactual_bad_perturbation(tmp_path, capsys):
@@ -179,3 +182,11 @@ def test_generated_render_fn_plumbing(sandbox_scene, tmp_path):
     np.testing.assert_allclose(render[0, -1].numpy() * 255, last[0, 0].numpy(), atol=1e-3)
     assert counterfactual_main([f"counterfactual.output_dir={tmp_path}", "generator=inspatio",
                                 "counterfactual.image_size=[60,32]"]) == 2
+
+
+def test_registered_subcommands(capsys):
+    from inspatio_drive.cli import main as cli_main
+
+    assert cli_main(["closed-loop", "closed_loop.no_such_key=1"]) == 2
+    assert cli_main(["counterfactual", "counterfactual.no_such_key=1"]) == 2
+    assert "bad override" in capsys.readouterr().err
