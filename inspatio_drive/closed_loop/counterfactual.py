@@ -9,7 +9,7 @@ occlusions); camera images are novel views from ``render_fn`` (the geometric ren
 
 On disk (``out_root``)::
 
-    synthetic_scene_pickles/<token>.pkl   # {scene_metadata, frames, extended_traffic_light_data, extended_detections_tracks}
+    synthetic_scene_pickles/<scene_token>.pkl   # {scene_metadata, frames, extended_traffic_light_data, extended_detections_tracks}
     sensor_blobs/<log_name>/<CAM_xx>/<token>_<i>.jpg, MergedPointCloud/<token>_<i>.pcd
 """
 
@@ -176,7 +176,7 @@ def write_synthetic_scene(scene: Scene, original: Scene, out_root: str | Path) -
     meta["corresponding_original_initial_token"] = original.scene_metadata.initial_token
     payload = {"scene_metadata": meta, "frames": frames, "extended_traffic_light_data": None,
                "extended_detections_tracks": None}
-    path = out_root / "synthetic_scene_pickles" / f"{token}.pkl"
+    path = out_root / "synthetic_scene_pickles" / f"{scene.scene_metadata.scene_token}.pkl"  # navsim v2 naming
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pkl.tmp")
     with open(tmp, "wb") as fh:
