@@ -59,7 +59,8 @@ def one_view_at_a_time(
     views: int,
     device: torch.device,
 ) -> float:
-    """Seconds per view when each view is z-buffered on its own (same code path, batch of one)."""
+    """Seconds per view when each view is z-buffered on its own (same code path, batch of one, the same
+    outputs written); ``views`` views spread evenly over the workload."""
     cams = cameras.resized(image_size)
     w2c = ego0_to_camera(torch.as_tensor(trajectories), cams.T_ego_cam).reshape(-1, 4, 4)
     intr = cams.intrinsics.to(device=device, dtype=torch.float32)
@@ -67,14 +68,21 @@ def one_view_at_a_time(
     xyz = points.xyz.to(device)
     colours = torch.cat([points.rgb.to(device), torch.zeros(1, 3, dtype=torch.uint8, device=device)])
     n = min(views, len(w2c))
+    picks = np.linspace(0, len(w2c) - 1, n).round().astype(int)
+    w, h = image_size
+    depth = torch.empty((n, h, w), dtype=torch.float32, device=device)
+    index = torch.empty((n, h, w), dtype=torch.int32, device=device)
+    valid = torch.empty((n, h, w), dtype=torch.bool, device=device)
+    rgb = torch.empty((n, h, w, 3), dtype=torch.uint8, device=device)
     _sync(device)
     start = time.perf_counter()
-    for i in range(n):
+    for j, i in enumerate(picks):
         keys = render_views(
             xyz, w2c[i : i + 1].to(device), intr[i % c_count][None], image_size, splat, hole_fill
         )
-        _, index, _ = unpack_keys(keys)
-        colours[index.long()]
+        d, idx, v = unpack_keys(keys)
+        depth[j], index[j], valid[j] = d[0], idx[0], v[0]
+        rgb[j] = colours[idx[0].long()]
     _sync(device)
     return (time.perf_counter() - start) / n
 

@@ -90,9 +90,10 @@ def _scatter_points(
     # the square covers the pixel centres within [u − s/2, u + s/2): first column ceil(u − s/2)
     ui, vi = torch.ceil(u - splat / 2), torch.ceil(v - splat / 2)
     keep = (ui >= 1 - splat) & (ui <= w - 1) & (vi >= 1 - splat) & (vi <= h - 1)
-    sel = keep.nonzero().flatten()
-    view_idx, ui, vi = view_idx[sel], ui[sel].to(torch.int64), vi[sel].to(torch.int64)
-    keys = pack_keys(z[sel], ids[sel])
+    sel = keep.nonzero().view(-1)
+    view_idx = view_idx.index_select(0, sel)
+    ui, vi = ui.index_select(0, sel).to(torch.int64), vi.index_select(0, sel).to(torch.int64)
+    keys = pack_keys(z.index_select(0, sel), ids.index_select(0, sel))
     buffer = torch.full((v_count * h * w,), EMPTY_KEY, dtype=torch.int64, device=device)
     if splat == 1:
         buffer.scatter_reduce_(0, (view_idx * h + vi) * w + ui, keys, reduce="amin")
@@ -212,10 +213,12 @@ def zbuffer_world(
     tr = T_cam_world[:, :3, 3].to(torch.float32)
     pts_t = pts.to(torch.float32).T.contiguous()  # [3, S]
     z = torch.addmm(tr[:, 2:3], rot[:, 2], pts_t)  # [V, S]
-    view_idx, pt_idx = ((z >= near) & (z <= far)).nonzero(as_tuple=True)
-    z = z[view_idx, pt_idx]
-    x = torch.addmm(tr[:, 0:1], rot[:, 0], pts_t)[view_idx, pt_idx]
-    y = torch.addmm(tr[:, 1:2], rot[:, 1], pts_t)[view_idx, pt_idx]
+    flat = ((z >= near) & (z <= far)).view(-1).nonzero().view(-1)  # 1-D gathers are the fast path
+    s_count = pts_t.shape[1]
+    view_idx, pt_idx = flat // s_count, flat % s_count
+    z = z.view(-1).index_select(0, flat)
+    x = torch.addmm(tr[:, 0:1], rot[:, 0], pts_t).view(-1).index_select(0, flat)
+    y = torch.addmm(tr[:, 1:2], rot[:, 1], pts_t).view(-1).index_select(0, flat)
     k = intrinsics.to(torch.float32)
     if bool((k == k[:1]).all()):  # one camera for every view (the renderer's groups): scalars
         fx, fy, cx, cy, skew = (float(k[0, i, j]) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2), (0, 1)))
@@ -225,7 +228,7 @@ def zbuffer_world(
     inv_z = 1.0 / z
     u = (fx * x + skew * y) * inv_z + cx
     v = fy * y * inv_z + cy
-    return _scatter_points(view_idx, u, v, z, ids[pt_idx], v_count, image_size, splat)
+    return _scatter_points(view_idx, u, v, z, ids.index_select(0, pt_idx), v_count, image_size, splat)
 
 
 def fill_holes(keys: torch.Tensor, iterations: int = 1) -> torch.Tensor:
