@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg import lstsq
+from scipy.linalg import get_lapack_funcs, lstsq
 from scipy.ndimage import convolve1d
 from scipy.signal import savgol_coeffs
 
@@ -53,6 +53,34 @@ def _savgol_plan(
     return coeffs, lhs, scale, positions
 
 
+@lru_cache(maxsize=256)
+def _gelsd_workspace(m: int, n: int, nrhs: int, cond: float) -> tuple[int, int]:
+    """LAPACK ``dgelsd`` workspace sizes, as ``scipy.linalg.lstsq`` computes them."""
+    from scipy.linalg.lapack import _compute_lwork
+
+    (lwork_query,) = get_lapack_funcs(("gelsd_lwork",), (np.zeros((1, 1)),))
+    lwork, iwork = _compute_lwork(lwork_query, m, n, nrhs, cond)
+    return int(lwork), int(iwork)
+
+
+def _lstsq(a: NDArray[np.float64], b: NDArray[np.float64], cond: float) -> NDArray[np.float64]:
+    """``scipy.linalg.lstsq(a, b, cond=cond)[0]`` (driver gelsd) for ``a [M, N]`` (M ≥ N), ``b [M, K]`` float64:
+    the same LAPACK call with the same workspace, without scipy's per-call checks and workspace query.
+    Non-finite input goes through scipy itself (which raises)."""
+    m, n = a.shape
+    if m < n or not np.isfinite(b).all():
+        return lstsq(a, b, cond=cond)[0]
+    try:
+        lwork, iwork = _gelsd_workspace(m, n, b.shape[1], cond)
+    except ImportError:  # scipy without the private helper: its public path, same numbers
+        return lstsq(a, b, cond=cond)[0]
+    (gelsd,) = get_lapack_funcs(("gelsd",), (a, b))
+    x, _, _, info = gelsd(a, b, lwork, iwork, cond, False, False)
+    if info != 0:
+        return lstsq(a, b, cond=cond)[0]
+    return x[:n]
+
+
 def savgol(
     values: NDArray[np.float64], window: int, poly: int, deriv: int = 0, delta: float = 1.0
 ) -> NDArray[np.float64]:
@@ -69,7 +97,7 @@ def savgol(
     # left edge: fit on the first `window` samples, evaluate at 0…half-1; right edge: fit on the last
     # `window` samples, evaluate at window-half…window-1 (scipy's _fit_edges_polyfit)
     for side, start, at in ((0, 0, positions), (1, n - window, positions + (window - half))):
-        c = lstsq(lhs, x[:, start : start + window].T, cond=window * np.finfo(np.float64).eps)[0]
+        c = _lstsq(lhs, x[:, start : start + window].T, window * np.finfo(np.float64).eps)
         c = (c.T / scale).T
         if deriv > 0:
             m = c.shape[0]
