@@ -8,10 +8,13 @@ lengths, polynomial orders, 8-decimal rounding and strict bounds. The six checks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import savgol_filter
+from scipy.linalg import get_lapack_funcs, lstsq
+from scipy.ndimage import convolve1d
+from scipy.signal import savgol_coeffs
 
 from inspatio_drive.pdm.types import StateIndex
 
@@ -33,19 +36,98 @@ class ComfortThresholds:
     max_abs_yaw_rate: float = 0.95  # rad/s
 
 
+@lru_cache(maxsize=64)
+def _savgol_plan(
+    window: int, poly: int, deriv: float, delta: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Data-independent parts of scipy's ``savgol_filter(mode="interp")`` for one setting, computed once:
+    convolution coefficients ``[W]``, scaled Vandermonde matrix of the edge fit ``[W, poly + 1]``, its column
+    scales ``[poly + 1]`` and the edge sample positions ``[W // 2, 1]``."""
+    coeffs = savgol_coeffs(window, poly, deriv=deriv, delta=delta)
+    x = np.arange(0, window, dtype=np.float64)
+    powers = np.flip(np.arange(poly + 1, dtype=np.float64))
+    lhs = x[:, None] ** powers[None, :]
+    scale = np.sqrt(np.sum(lhs * lhs, axis=0))
+    lhs /= scale
+    positions = np.arange(0, window // 2, dtype=np.float64).reshape(-1, 1)
+    return coeffs, lhs, scale, positions
+
+
+@lru_cache(maxsize=256)
+def _gelsd_workspace(m: int, n: int, nrhs: int, cond: float) -> tuple[int, int]:
+    """LAPACK ``dgelsd`` workspace sizes, as ``scipy.linalg.lstsq`` computes them."""
+    from scipy.linalg.lapack import _compute_lwork
+
+    (lwork_query,) = get_lapack_funcs(("gelsd_lwork",), (np.zeros((1, 1)),))
+    lwork, iwork = _compute_lwork(lwork_query, m, n, nrhs, cond)
+    return int(lwork), int(iwork)
+
+
+def _lstsq(a: NDArray[np.float64], b: NDArray[np.float64], cond: float) -> NDArray[np.float64]:
+    """``scipy.linalg.lstsq(a, b, cond=cond)[0]`` (driver gelsd) for ``a [M, N]`` (M ≥ N), ``b [M, K]`` float64:
+    the same LAPACK call with the same workspace, without scipy's per-call checks and workspace query.
+    Non-finite input goes through scipy itself (which raises)."""
+    m, n = a.shape
+    if m < n or not np.isfinite(b).all():
+        return lstsq(a, b, cond=cond)[0]
+    try:
+        lwork, iwork = _gelsd_workspace(m, n, b.shape[1], cond)
+    except ImportError:  # scipy without the private helper: its public path, same numbers
+        return lstsq(a, b, cond=cond)[0]
+    (gelsd,) = get_lapack_funcs(("gelsd",), (a, b))
+    x, _, _, info = gelsd(a, b, lwork, iwork, cond, False, False)
+    if info != 0:
+        return lstsq(a, b, cond=cond)[0]
+    return x[:n]
+
+
+def savgol(
+    values: NDArray[np.float64], window: int, poly: int, deriv: int = 0, delta: float = 1.0
+) -> NDArray[np.float64]:
+    """``scipy.signal.savgol_filter(values, window, poly, deriv, delta, axis=-1, mode="interp")`` for ``[B, T]``
+    float64 values: the same arithmetic step by step (bit-identical, tested against scipy), with the
+    data-independent parts (filter coefficients, edge-fit Vandermonde matrix) computed once per setting."""
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    n = x.shape[-1]
+    if x.ndim != 2 or window > n:
+        raise ValueError(f"savgol: expected [B, T >= {window}] values, got {x.shape}")
+    coeffs, lhs, scale, positions = _savgol_plan(window, poly, deriv, delta)
+    y = convolve1d(x, coeffs, axis=-1, mode="constant")
+    half = window // 2
+    # left edge: fit on the first `window` samples, evaluate at 0…half-1; right edge: fit on the last
+    # `window` samples, evaluate at window-half…window-1 (scipy's _fit_edges_polyfit)
+    for side, start, at in ((0, 0, positions), (1, n - window, positions + (window - half))):
+        c = _lstsq(lhs, x[:, start : start + window].T, window * np.finfo(np.float64).eps)
+        c = (c.T / scale).T
+        if deriv > 0:
+            m = c.shape[0]
+            if m <= deriv:
+                c = np.zeros_like(c[:1])
+            else:
+                c = c[:-deriv].copy()
+                for k in range(deriv):
+                    c *= np.arange(m - k - 1, deriv - k - 1, -1, dtype=np.float64).reshape(m - deriv, 1)
+        v = np.zeros_like(at)
+        for j in range(c.shape[0]):
+            v = v * at + c[j]
+        v = v / (delta**deriv)
+        if side == 0:
+            y[:, :half] = v.T
+        else:
+            y[:, n - half :] = v.T
+    return y
+
+
 def _smooth(values: NDArray[np.float64], window: int, poly: int) -> NDArray[np.float64]:
     """Savitzky-Golay smoothing along the last axis, rounded to 8 decimals."""
-    return np.round(
-        savgol_filter(values, window_length=min(window, values.shape[-1]), polyorder=poly, axis=-1), 8
-    )
+    return np.round(savgol(values, min(window, values.shape[-1]), poly), 8)
 
 
 def _derivative(
     values: NDArray[np.float64], dt: float, window: int, poly: int, order: int
 ) -> NDArray[np.float64]:
     """Savitzky-Golay ``order``-th derivative along the last axis (sample spacing ``dt``), rounded to 8 decimals."""
-    w = min(window, values.shape[-1])
-    return np.round(savgol_filter(values, window_length=w, polyorder=poly, deriv=order, delta=dt, axis=-1), 8)
+    return np.round(savgol(values, min(window, values.shape[-1]), poly, order, dt), 8)
 
 
 def _unwrap(headings: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -81,6 +163,7 @@ def comfort_checks(
     ay = s[..., StateIndex.ACCELERATION_Y]
     heading = _unwrap(s[..., StateIndex.HEADING])
 
+    # one filter call per signal: scipy's least-squares edge fit is not bit-stable under stacking more rows
     lon_acc = _smooth(ax, n_time, 2)
     lat_acc = _smooth(ay, n_time, 2)
     # jerks: accelerations smoothed with navsim's default window 8, derivative window = all states

@@ -351,15 +351,19 @@ class DrivableAreaMap:
         flat = pts.reshape(-1, 2)
         x, y = flat[:, 0], flat[:, 1]
         out = np.zeros((len(self.polygons), len(flat)), dtype=bool)
-        bounds = shapely.bounds(self.polygons) if len(self.polygons) else np.zeros((0, 4))
-        shapely.prepare(self.polygons)  # no-op once prepared; speeds up the repeated point tests
-        for i, poly in enumerate(self.polygons):
-            # only points inside the polygon's bounding box can be inside the polygon
-            (idx,) = np.nonzero(
-                (x >= bounds[i, 0]) & (x <= bounds[i, 2]) & (y >= bounds[i, 1]) & (y <= bounds[i, 3])
+        if len(self.polygons) and len(flat):
+            bounds = shapely.bounds(self.polygons)
+            shapely.prepare(self.polygons)  # no-op once prepared; speeds up the repeated point tests
+            # only points inside a polygon's bounding box can be inside it: one vectorised test of those pairs
+            poly_idx, point_idx = np.nonzero(
+                (x[None] >= bounds[:, 0:1])
+                & (x[None] <= bounds[:, 2:3])
+                & (y[None] >= bounds[:, 1:2])
+                & (y[None] <= bounds[:, 3:4])
             )
-            if len(idx):
-                out[i, idx] = shapely.contains_xy(poly, x[idx], y[idx])
+            out[poly_idx, point_idx] = shapely.contains_xy(
+                self.polygons[poly_idx], x[point_idx], y[point_idx]
+            )
         return out.reshape((len(self.polygons), *pts.shape[:-1]))
 
     def is_in_layer(self, points: ArrayLike, layer: str) -> NDArray[np.bool_]:

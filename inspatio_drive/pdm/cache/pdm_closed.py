@@ -145,7 +145,13 @@ class _Generator:
             polys = self.fc.polygons
             hit = shapely.intersects(corridor, polys) if polys.size else np.zeros(polys.shape, dtype=bool)
             table = np.full(polys.shape, np.nan)
-            table[hit] = shapely.line_locate_point(self.paths[lat].linestring, self.fc.centroids[hit])
+            # static objects repeat their centroid at every sample: project each distinct point once
+            # (GEOS projects every point independently, so the numbers are the same)
+            unique_xy, inverse = np.unique(
+                shapely.get_coordinates(self.fc.centroids[hit]), axis=0, return_inverse=True
+            )
+            located = shapely.line_locate_point(self.paths[lat].linestring, shapely.points(unique_xy))
+            table[hit] = located[inverse.reshape(-1)]
             self.progress_tables[lat] = table
         return self.progress_tables[lat]
 
