@@ -19,14 +19,24 @@ VOCAB = ASSETS / "vocab_sandbox.safetensors"
 FC_HEAD = ASSETS / "fc_head_sandbox.safetensors"
 
 
+def chosen_w_fc() -> float:
+    """``w_fc`` chosen on the study's validation split, stored in the FC head's metadata (1.0 if absent)."""
+    from scorers.head import load_head
+
+    _, info = load_head(FC_HEAD)
+    w = info.get("extra", {}).get("w_fc")
+    return 1.0 if w is None else float(w)
+
+
 def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
-    """The evaluate overrides of the demo."""
+    """The evaluate overrides of the demo (``w_fc`` from the head's validation choice)."""
     return [
         "data=sample",
         "planner=vocabulary",
         f"planner.vocabulary={VOCAB}",
         "+scorer=geometric_fc",
         f"scorer.model.head={FC_HEAD}",
+        f"scorer.weight={chosen_w_fc()}",
         f"eval.output_dir={output_dir}",
         "eval.artefacts=2",
         "eval.report=true",
