@@ -158,11 +158,12 @@ def _comfort_signals(s: NDArray[np.float64], dt: float) -> list[NDArray[np.float
     from inspatio_drive.pdm.comfort import _derivative, _smooth, _unwrap
 
     n = len(s)
-    ax, ay = s[:, S.ACCELERATION_X], s[:, S.ACCELERATION_Y]
-    heading = _unwrap(s[:, S.HEADING])
-    return [_smooth(ax, n, 2), _smooth(ay, n, 2), _derivative(_smooth(np.hypot(ax, ay), 8, 2), dt, n, 2, 1),
-            _derivative(_smooth(ax, 8, 2), dt, n, 2, 1), _derivative(heading, dt, 5, 3, 2),
-            _derivative(heading, dt, 5, 2, 1)]
+    ax, ay = s[None, :, S.ACCELERATION_X], s[None, :, S.ACCELERATION_Y]  # [1, T]: the helpers work on [B, T]
+    heading = _unwrap(s[None, :, S.HEADING])
+    signals = [_smooth(ax, n, 2), _smooth(ay, n, 2), _derivative(_smooth(np.hypot(ax, ay), 8, 2), dt, n, 2, 1),
+               _derivative(_smooth(ax, 8, 2), dt, n, 2, 1), _derivative(heading, dt, 5, 3, 2),
+               _derivative(heading, dt, 5, 2, 1)]
+    return [x[0] for x in signals]
 
 
 def track_plan(state: NDArray[np.float64], t_us: int, plan_local: NDArray[np.float64],
