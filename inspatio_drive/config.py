@@ -25,3 +25,17 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def portable_paths(value: object) -> object:
+    """Replace absolute paths in (nested) metadata by their file names, so files written here carry no
+    machine-specific paths (checkpoint / vocabulary metadata that is shipped or shared)."""
+    import os
+
+    if isinstance(value, dict):
+        return {k: portable_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(portable_paths(v) for v in value)
+    if isinstance(value, str) and os.path.isabs(value):
+        return Path(value).name
+    return value

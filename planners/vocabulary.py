@@ -120,7 +120,9 @@ class Vocabulary:
             "speed_edges": self.speed_edges.float().contiguous(),
             "counts": self.counts.long().contiguous(),
         }
-        meta = {"interval_length": str(self.interval_length), "meta": json.dumps(self.meta)}
+        from inspatio_drive.config import portable_paths
+
+        meta = {"interval_length": str(self.interval_length), "meta": json.dumps(portable_paths(self.meta))}
         save_file(tensors, str(path), metadata=meta)
         return path
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from inspatio_drive.config import portable_paths
 from scorers.dataset import FCDataset, load_dataset
 from scorers.fusion import ValidationData, WeightChoice, choose_w_fc
 from scorers.head import FCHead, save_head
@@ -280,7 +281,8 @@ def main(overrides: list[str]) -> int:
         print(f"train-fc: no base_log_score / {target!r} in the val split; w_fc not chosen", file=sys.stderr)
     ckpt = save_head(
         out / "fc_head.safetensors", result.head, privileged=data.privileged,
-        extra={"w_fc": metrics["w_fc"], "seed": int(cfg.seed), "config": OmegaConf.to_container(cfg)},
+        extra={"w_fc": metrics["w_fc"], "seed": int(cfg.seed),
+               "config": portable_paths(OmegaConf.to_container(cfg))},
     )  # fmt: skip
     if cfg.plot:
         plot_losses(result, out / "loss.png")
