@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
 from inspatio_drive.pdm.cache.geometry import ego_corners
-from inspatio_drive.pdm.cache.path import ProposalPath, parallel_path
+from inspatio_drive.pdm.cache.path import PathBundle, ProposalPath, parallel_path
 from inspatio_drive.pdm.types import (
     PACIFICA,
     Centerline,
@@ -232,6 +232,8 @@ def generate_proposals(
     everything = [p for b in batches for p in b]
     long_idx = np.array([p % gen.n_long for p in everything])
     lats = list(range(len(paths)))
+    bundle = PathBundle(paths)  # all paths interpolated in one call per step
+    path_of = np.array([p // gen.n_long for p in everything], dtype=np.intp)
     for t in range(1, config.proposal_steps + 1):
         gen.update_leaders_many(lats, batches, t)
         gen.idm[everything, t] = idm_step(
@@ -241,8 +243,7 @@ def generate_proposals(
             config.idm,
             config.step_s,
         )
-        for lat, idcs in enumerate(batches):
-            gen.states[idcs, t, :3] = gen.paths[lat].interpolate(gen.idm[idcs, t, PROGRESS])
+        gen.states[everything, t, :3] = bundle.interpolate(path_of, gen.idm[everything, t, PROGRESS])
     return gen
 
 
