@@ -84,13 +84,18 @@ def _lstsq(a: NDArray[np.float64], b: NDArray[np.float64], cond: float) -> NDArr
 def savgol(
     values: NDArray[np.float64], window: int, poly: int, deriv: int = 0, delta: float = 1.0
 ) -> NDArray[np.float64]:
-    """``scipy.signal.savgol_filter(values, window, poly, deriv, delta, axis=-1, mode="interp")`` for ``[B, T]``
+    """``scipy.signal.savgol_filter(values, window, poly, deriv, delta, axis=-1, mode="interp")`` for ``[..., T]``
     float64 values: the same arithmetic step by step (bit-identical, tested against scipy), with the
     data-independent parts (filter coefficients, edge-fit Vandermonde matrix) computed once per setting."""
-    x = np.ascontiguousarray(values, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:  # scipy fits every 1-D slice as one column, like the rows of [-1, T]
+        if values.ndim == 0:
+            raise ValueError(f"savgol: expected [..., T >= {window}] values, got a scalar")
+        return savgol(values.reshape(-1, values.shape[-1]), window, poly, deriv, delta).reshape(values.shape)
+    x = np.ascontiguousarray(values)
     n = x.shape[-1]
-    if x.ndim != 2 or window > n:
-        raise ValueError(f"savgol: expected [B, T >= {window}] values, got {x.shape}")
+    if window > n:
+        raise ValueError(f"savgol: expected [..., T >= {window}] values, got {x.shape}")
     coeffs, lhs, scale, positions = _savgol_plan(window, poly, deriv, delta)
     y = convolve1d(x, coeffs, axis=-1, mode="constant")
     half = window // 2

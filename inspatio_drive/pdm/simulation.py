@@ -16,6 +16,7 @@ Semantics follow navsim v1.1 (``pdm_score.transform_trajectory`` / ``get_traject
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -290,6 +291,14 @@ def velocity_curvature_profiles(
 # --------------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=16)
+def _step_times(horizon: int, dt: float) -> NDArray[np.float64]:
+    """``[H]`` times ``h·dt`` (read-only, cached)."""
+    out = np.arange(horizon, dtype=np.float64) * dt
+    out.flags.writeable = False
+    return out
+
+
 def _lateral_dynamics(
     velocity: NDArray[np.float64], curvature: NDArray[np.float64], dt: float, wheel_base: float
 ) -> tuple[NDArray[np.float64], ...]:
@@ -308,23 +317,25 @@ def _lateral_dynamics(
     """
     bsz, horizon = velocity.shape
     s01 = velocity * dt
-    s12 = velocity * dt / wheel_base
+    s12 = s01 / wheel_base  # = velocity * dt / wheel_base, evaluated left to right
     affine = -velocity * curvature * dt
+    total = np.add.reduce  # ndarray.sum without its Python wrapper (same reduction)
 
     def before(x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Exclusive cumulative sum along the horizon: value accumulated before each step."""
-        out = np.zeros_like(x)
-        np.cumsum(x[:, :-1], axis=1, out=out[:, 1:])
+        out = np.empty_like(x)
+        out[:, 0] = 0.0
+        np.add.accumulate(x[:, :-1], axis=1, out=out[:, 1:])
         return out
 
-    b1_steps = s12 * (np.arange(horizon, dtype=np.float64) * dt)  # b2 before step h is h·dt
-    a01, a12 = s01.sum(axis=1), s12.sum(axis=1)
-    a02 = (s01 * before(s12)).sum(axis=1)
-    b0 = (s01 * before(b1_steps)).sum(axis=1)
-    b1 = b1_steps.sum(axis=1)
+    b1_steps = s12 * _step_times(horizon, dt)  # b2 before step h is h·dt
+    a01, a12 = total(s01, axis=1), total(s12, axis=1)
+    a02 = total(s01 * before(s12), axis=1)
+    b0 = total(s01 * before(b1_steps), axis=1)
+    b1 = total(b1_steps, axis=1)
     b2 = np.full(bsz, horizon * dt)
-    g0 = (s01 * before(affine)).sum(axis=1)
-    g1 = affine.sum(axis=1)
+    g0 = total(s01 * before(affine), axis=1)
+    g1 = total(affine, axis=1)
     return a01, a02, a12, b0, b1, b2, g0, g1
 
 
@@ -360,7 +371,8 @@ def track(
     stop = (v_ref <= cfg.stopping_velocity) & (v0 <= cfg.stopping_velocity)
     gain_b = horizon * dt
     gain = -1.0 / (gain_b * cfg.q_longitudinal * gain_b + cfg.r_longitudinal) * gain_b * cfg.q_longitudinal
-    accel = np.where(stop, -cfg.stopping_proportional_gain * (v0 - v_ref), gain * (v0 - v_ref))
+    v_error = v0 - v_ref
+    accel = np.where(stop, -cfg.stopping_proportional_gain * v_error, gain * v_error)
 
     vel_lin = _integrate(v0, np.repeat(accel[:, None], horizon, axis=1), dt)[:, :horizon]
     a01, a02, a12, b0, b1, b2, g0, g1 = _lateral_dynamics(vel_lin, curvature, dt, wheel_base)
@@ -400,8 +412,9 @@ def propagate(
     out[:, S.HEADING] = principal_value(heading + v * np.tan(steer) / wheel_base * dt)
     out[:, S.VELOCITY_X] = v + new_accel * dt
     out[:, S.VELOCITY_Y] = 0.0
-    out[:, S.STEERING_ANGLE] = np.clip(
-        steer + steer_rate * dt, -cfg.max_steering_angle, cfg.max_steering_angle
+    # np.clip without its wrapper overhead (same values, NaN kept)
+    out[:, S.STEERING_ANGLE] = np.minimum(
+        np.maximum(steer + steer_rate * dt, -cfg.max_steering_angle), cfg.max_steering_angle
     )
     out[:, S.ANGULAR_VELOCITY] = out[:, S.VELOCITY_X] * np.tan(out[:, S.STEERING_ANGLE]) / wheel_base
     out[:, S.ACCELERATION_X] = new_accel

@@ -222,7 +222,7 @@ def test_bench_command_runs(tmp_path):
     assert bench_main(args) == 0
     rows = json.loads(out.read_text())["scoring"]
     assert [r["scene"] for r in rows] == ["scene_a", "scene_c"]
-    assert all(r["num_candidates"] == 4 and r["score_ms_median"] > 0 for r in rows)
+    assert all(r["num_candidates"] == 4 and r["score_ms_median"] > 0 and r["score_cpu_ms"] > 0 for r in rows)
     seed = np.zeros((3, 8, 3))
     cands = make_candidates(seed, 7, seed=1)
     assert cands.shape == (7, 8, 3) and np.all(cands[:3] == 0) and np.any(cands[3:] != 0)

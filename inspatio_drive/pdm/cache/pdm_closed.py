@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
 from inspatio_drive.pdm.cache.geometry import ego_corners
-from inspatio_drive.pdm.cache.path import ProposalPath, parallel_path
+from inspatio_drive.pdm.cache.path import PathBundle, ProposalPath, parallel_path
 from inspatio_drive.pdm.types import (
     PACIFICA,
     Centerline,
@@ -72,14 +72,11 @@ def idm_step(
     x, v = state[:, PROGRESS], state[:, VELOCITY]
     x_lead, v_lead, l_rear = leader[:, PROGRESS], leader[:, VELOCITY], leader[:, LENGTH_REAR]
     s0, th, a, b = cfg.min_gap_to_lead_agent, cfg.headway_time, cfg.accel_max, cfg.decel_max
-    s_star = s0 + v * th + (v * (v - v_lead)) / (2 * np.sqrt(a * b))
+    s_star = s0 + v * th + (v * (v - v_lead)) / (2 * math.sqrt(a * b))  # sqrt is exact-rounded in both
     s_alpha = np.maximum(x_lead - x - l_rear, s0)
     accel = a * (1 - (v / target_velocity) ** cfg.acceleration_exponent - (s_star / s_alpha) ** 2)
-    accel = np.clip(accel, -b, a)
-    out = np.zeros_like(state)
-    out[:, PROGRESS] = x + dt * v
-    out[:, VELOCITY] = v + dt * accel
-    return out
+    accel = np.minimum(np.maximum(accel, -b), a)  # np.clip without its wrapper overhead
+    return np.stack([x + dt * v, v + dt * accel], axis=1)
 
 
 def _leader_velocity(ego_heading: float, obj: tuple[str, float, NDArray[np.float64], bool]) -> float:
@@ -232,6 +229,8 @@ def generate_proposals(
     everything = [p for b in batches for p in b]
     long_idx = np.array([p % gen.n_long for p in everything])
     lats = list(range(len(paths)))
+    bundle = PathBundle(paths)  # all paths interpolated in one call per step
+    path_of = np.array([p // gen.n_long for p in everything], dtype=np.intp)
     for t in range(1, config.proposal_steps + 1):
         gen.update_leaders_many(lats, batches, t)
         gen.idm[everything, t] = idm_step(
@@ -241,8 +240,7 @@ def generate_proposals(
             config.idm,
             config.step_s,
         )
-        for lat, idcs in enumerate(batches):
-            gen.states[idcs, t, :3] = gen.paths[lat].interpolate(gen.idm[idcs, t, PROGRESS])
+        gen.states[everything, t, :3] = bundle.interpolate(path_of, gen.idm[everything, t, PROGRESS])
     return gen
 
 

@@ -24,3 +24,15 @@ def test_savgol_bit_identical_to_scipy(seed: int) -> None:
 def test_savgol_rejects_bad_shape() -> None:
     with pytest.raises(ValueError, match="expected"):
         savgol(np.zeros((2, 4)), 5, 2)
+
+
+def test_savgol_any_leading_shape_bit_identical_to_scipy() -> None:
+    rng = np.random.default_rng(7)
+    for shape in [(41,), (1, 41), (3, 4, 41)]:
+        x = rng.normal(size=shape)
+        for window, poly, deriv in [(41, 2, 0), (8, 2, 0), (41, 2, 1), (5, 3, 2)]:
+            delta = 0.1 if deriv else 1.0
+            ref = savgol_filter(x, window, poly, deriv=deriv, delta=delta, axis=-1, mode="interp")
+            out = savgol(x, window, poly, deriv, delta)
+            assert out.shape == x.shape
+            np.testing.assert_array_equal(out, ref)
