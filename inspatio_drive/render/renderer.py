@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 
 from inspatio_drive.geometry.camera_poses import ego0_to_camera
 from inspatio_drive.geometry.se3 import as_float64
+from inspatio_drive.render.alloc import empty_cpu
 from inspatio_drive.render.dynamic import DYNAMIC_MODES, move_points, object_motion, object_poses
 from inspatio_drive.render.splat import EMPTY_KEY, fill_holes, unpack_keys, zbuffer_world
 from inspatio_drive.render.splat_numba import HAVE_NUMBA, render_views_into, zbuffer_world_numba
@@ -163,10 +164,16 @@ def render_candidates(
     intr = cams.intrinsics.to(device=device, dtype=torch.float32)
     w2c_dev = w2c.to(device)
     shape = (k_count, t_count, c_count, h, w)
-    valid = torch.empty(shape, dtype=torch.bool, device=device)
-    depth = torch.empty(shape, dtype=torch.float32, device=device) if "depth" in outputs else None
-    index = torch.empty(shape, dtype=torch.int32, device=device) if "index" in outputs else None
-    rgb = torch.empty((*shape, 3), dtype=torch.uint8, device=device) if "rgb" in outputs else None
+
+    def empty(size: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        return (
+            empty_cpu(size, dtype) if device.type == "cpu" else torch.empty(size, dtype=dtype, device=device)
+        )
+
+    valid = empty(shape, torch.bool)
+    depth = empty(shape, torch.float32) if "depth" in outputs else None
+    index = empty(shape, torch.int32) if "index" in outputs else None
+    rgb = empty((*shape, 3), torch.uint8) if "rgb" in outputs else None
     colours = torch.cat([points.rgb.to(device), torch.zeros(1, 3, dtype=torch.uint8, device=device)])
     use_numba = resolve_backend(backend, device) == "numba"
     for t in range(t_count):

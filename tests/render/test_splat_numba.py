@@ -112,3 +112,16 @@ def test_backend_choice():
     xyz = torch.zeros(0, 3)
     keys = render_views(xyz, torch.eye(4)[None], torch.eye(3)[None], SIZE, backend="numba")
     assert bool((keys == EMPTY_KEY).all())
+
+
+@pytest.mark.parametrize("nbytes", [1000, 40 << 20])
+def test_empty_cpu_gives_writable_contiguous_tensors(nbytes):
+    from inspatio_drive.render.alloc import empty_cpu
+
+    t = empty_cpu((nbytes // 4,), torch.float32)
+    assert t.shape == (nbytes // 4,) and t.dtype == torch.float32 and t.is_contiguous()
+    t.fill_(3.0)
+    t[-1] = 7.0
+    assert float(t[0]) == 3.0 and float(t[-1]) == 7.0
+    u = empty_cpu((2, 3, 4), torch.uint8)
+    assert u.shape == (2, 3, 4)
