@@ -188,10 +188,11 @@ def render_candidates(
                 near,
                 far,
                 colours,
-                valid[:, t],
-                depth[:, t] if depth is not None else None,
-                index[:, t] if index is not None else None,
-                rgb[:, t] if rgb is not None else None,
+                t,
+                valid,
+                depth,
+                index,
+                rgb,
             )
             continue
         for c in range(

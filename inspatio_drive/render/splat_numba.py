@@ -14,6 +14,8 @@ renderer's depth / index / valid / rgb outputs, so no ``[V, H, W]`` key buffer i
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -25,8 +27,50 @@ except ImportError:  # pragma: no cover - numba missing
     HAVE_NUMBA = False
 
 
+def _chunk_outside(
+    bmin: np.ndarray,
+    bmax: np.ndarray,
+    rt: np.ndarray,
+    intr: np.ndarray,
+    w: int,
+    h: int,
+    splat: int,
+    near: np.float32,
+    far: np.float32,
+) -> bool:
+    """True when no point of the box ``[bmin, bmax]`` can land in the view (conservative: float64,
+    ``2 + splat`` pixels and 1 mm of slack against the float32 roundings of the per-point test)."""
+    fx, skew, cx = np.float64(intr[0, 0]), np.float64(intr[0, 1]), np.float64(intr[0, 2])
+    fy, cy = np.float64(intr[1, 1]), np.float64(intr[1, 2])
+    pad = 2.0 + splat
+    u_lo, u_hi = 0.5 * splat - splat - pad, w - 1 + 0.5 * splat + pad
+    v_lo, v_hi = 0.5 * splat - splat - pad, h - 1 + 0.5 * splat + pad
+    # a linear function is below a bound on the whole box iff it is at all 8 corners
+    n_near = n_far = n_left = n_right = n_top = n_bottom = 0
+    for corner in range(8):
+        px = np.float64(bmax[0] if corner & 1 else bmin[0])
+        py = np.float64(bmax[1] if corner & 2 else bmin[1])
+        pz = np.float64(bmax[2] if corner & 4 else bmin[2])
+        x = rt[0, 0] * px + rt[0, 1] * py + rt[0, 2] * pz + np.float64(rt[0, 3])
+        y = rt[1, 0] * px + rt[1, 1] * py + rt[1, 2] * pz + np.float64(rt[1, 3])
+        z = rt[2, 0] * px + rt[2, 1] * py + rt[2, 2] * pz + np.float64(rt[2, 3])
+        tol = 1e-3 + 1e-5 * (abs(px) + abs(py) + abs(pz))
+        n_near += z < near - tol
+        n_far += z > far + tol
+        # u < u_lo  <=>  fx·x + s·y + (cx − u_lo)·z < 0  for z > 0 (z <= 0 is culled by the near test)
+        n_left += fx * x + skew * y + (cx - u_lo) * z < 0.0
+        n_right += fx * x + skew * y + (cx - u_hi) * z > 0.0
+        n_top += fy * y + (cy - v_lo) * z < 0.0
+        n_bottom += fy * y + (cy - v_hi) * z > 0.0
+    return n_near == 8 or n_far == 8 or n_left == 8 or n_right == 8 or n_top == 8 or n_bottom == 8
+
+
 def _zbuffer_one_view(
     xyz: np.ndarray,
+    ids: np.ndarray,
+    starts: np.ndarray,
+    bmin: np.ndarray,
+    bmax: np.ndarray,
     rt: np.ndarray,
     intr: np.ndarray,
     w: int,
@@ -37,7 +81,8 @@ def _zbuffer_one_view(
     dbuf: np.ndarray,
     ibuf: np.ndarray,
 ) -> None:
-    """Z-buffer ``xyz`` float32 ``[N, 3]`` seen through ``rt`` float32 ``[3, 4]`` (world→camera, OpenCV)
+    """Z-buffer ``xyz`` float32 ``[N, 3]`` (ids ``[N]``, chunks ``starts`` ``[M + 1]`` with boxes
+    ``bmin``/``bmax`` ``[M, 3]``; chunks wholly outside the view are skipped) seen through ``rt`` float32 ``[3, 4]`` (world→camera, OpenCV)
     and ``intr`` float32 ``[3, 3]`` into ``dbuf`` float32 / ``ibuf`` int32 ``[H·W]`` (nearest depth, then
     lowest index: the order of the packed keys; empty = ``inf`` / ``−1``)."""
     dbuf[:] = np.inf
@@ -51,40 +96,47 @@ def _zbuffer_one_view(
     half = np.float32(splat * 0.5)
     lo = np.float32(1 - splat)
     umax, vmax = np.float32(w - 1), np.float32(h - 1)
-    for p in range(xyz.shape[0]):
-        px, py, pz = xyz[p, 0], xyz[p, 1], xyz[p, 2]
-        z = r20 * px + r21 * py + r22 * pz + t2
-        if not (z >= near and z <= far):
+    for chunk in range(starts.shape[0] - 1):
+        if _chunk_outside(bmin[chunk], bmax[chunk], rt, intr, w, h, splat, near, far):
             continue
-        x = r00 * px + r01 * py + r02 * pz + t0
-        y = r10 * px + r11 * py + r12 * pz + t1
-        inv_z = one / z
-        u = (fx * x + skew * y) * inv_z + cx
-        v = fy * y * inv_z + cy
-        uf = np.ceil(u - half)
-        vf = np.ceil(v - half)
-        if not (uf >= lo and uf <= umax and vf >= lo and vf <= vmax):
-            continue
-        ui, vi = int(uf), int(vf)
-        pid = np.int32(p)
-        for dv in range(splat):
-            yy = vi + dv
-            if yy < 0 or yy >= h:
+        for p in range(starts[chunk], starts[chunk + 1]):
+            px, py, pz = xyz[p, 0], xyz[p, 1], xyz[p, 2]
+            z = r20 * px + r21 * py + r22 * pz + t2
+            if not (z >= near and z <= far):
                 continue
-            row = yy * w
-            for du in range(splat):
-                xx = ui + du
-                if xx < 0 or xx >= w:
+            x = r00 * px + r01 * py + r02 * pz + t0
+            y = r10 * px + r11 * py + r12 * pz + t1
+            inv_z = one / z
+            u = (fx * x + skew * y) * inv_z + cx
+            v = fy * y * inv_z + cy
+            uf = np.ceil(u - half)
+            vf = np.ceil(v - half)
+            if not (uf >= lo and uf <= umax and vf >= lo and vf <= vmax):
+                continue
+            ui, vi = int(uf), int(vf)
+            pid = ids[p]
+            for dv in range(splat):
+                yy = vi + dv
+                if yy < 0 or yy >= h:
                     continue
-                j = row + xx
-                d = dbuf[j]
-                if z < d or (z == d and pid < ibuf[j]):
-                    dbuf[j] = z
-                    ibuf[j] = pid
+                row = yy * w
+                for du in range(splat):
+                    xx = ui + du
+                    if xx < 0 or xx >= w:
+                        continue
+                    j = row + xx
+                    d = dbuf[j]
+                    if z < d or (z == d and pid < ibuf[j]):
+                        dbuf[j] = z
+                        ibuf[j] = pid
 
 
 def _zbuffer_views(
     xyz: np.ndarray,
+    ids: np.ndarray,
+    starts: np.ndarray,
+    bmin: np.ndarray,
+    bmax: np.ndarray,
     rt: np.ndarray,
     intr: np.ndarray,
     w: int,
@@ -97,11 +149,17 @@ def _zbuffer_views(
 ) -> None:
     """Views ``rt`` ``[V, 3, 4]``, ``intr`` ``[V, 3, 3]`` → ``dout`` float32 / ``iout`` int32 ``[V, H·W]``."""
     for i in prange(rt.shape[0]):
-        _zbuffer_one_view(xyz, rt[i], intr[i], w, h, splat, near, far, dout[i], iout[i])
+        _zbuffer_one_view(
+            xyz, ids, starts, bmin, bmax, rt[i], intr[i], w, h, splat, near, far, dout[i], iout[i]
+        )
 
 
 def _render_into(
     xyz: np.ndarray,
+    ids: np.ndarray,
+    starts: np.ndarray,
+    bmin: np.ndarray,
+    bmax: np.ndarray,
     rt: np.ndarray,
     intr: np.ndarray,
     w: int,
@@ -110,6 +168,7 @@ def _render_into(
     near: np.float32,
     far: np.float32,
     colours: np.ndarray,
+    t: int,
     valid: np.ndarray,
     depth: np.ndarray,
     index: np.ndarray,
@@ -118,35 +177,70 @@ def _render_into(
     want_index: bool,
     want_rgb: bool,
 ) -> None:
-    """Views ``rt`` ``[A, B, 3, 4]`` / ``intr`` ``[B, 3, 3]`` → ``valid``/``depth``/``index`` ``[A, B, H, W]``
-    and ``rgb`` ``[A, B, H, W, 3]`` (``colours`` uint8 ``[N + 1, 3]``, last row for empty pixels)."""
+    """Views ``rt`` ``[A, B, 3, 4]`` / ``intr`` ``[B, 3, 3]`` → slot ``t`` of the C-contiguous outputs
+    ``valid``/``depth``/``index`` ``[A, T, B, H, W]`` and ``rgb`` ``[A, T, B, H, W, 3]`` (``colours`` uint8
+    ``[N + 1, 3]``, last row for empty pixels)."""
     b_count = rt.shape[1]
     empty_row = colours.shape[0] - 1
     for i in prange(rt.shape[0] * b_count):
         a, b = i // b_count, i % b_count
         dbuf = np.empty(h * w, dtype=np.float32)
         ibuf = np.empty(h * w, dtype=np.int32)
-        _zbuffer_one_view(xyz, rt[a, b], intr[b], w, h, splat, near, far, dbuf, ibuf)
-        for yy in range(h):
-            for xx in range(w):
-                j = yy * w + xx
-                idx = ibuf[j]
-                valid[a, b, yy, xx] = idx >= 0
-                if want_depth:
-                    depth[a, b, yy, xx] = dbuf[j]
-                if want_index:
-                    index[a, b, yy, xx] = idx
-                if want_rgb:
-                    c = idx if idx >= 0 else empty_row
-                    rgb[a, b, yy, xx, 0] = colours[c, 0]
-                    rgb[a, b, yy, xx, 1] = colours[c, 1]
-                    rgb[a, b, yy, xx, 2] = colours[c, 2]
+        _zbuffer_one_view(xyz, ids, starts, bmin, bmax, rt[a, b], intr[b], w, h, splat, near, far, dbuf, ibuf)
+        vo = valid[a, t, b].reshape(h * w)  # contiguous [H·W] views of the outputs
+        vo[:] = ibuf >= 0
+        if want_depth:
+            depth[a, t, b].reshape(h * w)[:] = dbuf
+        if want_index:
+            index[a, t, b].reshape(h * w)[:] = ibuf
+        if want_rgb:
+            ro = rgb[a, t, b].reshape(h * w, 3)
+            for j in range(h * w):
+                c = ibuf[j] if ibuf[j] >= 0 else empty_row
+                ro[j, 0] = colours[c, 0]
+                ro[j, 1] = colours[c, 1]
+                ro[j, 2] = colours[c, 2]
 
 
 if HAVE_NUMBA:
-    _zbuffer_one_view = njit(cache=True, nogil=True, inline="always")(_zbuffer_one_view)
+    _chunk_outside = njit(cache=True, nogil=True)(_chunk_outside)
+    _zbuffer_one_view = njit(cache=True, nogil=True)(_zbuffer_one_view)
     _zbuffer_views = njit(parallel=True, cache=True, nogil=True)(_zbuffer_views)
     _render_into = njit(parallel=True, cache=True, nogil=True)(_render_into)
+
+
+CHUNK_POINTS = 256
+CHUNK_CELL = 4.0  # metres
+
+
+def spatial_chunks(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points float32 ``[N, 3]`` sorted into compact chunks (``CHUNK_CELL`` grid cells, at most
+    ``CHUNK_POINTS`` points) → ``(xyz sorted [N, 3], ids int32 [N], starts int64 [M + 1], bmin [M, 3],
+    bmax [M, 3])``; ``ids`` are the rows of the input (they break depth ties, so order does not matter)."""
+    n = xyz.shape[0]
+    if n == 0:
+        return (
+            xyz,
+            np.zeros(0, np.int32),
+            np.zeros(1, np.int64),
+            np.zeros((0, 3), np.float32),
+            np.zeros((0, 3), np.float32),
+        )
+    cell = np.floor(xyz / CHUNK_CELL).astype(np.int64)
+    cell -= cell.min(0)
+    dims = cell.max(0) + 1
+    key = (cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2]
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    new_cell = np.flatnonzero(np.diff(key)) + 1
+    bounds = np.concatenate([[0], new_cell, [n]])
+    starts = np.unique(
+        np.concatenate([np.arange(a, b, CHUNK_POINTS) for a, b in itertools.pairwise(bounds)] + [[n]])
+    )
+    pts = np.ascontiguousarray(xyz[order])
+    bmin = np.minimum.reduceat(pts, starts[:-1], axis=0)
+    bmax = np.maximum.reduceat(pts, starts[:-1], axis=0)
+    return pts, order.astype(np.int32), starts.astype(np.int64), bmin, bmax
 
 
 def _as_np(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
@@ -177,7 +271,7 @@ def zbuffer_world_numba(
     intr = _as_np(intrinsics, torch.float32)
     intr = np.ascontiguousarray(np.broadcast_to(intr, (v_count, 3, 3)))
     _zbuffer_views(
-        _as_np(xyz, torch.float32),
+        *spatial_chunks(_as_np(xyz, torch.float32)),
         _as_np(T_cam_world[:, :3, :4], torch.float32),
         intr,
         w,
@@ -202,31 +296,33 @@ def render_views_into(
     near: float,
     far: float,
     colours: torch.Tensor,
+    t: int,
     valid: torch.Tensor,
     depth: torch.Tensor | None,
     index: torch.Tensor | None,
     rgb: torch.Tensor | None,
 ) -> None:
-    """Render ``A × B`` views straight into CPU output views (no key buffer kept).
+    """Render ``A × B`` views straight into slot ``t`` of the renderer's CPU outputs (no key buffer kept).
 
     Args:
         xyz: float32 ``[N, 3]`` world points.
         T_cam_world: ``[A, B, 4, 4]`` world→camera; ``intrinsics``: ``[B, 3, 3]`` (one per camera ``b``).
         colours: uint8 ``[N + 1, 3]``, the last row for empty pixels.
-        valid: bool ``[A, B, H, W]``; ``depth`` float32 / ``index`` int32 ``[A, B, H, W]``;
-            ``rgb`` uint8 ``[A, B, H, W, 3]`` — CPU tensors (strided views allowed), written in place.
+        t: the time slot written.
+        valid: bool ``[A, T, B, H, W]``; ``depth`` float32 / ``index`` int32 ``[A, T, B, H, W]``;
+            ``rgb`` uint8 ``[A, T, B, H, W, 3]`` — contiguous CPU tensors, written in place.
     """
     if not HAVE_NUMBA:
         raise RuntimeError("the numba backend needs the `numba` package (pip install numba)")
-    w, h = image_size
-    b_count = T_cam_world.shape[1]
     if xyz.shape[0] >= 2**31:
         raise ValueError(f"at most 2³¹ − 1 points per z-buffer, got {xyz.shape[0]}")
-    dummy_f = np.zeros((1, 1, 1, 1), dtype=np.float32)
-    dummy_i = np.zeros((1, 1, 1, 1), dtype=np.int32)
-    dummy_c = np.zeros((1, 1, 1, 1, 1), dtype=np.uint8)
+    w, h = image_size
+    b_count = T_cam_world.shape[1]
+    outs = [o for o in (valid, depth, index, rgb) if o is not None]
+    if not all(o.is_contiguous() and o.device.type == "cpu" for o in outs):
+        raise ValueError("render_views_into writes contiguous CPU outputs only")
     _render_into(
-        _as_np(xyz, torch.float32),
+        *spatial_chunks(_as_np(xyz, torch.float32)),
         _as_np(T_cam_world[..., :3, :4], torch.float32),
         _as_np(intrinsics, torch.float32).reshape(b_count, 3, 3),
         w,
@@ -235,10 +331,11 @@ def render_views_into(
         np.float32(near),
         np.float32(far),
         _as_np(colours, torch.uint8),
+        t,
         valid.numpy(),
-        depth.numpy() if depth is not None else dummy_f,
-        index.numpy() if index is not None else dummy_i,
-        rgb.numpy() if rgb is not None else dummy_c,
+        depth.numpy() if depth is not None else np.zeros((1, 1, 1, 1, 1), dtype=np.float32),
+        index.numpy() if index is not None else np.zeros((1, 1, 1, 1, 1), dtype=np.int32),
+        rgb.numpy() if rgb is not None else np.zeros((1, 1, 1, 1, 1, 1), dtype=np.uint8),
         depth is not None,
         index is not None,
         rgb is not None,
