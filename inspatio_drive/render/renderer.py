@@ -18,7 +18,7 @@ from inspatio_drive.geometry.se3 import as_float64
 from inspatio_drive.render.alloc import empty_cpu
 from inspatio_drive.render.dynamic import DYNAMIC_MODES, move_points, object_motion, object_poses
 from inspatio_drive.render.splat import EMPTY_KEY, fill_holes, unpack_keys, zbuffer_world
-from inspatio_drive.render.splat_numba import HAVE_NUMBA, render_views_into, zbuffer_world_numba
+from inspatio_drive.render.splat_numba import HAVE_NUMBA, chunk_layout, render_views_into, zbuffer_world_numba
 from inspatio_drive.render.types import ColoredPoints, RenderBatch, RenderCameras
 
 OUTPUTS = ("rgb", "depth", "index")
@@ -176,6 +176,8 @@ def render_candidates(
     rgb = empty((*shape, 3), torch.uint8) if "rgb" in outputs else None
     colours = torch.cat([points.rgb.to(device), torch.zeros(1, 3, dtype=torch.uint8, device=device)])
     use_numba = resolve_backend(backend, device) == "numba"
+    # moving points only change the chunks' boxes: one spatial layout serves every time step
+    layout = chunk_layout(xyz.detach().numpy()) if use_numba and hole_fill == 0 else None
     for t in range(t_count):
         pts = xyz if motion is None else move_points(xyz, instance, motion[:, t])
         if use_numba and hole_fill == 0 and len(pts) > 0:
@@ -193,6 +195,7 @@ def render_candidates(
                 depth,
                 index,
                 rgb,
+                layout,
             )
             continue
         for c in range(

@@ -213,34 +213,39 @@ CHUNK_POINTS = 256
 CHUNK_CELL = 4.0  # metres
 
 
-def spatial_chunks(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Points float32 ``[N, 3]`` sorted into compact chunks (``CHUNK_CELL`` grid cells, at most
-    ``CHUNK_POINTS`` points) → ``(xyz sorted [N, 3], ids int32 [N], starts int64 [M + 1], bmin [M, 3],
-    bmax [M, 3])``; ``ids`` are the rows of the input (they break depth ties, so order does not matter)."""
+def chunk_layout(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points float32 ``[N, 3]`` → ``(order int64 [N], starts int64 [M + 1])``: rows sorted by
+    ``CHUNK_CELL`` grid cell, cut into chunks of at most ``CHUNK_POINTS`` points of one cell."""
     n = xyz.shape[0]
     if n == 0:
-        return (
-            xyz,
-            np.zeros(0, np.int32),
-            np.zeros(1, np.int64),
-            np.zeros((0, 3), np.float32),
-            np.zeros((0, 3), np.float32),
-        )
+        return np.zeros(0, np.int64), np.zeros(1, np.int64)
     cell = np.floor(xyz / CHUNK_CELL).astype(np.int64)
     cell -= cell.min(0)
     dims = cell.max(0) + 1
     key = (cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2]
     order = np.argsort(key, kind="stable")
-    key = key[order]
-    new_cell = np.flatnonzero(np.diff(key)) + 1
-    bounds = np.concatenate([[0], new_cell, [n]])
-    starts = np.unique(
-        np.concatenate([np.arange(a, b, CHUNK_POINTS) for a, b in itertools.pairwise(bounds)] + [[n]])
-    )
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(key[order])) + 1, [n]])
+    starts = np.concatenate([np.arange(a, b, CHUNK_POINTS) for a, b in itertools.pairwise(bounds)] + [[n]])
+    return order.astype(np.int64), starts.astype(np.int64)
+
+
+def spatial_chunks(
+    xyz: np.ndarray, layout: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points float32 ``[N, 3]`` in chunks (``layout`` from :func:`chunk_layout`, computed if None; any
+    layout gives the same z-buffer, a compact one skips more) → ``(xyz sorted [N, 3], ids int32 [N],
+    starts int64 [M + 1], bmin [M, 3], bmax [M, 3])``; ``ids`` are the input rows (they break depth ties,
+    so the order does not matter). The boxes are always computed from ``xyz``."""
+    order, starts = chunk_layout(xyz) if layout is None else layout
+    if len(order) != xyz.shape[0]:
+        raise ValueError(f"chunk layout is for {len(order)} points, got {xyz.shape[0]}")
+    if xyz.shape[0] == 0:
+        empty = np.zeros((0, 3), np.float32)
+        return xyz, np.zeros(0, np.int32), starts, empty, empty
     pts = np.ascontiguousarray(xyz[order])
     bmin = np.minimum.reduceat(pts, starts[:-1], axis=0)
     bmax = np.maximum.reduceat(pts, starts[:-1], axis=0)
-    return pts, order.astype(np.int32), starts.astype(np.int64), bmin, bmax
+    return pts, order.astype(np.int32), starts, bmin, bmax
 
 
 def _as_np(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
@@ -301,6 +306,7 @@ def render_views_into(
     depth: torch.Tensor | None,
     index: torch.Tensor | None,
     rgb: torch.Tensor | None,
+    layout: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Render ``A × B`` views straight into slot ``t`` of the renderer's CPU outputs (no key buffer kept).
 
@@ -311,6 +317,7 @@ def render_views_into(
         t: the time slot written.
         valid: bool ``[A, T, B, H, W]``; ``depth`` float32 / ``index`` int32 ``[A, T, B, H, W]``;
             ``rgb`` uint8 ``[A, T, B, H, W, 3]`` — contiguous CPU tensors, written in place.
+        layout: :func:`chunk_layout` of the points (reuse it across time steps), computed if None.
     """
     if not HAVE_NUMBA:
         raise RuntimeError("the numba backend needs the `numba` package (pip install numba)")
@@ -322,7 +329,7 @@ def render_views_into(
     if not all(o.is_contiguous() and o.device.type == "cpu" for o in outs):
         raise ValueError("render_views_into writes contiguous CPU outputs only")
     _render_into(
-        *spatial_chunks(_as_np(xyz, torch.float32)),
+        *spatial_chunks(_as_np(xyz, torch.float32), layout),
         _as_np(T_cam_world[..., :3, :4], torch.float32),
         _as_np(intrinsics, torch.float32).reshape(b_count, 3, 3),
         w,
