@@ -22,6 +22,7 @@ from inspatio_drive.geometry.camera_poses import ego0_to_camera
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates, render_views
 from inspatio_drive.render.splat import unpack_keys
+from inspatio_drive.render.splat_numba import HAVE_NUMBA
 from inspatio_drive.render.types import ColoredPoints, RenderCameras
 
 
@@ -58,6 +59,7 @@ def one_view_at_a_time(
     hole_fill: int,
     views: int,
     device: torch.device,
+    backend: str = "auto",
 ) -> float:
     """Seconds per view when each view is z-buffered on its own (same code path, batch of one, the same
     outputs written); ``views`` views spread evenly over the workload."""
@@ -78,7 +80,13 @@ def one_view_at_a_time(
     start = time.perf_counter()
     for j, i in enumerate(picks):
         keys = render_views(
-            xyz, w2c[i : i + 1].to(device), intr[i % c_count][None], image_size, splat, hole_fill
+            xyz,
+            w2c[i : i + 1].to(device),
+            intr[i % c_count][None],
+            image_size,
+            splat,
+            hole_fill,
+            backend=backend,
         )
         d, idx, v = unpack_keys(keys)
         depth[j], index[j], valid[j] = d[0], idx[0], v[0]
@@ -93,6 +101,10 @@ def run(cfg: Any) -> dict[str, Any]:
 
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
+        if HAVE_NUMBA:
+            import numba
+
+            numba.set_num_threads(min(int(cfg.threads), numba.config.NUMBA_NUM_THREADS))
     device = torch.device(str(cfg.device))
     size = (int(cfg.image_size[0]), int(cfg.image_size[1]))
     names = tuple(str(c) for c in cfg.cameras)
@@ -120,6 +132,7 @@ def run(cfg: Any) -> dict[str, Any]:
         "dynamic_mode": str(cfg.dynamic_mode),
         "outputs": tuple(cfg.outputs),
         "device": device,
+        "backend": str(cfg.backend),
     }
     pts = pc.to(device)
     for _ in range(int(cfg.warmup)):
@@ -134,12 +147,21 @@ def run(cfg: Any) -> dict[str, Any]:
     n_views = int(np.prod(rb.valid.shape[:3]))
     per_scene = statistics.median(times)
     single = one_view_at_a_time(
-        pts, trajs, rig, size, int(cfg.splat), int(cfg.hole_fill), int(cfg.single_views), device
+        pts,
+        trajs,
+        rig,
+        size,
+        int(cfg.splat),
+        int(cfg.hole_fill),
+        int(cfg.single_views),
+        device,
+        str(cfg.backend),
     )
     result = {
         "workload": f"{cfg.candidates} candidates × {cfg.poses} poses × {len(names)} cameras at {size[0]}×{size[1]}",
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
+        "backend": rb.meta["backend"],
         "cpu": platform.processor() or platform.machine(),
         "points": len(pc),
         "lidar_points_before_voxel": pc.meta["lidar_points"],
@@ -170,7 +192,10 @@ def main(overrides: list[str]) -> int:
 
     cfg = compose("bench_render", overrides)
     result = run(cfg)
-    print(f"bench-render  {result['workload']}  on {result['device']} ({result['threads']} threads)")
+    print(
+        f"bench-render  {result['workload']}  on {result['device']} ({result['threads']} threads, "
+        f"{result['backend']} backend)"
+    )
     print(
         f"  points {result['points']:,} (from {result['lidar_points_before_voxel']:,} LiDAR points), "
         f"point cloud {result['point_cloud_ms']:.0f} ms, mean coverage {result['mean_coverage']:.2f}"

@@ -15,11 +15,28 @@ from numpy.typing import ArrayLike
 
 from inspatio_drive.geometry.camera_poses import ego0_to_camera
 from inspatio_drive.geometry.se3 import as_float64
+from inspatio_drive.render.alloc import empty_cpu
 from inspatio_drive.render.dynamic import DYNAMIC_MODES, move_points, object_motion, object_poses
 from inspatio_drive.render.splat import EMPTY_KEY, fill_holes, unpack_keys, zbuffer_world
+from inspatio_drive.render.splat_numba import HAVE_NUMBA, chunk_layout, render_views_into, zbuffer_world_numba
 from inspatio_drive.render.types import ColoredPoints, RenderBatch, RenderCameras
 
 OUTPUTS = ("rgb", "depth", "index")
+BACKENDS = ("auto", "torch", "numba")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``auto`` → ``numba`` for CPU tensors when numba imports, else ``torch``; checks the choice."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "numba" if HAVE_NUMBA and device.type == "cpu" else "torch"
+    if backend == "numba":
+        if not HAVE_NUMBA:
+            raise RuntimeError("backend='numba' needs the `numba` package (pip install numba)")
+        if device.type != "cpu":
+            raise ValueError(f"backend='numba' renders on the CPU only, got device {device}")
+    return backend
 
 
 def render_views(
@@ -34,6 +51,7 @@ def render_views(
     max_point_views: int = 8_000_000,
     cull: bool = True,
     cull_group: int = 4,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Z-buffer keys of ``V`` views of one point set.
 
@@ -42,6 +60,8 @@ def render_views(
         T_cam_world: ``[V, 4, 4]`` world-to-camera (OpenCV) transforms.
         intrinsics: ``[V, 3, 3]`` in pixels of ``image_size`` (``(W, H)``).
         cull_group: views culled together (sorted by optical-axis azimuth); smaller = tighter culling.
+        backend: ``auto`` (numba on CPU when installed, else torch) | ``torch`` | ``numba`` (CPU, compiled,
+            the same keys bit for bit; ``max_point_views`` / ``cull`` / ``cull_group`` do not apply).
 
     Returns:
         int64 ``[V, H, W]`` packed keys (see :func:`inspatio_drive.render.splat.unpack_keys`).
@@ -50,6 +70,9 @@ def render_views(
     w, h = image_size
     if n == 0:
         return torch.full((v, h, w), EMPTY_KEY, dtype=torch.int64, device=xyz.device)
+    if resolve_backend(backend, xyz.device) == "numba":
+        keys = zbuffer_world_numba(xyz, T_cam_world, intrinsics, image_size, splat, near, far)
+        return fill_holes(keys, hole_fill) if hole_fill else keys
     chunk = max(1, min(cull_group if cull else v, max_point_views // max(n, 1)))
     if chunk >= v:
         keys = zbuffer_world(xyz, T_cam_world, intrinsics, image_size, splat, near, far, cull)
@@ -83,6 +106,7 @@ def render_candidates(
     max_point_views: int = 8_000_000,
     cull: bool = True,
     cull_group: int = 4,
+    backend: str = "auto",
 ) -> RenderBatch:
     """Render ``K × T × C`` future views of a coloured point cloud along candidate trajectories.
 
@@ -101,6 +125,9 @@ def render_candidates(
         max_point_views: bound on points × views per z-buffer chunk (memory).
         cull: conservative frustum culling (same result, faster) of groups of ``cull_group`` views of one
             camera at one time, sorted by viewing direction.
+        backend: ``auto`` (numba on CPU when installed, else torch) | ``torch`` | ``numba`` — the same
+            output bit for bit; numba renders each time step's ``K × C`` views in one compiled parallel
+            loop straight into the outputs.
 
     Returns:
         :class:`RenderBatch` on ``device``.
@@ -137,13 +164,40 @@ def render_candidates(
     intr = cams.intrinsics.to(device=device, dtype=torch.float32)
     w2c_dev = w2c.to(device)
     shape = (k_count, t_count, c_count, h, w)
-    valid = torch.empty(shape, dtype=torch.bool, device=device)
-    depth = torch.empty(shape, dtype=torch.float32, device=device) if "depth" in outputs else None
-    index = torch.empty(shape, dtype=torch.int32, device=device) if "index" in outputs else None
-    rgb = torch.empty((*shape, 3), dtype=torch.uint8, device=device) if "rgb" in outputs else None
+
+    def empty(size: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        return (
+            empty_cpu(size, dtype) if device.type == "cpu" else torch.empty(size, dtype=dtype, device=device)
+        )
+
+    valid = empty(shape, torch.bool)
+    depth = empty(shape, torch.float32) if "depth" in outputs else None
+    index = empty(shape, torch.int32) if "index" in outputs else None
+    rgb = empty((*shape, 3), torch.uint8) if "rgb" in outputs else None
     colours = torch.cat([points.rgb.to(device), torch.zeros(1, 3, dtype=torch.uint8, device=device)])
+    use_numba = resolve_backend(backend, device) == "numba"
+    # moving points only change the chunks' boxes: one spatial layout serves every time step
+    layout = chunk_layout(xyz.detach().numpy()) if use_numba and hole_fill == 0 else None
     for t in range(t_count):
         pts = xyz if motion is None else move_points(xyz, instance, motion[:, t])
+        if use_numba and hole_fill == 0 and len(pts) > 0:
+            render_views_into(
+                pts,
+                w2c_dev[:, t],
+                intr,
+                (w, h),
+                splat,
+                near,
+                far,
+                colours,
+                t,
+                valid,
+                depth,
+                index,
+                rgb,
+                layout,
+            )
+            continue
         for c in range(
             c_count
         ):  # one group = the K candidates' views of one camera at one time: tight culling
@@ -159,6 +213,7 @@ def render_candidates(
                 max_point_views,
                 cull,
                 cull_group,
+                "numba" if use_numba else "torch",
             )
             d, i, v = unpack_keys(keys)
             valid[:, t, c] = v
@@ -177,6 +232,7 @@ def render_candidates(
         "times": t_sec.tolist(),
         "image_size": (w, h),
         "seconds": time.perf_counter() - start,
+        "backend": "numba" if use_numba else "torch",
         "tracks_source": points.tracks.source if points.tracks is not None else None,
     }
     return RenderBatch(

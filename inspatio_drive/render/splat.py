@@ -202,23 +202,30 @@ def zbuffer_world(
     """Z-buffer world points ``[N, 3]`` into ``V`` views (``T_cam_world`` ``[V, 4, 4]``, intrinsics
     ``[V, 3, 3]``) → int64 ``[V, H, W]`` keys whose index part refers to rows of ``xyz``.
 
-    Points are transformed with one GEMM per axis in a ``[V, N]`` layout and optionally culled
+    Points are transformed element-wise in a ``[V, N]`` layout (the float32 roundings of the numba
+    backend, :mod:`inspatio_drive.render.splat_numba`) and optionally culled
     first with :func:`frustum_cull` (exact result either way)."""
     ids = frustum_cull(xyz, T_cam_world, intrinsics, image_size, near, far, splat=splat) if cull else None
     pts = xyz if ids is None else xyz[ids]
     if ids is None:
         ids = torch.arange(len(xyz), device=xyz.device)
     v_count = T_cam_world.shape[0]
-    rot = T_cam_world[:, :3, :3].to(torch.float32)
-    tr = T_cam_world[:, :3, 3].to(torch.float32)
-    pts_t = pts.to(torch.float32).T.contiguous()  # [3, S]
-    z = torch.addmm(tr[:, 2:3], rot[:, 2], pts_t)  # [V, S]
+    m = T_cam_world[:, :3, :4].to(torch.float32)
+    px, py, pz = pts.to(torch.float32).T.contiguous()  # [S] each
+
+    def cam_axis(row: int) -> torch.Tensor:
+        # ((r0·x + r1·y) + r2·z) + t in float32, element-wise in this order (no GEMM / FMA): the
+        # numba backend (splat_numba) repeats exactly these roundings, so both give the same keys
+        r = m[:, row, :, None]  # [V, 4, 1]
+        return r[:, 0] * px + r[:, 1] * py + r[:, 2] * pz + r[:, 3]  # [V, S]
+
+    z = cam_axis(2)
     flat = ((z >= near) & (z <= far)).view(-1).nonzero().view(-1)  # 1-D gathers are the fast path
-    s_count = pts_t.shape[1]
+    s_count = px.shape[0]
     view_idx, pt_idx = flat // s_count, flat % s_count
     z = z.view(-1).index_select(0, flat)
-    x = torch.addmm(tr[:, 0:1], rot[:, 0], pts_t).view(-1).index_select(0, flat)
-    y = torch.addmm(tr[:, 1:2], rot[:, 1], pts_t).view(-1).index_select(0, flat)
+    x = cam_axis(0).view(-1).index_select(0, flat)
+    y = cam_axis(1).view(-1).index_select(0, flat)
     k = intrinsics.to(torch.float32)
     if bool((k == k[:1]).all()):  # one camera for every view (the renderer's groups): scalars
         fx, fy, cx, cy, skew = (float(k[0, i, j]) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2), (0, 1)))
