@@ -16,7 +16,8 @@ from inspatio_drive.geometry import (
 )
 from inspatio_drive.geometry.inspatio_io import resample_keyframes
 
-deg = st.floats(-60.0, 60.0, allow_nan=False)
+# angles of real orbit files: 0 or at least 0.01° (below that the orbit/dolly split is numerically ill-posed)
+deg = st.floats(-60.0, 60.0, allow_nan=False).filter(lambda a: a == 0.0 or abs(a) >= 0.01)
 radius = st.floats(0.1, 20.0)
 
 
