@@ -28,6 +28,8 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.strtree import STRtree
 
+from inspatio_drive.maps.layers import SemanticMapLayer
+
 __all__ = [
     "AGENT_TYPES",
     "CACHE_FORMAT_VERSION",
@@ -120,28 +122,8 @@ AGENT_TYPES = frozenset({"vehicle", "pedestrian", "bicycle"})
 STATIC_TYPES = frozenset(OBJECT_TYPES) - AGENT_TYPES
 
 
-class MapLayer(IntEnum):
-    """nuplan ``SemanticMapLayer`` values used by the drivable-area map (names are what is stored)."""
-
-    LANE = 0
-    INTERSECTION = 1
-    STOP_LINE = 2
-    TURN_STOP = 3
-    CROSSWALK = 4
-    DRIVABLE_AREA = 5
-    YIELD = 6
-    TRAFFIC_LIGHT = 7
-    STOP_SIGN = 8
-    EXTENDED_PUDO = 9
-    SPEED_BUMP = 10
-    LANE_CONNECTOR = 11
-    BASELINE_PATHS = 12
-    BOUNDARIES = 13
-    WALKWAYS = 14
-    CARPARK_AREA = 15
-    PUDO = 16
-    ROADBLOCK = 17
-    ROADBLOCK_CONNECTOR = 18
+MapLayer = SemanticMapLayer
+"""nuplan ``SemanticMapLayer`` values used by the drivable-area map (names are what is stored)."""
 
 
 def _f64(name: str, value: ArrayLike, shape: tuple[int | None, ...]) -> NDArray[np.float64]:
