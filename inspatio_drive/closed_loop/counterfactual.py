@@ -29,6 +29,7 @@ from inspatio_drive.data.pcd import read_pcd, write_pcd
 from inspatio_drive.data.safe_pickle import safe_load
 from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lidar, Scene, SceneMetadata
 from inspatio_drive.data.writers import write_jpeg
+from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_absolute_se2
 
 CAMERA_KEYS = ("cam_f0", "cam_l0", "cam_l1", "cam_l2", "cam_r0", "cam_r1", "cam_r2", "cam_b0")
 
@@ -60,15 +61,6 @@ class Perturbation:
             raise ValueError(f"perturbation {self.name}: speed_factor must be > 0, got {self.speed_factor}")
 
 
-def _se2(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    c, s = np.cos(p[2]), np.sin(p[2])
-    return np.array([[c, -s, p[0]], [s, c, p[1]], [0.0, 0.0, 1.0]])
-
-
-def _pose(m: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.array([m[0, 2], m[1, 2], np.arctan2(m[1, 0], m[0, 0])])
-
-
 def perturbed_poses(poses: NDArray[np.float64], times_s: NDArray[np.float64], current: int,
                     p: Perturbation) -> NDArray[np.float64]:
     """Global ego poses ``[N, 3]`` at ``times_s [N]`` → perturbed global poses ``[N, 3]``."""
@@ -79,9 +71,10 @@ def perturbed_poses(poses: NDArray[np.float64], times_s: NDArray[np.float64], cu
     heading = np.unwrap(poses[:, 2])
     timed = np.stack([np.interp(src_t, t, poses[:, 0]), np.interp(src_t, t, poses[:, 1]),
                       np.interp(src_t, t, heading)], -1)
-    g_cur = _se2(poses[current])
-    offset = g_cur @ _se2(np.array([0.0, p.lateral_m, np.deg2rad(p.heading_deg)])) @ np.linalg.inv(g_cur)
-    out = np.stack([_pose(offset @ _se2(q)) for q in timed])
+    # rigid offset about the current pose: into its frame, shift/rotate, back to global
+    local = absolute_to_relative_se2(poses[current], timed)
+    shifted = relative_to_absolute_se2(np.array([0.0, p.lateral_m, np.deg2rad(p.heading_deg)]), local)
+    out = relative_to_absolute_se2(poses[current], shifted)
     out[:, 2] = np.arctan2(np.sin(out[:, 2]), np.cos(out[:, 2]))
     return out
 
@@ -89,22 +82,26 @@ def perturbed_poses(poses: NDArray[np.float64], times_s: NDArray[np.float64], cu
 def _reexpress_boxes(ann: Annotations | None, old: NDArray[np.float64], new: NDArray[np.float64]) -> Annotations | None:
     if ann is None or len(ann.boxes) == 0:
         return ann
-    T = np.linalg.inv(_se2(new)) @ _se2(old)
     boxes = ann.boxes.copy()
-    boxes[:, :2] = (T[:2, :2] @ ann.boxes[:, :2].T).T + T[:2, 2]
-    dyaw = np.arctan2(T[1, 0], T[0, 0])
-    boxes[:, 6] = np.arctan2(np.sin(boxes[:, 6] + dyaw), np.cos(boxes[:, 6] + dyaw))
+    moved = absolute_to_relative_se2(new, relative_to_absolute_se2(old, ann.boxes[:, [0, 1, 6]]))
+    boxes[:, [0, 1, 6]] = moved
     vel = ann.velocity_3d.copy()
-    vel[:, :2] = (T[:2, :2] @ ann.velocity_3d[:, :2].T).T
+    vel[:, :2] = _rotate(ann.velocity_3d[:, :2], old[2] - new[2])
     return replace(ann, boxes=boxes, velocity_3d=vel)
+
+
+def _rotate(xy: NDArray[np.float64], angle: float) -> NDArray[np.float64]:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([c * xy[:, 0] - s * xy[:, 1], s * xy[:, 0] + c * xy[:, 1]], -1)
 
 
 def _reexpress_points(points: NDArray[np.float32] | None, old: NDArray[np.float64], new: NDArray[np.float64]) -> NDArray[np.float32] | None:
     if points is None or points.size == 0:
         return points
-    T = np.linalg.inv(_se2(new)) @ _se2(old)
+    xy0 = np.zeros((points.shape[1], 3))
+    xy0[:, :2] = points[:2].T
     out = points.copy()
-    out[:2] = (T[:2, :2] @ points[:2].astype(np.float64) + T[:2, 2:3]).astype(np.float32)
+    out[:2] = absolute_to_relative_se2(new, relative_to_absolute_se2(old, xy0))[:, :2].T.astype(np.float32)
     return out
 
 
@@ -288,8 +285,8 @@ class GeometricRenderFn:
 
     def to_ego0(self, scene: Scene, pose: NDArray[np.float64]) -> NDArray[np.float64]:
         """Global ``(x, y, heading)`` → ``[3]`` in the scene's current rear-axle frame."""
-        origin = _se2(np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64))
-        return _pose(np.linalg.inv(origin) @ _se2(np.asarray(pose, np.float64)))
+        origin = np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64)
+        return absolute_to_relative_se2(origin, np.asarray(pose, np.float64))
 
     def render_path(self, scene: Scene, poses_ego0: NDArray[np.float64]) -> tuple[Any, Any]:
         """Render the rig along ``poses_ego0 [T, 3]`` → (rgb uint8 ``[T, C, 3, H, W]``, valid bool ``[T, C, H, W]``)."""

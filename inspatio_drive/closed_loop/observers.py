@@ -13,11 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inspatio_drive.data.types import AgentInput, EgoStatus, Lidar, Scene
+from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_absolute_se2
 
 
-def _se2(pose: NDArray[np.float64]) -> NDArray[np.float64]:
-    c, s = np.cos(pose[2]), np.sin(pose[2])
-    return np.array([[c, -s, pose[0]], [s, c, pose[1]], [0.0, 0.0, 1.0]])
+def _xy0(points: NDArray) -> NDArray[np.float64]:
+    """Rows x, y of ``[>=2, N]`` points as ``[N, 3]`` poses with heading 0 (for the SE(2) helpers)."""
+    out = np.zeros((points.shape[1], 3))
+    out[:, :2] = points[:2].T
+    return out
 
 
 def world_points(scene: Scene) -> NDArray[np.float32]:
@@ -28,10 +31,8 @@ def world_points(scene: Scene) -> NDArray[np.float32]:
         pc = frame.lidar.points if frame.lidar is not None else None
         if pc is None or pc.size == 0:
             continue
-        T = _se2(np.asarray(frame.ego_status.ego_pose, np.float64))
-        xy = T[:2, :2] @ pc[:2].astype(np.float64) + T[:2, 2:3]
         out = pc.astype(np.float64).copy()
-        out[:2] = xy
+        out[:2] = relative_to_absolute_se2(np.asarray(frame.ego_status.ego_pose, np.float64), _xy0(pc))[:, :2].T
         parts.append(out)
     if not parts:
         return np.zeros((6, 0), np.float32)
@@ -46,9 +47,8 @@ class LidarWorldObserver:
 
     def lidar_at(self, state: NDArray[np.float64]) -> Lidar:
         """The world points in the ego frame of global ``state`` (float32 ``[6, N]``)."""
-        inv = np.linalg.inv(_se2(state[:3]))
         out = self.points.copy()
-        out[:2] = inv[:2, :2] @ self.points[:2] + inv[:2, 2:3]
+        out[:2] = absolute_to_relative_se2(np.asarray(state[:3], np.float64), _xy0(self.points))[:, :2].T
         return Lidar(out.astype(np.float32))
 
     def observe(self, ego_statuses: list[EgoStatus], current_state: NDArray[np.float64], step: int,

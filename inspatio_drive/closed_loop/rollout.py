@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inspatio_drive.data.types import AgentInput, EgoStatus, Scene
+from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.pdm.scorer import PDMScorerConfig, _aggregate, score_states
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
 from inspatio_drive.pdm.types import MetricCache, StateIndex
@@ -44,10 +45,7 @@ class Observer(Protocol):
 
 def relative_pose(origin: NDArray[np.float64], pose: NDArray[np.float64]) -> NDArray[np.float64]:
     """Global ``(x, y, heading)`` → frame of global ``origin`` (x forward, y left)."""
-    c, s = np.cos(origin[2]), np.sin(origin[2])
-    dx, dy = pose[0] - origin[0], pose[1] - origin[1]
-    return np.array([c * dx + s * dy, -s * dx + c * dy, np.arctan2(np.sin(pose[2] - origin[2]),
-                                                                   np.cos(pose[2] - origin[2]))])
+    return absolute_to_relative_se2(origin, pose)
 
 
 def driving_command(state: NDArray[np.float64], cache: MetricCache, lookahead_m: float = 20.0,
