@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspatio_drive.geometry.se2 import relative_to_absolute_se2
 from inspatio_drive.viewer import CandidateArtefact, SceneArtefacts, write_mp4, write_scene_artefacts
 
 SHORT = {"no_at_fault_collisions": "NC", "drivable_area_compliance": "DAC", "driving_direction_compliance": "DDC",
@@ -87,12 +88,9 @@ def _oracle_panel(blobs: Path, scene: Any, ref_start: int, poses: torch.Tensor, 
     cfg.width, cfg.height = size
     oracle = Oracle(world, cfg)
     origin = np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64)
-    c, s = np.cos(origin[2]), np.sin(origin[2])
     t0 = 0.5 * (ref_start + scene.current_index)
-    frames = []
-    for i, p in enumerate(_with_origin(poses.double()).numpy()):
-        g = np.array([origin[0] + c * p[0] - s * p[1], origin[1] + s * p[0] + c * p[1], origin[2] + p[2]])
-        frames.append(oracle.render(camera, g, t0 + 0.5 * i).rgb)
+    global_poses = relative_to_absolute_se2(origin, _with_origin(poses.double()).numpy())
+    frames = [oracle.render(camera, g, t0 + 0.5 * i).rgb for i, g in enumerate(global_poses)]
     return np.stack(frames)
 
 
@@ -106,7 +104,7 @@ def write_artefacts(task: Any, tokens: Sequence[str], out: Path, cfg: Mapping[st
     full = SceneLoader(loader._data_path, loader._sensor_blobs_path, loader.scene_filter,
                        SensorConfig.build_all_sensors(), lenient=True, show_progress=False)
     for token in tokens:
-        scene_meta, plan, results, _ = task.plan_and_score(token)
+        _, plan, results, cache, _ = task.plan_and_score(token)
         scene = full.get_scene_from_token(token)
         agent_input = full.get_agent_input_from_token(token)
         poses = plan.candidates.poses.detach().cpu()
@@ -116,7 +114,7 @@ def write_artefacts(task: Any, tokens: Sequence[str], out: Path, cfg: Mapping[st
         if plan.fc is not None:
             shown[plan.fc_index] = "base = fc choice" if plan.fc_index == plan.base_index else "fc choice"
         shown.setdefault(best, "best by PDMS")
-        bev = _bev_png(task.metric_cache(scene_meta), poses.numpy(), scores, plan.base_index, plan.fc_index,
+        bev = _bev_png(cache, poses.numpy(), scores, plan.base_index, plan.fc_index,
                        f"{token}: {plan.candidates.num_candidates} candidates by PDMS")
         source = _source_panel(scene, camera, poses.shape[1] + 1, size)
         cands = []

@@ -128,8 +128,9 @@ class EvaluateTask:
             cache.save(folder)
         return cache
 
-    def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, dict[str, float]]:
-        """(scene, plan, PDMResults of every candidate, timings) — also used by the artefact writer."""
+    def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, Any, dict[str, float]]:
+        """(scene, plan, PDMResults of every candidate, metric cache, timings) — also used by the artefact
+        writer."""
         self.setup()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -147,11 +148,11 @@ class EvaluateTask:
         t0 = time.perf_counter()
         results = score_candidates(cache, plan.candidates.poses.detach().cpu().numpy().astype(np.float64))
         timings["pdm_s"] = time.perf_counter() - t0
-        return scene, plan, results, timings
+        return scene, plan, results, cache, timings
 
     def __call__(self, token: str) -> list[dict[str, Any]]:
         t_start = time.perf_counter()
-        _, plan, results, timings = self.plan_and_score(token)
+        _, plan, results, _, timings = self.plan_and_score(token)
         timings["total_s"] = time.perf_counter() - t_start
         chosen = choose_variants(plan, results.score, self.variants)
         if self.cfg["eval"].get("dump_dir"):
