@@ -101,7 +101,7 @@ def write_artefacts(task: Any, tokens: Sequence[str], out: Path, cfg: Mapping[st
 
     written: dict[str, Any] = {"scenes": [], "videos": []}
     loader = task.loader
-    full = SceneLoader(loader._data_path, loader._sensor_blobs_path, loader.scene_filter,
+    full = SceneLoader(task.logs_path, task.blobs_path, loader.scene_filter,
                        SensorConfig.build_all_sensors(), lenient=True, show_progress=False)
     for token in tokens:
         _, plan, results, cache, _ = task.plan_and_score(token)
@@ -124,7 +124,7 @@ def write_artefacts(task: Any, tokens: Sequence[str], out: Path, cfg: Mapping[st
             if source is not None:
                 videos["source"] = source
             videos.update(_render_panels(agent_input, poses[index], camera, size))
-            oracle = _oracle_panel(full._sensor_blobs_path, scene, full.scene_ref(token).start, poses[index], camera, size)
+            oracle = _oracle_panel(task.blobs_path, scene, full.scene_ref(token).start, poses[index], camera, size)
             if oracle is not None:
                 videos["oracle"] = oracle
             sub = {SHORT[k]: float(getattr(results, k)[index]) for k in SHORT}

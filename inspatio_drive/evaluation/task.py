@@ -82,6 +82,7 @@ class EvaluateTask:
 
         data = self.cfg["data"]
         logs, blobs, self.maps_root = resolve_data_paths(data)
+        self.logs_path, self.blobs_path = logs, blobs
         sensors = self.cfg["eval"].get("sensors", "all")
         sensor_config = SensorConfig.build_all_sensors() if sensors == "all" else (
             SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_no_sensors())
