@@ -20,14 +20,13 @@ from numpy.typing import NDArray
 
 from inspatio_drive.data.types import AgentInput, EgoStatus, Scene
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
-from inspatio_drive.pdm.scorer import PDMScorerConfig, _aggregate, score_states
+from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, _aggregate, score_states
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
 from inspatio_drive.pdm.types import MetricCache, StateIndex
 from inspatio_drive.pipeline import PlanningPipeline
 
 S = StateIndex
-SUBSCORES = ("no_at_fault_collisions", "drivable_area_compliance", "ego_progress",
-             "time_to_collision_within_bound", "comfort", "driving_direction_compliance", "score")
+SUBSCORES = PDMResults.SUBSCORES
 
 
 class Observer(Protocol):

@@ -17,9 +17,9 @@ import torch
 
 from inspatio_drive.geometry.se2 import relative_to_absolute_se2
 from inspatio_drive.viewer import CandidateArtefact, SceneArtefacts, write_mp4, write_scene_artefacts
+from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE
 
-SHORT = {"no_at_fault_collisions": "NC", "drivable_area_compliance": "DAC", "driving_direction_compliance": "DDC",
-         "time_to_collision_within_bound": "TTC", "ego_progress": "EP", "comfort": "C"}
+SHORT = DRIVOR_HEAD_TO_SUBSCORE  # navsim name → NC, DAC, DDC, TTC, EP, C
 
 
 def _bev_png(cache: Any, poses: np.ndarray, scores: np.ndarray, base: int, fc: int, title: str) -> bytes:

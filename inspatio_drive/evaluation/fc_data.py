@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-SUBSCORES = ("no_at_fault_collisions", "drivable_area_compliance", "ego_progress",
-             "time_to_collision_within_bound", "comfort", "driving_direction_compliance", "score")
+from inspatio_drive.evaluation.results import PDM_COLUMNS as SUBSCORES
 
 
 def collect_fc_dataset(dumps: Mapping[str, str | Path], out: str | Path) -> Path:

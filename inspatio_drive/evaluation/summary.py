@@ -10,16 +10,9 @@ import numpy as np
 import pandas as pd
 
 from inspatio_drive.evaluation.results import PDM_COLUMNS
+from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE
 
-SHORT = {
-    "no_at_fault_collisions": "NC",
-    "drivable_area_compliance": "DAC",
-    "driving_direction_compliance": "DDC",
-    "time_to_collision_within_bound": "TTC",
-    "ego_progress": "EP",
-    "comfort": "C",
-    "score": "PDMS",
-}
+SHORT = {**DRIVOR_HEAD_TO_SUBSCORE, "score": "PDMS"}  # navsim name → short name
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:

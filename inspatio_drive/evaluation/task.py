@@ -22,17 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from inspatio_drive.evaluation.results import PDM_COLUMNS
 from inspatio_drive.pipeline import PlanningPipeline, PlanResult
 
-SUBSCORES: tuple[str, ...] = (
-    "no_at_fault_collisions",
-    "drivable_area_compliance",
-    "ego_progress",
-    "time_to_collision_within_bound",
-    "comfort",
-    "driving_direction_compliance",
-    "score",
-)
+SUBSCORES = PDM_COLUMNS  # navsim v1.1 sub-score names, CSV order
 
 
 def resolve_data_paths(data: Mapping[str, Any]) -> tuple[Path, Path, Path]:
