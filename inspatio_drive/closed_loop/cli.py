@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -272,19 +271,11 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
 
 
 def main(overrides: Sequence[str]) -> int:
-    from hydra.errors import HydraException
+    from inspatio_drive.config import compose_and_run
 
-    from inspatio_drive.config import compose
-
-    try:
-        cfg = compose("closed_loop", overrides)
-    except HydraException as exc:
-        print(f"inspatio-drive closed-loop: bad override: {exc}", file=sys.stderr)
-        return 2
-    try:
-        result = run_closed_loop(cfg)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"inspatio-drive closed-loop: {exc}", file=sys.stderr)
+    result = compose_and_run("closed-loop", "closed_loop", overrides, run_closed_loop,
+                             (FileNotFoundError, ValueError, KeyError))
+    if result is None:
         return 2
     print("\nclosed loop vs open loop (PDM sub-scores; drift = imagined vs oracle views, steps 1..N-1)")
     print(result["markdown"])
@@ -364,19 +355,11 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
 
 
 def counterfactual_main(overrides: Sequence[str]) -> int:
-    from hydra.errors import HydraException
+    from inspatio_drive.config import compose_and_run
 
-    from inspatio_drive.config import compose
-
-    try:
-        cfg = compose("counterfactual", overrides)
-    except HydraException as exc:
-        print(f"inspatio-drive counterfactual: bad override: {exc}", file=sys.stderr)
-        return 2
-    try:
-        result = run_counterfactual(cfg)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"inspatio-drive counterfactual: {exc}", file=sys.stderr)
+    result = compose_and_run("counterfactual", "counterfactual", overrides, run_counterfactual,
+                             (FileNotFoundError, ValueError, KeyError))
+    if result is None:
         return 2
     print(f"\ncounterfactual: {len(result['pickles'])} synthetic scenes in {result['output_dir']} "
           f"(manifest {result['manifest']})")

@@ -9,7 +9,6 @@ scenes), ``<variant>.csv`` (navsim v1.1 columns first, then ours, last row ``ave
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,19 +78,10 @@ def print_result(result: dict[str, Any]) -> None:
 
 
 def main(overrides: Sequence[str]) -> int:
-    from hydra.errors import HydraException
+    from inspatio_drive.config import compose_and_run
 
-    from inspatio_drive.config import compose
-
-    try:
-        cfg = compose("evaluate", overrides)
-    except HydraException as exc:
-        print(f"inspatio-drive evaluate: bad override: {exc}", file=sys.stderr)
-        return 2
-    try:
-        result = run_evaluation(cfg)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"inspatio-drive evaluate: {exc}", file=sys.stderr)
+    result = compose_and_run("evaluate", "evaluate", overrides, run_evaluation)
+    if result is None:
         return 2
     print_result(result)
     return 0
