@@ -54,6 +54,8 @@ class ValidationData:
         target: ``[M, K]`` quantity to maximise for the selected candidate, e.g. the true PDMS.
         split: split name; ``"test"`` is refused.
         mask: optional ``[M, K]`` bool of real candidates (padding = False).
+        keep: optional ``{name: [M, K]}`` quantities whose mean over the selected candidates must not drop
+            below the planner's own selection (``w_fc = 0``), e.g. the true PDM sub-scores.
     """
 
     base_log_score: NDArray
@@ -61,25 +63,33 @@ class ValidationData:
     target: NDArray
     split: str = "val"
     mask: NDArray | None = None
+    keep: dict[str, NDArray] | None = None
 
     def __post_init__(self) -> None:
         shapes = {np.shape(self.base_log_score), np.shape(self.fc_prob), np.shape(self.target)}
+        shapes |= {np.shape(v) for v in (self.keep or {}).values()}
         if len(shapes) != 1 or len(next(iter(shapes))) != 2:
             raise ValueError(f"ValidationData: expected equal [M, K] arrays, got shapes {sorted(shapes)}")
 
 
 @dataclass
 class WeightChoice:
-    """Result of :func:`choose_w_fc`: the chosen weight and the mean target per grid value."""
+    """Result of :func:`choose_w_fc`: the chosen weight, the mean target per grid value, and per grid value
+    whether every ``keep`` mean stays at or above the planner's own (``w_fc = 0``); ``lowered`` names the
+    quantities a weight lowers."""
 
     w_fc: float
     grid: list[float]
     mean_target: list[float]
+    feasible: list[bool] | None = None
+    lowered: dict[str, list[str]] | None = None
 
 
-def choose_w_fc(val_data: ValidationData, grid: Sequence[float]) -> WeightChoice:
+def choose_w_fc(val_data: ValidationData, grid: Sequence[float], tolerance: float = 0.0) -> WeightChoice:
     """Pick ``w_fc`` in ``grid`` maximising the mean target of the selected candidates on validation data.
 
+    With ``val_data.keep``, only weights whose selections keep the mean of every ``keep`` quantity at or
+    above the planner's own selection (``w_fc = 0``, minus ``tolerance``) are eligible; ``w_fc = 0`` always is.
     Ties go to the smallest weight (the least change to the planner).
 
     Raises:
@@ -93,9 +103,24 @@ def choose_w_fc(val_data: ValidationData, grid: Sequence[float]) -> WeightChoice
     base = torch.as_tensor(np.asarray(val_data.base_log_score, dtype=np.float64))
     prob = torch.as_tensor(np.asarray(val_data.fc_prob, dtype=np.float64))
     target = np.asarray(val_data.target, dtype=np.float64)
-    means = []
+    keep = {k: np.asarray(v, dtype=np.float64) for k, v in (val_data.keep or {}).items()}
+
+    def chosen_means(w: float) -> tuple[float, dict[str, float]]:
+        idx = select(fused_score(base, prob, w).numpy(), val_data.mask)[:, None]
+        picked = {k: float(np.take_along_axis(v, idx, axis=1).mean()) for k, v in keep.items()}
+        return float(np.take_along_axis(target, idx, axis=1).mean()), picked
+
+    _, reference = chosen_means(0.0)
+    means, feasible, lowered = [], [], {}
     for w in g:
-        idx = select(fused_score(base, prob, w).numpy(), val_data.mask)
-        means.append(float(np.take_along_axis(target, idx[:, None], axis=1).mean()))
-    best = int(np.argmax(means))  # first maximum = smallest weight
-    return WeightChoice(w_fc=g[best], grid=g, mean_target=means)
+        mean, picked = chosen_means(w)
+        low = [k for k in keep if picked[k] < reference[k] - tolerance]
+        means.append(mean)
+        feasible.append(not low)
+        lowered[str(w)] = low
+    eligible = [m if ok else -np.inf for m, ok in zip(means, feasible, strict=True)]
+    if not np.isfinite(max(eligible)):  # a grid without 0 where every weight lowers something: no fusion
+        return WeightChoice(w_fc=0.0, grid=g, mean_target=means, feasible=feasible, lowered=lowered)
+    best = int(np.argmax(eligible))  # first maximum = smallest weight
+    return WeightChoice(w_fc=g[best], grid=g, mean_target=means, feasible=feasible if keep else None,
+                        lowered=lowered if keep else None)

@@ -268,14 +268,24 @@ def main(overrides: list[str]) -> int:
     choice: WeightChoice | None = None
     target = cfg.fusion.target
     if val.base_log_score is not None and target in val.subscores:
+        keep_names = list(cfg.fusion.get("keep") or [])
+        missing = [k for k in keep_names if k not in val.subscores]
+        if missing:
+            print(f"train-fc: fusion.keep {missing} not in the dataset's sub-scores {sorted(val.subscores)}; "
+                  "those are not checked", file=sys.stderr)
+            keep_names = [k for k in keep_names if k in val.subscores]
         choice = choose_w_fc(
             ValidationData(
-                val.base_log_score, p_val, val.subscores[target], split=cfg.val_split, mask=val.candidate_mask
+                val.base_log_score, p_val, val.subscores[target], split=cfg.val_split, mask=val.candidate_mask,
+                keep={k: val.subscores[k] for k in keep_names} or None,
             ),
             list(cfg.fusion.grid),
+            tolerance=float(cfg.fusion.get("tolerance", 0.0)),
         )
         metrics["w_fc"] = choice.w_fc
         metrics["w_fc_grid"] = dict(zip(map(str, choice.grid), choice.mean_target))
+        if choice.lowered is not None:
+            metrics["w_fc_lowers"] = choice.lowered
     else:
         metrics["w_fc"] = None
         print(f"train-fc: no base_log_score / {target!r} in the val split; w_fc not chosen", file=sys.stderr)

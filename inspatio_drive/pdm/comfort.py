@@ -18,7 +18,8 @@ from scipy.signal import savgol_coeffs
 
 from inspatio_drive.pdm.types import StateIndex
 
-__all__ = ["COMFORT_CHECKS", "ComfortThresholds", "comfort_checks"]
+__all__ = ["COMFORT_CHECKS", "ComfortThresholds", "checks_from_signals", "comfort_bounds", "comfort_checks", "comfort_ratio",
+           "comfort_signals"]
 
 COMFORT_CHECKS = ("lon_acc", "lat_acc", "jerk", "lon_jerk", "yaw_acc", "yaw_rate")
 
@@ -147,6 +148,48 @@ def _within(values: NDArray[np.float64], low: float, high: float) -> NDArray[np.
     return np.all((values > low) & (values < high), axis=-1)
 
 
+def comfort_signals(states: NDArray[np.float64], step_s: float = 0.1) -> dict[str, NDArray[np.float64]]:
+    """The six filtered comfort signals of simulated states, navsim's arithmetic (windows, orders, rounding).
+
+    Args:
+        states: ``[B, T, 11]`` simulated ego states (:class:`~inspatio_drive.pdm.types.StateIndex`), ``step_s`` apart.
+        step_s: time between states (s).
+
+    Returns:
+        ``{name: [B, T]}`` for the names of :data:`COMFORT_CHECKS` (m/s², m/s³, rad/s², rad/s).
+    """
+    s = np.asarray(states, dtype=np.float64)
+    n_time = s.shape[1]
+    times = np.arange(n_time, dtype=np.float64) * step_s
+    dt = float(np.diff(times).mean())
+    ax = s[..., StateIndex.ACCELERATION_X]
+    ay = s[..., StateIndex.ACCELERATION_Y]
+    heading = _unwrap(s[..., StateIndex.HEADING])
+    # one filter call per signal: scipy's least-squares edge fit is not bit-stable under stacking more rows
+    return {
+        "lon_acc": _smooth(ax, n_time, 2),
+        "lat_acc": _smooth(ay, n_time, 2),
+        # jerks: accelerations smoothed with navsim's default window 8, derivative window = all states
+        "jerk": _derivative(_smooth(np.hypot(ax, ay), 8, 2), dt, n_time, 2, 1),
+        "lon_jerk": _derivative(_smooth(ax, 8, 2), dt, n_time, 2, 1),
+        # yaw derivatives: navsim ends up with the derivative helper's default window of 5 here
+        "yaw_acc": _derivative(heading, dt, 5, 3, 2),
+        "yaw_rate": _derivative(heading, dt, 5, 2, 1),
+    }
+
+
+def comfort_bounds(limits: ComfortThresholds) -> dict[str, tuple[float, float]]:
+    """Exclusive ``(low, high)`` bounds per check name."""
+    return {
+        "lon_acc": (limits.min_lon_accel, limits.max_lon_accel),
+        "lat_acc": (-limits.max_abs_lat_accel, limits.max_abs_lat_accel),
+        "jerk": (-limits.max_abs_mag_jerk, limits.max_abs_mag_jerk),
+        "lon_jerk": (-limits.max_abs_lon_jerk, limits.max_abs_lon_jerk),
+        "yaw_acc": (-limits.max_abs_yaw_accel, limits.max_abs_yaw_accel),
+        "yaw_rate": (-limits.max_abs_yaw_rate, limits.max_abs_yaw_rate),
+    }
+
+
 def comfort_checks(
     states: NDArray[np.float64], step_s: float = 0.1, limits: ComfortThresholds = ComfortThresholds()
 ) -> NDArray[np.bool_]:
@@ -160,33 +203,27 @@ def comfort_checks(
     Returns:
         ``[B, 6]`` bool, True = within bounds, columns :data:`COMFORT_CHECKS`.
     """
-    s = np.asarray(states, dtype=np.float64)
-    n_time = s.shape[1]
-    times = np.arange(n_time, dtype=np.float64) * step_s
-    dt = float(np.diff(times).mean())
-    ax = s[..., StateIndex.ACCELERATION_X]
-    ay = s[..., StateIndex.ACCELERATION_Y]
-    heading = _unwrap(s[..., StateIndex.HEADING])
+    return checks_from_signals(comfort_signals(states, step_s), limits)
 
-    # one filter call per signal: scipy's least-squares edge fit is not bit-stable under stacking more rows
-    lon_acc = _smooth(ax, n_time, 2)
-    lat_acc = _smooth(ay, n_time, 2)
-    # jerks: accelerations smoothed with navsim's default window 8, derivative window = all states
-    jerk = _derivative(_smooth(np.hypot(ax, ay), 8, 2), dt, n_time, 2, 1)
-    lon_jerk = _derivative(_smooth(ax, 8, 2), dt, n_time, 2, 1)
-    # yaw derivatives: navsim ends up with the derivative helper's default window of 5 here
-    yaw_acc = _derivative(heading, dt, 5, 3, 2)
-    yaw_rate = _derivative(heading, dt, 5, 2, 1)
 
-    out = np.stack(
-        [
-            _within(lon_acc, limits.min_lon_accel, limits.max_lon_accel),
-            _within(lat_acc, -limits.max_abs_lat_accel, limits.max_abs_lat_accel),
-            _within(jerk, -limits.max_abs_mag_jerk, limits.max_abs_mag_jerk),
-            _within(lon_jerk, -limits.max_abs_lon_jerk, limits.max_abs_lon_jerk),
-            _within(yaw_acc, -limits.max_abs_yaw_accel, limits.max_abs_yaw_accel),
-            _within(yaw_rate, -limits.max_abs_yaw_rate, limits.max_abs_yaw_rate),
-        ],
-        axis=-1,
-    )
-    return out
+def checks_from_signals(
+    signals: dict[str, NDArray[np.float64]], limits: ComfortThresholds = ComfortThresholds()
+) -> NDArray[np.bool_]:
+    """``[B, 6]`` bool checks (columns :data:`COMFORT_CHECKS`) of signals from :func:`comfort_signals`."""
+    bounds = comfort_bounds(limits)
+    return np.stack([_within(signals[name], *bounds[name]) for name in COMFORT_CHECKS], axis=-1)
+
+
+def comfort_ratio(
+    signals: dict[str, NDArray[np.float64]], limits: ComfortThresholds = ComfortThresholds()
+) -> NDArray[np.float64]:
+    """``[B]`` largest signal / bound over the six checks and all times (each value divided by the bound on its
+    side: ``< 1`` ⇔ every check of :func:`comfort_checks` passes, up to the rounding of that division for a value
+    within an ulp of its bound; navsim's bounds are exclusive). ``signals`` as returned by :func:`comfort_signals`."""
+    bounds = comfort_bounds(limits)
+    worst = []
+    for name in COMFORT_CHECKS:
+        v = signals[name]
+        low, high = bounds[name]
+        worst.append(np.where(v >= 0, v / high, v / low).max(axis=-1))
+    return np.max(np.stack(worst, axis=-1), axis=-1)

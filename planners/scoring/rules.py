@@ -14,9 +14,13 @@ columns :data:`RULE_FEATURES`):
 ``progress``          m, arc length of the candidate
 ``progress_ratio``    progress / best progress among the candidates that look safe (1 if that best is
                       < 5 m, like navsim's EP threshold)
-``comfort_ratio``     largest |value| / limit over navsim's comfort limits (lon. accel −4.05 / +2.40,
-                      lat. accel 4.89, jerk 8.37, lon. jerk 4.13, yaw rate 0.95, yaw accel 1.93), from
-                      finite differences of the poses starting at the current velocity
+``comfort_ratio``     largest value / bound over navsim's comfort limits (lon. accel −4.05 / +2.40,
+                      lat. accel 4.89, jerk 8.37, lon. jerk 4.13, yaw rate 0.95, yaw accel 1.93), < 1 =
+                      comfortable. ``comfort="simulated"`` (default): navsim's own comfort signals on the
+                      candidate tracked by the LQR + bicycle from the current ego status
+                      (:mod:`planners.scoring.comfort`; equal to navsim's comfort sub-score on every one of
+                      3,840 sandbox candidates checked); ``comfort="kinematic"``: finite differences of the
+                      poses at 0.5 s from the current velocity (a rough proxy: 36 % agreement)
 ``command_agreement`` ∈ [0, 1], final heading change vs the driving command (left / straight / right;
                       unknown = 0.5)
 ====================  ===============================================================================
@@ -37,6 +41,7 @@ import torch
 
 from inspatio_drive.data.types import AgentInput
 from planners.protocol import Candidates
+from planners.scoring.comfort import simulated_comfort
 from planners.scoring.oracle import probability_to_logit
 
 RULE_FEATURES: tuple[str, ...] = (
@@ -71,6 +76,7 @@ class RuleConfig:
     ttc_horizon: float = 1.0
     dac_gain: float = 10.0
     comfort_softness: float = 0.1
+    comfort: str = "simulated"  # simulated (navsim's checks on the LQR-tracked candidate) | kinematic (0.5 s diffs)
     progress_threshold: float = 5.0
     command_heading: float = 0.2
     command_softness: float = 0.1
@@ -305,7 +311,15 @@ class RuleBasedScorer:
             1: torch.sigmoid((th - dh.abs()) / sh),
             2: torch.sigmoid((-dh - th) / sh),
         }.get(cmd, torch.full_like(dh, 0.5))
-        cols = [clear, ttc, support, progress, ratio, comfort_ratio(kin), agree]
+        if cfg.comfort == "simulated":
+            comfort = torch.as_tensor(
+                simulated_comfort(p.numpy(), status.ego_velocity, status.ego_acceleration, cfg.interval_length).ratio
+            )
+        elif cfg.comfort == "kinematic":
+            comfort = comfort_ratio(kin)
+        else:
+            raise ValueError(f"RuleConfig.comfort: expected 'simulated' or 'kinematic', got {cfg.comfort!r}")
+        cols = [clear, ttc, support, progress, ratio, comfort, agree]
         return torch.stack(cols, dim=-1).float()
 
     def logits(self, features: torch.Tensor) -> dict[str, torch.Tensor]:

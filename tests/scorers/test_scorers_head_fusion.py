@@ -168,3 +168,29 @@ def test_dataset_builder_pads_and_checks(tmp_path):
         t.add_scene("y", "train", table, None, sub(4), privileged=True)
     with pytest.raises(ValueError, match="no scenes"):
         DatasetBuilder().build()
+
+
+def test_choose_w_fc_keeps_subscores():
+    """A weight that raises the target but lowers a kept quantity (e.g. comfort) is not eligible; the best
+    weight that keeps every kept mean is chosen, and the lowered names are reported per weight."""
+    M = 50
+    # candidate 0: the planner's favourite; 1: FC's favourite, best target but uncomfortable; 2: FC's second,
+    # better target than 0 and comfortable
+    base = np.tile(np.array([0.0, -0.5, -0.6]), (M, 1))
+    fc = np.tile(np.array([0.2, 0.99, 0.9]), (M, 1))
+    target = np.tile(np.array([0.5, 0.9, 0.8]), (M, 1))
+    comfort = np.tile(np.array([1.0, 0.0, 1.0]), (M, 1))
+    grid = [0.0, 1.0, 8.0]
+    free = choose_w_fc(ValidationData(base, fc, target), grid)
+    assert free.w_fc == 1.0 and free.feasible is None  # unconstrained: candidate 1 wins from w = 1 on
+    kept = choose_w_fc(ValidationData(base, fc, target, keep={"comfort": comfort}), grid)
+    fused = {w: int(np.argmax(base[0] + w * np.log(fc[0]))) for w in grid}
+    assert fused == {0.0: 0, 1.0: 1, 8.0: 1}
+    assert kept.feasible == [True, False, False] and kept.lowered["1.0"] == ["comfort"]
+    assert kept.w_fc == 0.0
+    # a candidate 2 that FC prefers more strongly becomes the eligible choice
+    fc2 = np.tile(np.array([0.2, 0.6, 0.99]), (M, 1))
+    kept2 = choose_w_fc(ValidationData(base, fc2, target, keep={"comfort": comfort}), grid)
+    assert kept2.w_fc == 1.0 and kept2.feasible == [True, True, True]
+    with pytest.raises(ValueError, match=r"\[M, K\]"):
+        ValidationData(base, fc, target, keep={"comfort": comfort[:, :2]})
