@@ -33,6 +33,7 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
     return [
         "data=sample",
         "planner=vocabulary",
+        "planner/selection=v1_comfort",  # the selection the shipped head's w_fc was chosen with (configs/study.yaml)
         f"planner.vocabulary={VOCAB}",
         "+scorer=geometric_fc",
         f"scorer.model.head={FC_HEAD}",
