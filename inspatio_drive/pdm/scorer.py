@@ -66,6 +66,7 @@ class PDMScorerConfig:
     lqr: LQRConfig = field(default_factory=LQRConfig)
     bicycle: BicycleConfig = field(default_factory=BicycleConfig)
     comfort: ComfortThresholds = field(default_factory=ComfortThresholds)
+    simulation_backend: str = "auto"  # LQR + bicycle loop: auto | numba | numpy (simulation.SIMULATION_BACKENDS)
 
     @property
     def weights(self) -> NDArray[np.float64]:
@@ -532,6 +533,7 @@ def score_candidates(
         lqr=config.lqr,
         bicycle=config.bicycle,
         step_us=round(config.step_s * 1e6),
+        backend=config.simulation_backend,
     )
     m = score_states(states, cache, config)
     agg = _aggregate(m, config)

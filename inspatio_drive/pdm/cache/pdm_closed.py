@@ -293,7 +293,11 @@ def run_pdm_closed(
     t1 = thread_time()
     tm["pdm_closed_proposals"] = tm.get("pdm_closed_proposals", 0.0) + t1 - t0
     simulated = simulate(
-        gen.states[:, : n + 1], initial_state, vehicle=vehicle, step_us=round(config.step_s * 1e6)
+        gen.states[:, : n + 1],
+        initial_state,
+        vehicle=vehicle,
+        step_us=round(config.step_s * 1e6),
+        backend=config.backend,
     )
     t2 = thread_time()
     tm["pdm_closed_simulation"] = tm.get("pdm_closed_simulation", 0.0) + t2 - t1
