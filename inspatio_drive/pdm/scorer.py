@@ -66,7 +66,8 @@ class PDMScorerConfig:
     lqr: LQRConfig = field(default_factory=LQRConfig)
     bicycle: BicycleConfig = field(default_factory=BicycleConfig)
     comfort: ComfortThresholds = field(default_factory=ComfortThresholds)
-    simulation_backend: str = "auto"  # LQR + bicycle loop: auto | numba | numpy (simulation.SIMULATION_BACKENDS)
+    # LQR + bicycle loop: auto | numba | numpy (simulation.SIMULATION_BACKENDS)
+    simulation_backend: str = "auto"
 
     @property
     def weights(self) -> NDArray[np.float64]:

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from inspatio_drive.pdm.types import PACIFICA, STATE_SIZE, StateIndex, VehicleParameters
 
 __all__ = [
+    "SIMULATION_BACKENDS",
     "BicycleConfig",
     "LQRConfig",
     "candidate_states",
@@ -31,7 +32,6 @@ __all__ = [
     "local_to_global_poses",
     "principal_value",
     "simulate",
-    "SIMULATION_BACKENDS",
 ]
 
 S = StateIndex
@@ -471,7 +471,9 @@ def simulate(
         from inspatio_drive.pdm import simulation_numba
 
         if simulation_numba.HAVE_NUMBA:
-            _simulate_compiled(out, ref, velocity[:, ref_idx], curvature[:, window], lqr, bicycle, vehicle, dt_sim)
+            _simulate_compiled(
+                out, ref, velocity[:, ref_idx], curvature[:, window], lqr, bicycle, vehicle, dt_sim
+            )
             return out
         if backend == "numba":
             raise RuntimeError("simulate: backend 'numba' needs the `numba` package (pip install numba)")
