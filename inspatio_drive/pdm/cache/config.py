@@ -56,6 +56,12 @@ class MetricCacheConfig:
     centerline_search_depth: int = 30
     backend: str = "auto"
 
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "numba", "numpy"):
+            raise ValueError(
+                f"MetricCacheConfig.backend: expected auto, numba or numpy, got {self.backend!r}"
+            )
+
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> MetricCacheConfig:
         """Build from a plain mapping (e.g. a hydra config node); unknown keys are an error."""
