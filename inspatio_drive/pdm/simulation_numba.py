@@ -177,10 +177,10 @@ def _simulate_loop(
 
 
 if HAVE_NUMBA:
-    _pairwise_sum = njit(cache=True, nogil=True)(_pairwise_sum)
-    _clip = njit(cache=True, nogil=True)(_clip)
-    _normalize = njit(cache=True, nogil=True)(_normalize)
-    _simulate_loop = njit(cache=True, nogil=True)(_simulate_loop)
+    _pairwise_sum = njit(cache=True, nogil=True, error_model="numpy")(_pairwise_sum)
+    _clip = njit(cache=True, nogil=True, error_model="numpy")(_clip)
+    _normalize = njit(cache=True, nogil=True, error_model="numpy")(_normalize)
+    _simulate_loop = njit(cache=True, nogil=True, error_model="numpy")(_simulate_loop)
 
 
 def simulate_loop(

@@ -270,9 +270,9 @@ class Centerline:
         pts = np.asarray(points, dtype=np.float64)
         if pts.shape[-1] != 2:
             raise ValueError(f"Centerline.project: expected points [..., 2], got {pts.shape}")
-        flat = pts.reshape(-1, 2)
-        out = shapely.line_locate_point(self.linestring, shapely.points(flat))
-        return np.asarray(out, dtype=np.float64).reshape(pts.shape[:-1])
+        from inspatio_drive.pdm.linear_ref import line_locate  # same floats as shapely, compiled
+
+        return line_locate(self.path[:, :2], pts)
 
 
 def cumulative_progress(xy: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -148,3 +148,24 @@ def test_unknown_backend_is_an_error() -> None:
         MetricCacheConfig(backend="gpu")
     with pytest.raises(ValueError, match="backend"):
         MetricCacheConfig.from_dict({"backend": "gpu"})
+
+
+def test_zero_target_velocity_follows_numpy_division_rules() -> None:
+    """A 0 × speed-limit policy divides by zero in the IDM: the kernel must do what numpy does (inf, clip)."""
+    from pdm_cache_golden import load_golden_scene_input
+
+    from inspatio_drive.pdm.cache.config import IDMConfig
+
+    scene = load_golden_scene_input("a")
+    map_api = load_map(GOLDEN / "maps", scene.scene_metadata.map_name)
+    idm = IDMConfig(speed_limit_fractions=(0.0, 0.5, 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, ref = build_metric_cache(
+            scene, map_api, MetricCacheConfig(idm=idm, backend="numpy"), return_pdm_closed=True
+        )
+    _, got = build_metric_cache(
+        scene, map_api, MetricCacheConfig(idm=idm, backend="numba"), return_pdm_closed=True
+    )
+    assert got.best == ref.best
+    np.testing.assert_allclose(got.proposals, ref.proposals, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(got.scores, ref.scores, rtol=0, atol=ATOL)

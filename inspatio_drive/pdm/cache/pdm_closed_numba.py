@@ -331,15 +331,15 @@ def _unroll(
 
 
 if HAVE_NUMBA:
-    _point_distance = njit(cache=True, nogil=True)(_point_distance)
-    _point_to_segment = njit(cache=True, nogil=True)(_point_to_segment)
-    _segment_to_segment = njit(cache=True, nogil=True)(_segment_to_segment)
-    _ring_location = njit(cache=True, nogil=True)(_ring_location)
-    _not_exterior = njit(cache=True, nogil=True)(_not_exterior)
-    _polygon_distance = njit(cache=True, nogil=True)(_polygon_distance)
-    _ego_ring = njit(cache=True, nogil=True)(_ego_ring)
-    _clip = njit(cache=True, nogil=True)(_clip)
-    _unroll = njit(cache=True, nogil=True)(_unroll)
+    _point_distance = njit(cache=True, nogil=True, error_model="numpy")(_point_distance)
+    _point_to_segment = njit(cache=True, nogil=True, error_model="numpy")(_point_to_segment)
+    _segment_to_segment = njit(cache=True, nogil=True, error_model="numpy")(_segment_to_segment)
+    _ring_location = njit(cache=True, nogil=True, error_model="numpy")(_ring_location)
+    _not_exterior = njit(cache=True, nogil=True, error_model="numpy")(_not_exterior)
+    _polygon_distance = njit(cache=True, nogil=True, error_model="numpy")(_polygon_distance)
+    _ego_ring = njit(cache=True, nogil=True, error_model="numpy")(_ego_ring)
+    _clip = njit(cache=True, nogil=True, error_model="numpy")(_clip)
+    _unroll = njit(cache=True, nogil=True, error_model="numpy")(_unroll)
 
 
 def polygon_distance(ego_ring: NDArray[np.float64], polygon: shapely.Polygon) -> float:
@@ -412,11 +412,8 @@ def unroll_compiled(gen: _Generator, rows: list[int], t_from: int, t_to: int) ->
         lat_of_hit = key % n_lat
         for lat in lats:
             sel = lat_of_hit == lat
-            if sel.any():
-                # each distinct point projected once (GEOS projects every point independently)
-                unique_xy, inverse = np.unique(centroid_xy[sel], axis=0, return_inverse=True)
-                located = shapely.line_locate_point(gen.paths[lat].linestring, shapely.points(unique_xy))
-                hit_progress[sel] = located[inverse.reshape(-1)]
+            if sel.any():  # shapely's line_locate_point, compiled (same floats)
+                hit_progress[sel] = gen.paths[lat].project(centroid_xy[sel])
 
     # per-token constants (leader velocity)
     n_tok = len(fc.tokens)
