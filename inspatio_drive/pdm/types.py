@@ -164,6 +164,7 @@ class Observation:
     is_agent: NDArray[np.bool_]
     step_s: float = 0.1
     _polygons: NDArray[np.object_] | None = field(default=None, repr=False, compare=False)
+    _centroids: NDArray[np.float64] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         m = len(self.tokens)
@@ -218,6 +219,17 @@ class Observation:
                 polys[mask] = shapely.polygons(ring[mask])
             self._polygons = polys
         return self._polygons
+
+    @property
+    def centroids(self) -> NDArray[np.float64]:
+        """``[M, T, 2]`` shapely centroids of :attr:`polygons` (NaN where absent), computed once."""
+        if self._centroids is None:
+            out = np.full((*self.corners.shape[:2], 2), np.nan)
+            mask = self.present
+            if mask.any():
+                out[mask] = shapely.get_coordinates(shapely.centroid(self.polygons[mask]))
+            self._centroids = out
+        return self._centroids
 
     def to_arrays(self, prefix: str = "obs_") -> dict[str, NDArray[Any]]:
         return {
