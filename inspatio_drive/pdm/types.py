@@ -312,6 +312,7 @@ class DrivableAreaMap:
     layers: list[str]
     polygons: NDArray[np.object_]
     _tree: STRtree | None = field(default=None, repr=False, compare=False)
+    _index: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.tokens = [str(t) for t in self.tokens]
@@ -340,7 +341,26 @@ class DrivableAreaMap:
         return np.array([i for i, x in enumerate(self.layers) if x in wanted], dtype=np.int64)
 
     def points_in_polygons(self, points: ArrayLike) -> NDArray[np.bool_]:
-        """``[..., 2]`` points → ``[P, ...]`` containment (``shapely.contains_xy`` per polygon; boundary = out)."""
+        """``[..., 2]`` points → ``[P, ...]`` containment (``shapely.contains_xy`` per polygon; boundary = out).
+
+        Compiled ray-crossing count (:mod:`inspatio_drive.pdm.area_numba`, same decisions as shapely: uncertain
+        orientations are left to shapely); :meth:`points_in_polygons_reference` is the shapely-only path.
+        """
+        from inspatio_drive.pdm import area_numba
+
+        if not area_numba.HAVE_NUMBA or not len(self.polygons):
+            return self.points_in_polygons_reference(points)
+        if not all(isinstance(p, shapely.Polygon) for p in self.polygons):  # pragma: no cover - checked above
+            return self.points_in_polygons_reference(points)
+        pts = np.asarray(points, dtype=np.float64)
+        flat = pts.reshape(-1, 2)
+        if self._index is None:
+            self._index = area_numba.PolygonIndex(self.polygons)
+        out = area_numba.contains_xy_many(self._index, flat[:, 0], flat[:, 1])
+        return out.reshape((len(self.polygons), *pts.shape[:-1]))
+
+    def points_in_polygons_reference(self, points: ArrayLike) -> NDArray[np.bool_]:
+        """:meth:`points_in_polygons` with ``shapely.contains_xy`` on the bounding-box candidates (reference)."""
         pts = np.asarray(points, dtype=np.float64)
         flat = pts.reshape(-1, 2)
         x, y = flat[:, 0], flat[:, 1]
