@@ -249,6 +249,30 @@ def _intersecting_pairs(
     Returns:
         ``(ego_idx [P], obj_idx [P])`` sorted by ego row then object.
     """
+    from inspatio_drive.pdm import pairs_numba
+
+    if not pairs_numba.HAVE_NUMBA:
+        return _intersecting_pairs_reference(ego_corners, obj_corners, obj_time, margin)
+    oc, op, oq, o_ok = _parallelograms(obj_corners)  # [M, T_obs, ...]
+    present = np.isfinite(obj_corners).all(axis=(-1, -2))  # [M, T_obs]
+    o_r = np.hypot(op[..., 0], op[..., 1]) + np.hypot(oq[..., 0], oq[..., 1])
+    ni, mi, ask = pairs_numba.candidate_pairs(ego_corners, obj_time, (oc, op, oq, o_ok, o_r, present), margin)
+    hit = ~ask
+    if ask.any():
+        ti = obj_time[ni[ask]]
+        ego_polys = shapely.polygons(_ring(ego_corners[ni[ask]]))
+        obj_polys = shapely.polygons(_ring(obj_corners[mi[ask], ti]))
+        hit[ask] = shapely.intersects(ego_polys, obj_polys)
+    return ni[hit], mi[hit]  # the kernel emits pairs in (ego row, object) order
+
+
+def _intersecting_pairs_reference(
+    ego_corners: NDArray[np.float64],
+    obj_corners: NDArray[np.float64],
+    obj_time: NDArray[np.int64],
+    margin: float = 1e-6,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """:func:`_intersecting_pairs` in numpy (reference of the compiled broad / narrow phase)."""
     ec, ep, eq, e_ok = _parallelograms(ego_corners)  # [N, ...]
     oc, op, oq, o_ok = _parallelograms(obj_corners)  # [M, T_obs, ...]
     present = np.isfinite(obj_corners).all(axis=(-1, -2))  # [M, T_obs]
