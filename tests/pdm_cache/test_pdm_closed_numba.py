@@ -169,3 +169,15 @@ def test_zero_target_velocity_follows_numpy_division_rules() -> None:
     assert got.best == ref.best
     np.testing.assert_allclose(got.proposals, ref.proposals, rtol=0, atol=ATOL)
     np.testing.assert_allclose(got.scores, ref.scores, rtol=0, atol=ATOL)
+
+
+def test_no_extra_steps_with_the_numba_backend() -> None:
+    """trajectory_steps == proposal_steps: nothing to unroll after the selection (must not be an error)."""
+    from pdm_cache_golden import load_golden_scene_input
+
+    scene = load_golden_scene_input("c")
+    map_api = load_map(GOLDEN / "maps", scene.scene_metadata.map_name)
+    ref = build_metric_cache(scene, map_api, MetricCacheConfig(trajectory_steps=40, backend="numpy"))
+    got = build_metric_cache(scene, map_api, MetricCacheConfig(trajectory_steps=40, backend="numba"))
+    assert got.trajectory_states.shape == (41, 11)
+    np.testing.assert_allclose(got.trajectory_states, ref.trajectory_states, rtol=0, atol=ATOL)

@@ -122,6 +122,8 @@ class _Generator:
         (``config.backend == "numpy"``, numba missing, or an input the kernel does not take)."""
         if self.cfg.backend == "numpy":
             return False
+        if not rows or t_to < t_from:
+            return True  # nothing to unroll
         from inspatio_drive.pdm.cache.pdm_closed_numba import unroll_compiled
 
         done = unroll_compiled(self, rows, t_from, t_to)
