@@ -88,9 +88,9 @@ def _simulate_loop(
         v_ref: ``[B, N - 1]`` reference velocity ``horizon`` steps ahead of each step.
         curv: ``[B, N - 1, H]`` reference curvature windows.
         step_times: ``[H]`` ``h·dt`` (the reference's ``np.arange(H) * dt``).
-        params: ``[17]`` dt, horizon·dt, longitudinal gain, stopping gain, stopping velocity, q0, q1, q2,
-            r_lateral, wheel base, dt_sim, accel lag factor, steering lag factor, max steering angle, 2π,
-            unused, unused (see :func:`simulate_loop`).
+        params: ``[15]`` dt, horizon·dt, longitudinal gain, stopping gain, stopping velocity, q0, q1, q2,
+            r_lateral, wheel base, dt_sim, accel lag factor, steering lag factor, max steering angle, 2π
+            (see :func:`simulate_loop`).
     """
     b, n = out.shape[0], out.shape[1]
     horizon = curv.shape[2]
@@ -223,8 +223,6 @@ def simulate_loop(
             steer_lag,
             max_steering_angle,
             2 * np.pi,
-            0.0,
-            0.0,
         ],
         dtype=np.float64,
     )
