@@ -348,9 +348,7 @@ class DrivableAreaMap:
         """
         from inspatio_drive.pdm import area_numba
 
-        if not area_numba.HAVE_NUMBA or not len(self.polygons):
-            return self.points_in_polygons_reference(points)
-        if not all(isinstance(p, shapely.Polygon) for p in self.polygons):  # pragma: no cover - checked above
+        if not area_numba.HAVE_NUMBA or not len(self.polygons):  # plain polygons: checked in __post_init__
             return self.points_in_polygons_reference(points)
         pts = np.asarray(points, dtype=np.float64)
         flat = pts.reshape(-1, 2)
