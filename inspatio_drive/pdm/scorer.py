@@ -363,8 +363,8 @@ def _no_at_fault_collisions(
     ego_speed = np.hypot(st[:, S.VELOCITY_X], st[:, S.VELOCITY_Y])
     ego_stopped = ego_speed <= cfg.collision_stopped_speed
     track_stopped = ~obs.is_agent | (obs.speeds <= cfg.collision_stopped_speed)
-    obj_polys = obs.polygons[m, ti]  # built once per observation (same coordinates as the corners)
-    centroid = obs.centroids[m, ti]
+    obj_polys = shapely.polygons(_ring(obs.corners[m, ti]))
+    centroid = obs.centroids_at(m, ti)  # shapely centroids, each box once per observation
     behind = _relative_angle(st[:, :3], centroid) > np.deg2rad(cfg.behind_angle_deg)
     bumper = shapely.linestrings(np.stack([coords[r, ti, FL], coords[r, ti, FR]], axis=1))
     front = shapely.intersects(bumper, obj_polys)
@@ -418,7 +418,7 @@ def _time_to_collision(
     moving = speed[r, ti] >= cfg.stopped_speed_threshold
     r, ti, fi, m, rest = r[moving], ti[moving], fi[moving], m[moving], rest[moving]
     pose = states[r, ti, :3]
-    centroid = obs.centroids[m, obs_t[ti, fi]].reshape(-1, 2)  # shapely centroids, once per observation
+    centroid = obs.centroids_at(m, obs_t[ti, fi]).reshape(-1, 2)  # shapely centroids, each box once
     angle = _relative_angle(pose, centroid)
     ahead = angle < np.deg2rad(cfg.ahead_angle_deg)
     behind = angle > np.deg2rad(cfg.behind_angle_deg)

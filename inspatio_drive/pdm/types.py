@@ -165,6 +165,7 @@ class Observation:
     step_s: float = 0.1
     _polygons: NDArray[np.object_] | None = field(default=None, repr=False, compare=False)
     _centroids: NDArray[np.float64] | None = field(default=None, repr=False, compare=False)
+    _centroid_done: NDArray[np.bool_] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         m = len(self.tokens)
@@ -220,16 +221,23 @@ class Observation:
             self._polygons = polys
         return self._polygons
 
-    @property
-    def centroids(self) -> NDArray[np.float64]:
-        """``[M, T, 2]`` shapely centroids of :attr:`polygons` (NaN where absent), computed once."""
+    def centroids_at(self, objects: ArrayLike, steps: ArrayLike) -> NDArray[np.float64]:
+        """``[N, 2]`` shapely centroids of the boxes (``objects [N]``, ``steps [N]``); each distinct box is
+        computed once per observation (polygon from the same corners as :attr:`polygons`)."""
+        m = np.asarray(objects, dtype=np.int64).reshape(-1)
+        t = np.asarray(steps, dtype=np.int64).reshape(-1)
         if self._centroids is None:
-            out = np.full((*self.corners.shape[:2], 2), np.nan)
-            mask = self.present
-            if mask.any():
-                out[mask] = shapely.get_coordinates(shapely.centroid(self.polygons[mask]))
-            self._centroids = out
-        return self._centroids
+            self._centroids = np.full((*self.corners.shape[:2], 2), np.nan)
+            self._centroid_done = np.zeros(self.corners.shape[:2], dtype=bool)
+        todo = ~self._centroid_done[m, t]
+        if todo.any():
+            key = np.unique(m[todo] * self.corners.shape[1] + t[todo])
+            um, ut = np.divmod(key, self.corners.shape[1])
+            box = self.corners[um, ut]
+            ring = np.concatenate([box, box[:, :1]], axis=1)  # closed exterior, as in :attr:`polygons`
+            self._centroids[um, ut] = shapely.get_coordinates(shapely.centroid(shapely.polygons(ring)))
+            self._centroid_done[um, ut] = True
+        return self._centroids[m, t]
 
     def to_arrays(self, prefix: str = "obs_") -> dict[str, NDArray[Any]]:
         return {
