@@ -95,7 +95,8 @@ def _scorer_config(overrides: dict[str, Any]) -> PDMScorerConfig:
     bad = sorted(set(overrides) - known)
     if bad:
         raise ValueError(f"scorer: unknown keys {bad}")
-    return PDMScorerConfig(**{k: float(v) for k, v in overrides.items()})
+    text = {"simulation_backend"}  # the only string knob; every other one is a number
+    return PDMScorerConfig(**{k: str(v) if k in text else float(v) for k, v in overrides.items()})
 
 
 def _split_folder(data_root: Path, split: str | None) -> Path:

@@ -66,6 +66,8 @@ class PDMScorerConfig:
     lqr: LQRConfig = field(default_factory=LQRConfig)
     bicycle: BicycleConfig = field(default_factory=BicycleConfig)
     comfort: ComfortThresholds = field(default_factory=ComfortThresholds)
+    # LQR + bicycle loop: auto | numba | numpy (simulation.SIMULATION_BACKENDS)
+    simulation_backend: str = "auto"
 
     @property
     def weights(self) -> NDArray[np.float64]:
@@ -247,6 +249,30 @@ def _intersecting_pairs(
     Returns:
         ``(ego_idx [P], obj_idx [P])`` sorted by ego row then object.
     """
+    from inspatio_drive.pdm import pairs_numba
+
+    if not pairs_numba.HAVE_NUMBA:
+        return _intersecting_pairs_reference(ego_corners, obj_corners, obj_time, margin)
+    oc, op, oq, o_ok = _parallelograms(obj_corners)  # [M, T_obs, ...]
+    present = np.isfinite(obj_corners).all(axis=(-1, -2))  # [M, T_obs]
+    o_r = np.hypot(op[..., 0], op[..., 1]) + np.hypot(oq[..., 0], oq[..., 1])
+    ni, mi, ask = pairs_numba.candidate_pairs(ego_corners, obj_time, (oc, op, oq, o_ok, o_r, present), margin)
+    hit = ~ask
+    if ask.any():
+        ti = obj_time[ni[ask]]
+        ego_polys = shapely.polygons(_ring(ego_corners[ni[ask]]))
+        obj_polys = shapely.polygons(_ring(obj_corners[mi[ask], ti]))
+        hit[ask] = shapely.intersects(ego_polys, obj_polys)
+    return ni[hit], mi[hit]  # the kernel emits pairs in (ego row, object) order
+
+
+def _intersecting_pairs_reference(
+    ego_corners: NDArray[np.float64],
+    obj_corners: NDArray[np.float64],
+    obj_time: NDArray[np.int64],
+    margin: float = 1e-6,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """:func:`_intersecting_pairs` in numpy (reference of the compiled broad / narrow phase)."""
     ec, ep, eq, e_ok = _parallelograms(ego_corners)  # [N, ...]
     oc, op, oq, o_ok = _parallelograms(obj_corners)  # [M, T_obs, ...]
     present = np.isfinite(obj_corners).all(axis=(-1, -2))  # [M, T_obs]
@@ -338,7 +364,7 @@ def _no_at_fault_collisions(
     ego_stopped = ego_speed <= cfg.collision_stopped_speed
     track_stopped = ~obs.is_agent | (obs.speeds <= cfg.collision_stopped_speed)
     obj_polys = shapely.polygons(_ring(obs.corners[m, ti]))
-    centroid = shapely.get_coordinates(shapely.centroid(obj_polys))
+    centroid = obs.centroids_at(m, ti)  # shapely centroids, each box once per observation
     behind = _relative_angle(st[:, :3], centroid) > np.deg2rad(cfg.behind_angle_deg)
     bumper = shapely.linestrings(np.stack([coords[r, ti, FL], coords[r, ti, FR]], axis=1))
     front = shapely.intersects(bumper, obj_polys)
@@ -392,8 +418,7 @@ def _time_to_collision(
     moving = speed[r, ti] >= cfg.stopped_speed_threshold
     r, ti, fi, m, rest = r[moving], ti[moving], fi[moving], m[moving], rest[moving]
     pose = states[r, ti, :3]
-    obj_polys = shapely.polygons(_ring(obs.corners[m, obs_t[ti, fi]]))
-    centroid = shapely.get_coordinates(shapely.centroid(obj_polys)).reshape(-1, 2)
+    centroid = obs.centroids_at(m, obs_t[ti, fi]).reshape(-1, 2)  # shapely centroids, each box once
     angle = _relative_angle(pose, centroid)
     ahead = angle < np.deg2rad(cfg.ahead_angle_deg)
     behind = angle > np.deg2rad(cfg.behind_angle_deg)
@@ -532,6 +557,7 @@ def score_candidates(
         lqr=config.lqr,
         bicycle=config.bicycle,
         step_us=round(config.step_s * 1e6),
+        backend=config.simulation_backend,
     )
     m = score_states(states, cache, config)
     agg = _aggregate(m, config)

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from inspatio_drive.pdm.types import PACIFICA, STATE_SIZE, StateIndex, VehicleParameters
 
 __all__ = [
+    "SIMULATION_BACKENDS",
     "BicycleConfig",
     "LQRConfig",
     "candidate_states",
@@ -424,6 +425,12 @@ def propagate(
     return out
 
 
+SIMULATION_BACKENDS = ("auto", "numba", "numpy")
+"""``numpy``: the reference, one vectorised tracker / bicycle call per step; ``numba``: the same steps compiled
+(:mod:`inspatio_drive.pdm.simulation_numba`, states within 1e-12 of the reference); ``auto``: numba when it
+imports."""
+
+
 def simulate(
     reference: ArrayLike,
     initial_state: ArrayLike,
@@ -431,6 +438,7 @@ def simulate(
     lqr: LQRConfig = LQRConfig(),
     bicycle: BicycleConfig = BicycleConfig(),
     step_us: int = 100_000,
+    backend: str = "auto",
 ) -> NDArray[np.float64]:
     """Track every reference with the LQR controller on the kinematic bicycle (navsim ``PDMSimulator``).
 
@@ -439,10 +447,13 @@ def simulate(
         initial_state: ``[11]`` logged ego state at t0 (with its real velocity / acceleration).
         vehicle: ego parameters (wheel base).
         step_us: simulation step in µs (nuplan computes the step as ``TimePoint`` difference · 1e-6).
+        backend: one of :data:`SIMULATION_BACKENDS` (the per-step loop; the profiles are numpy in both).
 
     Returns:
         ``[B, N, 11]`` simulated states, row 0 = the initial state.
     """
+    if backend not in SIMULATION_BACKENDS:
+        raise ValueError(f"simulate: backend must be one of {SIMULATION_BACKENDS}, got {backend!r}")
     ref = np.asarray(reference, dtype=np.float64)
     if ref.ndim != 3 or ref.shape[2] != STATE_SIZE or ref.shape[1] < 3:
         raise ValueError(f"reference: expected [B, N >= 3, {STATE_SIZE}], got {ref.shape}")
@@ -456,6 +467,16 @@ def simulate(
     steps = np.arange(n - 1)
     ref_idx = np.minimum(steps + lqr.tracking_horizon, velocity.shape[1] - 1)  # [n-1]
     window = np.minimum(steps[:, None] + np.arange(lqr.tracking_horizon)[None], ref_idx[:, None])  # [n-1, H]
+    if backend != "numpy":
+        from inspatio_drive.pdm import simulation_numba
+
+        if simulation_numba.HAVE_NUMBA:
+            _simulate_compiled(
+                out, ref, velocity[:, ref_idx], curvature[:, window], lqr, bicycle, vehicle, dt_sim
+            )
+            return out
+        if backend == "numba":
+            raise RuntimeError("simulate: backend 'numba' needs the `numba` package (pip install numba)")
     for i in range(1, n):
         accel, steer_rate = track(
             out[:, i - 1],
@@ -467,3 +488,41 @@ def simulate(
         )
         out[:, i] = propagate(out[:, i - 1], accel, steer_rate, dt_sim, bicycle, vehicle.wheel_base)
     return out
+
+
+def _simulate_compiled(
+    out: NDArray[np.float64],
+    ref: NDArray[np.float64],
+    v_ref: NDArray[np.float64],
+    curv: NDArray[np.float64],
+    lqr: LQRConfig,
+    bicycle: BicycleConfig,
+    vehicle: VehicleParameters,
+    dt_sim: float,
+) -> None:
+    """:func:`simulate`'s loop through the numba kernel; the scalar factors are computed here with the
+    reference's Python expressions (same roundings)."""
+    from inspatio_drive.pdm.simulation_numba import simulate_loop
+
+    dt, horizon = lqr.discretization_time, lqr.tracking_horizon
+    gain_b = horizon * dt
+    gain = -1.0 / (gain_b * lqr.q_longitudinal * gain_b + lqr.r_longitudinal) * gain_b * lqr.q_longitudinal
+    simulate_loop(
+        out,
+        ref[..., : S.HEADING + 1],
+        v_ref,
+        curv,
+        _step_times(horizon, dt),
+        dt=dt,
+        gain_b=gain_b,
+        gain=gain,
+        stopping_gain=lqr.stopping_proportional_gain,
+        stopping_velocity=lqr.stopping_velocity,
+        q_lateral=lqr.q_lateral,
+        r_lateral=lqr.r_lateral,
+        wheel_base=vehicle.wheel_base,
+        dt_sim=dt_sim,
+        accel_lag=dt_sim / (dt_sim + bicycle.accel_time_constant),
+        steer_lag=dt_sim / (dt_sim + bicycle.steering_angle_time_constant),
+        max_steering_angle=bicycle.max_steering_angle,
+    )

@@ -164,6 +164,8 @@ class Observation:
     is_agent: NDArray[np.bool_]
     step_s: float = 0.1
     _polygons: NDArray[np.object_] | None = field(default=None, repr=False, compare=False)
+    _centroids: NDArray[np.float64] | None = field(default=None, repr=False, compare=False)
+    _centroid_done: NDArray[np.bool_] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         m = len(self.tokens)
@@ -219,6 +221,24 @@ class Observation:
             self._polygons = polys
         return self._polygons
 
+    def centroids_at(self, objects: ArrayLike, steps: ArrayLike) -> NDArray[np.float64]:
+        """``[N, 2]`` shapely centroids of the boxes (``objects [N]``, ``steps [N]``); each distinct box is
+        computed once per observation (polygon from the same corners as :attr:`polygons`)."""
+        m = np.asarray(objects, dtype=np.int64).reshape(-1)
+        t = np.asarray(steps, dtype=np.int64).reshape(-1)
+        if self._centroids is None:
+            self._centroids = np.full((*self.corners.shape[:2], 2), np.nan)
+            self._centroid_done = np.zeros(self.corners.shape[:2], dtype=bool)
+        todo = ~self._centroid_done[m, t]
+        if todo.any():
+            key = np.unique(m[todo] * self.corners.shape[1] + t[todo])
+            um, ut = np.divmod(key, self.corners.shape[1])
+            box = self.corners[um, ut]
+            ring = np.concatenate([box, box[:, :1]], axis=1)  # closed exterior, as in :attr:`polygons`
+            self._centroids[um, ut] = shapely.get_coordinates(shapely.centroid(shapely.polygons(ring)))
+            self._centroid_done[um, ut] = True
+        return self._centroids[m, t]
+
     def to_arrays(self, prefix: str = "obs_") -> dict[str, NDArray[Any]]:
         return {
             f"{prefix}corners": self.corners,
@@ -270,9 +290,9 @@ class Centerline:
         pts = np.asarray(points, dtype=np.float64)
         if pts.shape[-1] != 2:
             raise ValueError(f"Centerline.project: expected points [..., 2], got {pts.shape}")
-        flat = pts.reshape(-1, 2)
-        out = shapely.line_locate_point(self.linestring, shapely.points(flat))
-        return np.asarray(out, dtype=np.float64).reshape(pts.shape[:-1])
+        from inspatio_drive.pdm.linear_ref import line_locate  # same floats as shapely, compiled
+
+        return line_locate(self.path[:, :2], pts)
 
 
 def cumulative_progress(xy: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -300,6 +320,7 @@ class DrivableAreaMap:
     layers: list[str]
     polygons: NDArray[np.object_]
     _tree: STRtree | None = field(default=None, repr=False, compare=False)
+    _index: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.tokens = [str(t) for t in self.tokens]
@@ -328,7 +349,24 @@ class DrivableAreaMap:
         return np.array([i for i, x in enumerate(self.layers) if x in wanted], dtype=np.int64)
 
     def points_in_polygons(self, points: ArrayLike) -> NDArray[np.bool_]:
-        """``[..., 2]`` points → ``[P, ...]`` containment (``shapely.contains_xy`` per polygon; boundary = out)."""
+        """``[..., 2]`` points → ``[P, ...]`` containment (``shapely.contains_xy`` per polygon; boundary = out).
+
+        Compiled ray-crossing count (:mod:`inspatio_drive.pdm.area_numba`, same decisions as shapely: uncertain
+        orientations are left to shapely); :meth:`points_in_polygons_reference` is the shapely-only path.
+        """
+        from inspatio_drive.pdm import area_numba
+
+        if not area_numba.HAVE_NUMBA or not len(self.polygons):  # plain polygons: checked in __post_init__
+            return self.points_in_polygons_reference(points)
+        pts = np.asarray(points, dtype=np.float64)
+        flat = pts.reshape(-1, 2)
+        if self._index is None:
+            self._index = area_numba.PolygonIndex(self.polygons)
+        out = area_numba.contains_xy_many(self._index, flat[:, 0], flat[:, 1])
+        return out.reshape((len(self.polygons), *pts.shape[:-1]))
+
+    def points_in_polygons_reference(self, points: ArrayLike) -> NDArray[np.bool_]:
+        """:meth:`points_in_polygons` with ``shapely.contains_xy`` on the bounding-box candidates (reference)."""
         pts = np.asarray(points, dtype=np.float64)
         flat = pts.reshape(-1, 2)
         x, y = flat[:, 0], flat[:, 1]

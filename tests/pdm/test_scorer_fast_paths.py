@@ -36,3 +36,22 @@ def test_savgol_any_leading_shape_bit_identical_to_scipy() -> None:
             out = savgol(x, window, poly, deriv, delta)
             assert out.shape == x.shape
             np.testing.assert_array_equal(out, ref)
+
+
+def test_observation_centroids_at_equal_shapely() -> None:
+    """Lazily computed box centroids equal shapely's centroid of the observation's own polygons."""
+    from pathlib import Path
+
+    import shapely
+
+    from inspatio_drive.pdm.golden import load_golden_scene
+
+    obs = load_golden_scene(
+        Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms" / "scene_a"
+    ).cache.observation
+    m, t = np.nonzero(obs.present)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # repeated and overlapping requests: computed once, same values
+        pick = rng.integers(0, len(m), 40)
+        expected = shapely.get_coordinates(shapely.centroid(obs.polygons[m[pick], t[pick]]))
+        np.testing.assert_array_equal(obs.centroids_at(m[pick], t[pick]), expected)

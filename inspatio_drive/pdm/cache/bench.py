@@ -1,8 +1,10 @@
 """Benchmark of metric-cache building: ms per scene (warm, map loaded), split by stage.
 
-``python -m inspatio_drive.pdm.cache.bench [data_root=... split=... maps_root=... repeats=5]`` — defaults to
-the golden NAVSIM scenes shipped in ``tests/data/golden/pdms`` (navsim v1.1 itself: 0.21–0.22 s per scene
-warm on a 2-core machine, golden README). Prints a JSON report.
+``python -m inspatio_drive.pdm.cache.bench [data_root=... split=... maps_root=... repeats=5 backend=auto]`` —
+defaults to the golden NAVSIM scenes shipped in ``tests/data/golden/pdms`` (navsim v1.1 itself: 0.21–0.22 s per
+scene warm on a 2-core machine, golden README). Prints a JSON report. ``backend=numpy`` times the reference
+paths instead of the compiled (numba) kernels. The timed builds are warm: the first build (map loading, numba
+compilation or loading of its on-disk cache) is reported separately as ``cold_first_scene_ms``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def bench_cache_build(
 
 
 def main(overrides: Sequence[str] = ()) -> int:
-    """``key=value`` overrides: data_root, split (default: all splits), maps_root, repeats."""
+    """``key=value`` overrides: data_root, split (default: all splits), maps_root, repeats, backend."""
     from inspatio_drive.data import SceneLoader
 
     args = dict(o.split("=", 1) for o in overrides)
@@ -75,7 +77,9 @@ def main(overrides: Sequence[str] = ()) -> int:
     for split in splits:
         loader = SceneLoader(logs / split, None, show_progress=False)
         scenes += [loader.get_scene_from_token(t) for t in loader.tokens]
-    report = bench_cache_build(scenes, maps_root, int(args.get("repeats", 5)))
+    config = MetricCacheConfig(backend=args.get("backend", "auto"))
+    report = bench_cache_build(scenes, maps_root, int(args.get("repeats", 5)), config)
+    report["backend"] = config.backend
     print(json.dumps(report, indent=1))
     return 0
 

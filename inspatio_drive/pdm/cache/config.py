@@ -37,6 +37,8 @@ class MetricCacheConfig:
         forecast_sample_res: PDM-Closed's forecast observation changes every n steps.
         route_search_depth_backward / _forward: BFS depths of the route correction; centerline_search_depth:
             roadblock window of the Dijkstra lane search.
+        backend: compiled kernels of PDM-Closed (IDM unrolling, LQR + bicycle simulation): ``auto`` (numba
+            when it imports), ``numba`` or ``numpy`` (the reference paths).
     """
 
     idm: IDMConfig = field(default_factory=IDMConfig)
@@ -52,6 +54,13 @@ class MetricCacheConfig:
     route_search_depth_backward: int = 15
     route_search_depth_forward: int = 30
     centerline_search_depth: int = 30
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "numba", "numpy"):
+            raise ValueError(
+                f"MetricCacheConfig.backend: expected auto, numba or numpy, got {self.backend!r}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> MetricCacheConfig:

@@ -51,12 +51,23 @@ class Forecast:
     _index: dict[str, int] | None = field(default=None, repr=False)
     _centroids: NDArray[np.object_] | None = field(default=None, repr=False)
 
+    def _tree(self, sample: int) -> STRtree:
+        if sample not in self._trees:
+            self._trees[sample] = STRtree(self.polygons[sample], node_capacity=10)
+        return self._trees[sample]
+
     def query(self, step: int, geometry: shapely.Geometry) -> NDArray[np.int64]:
         """Indices of the polygons at ``step`` intersecting ``geometry``, in STRtree order (navsim's order)."""
-        s = int(self.step_to_sample[step])
-        if s not in self._trees:
-            self._trees[s] = STRtree(self.polygons[s], node_capacity=10)
-        return np.asarray(self._trees[s].query(geometry, predicate="intersects"), dtype=np.int64)
+        tree = self._tree(int(self.step_to_sample[step]))
+        return np.asarray(tree.query(geometry, predicate="intersects"), dtype=np.int64)
+
+    def query_many(
+        self, sample: int, geometries: NDArray[np.object_]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """:meth:`query` of several geometries against forecast ``sample`` in one STRtree call:
+        ``(geometry index [H], polygon index [H])``, grouped by geometry, each group in :meth:`query`'s order."""
+        which, idx = self._tree(int(sample)).query(geometries, predicate="intersects")
+        return np.asarray(which, dtype=np.int64), np.asarray(idx, dtype=np.int64)
 
     def intersects(self, step: int, geometry: shapely.Geometry) -> list[str]:
         """Tokens whose polygon at ``step`` intersects ``geometry`` (STRtree order)."""

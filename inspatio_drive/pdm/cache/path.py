@@ -11,6 +11,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.pdm.linear_ref import line_locate
 from inspatio_drive.pdm.types import cumulative_progress
 
 __all__ = ["PathBundle", "ProposalPath", "parallel_path"]
@@ -45,9 +46,7 @@ class ProposalPath:
 
     def project(self, xy: ArrayLike) -> NDArray[np.float64]:
         """``[..., 2]`` points → arc length of the nearest path point."""
-        pts = np.asarray(xy, dtype=np.float64)
-        out = shapely.line_locate_point(self.linestring, shapely.points(pts.reshape(-1, 2)))
-        return np.asarray(out, dtype=np.float64).reshape(pts.shape[:-1])
+        return line_locate(self.states[:, :2], xy)  # shapely's line_locate_point, compiled (same floats)
 
     def interpolate(self, distances: ArrayLike) -> NDArray[np.float64]:
         """``[K]`` arc lengths → ``[K, 3]`` (x, y, heading)."""

@@ -114,6 +114,22 @@ class _Generator:
         self.collided_mask = forecast.collided_mask
         self.initial = initial_state
         self.max_target = float(np.max(targets))
+        self.bundle = PathBundle(paths)
+
+    def unroll_compiled(self, rows: list[int], t_from: int, t_to: int) -> bool:
+        """Steps ``t_from … t_to`` of proposals ``rows`` through the numba kernel
+        (:mod:`~inspatio_drive.pdm.cache.pdm_closed_numba`); False when the reference path must run
+        (``config.backend == "numpy"``, numba missing, or an input the kernel does not take)."""
+        if self.cfg.backend == "numpy":
+            return False
+        if not rows or t_to < t_from:
+            return True  # nothing to unroll
+        from inspatio_drive.pdm.cache.pdm_closed_numba import unroll_compiled
+
+        done = unroll_compiled(self, rows, t_from, t_to)
+        if not done and self.cfg.backend == "numba":
+            raise RuntimeError("PDM-Closed: backend 'numba' needs the `numba` package and plain polygons")
+        return done
 
     def batch(self, lat: int) -> list[int]:
         return list(range(lat * self.n_long, (lat + 1) * self.n_long))
@@ -227,9 +243,11 @@ def generate_proposals(
         gen.init_states(lat)
     batches = [gen.batch(lat) for lat in range(len(paths))]
     everything = [p for b in batches for p in b]
+    if gen.unroll_compiled(everything, 1, config.proposal_steps):
+        return gen
     long_idx = np.array([p % gen.n_long for p in everything])
     lats = list(range(len(paths)))
-    bundle = PathBundle(paths)  # all paths interpolated in one call per step
+    bundle = gen.bundle  # all paths interpolated in one call per step
     path_of = np.array([p // gen.n_long for p in everything], dtype=np.intp)
     for t in range(1, config.proposal_steps + 1):
         gen.update_leaders_many(lats, batches, t)
@@ -293,7 +311,11 @@ def run_pdm_closed(
     t1 = thread_time()
     tm["pdm_closed_proposals"] = tm.get("pdm_closed_proposals", 0.0) + t1 - t0
     simulated = simulate(
-        gen.states[:, : n + 1], initial_state, vehicle=vehicle, step_us=round(config.step_s * 1e6)
+        gen.states[:, : n + 1],
+        initial_state,
+        vehicle=vehicle,
+        step_us=round(config.step_s * 1e6),
+        backend=config.backend,
     )
     t2 = thread_time()
     tm["pdm_closed_simulation"] = tm.get("pdm_closed_simulation", 0.0) + t2 - t1
@@ -315,8 +337,9 @@ def run_pdm_closed(
     tm["pdm_closed_scoring"] = tm.get("pdm_closed_scoring", 0.0) + t3 - t2
     best = int(np.argmax(scores))
     lat = best // gen.n_long
-    for t in range(n + 1, config.trajectory_steps + 1):
-        gen.step(lat, [best], t)
+    if not gen.unroll_compiled([best], n + 1, config.trajectory_steps):
+        for t in range(n + 1, config.trajectory_steps + 1):
+            gen.step(lat, [best], t)
     step_us = int(config.step_s * 1e6)
     times = int(initial_time_us) + step_us * np.arange(config.trajectory_steps + 1, dtype=np.int64)
     traj = np.zeros((config.trajectory_steps + 1, 11), dtype=np.float64)
