@@ -85,12 +85,16 @@ class WeightChoice:
     lowered: dict[str, list[str]] | None = None
 
 
-def choose_w_fc(val_data: ValidationData, grid: Sequence[float], tolerance: float = 0.0) -> WeightChoice:
+def choose_w_fc(
+    val_data: ValidationData, grid: Sequence[float], tolerance: float = 0.0, z: float = 0.0
+) -> WeightChoice:
     """Pick ``w_fc`` in ``grid`` maximising the mean target of the selected candidates on validation data.
 
-    With ``val_data.keep``, only weights whose selections keep the mean of every ``keep`` quantity at or
-    above the planner's own selection (``w_fc = 0``, minus ``tolerance``) are eligible; ``w_fc = 0`` always is.
-    Ties go to the smallest weight (the least change to the planner).
+    With ``val_data.keep``, a weight is eligible only if it lowers no ``keep`` quantity against the planner's
+    own selection (``w_fc = 0``): for each, the per-scene paired difference ``d`` (weight − planner) must have
+    ``mean(d) ≥ −(tolerance + z·SE(d))`` with ``SE = std(d)/√M``. ``z = 0`` is the strict rule (no drop at all on
+    the validation scenes); ``z = 1.645`` excludes only drops significant in a one-sided paired test at 95 %.
+    ``w_fc = 0`` is always eligible. Ties go to the smallest weight (the least change to the planner).
 
     Raises:
         ValueError: if the data is from the test split, or the grid is empty / negative.
@@ -105,16 +109,23 @@ def choose_w_fc(val_data: ValidationData, grid: Sequence[float], tolerance: floa
     target = np.asarray(val_data.target, dtype=np.float64)
     keep = {k: np.asarray(v, dtype=np.float64) for k, v in (val_data.keep or {}).items()}
 
-    def chosen_means(w: float) -> tuple[float, dict[str, float]]:
+    if tolerance < 0 or z < 0:
+        raise ValueError(f"tolerance and z must be >= 0, got {tolerance}, {z}")
+
+    def chosen(w: float) -> tuple[float, dict[str, NDArray[np.float64]]]:
         idx = select(fused_score(base, prob, w).numpy(), val_data.mask)[:, None]
-        picked = {k: float(np.take_along_axis(v, idx, axis=1).mean()) for k, v in keep.items()}
+        picked = {k: np.take_along_axis(v, idx, axis=1)[:, 0] for k, v in keep.items()}
         return float(np.take_along_axis(target, idx, axis=1).mean()), picked
 
-    _, reference = chosen_means(0.0)
+    def drops(d: NDArray[np.float64]) -> bool:
+        se = float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+        return float(d.mean()) < -(tolerance + z * se)
+
+    _, reference = chosen(0.0)
     means, feasible, lowered = [], [], {}
     for w in g:
-        mean, picked = chosen_means(w)
-        low = [k for k in keep if picked[k] < reference[k] - tolerance]
+        mean, picked = chosen(w)
+        low = [k for k in keep if drops(picked[k] - reference[k])]
         means.append(mean)
         feasible.append(not low)
         lowered[str(w)] = low

@@ -281,6 +281,7 @@ def main(overrides: list[str]) -> int:
             ),
             list(cfg.fusion.grid),
             tolerance=float(cfg.fusion.get("tolerance", 0.0)),
+            z=float(cfg.fusion.get("z", 0.0)),
         )
         metrics["w_fc"] = choice.w_fc
         metrics["w_fc_grid"] = dict(zip(map(str, choice.grid), choice.mean_target))

@@ -420,7 +420,8 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         for s in seeds:
             _evaluate(evaluate_overrides(cfg, f"test_s{s}", out / "test" / f"s{s}",
                                          head=str(heads[s] / "fc_head.safetensors"), weight=w_fc(s),
-                                         variants=[v for v, _ in METHODS], dump_dir=None))
+                                         variants=[v for v, _ in METHODS],
+                                         dump_dir=out / "test" / f"s{s}" / "dump" if cfg.get("dump_test") else None))
 
     if "report" in steps:
         from inspatio_drive.evaluation.results import ResultStore
