@@ -238,14 +238,14 @@ def test_cli_navsim_backend_without_navsim(tmp_path, capsys):
 
 
 def test_cli_simulation_backend_override(scene_c, tmp_path):
-    """``+scorer.simulation_backend=numpy`` (reference loop) gives the same sub-scores as the compiled one."""
+    """``scorer.simulation_backend=numpy`` (reference loop) gives the same sub-scores as the compiled one."""
     scene_c.cache.save(tmp_path / "cache")
     good = GOLDEN / "scene_c" / "candidates.json"
     docs = {}
     for backend in ("numpy", "numba"):
         out = tmp_path / f"{backend}.json"
         args = [f"candidates={good}", f"metric_cache={tmp_path / 'cache'}", f"output={out}"]
-        assert main([*args, f"+scorer.simulation_backend={backend}"]) == 0
+        assert main([*args, f"scorer.simulation_backend={backend}"]) == 0
         docs[backend] = json.loads(out.read_text())["candidates"]
     for a, b in zip(docs["numpy"], docs["numba"], strict=True):
         for key in (
