@@ -430,6 +430,13 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         frames = {s: ResultStore(out / "test" / f"s{s}").dataframe() for s in seeds}
         table = study_table(frames, {s: w_fc(s) for s in seeds}, n_boot=int(rep["n_boot"]), ci=float(rep["ci"]))
         md = table_markdown(table)
+        zs = rep.get("weight_rules")
+        if zs and all((out / "test" / f"s{s}" / "dump").is_dir() for s in seeds):
+            from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
+
+            md += ("\n\nThe validation rule for `w_fc` (`fusion.z`), re-selecting the dumped test candidates offline "
+                   "(weights chosen on val only; ×100, mean over seeds):\n\n"
+                   + weight_rule_markdown(weight_rule_table(out, seeds, [float(z) for z in zs])))
         (out / "study.md").write_text(md + "\n")
         (out / "study.json").write_text(json.dumps(table_json(table), indent=1))
         result["plot"] = str(plot_table(table, out / "study.png"))

@@ -112,7 +112,7 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "sandbox.lidar.azimuths=180", "sandbox.workers=1", "sandbox.shadows=false", "sandbox.density=0.3",
         "evaluate_overrides=['scorer.model.image_size=[32,18]','scorer.model.render_steps=2']",
         "train_fc_overrides=['optim.epochs=5','head.hidden=[]','plot=false']",
-        "report.n_boot=50", f"report.readme={readme}", f"report.assets_dir={tmp_path / 'assets'}", "progress=false",
+        "dump_test=true", "report.n_boot=50", f"report.readme={readme}", f"report.assets_dir={tmp_path / 'assets'}", "progress=false",
     ]
     assert main(overrides) == 0
     # splits: disjoint seeds, sensors only for the agent's history (cameras at the current frame)
@@ -146,6 +146,22 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "<!-- study:begin -->" in readme.read_text() and "| oracle@K | privileged |" in readme.read_text()
     assert (tmp_path / "assets" / "vocab_sandbox.safetensors").is_file()
     assert (tmp_path / "assets" / "fc_head_sandbox.safetensors").is_file()
+    # the offline re-selection of the dumped test candidates reproduces the online rows (base, z = 0 → the
+    # head's own w_fc, oracle@K), and tabulates the other validation rules
+    from inspatio_drive.evaluation.study_weights import weight_rule_table
+
+    table = {r["method"]: r for r in weight_rule_table(out, [0, 1], [0.0, 1.645])}
+    frames = [pd.read_parquet(out / "test" / f"s{s}" / "results.parquet") for s in (0, 1)]
+
+    def online(variant: str) -> float:
+        return float(np.mean([f[f["variant"] == variant]["score"].mean() for f in frames]))
+
+    assert table["base"]["score"] == pytest.approx(online("base"), abs=1e-12)
+    assert table["oracle@K"]["score"] == pytest.approx(online("oracle"), abs=1e-12)
+    assert table["base+FC, z = 0"]["score"] == pytest.approx(online("fc"), abs=1e-12)
+    assert table["base+FC, z = 0"]["w_fc"] == {s: json.loads((out / "heads" / f"s{s}" / "metrics.json").read_text())
+                                                ["w_fc"] for s in (0, 1)}
+    assert "The validation rule for `w_fc`" in readme.read_text()
     # resumed: nothing is recomputed, the same table comes out
     first = (out / "study.md").read_text()
     stamp = (out / "heads" / "s0" / "fc_head.safetensors").stat().st_mtime_ns
