@@ -14,6 +14,7 @@ At most ``2 × workers`` scenes are in flight, so memory stays bounded on long s
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -38,8 +39,26 @@ class SequentialWorker:
 _WORKER_TASK: SceneTask | None = None
 
 
-def _init_process(task: SceneTask) -> None:
+def limit_threads(threads: int) -> None:
+    """Cap this process's compute threads (torch intra-op, numba) at ``threads``.
+
+    Every pool worker otherwise starts as many threads as the machine has cores; W workers then run W × cores
+    spinning threads on ``cores`` cores, and the oversubscription slows parallel kernels (the numba z-buffer,
+    torch reductions) by several times."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _init_process(task: SceneTask, threads: int | None = None) -> None:
     global _WORKER_TASK
+    if threads:
+        limit_threads(threads)
     task.setup()
     _WORKER_TASK = task
 
@@ -57,11 +76,15 @@ class ProcessPoolWorker:
         max_retries: how often a scene lost with a dead worker process is retried.
     """
 
-    def __init__(self, max_workers: int = 2, max_retries: int = 2) -> None:
+    def __init__(self, max_workers: int = 2, max_retries: int = 2, threads_per_worker: int | None = None) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+        if threads_per_worker is not None and threads_per_worker < 1:
+            raise ValueError(f"threads_per_worker must be >= 1 or null, got {threads_per_worker}")
         self.max_workers = max_workers
         self.max_retries = max_retries
+        # default: the cores shared out among the workers (at least one thread each)
+        self.threads_per_worker = threads_per_worker or max(1, (os.cpu_count() or 1) // max_workers)
 
     def map_unordered(self, task: SceneTask, tokens: Sequence[str]) -> Iterator[tuple[str, Rows]]:
         """Scenes in flight when a worker process dies become *suspects*; suspects are re-run one at a
@@ -72,7 +95,7 @@ class ProcessPoolWorker:
         ctx = mp.get_context("spawn")
         while pending or suspects:
             with ProcessPoolExecutor(self.max_workers, mp_context=ctx, initializer=_init_process,
-                                     initargs=(task,)) as pool:
+                                     initargs=(task, self.threads_per_worker)) as pool:
                 if suspects:
                     yield from self._run_suspect(pool, task, suspects, lost)
                     continue
@@ -215,7 +238,9 @@ def make_worker(cfg: Mapping[str, Any]) -> SequentialWorker | ProcessPoolWorker 
     if name == "sequential":
         return SequentialWorker()
     if name == "process_pool":
-        return ProcessPoolWorker(int(cfg.get("max_workers", 2)), int(cfg.get("max_retries", 2)))
+        threads = cfg.get("threads_per_worker")
+        return ProcessPoolWorker(int(cfg.get("max_workers", 2)), int(cfg.get("max_retries", 2)),
+                                 None if threads is None else int(threads))
     if name == "ray":
         return RayWorker(cfg.get("address"), cfg.get("num_workers"), cfg.get("num_cpus"),
                          int(cfg.get("max_retries", 2)), cfg.get("runtime_env"))
