@@ -20,6 +20,7 @@ class ToyTask:
     die_always_token: str | None = None
     marker_dir: str | None = None
     setup_calls: list[int] = field(default_factory=list)
+    report_threads: bool = False  # add the worker's torch / numba thread counts to every row
 
     def setup(self) -> None:
         self.setup_calls.append(os.getpid())
@@ -34,6 +35,12 @@ class ToyTask:
             if not marker.exists():
                 marker.write_text("x")
                 os._exit(3)
+        threads = {}
+        if self.report_threads:
+            import numba
+            import torch
+
+            threads = {"torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads()}
         rows = []
         for v in self.variants:
             s = toy_score(token, v)
@@ -41,5 +48,6 @@ class ToyTask:
                 "token": token, "variant": v, "no_at_fault_collisions": 1.0, "drivable_area_compliance": 1.0,
                 "ego_progress": s, "time_to_collision_within_bound": 1.0, "comfort": 1.0,
                 "driving_direction_compliance": 1.0, "score": s, "mode": "honest", "pid": os.getpid(),
+                **threads,
             })
         return rows

@@ -92,6 +92,24 @@ def test_ray_worker_local_cluster(tmp_path):
     assert sum(not r["valid"] for r in store.rows()) == 2
 
 
+def test_process_pool_caps_threads_per_worker(tmp_path):
+    """Workers must not each start one thread per core (W × cores threads on the machine): the default is
+    cores // workers, and an explicit value wins."""
+    store = ResultStore(tmp_path)
+    task = ToyTask(report_threads=True)
+    run_tasks(task, TOKENS[:4], ProcessPoolWorker(max_workers=2, threads_per_worker=2), store, progress=False)
+    df = store.dataframe()
+    import numba
+
+    # 2 is neither torch's default under OMP_NUM_THREADS=1 nor tied to this machine: the cap was applied
+    assert set(df["torch_threads"]) == {2}
+    assert set(df["numba_threads"]) == {min(2, numba.config.NUMBA_NUM_THREADS)}
+    assert ProcessPoolWorker(max_workers=2).threads_per_worker == max(1, (os.cpu_count() or 1) // 2)
+    assert make_worker({"name": "process_pool", "max_workers": 2, "threads_per_worker": 3}).threads_per_worker == 3
+    with pytest.raises(ValueError, match="threads_per_worker"):
+        ProcessPoolWorker(max_workers=2, threads_per_worker=0)
+
+
 def test_make_worker():
     assert isinstance(make_worker({"name": "sequential"}), SequentialWorker)
     assert make_worker({"name": "process_pool", "max_workers": 3}).max_workers == 3
