@@ -40,6 +40,7 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
         f"scorer.weight={chosen_w_fc()}",
         f"eval.output_dir={output_dir}",
         "eval.artefacts=2",
+        "eval.on_config_change=restart",  # a demo folder from another version / config starts afresh
         "eval.report=true",
     ]
 

@@ -9,7 +9,7 @@ scenes), ``<variant>.csv`` (navsim v1.1 columns first, then ours, last row ``ave
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,62 @@ from inspatio_drive.evaluation.summary import format_table, plot_summary, summar
 from inspatio_drive.evaluation.task import EvaluateTask
 from inspatio_drive.evaluation.workers import make_worker
 
+RESULT_KEYS: tuple[tuple[str, ...], ...] = (
+    ("data",), ("planner",), ("scorer",), ("eval", "variants"), ("eval", "sensors"), ("eval", "privileged"),
+)
+"""Config entries that define a run's numbers (worker, progress, outputs and artefacts do not)."""
+
+
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted keys under :data:`RESULT_KEYS` whose values differ between two plain configs."""
+
+    def flat(node: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(node, Mapping):
+            out: dict[str, Any] = {}
+            for k, v in node.items():
+                out.update(flat(v, f"{prefix}.{k}"))
+            return out
+        return {prefix: node}
+
+    def pick(cfg: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+        node: Any = cfg
+        for k in path:
+            node = node.get(k) if isinstance(node, Mapping) else None
+        return node
+
+    diff = []
+    for path in RESULT_KEYS:
+        a, b = flat(pick(old, path), ".".join(path)), flat(pick(new, path), ".".join(path))
+        diff += [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return diff
+
+
+def check_resume(out: Path, plain: Mapping[str, Any], on_change: str) -> None:
+    """A run folder with results is resumed only with the configuration that made them.
+
+    ``on_change``: ``error`` (default) — stop, naming the differing keys; ``restart`` — move the old
+    ``results.jsonl`` aside (``results.<n>.jsonl.old``, nothing deleted) and start afresh; ``keep`` — resume anyway
+    (rows of both configurations end up in one table)."""
+    if on_change not in ("error", "restart", "keep"):
+        raise ValueError(f"eval.on_config_change: expected error | restart | keep, got {on_change!r}")
+    journal, stored = out / "results.jsonl", out / "config.yaml"
+    if not (journal.is_file() and journal.stat().st_size and stored.is_file()) or on_change == "keep":
+        return
+    old = OmegaConf.to_container(OmegaConf.load(stored), resolve=True)
+    diff = _config_diff(old if isinstance(old, Mapping) else {}, plain)
+    if not diff:
+        return
+    if on_change == "error":
+        shown = ", ".join(diff[:8]) + (f" (+{len(diff) - 8} more)" if len(diff) > 8 else "")
+        raise ValueError(
+            f"{out}: holds results of a different configuration ({shown} differ from {stored}); "
+            "use another eval.output_dir, or eval.on_config_change=restart (moves the old results aside) / keep"
+        )
+    n = 0
+    while (out / f"results.{n}.jsonl.old").exists():
+        n += 1
+    journal.rename(out / f"results.{n}.jsonl.old")
+
 
 def run_evaluation(cfg: Any) -> dict[str, Any]:
     """Run the composed ``evaluate`` config; returns paths and figures (also printed by :func:`main`)."""
@@ -28,6 +84,7 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     assert isinstance(plain, dict)
     out = Path(plain["eval"]["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
+    check_resume(out, plain, str(plain["eval"].get("on_config_change") or "error"))
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     task = EvaluateTask(plain)
     tokens = task.tokens()

@@ -99,3 +99,28 @@ def test_artefacts_and_report(tmp_path):
     assert (out / "report" / "index.html").exists()
     fc = pd.read_csv(out / "fc.csv", index_col=0)
     assert fc.iloc[0]["mode"] == "honest" and "fc_prob" in fc.columns
+
+
+def test_resume_refuses_results_of_another_configuration(tmp_path, capsys):
+    """A run folder is resumed only with the configuration that made its rows: another planner setting is an
+    error naming the key; `restart` moves the old journal aside (nothing deleted) and recomputes; worker and
+    progress knobs are not part of the comparison."""
+    out = tmp_path / "run"
+    args = ["evaluate", f"data.data_root={GOLDEN}", "data.split=golden_c", f"eval.output_dir={out}",
+            "eval.artefacts=0", "eval.report=false", "eval.progress=false", "eval.sensors=none",
+            "eval.variants=[base]"]
+    assert main(args) == 0
+    capsys.readouterr()
+    changed = [*args, "planner.num_poses=6"]
+    assert main(changed) == 2
+    err = capsys.readouterr().err
+    assert "different configuration" in err and "planner.num_poses" in err
+    assert main([*args, "worker=process_pool", "worker.max_workers=1"]) == 0  # same numbers: resumed
+    assert "(1 already finished, 0 run" in capsys.readouterr().out
+    assert main([*changed, "eval.on_config_change=restart"]) == 0
+    assert "(0 already finished, 1 run" in capsys.readouterr().out
+    assert (out / "results.0.jsonl.old").is_file() and (out / "results.jsonl").is_file()
+    with pytest.raises(ValueError, match="on_config_change"):
+        from inspatio_drive.evaluation.cli import check_resume
+
+        check_resume(out, {}, "sometimes")
