@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from inspatio_drive.evaluation.runner import SceneTask, call_safely, failed_rows
+from inspatio_drive.threads import limit_threads
 
 Rows = list[dict[str, Any]]
 
@@ -37,22 +38,6 @@ class SequentialWorker:
 
 
 _WORKER_TASK: SceneTask | None = None
-
-
-def limit_threads(threads: int) -> None:
-    """Cap this process's compute threads (torch intra-op, numba) at ``threads``.
-
-    Every pool worker otherwise starts as many threads as the machine has cores; W workers then run W × cores
-    spinning threads on ``cores`` cores, and the oversubscription slows parallel kernels (the numba z-buffer,
-    torch reductions) by several times."""
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        import numba
-    except ImportError:
-        return
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
 def _init_process(task: SceneTask, threads: int | None = None) -> None:

@@ -22,8 +22,8 @@ from inspatio_drive.geometry.camera_poses import ego0_to_camera
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates, render_views
 from inspatio_drive.render.splat import unpack_keys
-from inspatio_drive.render.splat_numba import HAVE_NUMBA
 from inspatio_drive.render.types import ColoredPoints, RenderCameras
+from inspatio_drive.threads import limit_threads
 
 
 def fan_of_candidates(k: int, t: int, interval: float = 0.5) -> np.ndarray:
@@ -100,11 +100,7 @@ def run(cfg: Any) -> dict[str, Any]:
     from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 
     if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-        if HAVE_NUMBA:
-            import numba
-
-            numba.set_num_threads(min(int(cfg.threads), numba.config.NUMBA_NUM_THREADS))
+        limit_threads(int(cfg.threads))
     device = torch.device(str(cfg.device))
     size = (int(cfg.image_size[0]), int(cfg.image_size[1]))
     names = tuple(str(c) for c in cfg.cameras)
