@@ -17,35 +17,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scorers.dataset import load_dataset
+from inspatio_drive.evaluation.fc_data import collect_fc_dataset
+from inspatio_drive.evaluation.study import METRICS as STUDY_METRICS
+from scorers.dataset import FCDataset, load_dataset
 from scorers.fusion import ValidationData, choose_w_fc, select
 from scorers.head import load_head
 
-KEEP = ("no_at_fault_collisions", "drivable_area_compliance", "driving_direction_compliance",
-        "time_to_collision_within_bound", "ego_progress", "comfort")
-METRICS = ("score", *KEEP)
-SHORT = {"score": "PDMS", "no_at_fault_collisions": "NC", "drivable_area_compliance": "DAC",
-         "driving_direction_compliance": "DDC", "time_to_collision_within_bound": "TTC", "ego_progress": "EP",
-         "comfort": "C"}
+METRICS = tuple(k for k, _ in STUDY_METRICS)  # "score" first, then the sub-scores
+KEEP = METRICS[1:]
+SHORT = dict(STUDY_METRICS)
 
 
-def _test_arrays(dump: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Stack one seed's dumps → ``base [M, K]``, ``features [M, K, F]`` (``names`` order), metrics ``[M, K]``."""
-    files = sorted(dump.glob("*.npz"))
-    if not files:
+def _test_dataset(out: Path, seed: int) -> FCDataset:
+    """One seed's test dumps merged into an FC dataset (``test/s<seed>/fc_dataset.npz``, padded with a mask)."""
+    dump = out / "test" / f"s{seed}" / "dump"
+    if not any(dump.glob("*.npz")):
         raise FileNotFoundError(f"{dump}: no test dumps (run the study's test step with dump_test=true)")
-    out: dict[str, list[np.ndarray]] = {"base": [], "features": [], **{m: [] for m in METRICS}}
-    for f in files:
-        with np.load(f, allow_pickle=False) as d:
-            have = [str(n) for n in d["feature_names"]]
-            missing = [n for n in names if n not in have]
-            if missing:
-                raise ValueError(f"{f}: feature_names lacks {missing} needed by the head")
-            out["features"].append(d["features"][:, [have.index(n) for n in names]])
-            out["base"].append(d["base_log_score"])
-            for m in METRICS:
-                out[m].append(d[m])
-    return {k: np.stack(v) for k, v in out.items()}
+    return load_dataset(collect_fc_dataset({"test": dump}, out / "test" / f"s{seed}" / "fc_dataset.npz"))
 
 
 def weight_rule_table(output_dir: str | Path, seeds: Sequence[int], zs: Sequence[float] = (0.0, 1.0, 1.645),
@@ -63,24 +51,26 @@ def weight_rule_table(output_dir: str | Path, seeds: Sequence[int], zs: Sequence
         cols = [ds.feature_names.index(n) for n in head.feature_names]
         with torch.no_grad():
             p_val = torch.sigmoid(head.eval()(torch.as_tensor(ds.features[val][..., cols]))).double().numpy()
-        test = _test_arrays(out / "test" / f"s{s}" / "dump", head.feature_names)
+        test = _test_dataset(out, s)
+        tcols = [test.feature_names.index(n) for n in head.feature_names]
         with torch.no_grad():
-            logit = head(torch.as_tensor(test["features"])).double()
-        truth = np.stack([test[m] for m in METRICS], -1)  # [M, K, len(METRICS)]
+            logit = head(torch.as_tensor(test.features[..., tcols])).double()
+        truth = np.stack([test.subscores[m] for m in METRICS], -1)  # [M, K, len(METRICS)]
+        mask = test.candidate_mask
 
         def picked(idx: np.ndarray, truth: np.ndarray = truth) -> np.ndarray:
             return np.take_along_axis(truth, idx[:, None, None], axis=1)[:, 0].mean(0)
 
-        per.setdefault("base", []).append(picked(select(test["base"])))
-        per.setdefault("oracle@K", []).append(picked(select(test["score"])))
+        per.setdefault("base", []).append(picked(select(test.base_log_score, mask)))
+        per.setdefault("oracle@K", []).append(picked(select(test.subscores["score"], mask)))
         for z in zs:
             keep = {k: ds.subscores[k][val] for k in KEEP if k in ds.subscores}
             choice = choose_w_fc(ValidationData(ds.base_log_score[val], p_val, ds.subscores["score"][val],
                                                 split="val", keep=keep), list(grid), z=z)
             label = f"base+FC, z = {z:g}"
             weights.setdefault(label, {})[int(s)] = choice.w_fc
-            fused = torch.as_tensor(test["base"]) + choice.w_fc * torch.nn.functional.logsigmoid(logit)
-            per.setdefault(label, []).append(picked(select(fused.numpy())))
+            fused = torch.as_tensor(test.base_log_score) + choice.w_fc * torch.nn.functional.logsigmoid(logit)
+            per.setdefault(label, []).append(picked(select(fused.numpy(), mask)))
     rows = []
     for label, vals in per.items():
         mean = np.mean(vals, axis=0)
