@@ -130,8 +130,8 @@ def choose_w_fc(
         feasible.append(not low)
         lowered[str(w)] = low
     eligible = [m if ok else -np.inf for m, ok in zip(means, feasible, strict=True)]
-    if not np.isfinite(max(eligible)):  # a grid without 0 where every weight lowers something: no fusion
-        return WeightChoice(w_fc=0.0, grid=g, mean_target=means, feasible=feasible, lowered=lowered)
     best = int(np.argmax(eligible))  # first maximum = smallest weight
-    return WeightChoice(w_fc=g[best], grid=g, mean_target=means, feasible=feasible if keep else None,
+    # a grid without 0 where every weight lowers something: no fusion
+    w_fc = g[best] if np.isfinite(eligible[best]) else 0.0
+    return WeightChoice(w_fc=w_fc, grid=g, mean_target=means, feasible=feasible if keep else None,
                         lowered=lowered if keep else None)
