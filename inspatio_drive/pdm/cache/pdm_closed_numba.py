@@ -28,6 +28,7 @@ import shapely
 from numpy.typing import NDArray
 
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN
+from inspatio_drive.pdm.simulation_numba import _clip  # the same scalar clip, compiled once
 
 if TYPE_CHECKING:
     from inspatio_drive.pdm.cache.pdm_closed import _Generator
@@ -188,17 +189,6 @@ def _ego_ring(x: float, y: float, h: float, geo: NDArray[np.float64], out: NDArr
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _clip(x: float, lo: float, hi: float) -> float:
-    """``np.minimum(np.maximum(x, lo), hi)`` for a scalar (NaN kept)."""
-    if x != x:
-        return x
-    if x < lo:
-        x = lo
-    if x > hi:
-        x = hi
-    return x
-
-
 def _unroll(
     rows: NDArray[np.int64],
     lat_of: NDArray[np.int64],
@@ -338,7 +328,6 @@ if HAVE_NUMBA:
     _not_exterior = njit(cache=True, nogil=True, error_model="numpy")(_not_exterior)
     _polygon_distance = njit(cache=True, nogil=True, error_model="numpy")(_polygon_distance)
     _ego_ring = njit(cache=True, nogil=True, error_model="numpy")(_ego_ring)
-    _clip = njit(cache=True, nogil=True, error_model="numpy")(_clip)
     _unroll = njit(cache=True, nogil=True, error_model="numpy")(_unroll)
 
 
