@@ -1,4 +1,4 @@
-from inspatio_drive.cli import main
+from inspatio_drive.commands.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

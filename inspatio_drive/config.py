@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from omegaconf import DictConfig
-
-T = TypeVar("T")
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -42,29 +39,3 @@ def portable_paths(value: object) -> object:
     if isinstance(value, str) and os.path.isabs(value):
         return Path(value).name
     return value
-
-
-def compose_and_run(
-    command: str,
-    config_name: str,
-    overrides: Sequence[str],
-    run: Callable[[DictConfig], T],
-    errors: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError),
-) -> T | None:
-    """Shared body of the sub-command entry points: compose ``configs/<config_name>.yaml`` with the overrides
-    and call ``run(cfg)``; a bad override or an expected input error is printed as one line on stderr
-    (``inspatio-drive <command>: ...``) and gives ``None`` (the caller exits with 2)."""
-    import sys
-
-    from hydra.errors import HydraException
-
-    try:
-        cfg = compose(config_name, overrides)
-    except HydraException as exc:
-        print(f"inspatio-drive {command}: bad override: {exc}", file=sys.stderr)
-        return None
-    try:
-        return run(cfg)
-    except errors as exc:
-        print(f"inspatio-drive {command}: {exc}", file=sys.stderr)
-        return None

@@ -14,7 +14,7 @@ Everything runs on CPU in about a minute; no weights are downloaded."""),
     ("code", """%matplotlib inline
 import numpy as np, torch
 import matplotlib.pyplot as plt
-from inspatio_drive.sandbox.sample import sample_root, SAMPLE_SPLIT
+from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 from inspatio_drive.data import SceneLoader, SceneFilter, SensorConfig
 root = sample_root()
 loader = SceneLoader(root / "navsim_logs" / SAMPLE_SPLIT, root / "sensor_blobs" / SAMPLE_SPLIT, SceneFilter(),
@@ -36,7 +36,7 @@ A fan of constant-turn candidates `[K, 8, 3]` (x, y, heading at 0.5 … 4 s), sc
     ("code", """from planners.constant_velocity import ConstantVelocityPlanner
 from planners.protocol import ScoredPlanner
 from planners.scoring import RuleBasedScorer
-from inspatio_drive.pipeline import PlanningPipeline
+from planners.pipeline import PlanningPipeline
 planner = ScoredPlanner(ConstantVelocityPlanner(yaw_rates=(-0.3, -0.15, 0.0, 0.15, 0.3), speed_factors=(0.5, 1.0, 1.3)),
                         RuleBasedScorer())
 candidates = planner.propose(agent_input)
@@ -45,7 +45,7 @@ print(candidates.poses.shape, sorted(candidates.logits))"""),
 Ego poses → camera-to-ego0 poses `[K, T, C, 4, 4]` through each camera's camera→ego extrinsics (OpenCV axes).
 Driving straight ahead moves CAM_F0 along its own +z."""),
     ("code", """from inspatio_drive.geometry.camera_poses import camera_to_ego0
-from inspatio_drive.future_consistency import render_cameras  # intrinsics at the loaded image size
+from inspatio_drive.render.types import render_cameras  # intrinsics at the loaded image size
 cams = render_cameras(agent_input.cameras[-1], ["CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"])
 T = camera_to_ego0(candidates.poses.double(), cams.T_ego_cam)
 print(T.shape)
@@ -68,7 +68,7 @@ plt.show()"""),
     ("md", """## 5. Future-consistency features
 Per candidate: free space along the swept footprint, how much of the imagined view is backed by observed
 geometry, and the consistency of consecutive imagined frames (units and ranges in the scorer's feature table)."""),
-    ("code", """from inspatio_drive.future_consistency import GeometricFC
+    ("code", """from scorers.geometric import GeometricFC
 fc = GeometricFC(head=None, image_size=(160, 90))(agent_input, candidates)
 for name, values in sorted(fc.features.items()):
     print(f"{name:32s}", values.numpy().round(2))"""),

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
-from planners.protocol import Candidates
 
 
 def constant_turn_poses(speed: torch.Tensor, yaw_rate: torch.Tensor, times: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from inspatio_drive.contracts.selection import SelectionWeights
 from planners.protocol import Planner, ScoredPlanner
 from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
 from planners.scoring.learned import RuleFeatures
-from planners.selection import SelectionWeights
 
 PLANNER_TYPES: tuple[str, ...] = ("constant_velocity", "vocabulary", "drivor", "drivor_installed")
 

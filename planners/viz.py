@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from planners.protocol import Candidates
+from inspatio_drive.contracts import Candidates
 
 
 def plot_candidates_bev(
@@ -82,35 +82,3 @@ def rules_demo_scene() -> tuple[object, np.ndarray]:
         np.zeros(3), np.array([9.0, 0], np.float32), np.zeros(2, np.float32), np.array([0, 1, 0, 0])
     )
     return AgentInput([status], [{}], [Lidar(lidar)]), pts
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m planners.viz [out.png]``: the README picture (rule scorer + DrivoR v1 selection)."""
-    import sys
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from planners.constant_velocity import ConstantVelocityPlanner
-    from planners.scoring import RuleBasedScorer
-    from planners.selection import DRIVOR_V1, select
-
-    args = sys.argv[1:] if argv is None else argv
-    out = args[0] if args else "docs/img/planners_rules_bev.png"
-    agent_input, pts = rules_demo_scene()
-    fan = ConstantVelocityPlanner(
-        yaw_rates=tuple(np.linspace(-0.3, 0.3, 8)), speed_factors=tuple(np.linspace(0.2, 1.4, 8))
-    )
-    cands = RuleBasedScorer()(fan.propose(agent_input), agent_input)  # type: ignore[arg-type]
-    sel = select(cands, DRIVOR_V1)
-    fig, ax = plt.subplots(figsize=(4.2, 4.6))
-    title = "64 constant-turn candidates, rule-based logits,\nDrivoR v1 selection (parked car ahead)"
-    plot_candidates_bev(cands, sel.scores, int(sel.index), pts, ax=ax, title=title, extent=(-5, 45, -12, 12))
-    print(save_figure(fig, out, dpi=80))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,13 +19,14 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput, Scene
-from planners.protocol import Candidates
 
 COMMANDS: tuple[str, ...] = ("left", "straight", "right", "unknown")
 DEFAULT_SPEED_EDGES: tuple[float, ...] = (1.0, 4.0, 8.0, 12.0)  # m/s: S = 5 bins
@@ -301,17 +302,16 @@ def _load_scenes(cfg) -> Iterable[Scene]:
     return (loader.get_scene_from_token(t) for t in loader.tokens)
 
 
-def build_vocab_main(overrides: list[str]) -> int:
-    """``inspatio-drive build-vocab data_root=... split=... output=... [k=64 ...]`` (configs/build_vocab.yaml)."""
+def build_vocab_from_config(cfg: Any) -> Vocabulary:
+    """Cluster and save the vocabulary of a composed ``configs/build_vocab.yaml`` (``inspatio-drive build-vocab``).
+
+    Raises:
+        ValueError: ``data_root`` or ``output`` not set.
+    """
     from omegaconf import OmegaConf
 
-    from inspatio_drive.config import compose
-
-    cfg = compose("build_vocab", overrides)
     if cfg.data_root is None or cfg.output is None:
-        raise SystemExit(
-            "build-vocab: set data_root=<OpenScene root with navsim_logs/<split>> and output=<file>"
-        )
+        raise ValueError("build-vocab: set data_root=<OpenScene root with navsim_logs/<split>> and output=<file>")
     futures, speeds, commands = samples_from_scenes(_load_scenes(cfg), int(cfg.num_poses), progress=True)
     vocab = build_vocabulary(
         futures, speeds, commands, k=int(cfg.k), speed_edges=list(cfg.speed_edges),
@@ -326,4 +326,4 @@ def build_vocab_main(overrides: list[str]) -> int:
         "samples per (command, speed bin):\n"
         + "\n".join(f"  {c:>8}: {vocab.counts[i].tolist()}" for i, c in enumerate(COMMANDS))
     )
-    return 0
+    return vocab

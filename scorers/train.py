@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -159,7 +160,7 @@ def _train_with_planners_loop(
     progress: bool,
 ) -> TrainResult:
     try:
-        from planners.training import TrainConfig, train_heads
+        from scorers.head_training import TrainConfig, train_heads
     except ImportError as exc:
         raise ImportError(
             f"trainer=planners needs planners.training.train_heads (planner room): {exc}"
@@ -219,28 +220,25 @@ def predict_dataset(head: FCHead, ds: FCDataset) -> np.ndarray:
     return head.predict_proba(torch.from_numpy(ds.features[..., cols])).double().numpy()
 
 
-def main(overrides: list[str]) -> int:
-    """CLI entry point (``inspatio-drive train-fc``)."""
+def train_fc_from_config(cfg: Any) -> dict[str, Any]:
+    """Train the FC head of a composed ``configs/scorer/train_fc.yaml`` (``inspatio-drive train-fc``): writes
+    ``fc_head.safetensors``, ``metrics.json`` (and ``loss.png``) into ``cfg.output_dir``; returns the metrics.
+
+    Raises:
+        ValueError: no ``dataset`` set, or privileged features without ``allow_privileged``.
+    """
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue
 
-    from inspatio_drive.config import compose
-
-    cfg = compose("scorer/train_fc", overrides)
     try:
         dataset_path = cfg.dataset
     except MissingMandatoryValue:
-        print(
-            "train-fc: set dataset=<path to the FC dataset NPZ> (schema: scorers/dataset.py)", file=sys.stderr
-        )
-        return 2
+        raise ValueError("train-fc: set dataset=<path to the FC dataset NPZ> (schema: scorers/dataset.py)") from None
     data = load_dataset(dataset_path)
     if data.privileged and not cfg.allow_privileged:
-        print(
-            f"train-fc: {dataset_path} holds privileged features; pass allow_privileged=true to train on them",
-            file=sys.stderr,
+        raise ValueError(
+            f"train-fc: {dataset_path} holds privileged features; pass allow_privileged=true to train on them"
         )
-        return 2
     train, val = data.subset(cfg.train_split), data.subset(cfg.val_split)
     features = None if cfg.features is None else list(cfg.features)
     result = train_head(
@@ -302,4 +300,4 @@ def main(overrides: list[str]) -> int:
         f"train-fc [{metrics['mode']}]: val loss {metrics['val_loss']:.4f}, val AUC {metrics['val_auc']:.3f}, "
         f"w_fc {metrics['w_fc']} → {ckpt}"
     )
-    return 0
+    return metrics

@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from scorers.free_space import FreeSpaceResult, free_space
+from scorers.free_space import FreeSpaceResult
 from scorers.vehicle import PACIFICA
 
 
@@ -98,16 +97,3 @@ def demo_scene(seed: int = 0) -> tuple[Tensor, Tensor]:
         )
     )
     return torch.from_numpy(np.stack(cands)), torch.from_numpy(np.concatenate(pts))
-
-
-def main(argv: list[str]) -> int:
-    out = Path(argv[0] if argv else "free_space_bev.png")
-    cands, pts = demo_scene()
-    res = free_space(cands, pts)
-    plot_candidates_bev(cands, pts, res, out, title="free space: 24 candidates, 3 cars, a wall")
-    print(out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

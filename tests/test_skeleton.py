@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from inspatio_drive import cli
+from inspatio_drive.commands import cli
 from inspatio_drive.geometry import (
     absolute_to_relative_se2,
     relative_to_absolute_se2,

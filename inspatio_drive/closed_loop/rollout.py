@@ -23,7 +23,7 @@ from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, _aggregate, score_states
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
 from inspatio_drive.pdm.types import MetricCache, StateIndex
-from inspatio_drive.pipeline import PlanningPipeline
+from planners.pipeline import PlanningPipeline
 
 S = StateIndex
 SUBSCORES = PDMResults.SUBSCORES

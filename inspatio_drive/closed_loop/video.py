@@ -47,8 +47,8 @@ def bev_frames(result: RolloutResult, cache: MetricCache, size_px: int = 360, ra
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon as MplPolygon
 
+    from inspatio_drive.contracts import PACIFICA
     from inspatio_drive.pdm.cache.geometry import ego_corners
-    from inspatio_drive.pdm.types import PACIFICA
 
     origin = cache.initial_state[:3]
     dpi = 100

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
 from inspatio_drive.geometry.se2 import relative_to_absolute_se2
 from inspatio_drive.viewer import CandidateArtefact, SceneArtefacts, write_mp4, write_scene_artefacts
-from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE
 
 SHORT = DRIVOR_HEAD_TO_SUBSCORE  # navsim name → NC, DAC, DDC, TTC, EP, C
 
@@ -47,8 +47,8 @@ def _with_origin(poses: torch.Tensor) -> torch.Tensor:
 
 def _render_panels(agent_input: Any, poses: torch.Tensor, camera: str, size: tuple[int, int]) -> dict[str, np.ndarray]:
     """Geometric render condition and hole-filled future of one candidate, ``[T + 1, H, W, 3]`` each."""
-    from inspatio_drive.future_consistency import render_cameras
     from inspatio_drive.render import build_point_cloud, render_candidates
+    from inspatio_drive.render.types import render_cameras
 
     current = agent_input.cameras[-1]
     names = [n for n in ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0") if n in current and current[n].image is not None]

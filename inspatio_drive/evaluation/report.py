@@ -3,8 +3,6 @@ variant, BEV plots, synced video panels per candidate)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from inspatio_drive.evaluation.results import JOURNAL, ResultStore
@@ -33,16 +31,3 @@ def write_run_report(run_dir: str | Path, out_dir: str | Path | None = None, art
     artefacts = Path(artefacts_dir) if artefacts_dir else run_dir / "artefacts"
     artefacts.mkdir(parents=True, exist_ok=True)
     return build_report(artefacts, Path(out_dir) if out_dir else run_dir / "report", title, summary_rows, scene_rows)
-
-
-def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.config import compose
-
-    cfg = compose("report", overrides)
-    try:
-        index = write_run_report(cfg.run_dir, cfg.out_dir, cfg.artefacts_dir, cfg.title, cfg.reference_variant)
-    except FileNotFoundError as exc:
-        print(f"inspatio-drive report: {exc}", file=sys.stderr)
-        return 2
-    print(f"report: {index}  (open it in a browser; it needs no server)")
-    return 0

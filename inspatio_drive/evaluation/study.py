@@ -164,7 +164,7 @@ def evaluate_overrides(cfg: Mapping[str, Any], split: str, out: Path, *, head: s
 
 def _evaluate(overrides: list[str]) -> dict[str, Any]:
     from inspatio_drive.config import compose
-    from inspatio_drive.evaluation.cli import run_evaluation
+    from inspatio_drive.evaluation.run import run_evaluation
 
     return run_evaluation(compose("evaluate", overrides))
 
@@ -367,7 +367,8 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     vocab = out / "vocab.safetensors"
     if "vocab" in steps and not vocab.is_file():
-        from planners.vocabulary import build_vocab_main
+        from inspatio_drive.config import compose
+        from planners.vocabulary import build_vocab_from_config
 
         # the train pool: annotation-only train_vocab logs and the train logs, linked into one split folder
         pool = data / "navsim_logs" / "vocab_pool"
@@ -377,11 +378,9 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
                 if not (pool / pkl.name).exists():
                     shutil.copyfile(pkl, pool / pkl.name)
         v = cfg["vocabulary"]
-        rc = build_vocab_main([f"data_root={data}", "split=vocab_pool", f"output={vocab}", f"k={int(v['k'])}",
+        build_vocab_from_config(compose("build_vocab", [f"data_root={data}", "split=vocab_pool", f"output={vocab}", f"k={int(v['k'])}",
                                f"frame_interval={int(v['frame_interval'])}", f"iters={int(v['iters'])}",
-                               f"speed_edges=[{','.join(str(float(e)) for e in v['speed_edges'])}]"])
-        if rc:
-            raise RuntimeError(f"study: build-vocab failed ({rc})")
+                               f"speed_edges=[{','.join(str(float(e)) for e in v['speed_edges'])}]"]))
     result["vocab"] = str(vocab)
 
     dataset = out / "fc_dataset.npz"
@@ -396,16 +395,15 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     heads = {s: out / "heads" / f"s{s}" for s in seeds}
     if "train" in steps:
-        from scorers.train import main as train_fc
+        from inspatio_drive.config import compose
+        from scorers.train import train_fc_from_config
 
         for s in seeds:
             if (heads[s] / "metrics.json").is_file():
                 continue
-            rc = train_fc([f"dataset={dataset}", f"output_dir={heads[s]}", f"seed={s}", "train_split=train",
+            train_fc_from_config(compose("scorer/train_fc", [f"dataset={dataset}", f"output_dir={heads[s]}", f"seed={s}", "train_split=train",
                            "val_split=val", f"progress={str(progress).lower()}",
-                           *[str(o) for o in cfg.get("train_fc_overrides") or []]])
-            if rc:
-                raise RuntimeError(f"study: train-fc failed for seed {s} ({rc})")
+                           *[str(o) for o in cfg.get("train_fc_overrides") or []]]))
 
     def w_fc(s: int) -> float:
         metrics = heads[s] / "metrics.json"
@@ -452,28 +450,3 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         result["table"] = table
         result["markdown"] = md
     return result
-
-
-def main(overrides: Sequence[str]) -> int:
-    """``inspatio-drive study [key=value ...]`` (``configs/study.yaml``)."""
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-
-    from inspatio_drive.config import compose
-
-    try:
-        cfg = compose("study", overrides)
-    except HydraException as exc:
-        print(f"inspatio-drive study: bad override: {exc}", file=sys.stderr)
-        return 2
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    try:
-        result = run_study(plain)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"inspatio-drive study: {exc}", file=sys.stderr)
-        return 2
-    if "markdown" in result:
-        print(result["markdown"])
-        print(f"\nstudy: {result['output_dir']}/study.md, study.json, {result['plot']}")
-    return 0

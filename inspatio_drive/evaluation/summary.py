@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
 from inspatio_drive.evaluation.results import PDM_COLUMNS
-from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE
 
 SHORT = {**DRIVOR_HEAD_TO_SUBSCORE, "score": "PDMS"}  # navsim name → short name
 

@@ -22,28 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from inspatio_drive.data.roots import resolve_data_paths
 from inspatio_drive.evaluation.results import PDM_COLUMNS
-from inspatio_drive.pipeline import PlanningPipeline, PlanResult
+from planners.pipeline import PlanningPipeline, PlanResult
 
 SUBSCORES = PDM_COLUMNS  # navsim v1.1 sub-score names, CSV order
-
-
-def resolve_data_paths(data: Mapping[str, Any]) -> tuple[Path, Path, Path]:
-    """``(navsim_logs/<split>, sensor_blobs/<split>, maps_root)`` from a ``configs/data`` node; a null
-    ``data_root`` means the sandbox sample bundled with the package."""
-    root = data.get("data_root")
-    if root in (None, "", "null"):
-        from inspatio_drive.sandbox.sample import sample_root
-
-        root = sample_root()
-    root = Path(str(root)).expanduser()
-    split = str(data["split"])
-    logs, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / split
-    if not logs.is_dir():
-        raise FileNotFoundError(f"data: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl; "
-                                f"data.data_root={root}, data.split={split})")
-    maps = Path(str(data.get("maps_root") or root / "maps")).expanduser()
-    return logs, blobs, maps
 
 
 class EvaluateTask:

@@ -1,4 +1,4 @@
-"""``InSpatioAgent``: a navsim ``AbstractAgent`` around :class:`~inspatio_drive.pipeline.PlanningPipeline`.
+"""``InSpatioAgent``: a navsim ``AbstractAgent`` around :class:`~planners.pipeline.PlanningPipeline`.
 
 Works with both constructor signatures of navsim's ``AbstractAgent`` (reference §1.1): v1.1
 ``__init__(requires_scene=False)`` and v2 ``__init__(trajectory_sampling, requires_scene=False)``; the
@@ -25,9 +25,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without navsim
         "with `inspatio-drive evaluate` instead."
     ) from exc
 
-from inspatio_drive.pipeline import FutureConsistency, PlanningPipeline
+from inspatio_drive.contracts import FutureConsistency
+from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
+from planners.pipeline import PlanningPipeline
 from planners.protocol import Planner
-from planners.selection import SelectionWeights, weights_preset
 
 # DrivoR's sensors (current frame of four cameras) plus the four LiDAR sweeps the geometric renderer uses.
 DEFAULT_SENSORS: dict[str, bool | list[int]] = {

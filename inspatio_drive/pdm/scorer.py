@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.contracts import PACIFICA, VehicleParameters
 from inspatio_drive.pdm.comfort import COMFORT_CHECKS, ComfortThresholds, comfort_checks
 from inspatio_drive.pdm.simulation import (
     BicycleConfig,
@@ -32,7 +33,7 @@ from inspatio_drive.pdm.simulation import (
     reference_states,
     simulate,
 )
-from inspatio_drive.pdm.types import PACIFICA, MetricCache, StateIndex, VehicleParameters
+from inspatio_drive.pdm.types import MetricCache, StateIndex
 
 __all__ = ["PDMResults", "PDMScorerConfig", "ego_box_coords", "score_candidates", "score_states"]
 

@@ -21,7 +21,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from inspatio_drive.pdm.types import PACIFICA, STATE_SIZE, StateIndex, VehicleParameters
+from inspatio_drive.contracts import PACIFICA, VehicleParameters
+from inspatio_drive.pdm.types import STATE_SIZE, StateIndex
 
 __all__ = [
     "SIMULATION_BACKENDS",

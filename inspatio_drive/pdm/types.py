@@ -34,7 +34,6 @@ __all__ = [
     "AGENT_TYPES",
     "CACHE_FORMAT_VERSION",
     "OBJECT_TYPES",
-    "PACIFICA",
     "STATIC_TYPES",
     "Centerline",
     "DrivableAreaMap",
@@ -42,7 +41,6 @@ __all__ = [
     "MetricCache",
     "Observation",
     "StateIndex",
-    "VehicleParameters",
 ]
 
 CACHE_FORMAT_VERSION = 1
@@ -74,46 +72,6 @@ POINT = slice(0, 2)
 STATE_SE2 = slice(0, 3)
 VELOCITY_2D = slice(3, 5)
 ACCELERATION_2D = slice(5, 7)
-
-
-@dataclass(frozen=True)
-class VehicleParameters:
-    """Ego box and kinematics (nuplan ``VehicleParameters``); lengths in metres."""
-
-    width: float
-    front_length: float  # rear axle -> front bumper
-    rear_length: float  # rear axle -> rear bumper
-    wheel_base: float
-    cog_position_from_rear_axle: float
-    height: float | None = None
-
-    @property
-    def length(self) -> float:
-        return self.front_length + self.rear_length
-
-    @property
-    def half_width(self) -> float:
-        return self.width / 2.0
-
-    @property
-    def half_length(self) -> float:
-        return self.length / 2.0
-
-    @property
-    def rear_axle_to_center(self) -> float:
-        """Distance rear axle -> box centre along the heading (1.461 m for the Pacifica)."""
-        return self.half_length - self.rear_length
-
-
-PACIFICA = VehicleParameters(
-    width=1.1485 * 2.0,
-    front_length=4.049,
-    rear_length=1.127,
-    wheel_base=3.089,
-    cog_position_from_rear_axle=1.67,
-    height=1.777,
-)
-"""Chrysler Pacifica, nuplan ``get_pacifica_parameters()`` (same float expressions)."""
 
 
 OBJECT_TYPES = ("vehicle", "pedestrian", "bicycle", "traffic_cone", "barrier", "czone_sign", "generic_object")

@@ -194,3 +194,13 @@ class RenderBatch:
     def coverage(self) -> torch.Tensor:
         """float32 ``[K, T, C]`` fraction of valid pixels per view."""
         return self.valid.float().mean(dim=(-1, -2))
+
+
+def render_cameras(cameras: dict[str, Any], names: Sequence[str]) -> Any:
+    """``RenderCameras`` of ``names`` whose intrinsics refer to the size of the *loaded* images (the sandbox
+    writes 480×270, NAVSIM 1920×1080); 1920×1080 when no image is loaded."""
+    sizes = {(c.image.shape[1], c.image.shape[0]) for n in names if (c := cameras[n]).image is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"cameras {list(names)} have images of different sizes {sorted(sizes)}")
+    size = sizes.pop() if sizes else (1920, 1080)
+    return RenderCameras.from_cameras({n: cameras[n] for n in names}, image_size=size)

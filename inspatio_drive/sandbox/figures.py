@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,45 +106,3 @@ def plot_bev(world: World, t: float, path: str | os.PathLike[str], radius: float
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def main(argv: list[str]) -> int:
-    from PIL import Image
-
-    from inspatio_drive.sandbox.oracle import Oracle
-    from inspatio_drive.sandbox.scenarios import generate_scene
-
-    out = Path(argv[0] if argv else "docs/img")
-    scenario = argv[1] if len(argv) > 1 else "unprotected_left_turn"
-    seed = int(argv[2]) if len(argv) > 2 else 0
-    world = generate_scene(scenario, seed)
-    t = 1.5
-    views = Oracle(world).render_rig(None, t)
-    out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(contact_sheet(views)).quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(
-        out / "sandbox_contact_sheet.png", optimize=True)
-    v = views["CAM_F0"]
-    depth = np.where(np.isfinite(v.depth), v.depth, np.nan)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 2.5), dpi=80)
-    axes[0].imshow(v.rgb)
-    axes[1].imshow(1.0 / depth, cmap="magma")
-    inst = np.ma.masked_less(v.instance, 1)  # objects only; sky and ground left white
-    axes[2].imshow(inst % 20, cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
-    for a, title in zip(axes, ("CAM_F0 rgb", "inverse depth", "instance id (objects)")):
-        a.set_title(title, fontsize=9)
-        a.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "sandbox_oracle_f0.png")
-    plt.close(fig)
-    plot_bev(world, t, out / "sandbox_bev.png")
-    print(f"wrote {out}/sandbox_contact_sheet.png, sandbox_oracle_f0.png, sandbox_bev.png")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

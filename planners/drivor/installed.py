@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
+from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
 from planners.drivor.features import DEFAULT_CAMERAS, build_drivor_features
 from planners.drivor.planner import output_to_candidates
-from planners.protocol import Candidates
 
 OFFICIAL_AGENT = "navsim.agents.drivoR.drivor_agent"
 

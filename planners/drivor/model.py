@@ -7,7 +7,7 @@ scene tokens after the final norm go through ``neck`` (384→256) and are concat
 ``scene_features [B, 16·n_cams, 256]``; ``traj_head[0](q0)`` gives stage-0 proposals, each of the
 ``ref_num`` trajectory-decoder layers gives one more stage; the scorer embeds the detached final proposals
 (``pos_embed`` MLP), runs ``scorer_ref_num`` decoder layers against the scene features, adds ``e`` and
-feeds six heads (logits). Selection: :mod:`planners.selection`.
+feeds six heads (logits). Selection: :mod:`inspatio_drive.contracts.selection`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
+from inspatio_drive.contracts.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
 from planners.drivor.decoder import TransformerDecoder
 from planners.drivor.vit import VisionTransformer, ViTConfig
-from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE
-from planners.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
 
 # Official head order (``Scorer.pred_score`` ModuleDict order).
 DRIVOR_HEADS: tuple[str, ...] = (

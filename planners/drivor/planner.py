@@ -7,13 +7,13 @@ from pathlib import Path
 
 import torch
 
+from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE, Candidates
+from inspatio_drive.contracts.selection import SelectionWeights
 from inspatio_drive.data.types import AgentInput
 from planners.drivor.checkpoint import load_state_dict_strict, read_checkpoint
 from planners.drivor.features import build_drivor_features
 from planners.drivor.model import DrivoRConfig, DrivoRModel
 from planners.drivor.vit import load_dinov2_weights
-from planners.protocol import DRIVOR_HEAD_TO_SUBSCORE, Candidates
-from planners.selection import SelectionWeights
 
 
 class DrivoRPlanner:

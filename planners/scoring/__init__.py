@@ -1,5 +1,5 @@
 """Scorers for weight-free planners: attach DrivoR-style sub-score logits (NC, DAC, DDC, TTC, EP, C) to
-candidates so that DrivoR's selection (:mod:`planners.selection`) can pick one.
+candidates so that DrivoR's selection (:mod:`inspatio_drive.contracts.selection`) can pick one.
 
 * :class:`PDMOracleScorer` — **privileged**: the true PDM sub-scores of every candidate (needs the scene's
   metric cache, i.e. the logged future); an upper bound for the selection, never leaderboard-comparable.

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
-from planners.protocol import Candidates
 
 FeatureFn = Callable[[Candidates, AgentInput], torch.Tensor]
 

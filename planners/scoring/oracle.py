@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from planners.protocol import Candidates
+from inspatio_drive.contracts import Candidates
 
 # our short name -> navsim PDMResults field (v1.1)
 PDM_FIELDS: dict[str, str] = {

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
-from planners.protocol import Candidates
 from planners.scoring.comfort import simulated_comfort
 from planners.scoring.oracle import probability_to_logit
 

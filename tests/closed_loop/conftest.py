@@ -11,7 +11,7 @@ import pytest
 def sample():
     """(root, loader) of the bundled sandbox sample, every sensor loaded."""
     from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-    from inspatio_drive.sandbox.sample import sample_root
+    from inspatio_drive.data.roots import sample_root
 
     root = Path(sample_root())
     loader = SceneLoader(root / "navsim_logs" / "sample", root / "sensor_blobs" / "sample", SceneFilter(),

@@ -8,8 +8,8 @@ import pytest
 from inspatio_drive.closed_loop import rollout
 from inspatio_drive.closed_loop.agents import constant_velocity_observation, with_agents
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
-from inspatio_drive.pipeline import PlanningPipeline
 from planners.constant_velocity import ConstantVelocityPlanner
+from planners.pipeline import PlanningPipeline
 
 
 def test_constant_velocity_agents(sandbox_scene):

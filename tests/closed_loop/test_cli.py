@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inspatio_drive.closed_loop.cli import counterfactual_main, main
 from inspatio_drive.closed_loop.counterfactual import read_synthetic_scene
+from inspatio_drive.commands.closed_loop import counterfactual_main, main
 from inspatio_drive.viewer import read_mp4
 
 
@@ -185,7 +185,7 @@ def test_generated_render_fn_plumbing(sandbox_scene, tmp_path):
 
 
 def test_registered_subcommands(capsys):
-    from inspatio_drive.cli import main as cli_main
+    from inspatio_drive.commands.cli import main as cli_main
 
     assert cli_main(["closed-loop", "closed_loop.no_such_key=1"]) == 2
     assert cli_main(["counterfactual", "counterfactual.no_such_key=1"]) == 2

@@ -12,8 +12,8 @@ from inspatio_drive.closed_loop.geometric import GeometricObserver, psnr_valid, 
 from inspatio_drive.closed_loop.rollout import comfort_per_state, ego_statuses, scene_history_states
 from inspatio_drive.pdm.scorer import PDMScorerConfig
 from inspatio_drive.pdm.types import StateIndex
-from inspatio_drive.pipeline import PlanningPipeline
 from planners.constant_velocity import ConstantVelocityPlanner
+from planners.pipeline import PlanningPipeline
 
 SIZE = (96, 54)
 CAMS = ("CAM_F0", "CAM_B0")

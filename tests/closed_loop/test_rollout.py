@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from inspatio_drive.closed_loop import LidarWorldObserver, driving_command, rollout
+from inspatio_drive.contracts import Candidates
 from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
-from inspatio_drive.pipeline import PlanningPipeline
 from planners.constant_velocity import ConstantVelocityPlanner
-from planners.protocol import Candidates
+from planners.pipeline import PlanningPipeline
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
 

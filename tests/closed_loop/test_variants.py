@@ -6,8 +6,9 @@ import torch
 
 from inspatio_drive.closed_loop import rollout
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
-from inspatio_drive.pipeline import FCOutput, PlanningPipeline
+from inspatio_drive.contracts import FCOutput
 from planners.constant_velocity import ConstantVelocityPlanner
+from planners.pipeline import PlanningPipeline
 from planners.protocol import ScoredPlanner
 from planners.scoring import RuleBasedScorer
 

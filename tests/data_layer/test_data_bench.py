@@ -1,6 +1,6 @@
 import json
 
-from inspatio_drive.data import bench
+from inspatio_drive.commands import bench_data as bench
 
 
 def test_bench_data_runs_small(tmp_path, capsys):

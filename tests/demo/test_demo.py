@@ -3,8 +3,8 @@ every variant gets a row, the table is printed."""
 
 import pandas as pd
 
-from inspatio_drive.cli import main
-from inspatio_drive.demo import FC_HEAD, VOCAB, chosen_w_fc
+from inspatio_drive.commands.cli import main
+from inspatio_drive.commands.demo import FC_HEAD, VOCAB, chosen_w_fc
 
 
 def test_demo_one_scene(tmp_path, capsys):

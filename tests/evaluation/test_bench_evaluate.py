@@ -1,7 +1,7 @@
-from inspatio_drive.cli import main
+from inspatio_drive.commands.bench_evaluate import replicate_split
+from inspatio_drive.commands.cli import main
 from inspatio_drive.data import SceneFilter, SceneLoader
-from inspatio_drive.evaluation.bench import replicate_split
-from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
+from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 
 
 def test_replicated_split_has_distinct_scenes(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from inspatio_drive.cli import main
+from inspatio_drive.commands.cli import main
 from inspatio_drive.evaluation.results import PDM_COLUMNS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
@@ -88,7 +88,7 @@ def test_artefacts_and_report(tmp_path):
     assert main(["evaluate", f"data.data_root={GOLDEN}", "data.split=golden_a", f"eval.output_dir={out}",
                  "eval.artefacts=1", "eval.report=true", "eval.progress=false",
                  "planner.yaw_rates=[-0.2,0.0,0.2]", "planner.scorer=rules",
-                 "scorer.model={_target_:inspatio_drive.future_consistency.GeometricFC,image_size:[64,36]}"]) == 0
+                 "scorer.model={_target_:scorers.geometric.GeometricFC,image_size:[64,36]}"]) == 0
     token = pd.read_csv(out / "base.csv", index_col=0).iloc[0]["token"]
     meta = json.loads((out / "artefacts" / token / "scene.json").read_text())
     assert meta["candidates"][0]["label"].startswith("base")
@@ -121,6 +121,6 @@ def test_resume_refuses_results_of_another_configuration(tmp_path, capsys):
     assert "(0 already finished, 1 run" in capsys.readouterr().out
     assert (out / "results.0.jsonl.old").is_file() and (out / "results.jsonl").is_file()
     with pytest.raises(ValueError, match="on_config_change"):
-        from inspatio_drive.evaluation.cli import check_resume
+        from inspatio_drive.evaluation.run import check_resume
 
         check_resume(out, {}, "sometimes")

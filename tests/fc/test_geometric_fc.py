@@ -7,11 +7,11 @@ import torch
 
 from inspatio_drive.config import compose
 from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-from inspatio_drive.future_consistency import GeometricFC
-from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
+from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 from planners.constant_velocity import ConstantVelocityPlanner
 from planners.protocol import ScoredPlanner
 from planners.scoring import RuleBasedScorer
+from scorers.geometric import GeometricFC
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
 from inspatio_drive.data import navsim_adapter as na
 from inspatio_drive.navsim_plugin import AGENT_YAML
-from inspatio_drive.pipeline import FCOutput
-from planners.protocol import Candidates
 
 TESTS = Path(__file__).resolve().parents[1]
 GOLDEN = TESTS / "data" / "golden" / "pdms"

@@ -35,9 +35,9 @@ def _probe_points(dam: DrivableAreaMap, seed: int) -> np.ndarray:
 
 def _sample_maps() -> list[DrivableAreaMap]:
     from inspatio_drive.data import SceneLoader
+    from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
     from inspatio_drive.maps import load_map
     from inspatio_drive.pdm.cache.builder import plan_route
-    from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
 
     root = sample_root()
     loader = SceneLoader(root / "navsim_logs" / SAMPLE_SPLIT, None, show_progress=False)

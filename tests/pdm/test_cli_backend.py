@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspatio_drive.commands.pdm_score import load_candidates, main
 from inspatio_drive.pdm import navsim_backend
-from inspatio_drive.pdm.cli import load_candidates, main
 from inspatio_drive.pdm.golden import load_golden_scene
 from inspatio_drive.pdm.scorer import PDMResults, score_candidates
 
@@ -214,8 +214,8 @@ def test_navsim_backend_gathers_results(scene_c, monkeypatch):
 
 
 def test_bench_command_runs(tmp_path):
-    from inspatio_drive.pdm.bench import main as bench_main
-    from inspatio_drive.pdm.bench import make_candidates
+    from inspatio_drive.commands.bench_pdm import main as bench_main
+    from inspatio_drive.commands.bench_pdm import make_candidates
 
     out = tmp_path / "bench.json"
     args = ["num_candidates=4", "repeats=1", "warmup=0", "build_cache=false", f"output={out}"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspatio_drive.pdm.bench import make_candidates
+from inspatio_drive.commands.bench_pdm import make_candidates
 from inspatio_drive.pdm.golden import load_golden_scene
 from inspatio_drive.pdm.pairs_numba import HAVE_NUMBA
 from inspatio_drive.pdm.scorer import _intersecting_pairs, _intersecting_pairs_reference, ego_box_coords

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspatio_drive.contracts import PACIFICA
 from inspatio_drive.pdm.comfort import comfort_checks
 from inspatio_drive.pdm.golden import load_golden_scene
 from inspatio_drive.pdm.scorer import PDMScorerConfig, ego_box_coords, score_candidates
 from inspatio_drive.pdm.simulation import local_to_global_poses, principal_value, simulate
-from inspatio_drive.pdm.types import PACIFICA, MetricCache, Observation, StateIndex
+from inspatio_drive.pdm.types import MetricCache, Observation, StateIndex
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspatio_drive.pdm.bench import make_candidates
+from inspatio_drive.commands.bench_pdm import make_candidates
 from inspatio_drive.pdm.golden import load_golden_scene
 from inspatio_drive.pdm.scorer import PDMScorerConfig, score_candidates
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
@@ -41,9 +41,9 @@ DISCRETE = (
 def _sample_caches() -> tuple[MetricCache, ...]:
     """Metric caches of the bundled sandbox sample scenes (built once per session)."""
     from inspatio_drive.data import SceneLoader
+    from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
     from inspatio_drive.maps import load_map
     from inspatio_drive.pdm.cache.builder import build_metric_cache
-    from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
 
     root = sample_root()
     loader = SceneLoader(root / "navsim_logs" / SAMPLE_SPLIT, None, show_progress=False)

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspatio_drive.contracts import PACIFICA
 from inspatio_drive.pdm.golden import load_golden_scene
-from inspatio_drive.pdm.types import PACIFICA, Centerline, MetricCache
+from inspatio_drive.pdm.types import Centerline, MetricCache
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
 

@@ -22,7 +22,7 @@ def _assert_same(got: Observation, expected: Observation) -> None:
 
 
 def test_golden_and_sample_scenes() -> None:
-    from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
+    from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 
     scenes = [load_golden_scene_input("a"), load_golden_scene_input("c")]
     loader = SceneLoader(sample_root() / "navsim_logs" / SAMPLE_SPLIT, None, show_progress=False)

@@ -15,6 +15,7 @@ import pytest
 import shapely
 from pdm_cache_golden import GOLDEN, SCENES
 
+from inspatio_drive.contracts import PACIFICA
 from inspatio_drive.data import SceneLoader
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -22,7 +23,6 @@ from inspatio_drive.pdm.cache.config import MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN
 from inspatio_drive.pdm.cache.geometry import ego_corners
 from inspatio_drive.pdm.cache.pdm_closed_numba import HAVE_NUMBA, polygon_distance
-from inspatio_drive.pdm.types import PACIFICA
 
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
 ATOL = 1e-12
@@ -31,7 +31,7 @@ ATOL = 1e-12
 @lru_cache(maxsize=1)
 def _builds() -> tuple[tuple[str, object, object, object, object], ...]:
     """(name, numpy cache, numpy PDM-Closed, numba cache, numba PDM-Closed) per scene, built once."""
-    from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
+    from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 
     sources = [(GOLDEN, f"navsim_logs/{split}") for split in SCENES.values()]
     sources.append((sample_root(), f"navsim_logs/{SAMPLE_SPLIT}"))

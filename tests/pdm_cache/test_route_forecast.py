@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import shapely
 
+from inspatio_drive.contracts import PACIFICA
 from inspatio_drive.maps import (
     LaneConnectorSpec,
     LaneSpec,
@@ -23,7 +24,6 @@ from inspatio_drive.pdm.cache.geometry import ego_center, ego_corners
 from inspatio_drive.pdm.cache.pdm_closed import idm_step
 from inspatio_drive.pdm.cache.route import centerline_lanes, centerline_path, correct_route, load_route
 from inspatio_drive.pdm.cache.scene_input import Detections
-from inspatio_drive.pdm.types import PACIFICA
 
 X0, Y0 = 500000.0, 4000000.0
 

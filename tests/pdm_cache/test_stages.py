@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import shapely
 
+from inspatio_drive.contracts import PACIFICA
 from inspatio_drive.maps import MapAPI
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.drivable import drivable_area_map
 from inspatio_drive.pdm.cache.geometry import ego_center
 from inspatio_drive.pdm.cache.observation import ground_truth_observation
 from inspatio_drive.pdm.cache.scene_input import initial_ego_state
-from inspatio_drive.pdm.types import PACIFICA
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
 

@@ -85,7 +85,7 @@ def test_parallel_build_equals_sequential(built_store: tuple[Path, object], tmp_
 
 
 def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from inspatio_drive.pdm.cache.cli import main
+    from inspatio_drive.commands.metric_cache import main
 
     rc = main(
         [
@@ -108,7 +108,7 @@ def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_bench_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    from inspatio_drive.pdm.cache.bench import main
+    from inspatio_drive.commands.bench_metric_cache import main
 
     assert main(["repeats=1", "split=golden_c"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from inspatio_drive.commands.build_vocab import main as build_vocab_main
 from inspatio_drive.data.types import (
     AgentInput,
     Annotations,
@@ -21,7 +22,6 @@ from planners.vocabulary import (
     COMMANDS,
     Vocabulary,
     VocabularyPlanner,
-    build_vocab_main,
     build_vocabulary,
     command_index,
     kmeans,

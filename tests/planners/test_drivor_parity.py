@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from inspatio_drive.contracts.selection import DRIVOR_V1, DRIVOR_V2
 from planners.drivor.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint
 from planners.drivor.model import DRIVOR_HEADS, DrivoRConfig, DrivoRModel
 from planners.drivor.planner import DrivoRPlanner
-from planners.selection import DRIVOR_V1, DRIVOR_V2
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}  # tolerance recommended in tests/data/golden/drivor/README.md
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from inspatio_drive.contracts import Candidates
+from inspatio_drive.contracts.selection import DRIVOR_V1, select
 from inspatio_drive.pdm.golden import load_golden_scene
-from planners.protocol import Candidates
 from planners.scoring import PDM_FIELDS, PDMOracleScorer
-from planners.selection import DRIVOR_V1, select
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "pdms"
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from inspatio_drive.config import compose
+from inspatio_drive.contracts.selection import DRIVOR_V1, DRIVOR_V2
 from planners.drivor.planner import DrivoRPlanner
 from planners.factory import build_planner
 from planners.protocol import ScoredPlanner
-from planners.selection import DRIVOR_V1, DRIVOR_V2
 from planners.vocabulary import VocabularyPlanner, build_vocabulary
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from inspatio_drive.contracts import Candidates
+from inspatio_drive.contracts.selection import DRIVOR_V1, select
 from inspatio_drive.data.types import AgentInput, EgoStatus, Lidar
 from planners.constant_velocity import ConstantVelocityPlanner, constant_turn_poses
-from planners.protocol import Candidates
 from planners.scoring import RULE_FEATURES, PDMOracleScorer, RuleBasedScorer, RuleConfig, probability_to_logit
 from planners.scoring.rules import box_clearance, box_clearance_capped, comfort_ratio, kinematics
-from planners.selection import DRIVOR_V1, select
 
 
 def _agent_input(points: np.ndarray | None, v=(8.0, 0.0), cmd=(0, 1, 0, 0)) -> AgentInput:

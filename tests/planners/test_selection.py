@@ -6,8 +6,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from planners.protocol import Candidates
-from planners.selection import (
+from inspatio_drive.contracts import Candidates
+from inspatio_drive.contracts.selection import (
     DRIVOR_V1,
     DRIVOR_V2,
     SelectionWeights,

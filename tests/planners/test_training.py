@@ -10,17 +10,8 @@ from inspatio_drive.data.types import AgentInput, EgoStatus, Lidar
 from planners.constant_velocity import ConstantVelocityPlanner
 from planners.protocol import ScoredPlanner
 from planners.scoring import RuleBasedScorer
-from planners.training import (
-    ScoreHeads,
-    TrainConfig,
-    collect_training_data,
-    evaluate_heads,
-    load_heads,
-    masked_bce,
-    pdm_targets,
-    save_heads,
-    train_heads,
-)
+from planners.training import ScoreHeads, collect_training_data, load_heads, pdm_targets, save_heads
+from scorers.head_training import TrainConfig, evaluate_heads, masked_bce, train_heads
 
 
 def _scene(rng: np.random.Generator) -> tuple[AgentInput, float]:
@@ -133,10 +124,8 @@ def test_collect_needs_features():
 
 def test_runs_on_the_sandbox_sample():
     """Deliverable 5 on real project data: sandbox sample scenes, metric caches built on the fly, true PDM
-    sub-scores of 64 constant-turn candidates, rule features, a few epochs on CPU.
-    (Needs the sandbox, maps and metric-cache rooms; skipped in a build without them.)"""
-    pytest.importorskip("inspatio_drive.pdm.cache")
-    sample = pytest.importorskip("inspatio_drive.sandbox.sample")
+    sub-scores of 64 constant-turn candidates, rule features, a few epochs on CPU."""
+    from inspatio_drive.data import roots as sample
     from planners.scoring import PDMOracleScorer
     from planners.training import scenes_with_metric_caches
 
@@ -159,8 +148,8 @@ def test_runs_on_the_sandbox_sample():
 
 def test_learned_head_scorer_round_trip(tmp_path):
     """Train heads on rule features, save, reload as an honest scorer that slots into selection."""
+    from inspatio_drive.contracts.selection import select
     from planners.scoring import LearnedHeadScorer
-    from planners.selection import select
 
     feats, targets, _ = _data(24, seed=3)
     head = ScoreHeads(7, hidden=16)

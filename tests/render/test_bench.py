@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from inspatio_drive.render.bench import fan_of_candidates, main
+from inspatio_drive.commands.bench_render import fan_of_candidates, main
 
 
 def test_fan_of_candidates_is_a_proper_fan():

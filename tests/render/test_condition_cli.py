@@ -91,7 +91,7 @@ def test_grid_tiles_candidates_by_time(cloud):
 
 
 def test_cli_writes_condition_for_a_candidates_file(tmp_path):
-    from inspatio_drive.render.cli import main
+    from inspatio_drive.commands.render import main
 
     cands = np.zeros((3, 8, 3))
     cands[..., 0] = np.arange(1, 9) * 3.0

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig, safe_load
+from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 from inspatio_drive.maps import load_map
 from inspatio_drive.sandbox.oracle import load_world
-from inspatio_drive.sandbox.sample import SAMPLE_CONFIG, SAMPLE_SCENARIOS, SAMPLE_SPLIT, sample_root
+from inspatio_drive.sandbox.sample import SAMPLE_CONFIG, SAMPLE_SCENARIOS
 from inspatio_drive.sandbox.writer import frame_dicts
 
 

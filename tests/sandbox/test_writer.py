@@ -96,7 +96,7 @@ def test_write_split_rejects_unknown_scenarios(tmp_path):
 
 
 def test_cli_writes_a_split(tmp_path, capsys):
-    from inspatio_drive.cli import main
+    from inspatio_drive.commands.cli import main
 
     rc = main(["sandbox", f"root={tmp_path}", "split=cli", "n=1", "num_frames=2", "scenarios=[narrow_gap]",
                "image.width=32", "image.height=18", "lidar.channels=4", "lidar.azimuths=32", "texture_res=0.5",

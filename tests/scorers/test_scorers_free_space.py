@@ -135,14 +135,16 @@ def test_grid_method_matches_exact(seed):
 
 
 def test_bev_picture(tmp_path):
-    from scorers.viz import demo_scene, main, plot_candidates_bev
+    from inspatio_drive.commands.figures import scorers_figure
+    from scorers.viz import demo_scene, plot_candidates_bev
 
     cands, pts = demo_scene()
     res = free_space(cands, pts)
     assert torch.isfinite(res.first_intrusion_s).any() and torch.isinf(res.first_intrusion_s).any()
     out = plot_candidates_bev(cands, pts, res, tmp_path / "bev.png", fc_prob=torch.rand(cands.shape[0]))
     assert out.stat().st_size > 5000
-    assert main([str(tmp_path / "demo.png")]) == 0
+    scorers_figure(tmp_path / "demo.png")
+    assert (tmp_path / "demo.png").stat().st_size > 5000
 
 
 def test_own_returns_are_excluded():

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from scorers_synthetic import fc_dataset_arrays
 
+from inspatio_drive.commands.train_fc import main
 from scorers.dataset import load_dataset
 from scorers.head import load_head
 from scorers.study import StudyInputs, plot_study, run_study, selections, to_markdown
-from scorers.train import main, predict_dataset, roc_auc, train_head
+from scorers.train import predict_dataset, roc_auc, train_head
 
 
 def test_roc_auc():
@@ -131,8 +132,8 @@ def test_study_input_validation():
 
 
 def test_study_cli_round_trip(tmp_path, capsys):
+    from inspatio_drive.commands.fc_table import main as study_main
     from scorers.study import load_study_inputs, save_study_inputs
-    from scorers.study import main as study_main
 
     inp = _study_inputs(m=40, k=8, s=3)
     path = save_study_inputs(inp, tmp_path / "study_in.npz")
@@ -151,7 +152,6 @@ def test_study_cli_round_trip(tmp_path, capsys):
 
 
 def test_planners_training_loop_trains_the_fc_head(tmp_path):
-    pytest.importorskip("planners.training", reason="the planner room's training loop is not in this build")
     path = tmp_path / "fc.npz"
     arrays = fc_dataset_arrays(m=80, k=16)
     arrays["candidate_mask"] = np.ones((80, 16), dtype=bool)

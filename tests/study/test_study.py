@@ -101,7 +101,7 @@ def test_replace_readme_block(tmp_path: Path) -> None:
 
 def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """All six steps on 2 scenes per split, K = 4, two seeds, tiny sensors; then a resumed re-run."""
-    from inspatio_drive.evaluation.study import main
+    from inspatio_drive.commands.study import main
 
     out = tmp_path / "study"
     readme = tmp_path / "readme.md"
@@ -173,6 +173,6 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_bad_step_is_a_clear_error(tmp_path: Path) -> None:
-    from inspatio_drive.evaluation.study import main
+    from inspatio_drive.commands.study import main
 
     assert main([f"output_dir={tmp_path}", "steps=[sandbox,nope]"]) == 2

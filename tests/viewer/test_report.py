@@ -146,7 +146,7 @@ def test_report_in_headless_chromium(tmp_path):
 
 
 def test_run_report_cli(tmp_path, capsys):
-    from inspatio_drive.cli import main
+    from inspatio_drive.commands.cli import main
     from inspatio_drive.evaluation import ResultStore
 
     store = ResultStore(tmp_path / "run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from inspatio_drive.world_model.bench import main
+from inspatio_drive.commands.bench_world_model import main
 
 
 def test_bench_runs_on_cpu_at_tiny_size(tmp_path, capsys):

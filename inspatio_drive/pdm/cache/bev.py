@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.contracts import PACIFICA
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.pdm.cache.geometry import ego_corners
-from inspatio_drive.pdm.types import PACIFICA, MetricCache
+from inspatio_drive.pdm.types import MetricCache
 
 __all__ = ["plot_bev", "save_bev"]
 

@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from inspatio_drive.contracts import PACIFICA, VehicleParameters
 from inspatio_drive.data.types import Scene
 from inspatio_drive.maps import Lane, LaneConnector, MapAPI
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
@@ -32,7 +33,7 @@ from inspatio_drive.pdm.cache.route import (
     starting_lane,
 )
 from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state, scene_token
-from inspatio_drive.pdm.types import PACIFICA, Centerline, DrivableAreaMap, MetricCache, VehicleParameters
+from inspatio_drive.pdm.types import Centerline, DrivableAreaMap, MetricCache
 
 __all__ = ["BUILDER_VERSION", "RoutePlan", "build_metric_cache", "plan_route"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from inspatio_drive.pdm.types import VehicleParameters
+from inspatio_drive.contracts import VehicleParameters
 
 __all__ = ["box_corners", "ego_center", "ego_corners", "normalize_angle", "translate_lon_lat"]
 

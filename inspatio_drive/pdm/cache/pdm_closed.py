@@ -23,18 +23,12 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from inspatio_drive.contracts import PACIFICA, VehicleParameters
 from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
 from inspatio_drive.pdm.cache.geometry import ego_corners
 from inspatio_drive.pdm.cache.path import PathBundle, ProposalPath, parallel_path
-from inspatio_drive.pdm.types import (
-    PACIFICA,
-    Centerline,
-    DrivableAreaMap,
-    MetricCache,
-    StateIndex,
-    VehicleParameters,
-)
+from inspatio_drive.pdm.types import Centerline, DrivableAreaMap, MetricCache, StateIndex
 
 __all__ = ["PDMClosedResult", "generate_proposals", "idm_step", "run_pdm_closed", "select_proposal"]
 

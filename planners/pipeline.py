@@ -11,42 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
 
 import torch
 
+from inspatio_drive.contracts import Candidates, FCOutput, FutureConsistency
+from inspatio_drive.contracts.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
 from inspatio_drive.data.types import AgentInput
-from planners.protocol import Candidates, Planner
-from planners.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
-
-
-@dataclass
-class FCOutput:
-    """Future-consistency judgement of ``K`` candidates.
-
-    Attributes:
-        logit: ``[K]`` logit of P(candidate is collision-free and on drivable area); the selection adds
-            ``w_fc · logσ(logit)``.
-        features: name → ``[K]`` feature values (units documented by the scorer).
-        privileged: True when the features used information the agent may not see (logged futures).
-    """
-
-    logit: torch.Tensor
-    features: dict[str, torch.Tensor] = field(default_factory=dict)
-    privileged: bool = False
-    extras: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def prob(self) -> torch.Tensor:
-        return torch.sigmoid(self.logit)
-
-
-@runtime_checkable
-class FutureConsistency(Protocol):
-    """Anything that judges candidates from what the car would see along them."""
-
-    def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput: ...
+from planners.protocol import Planner
 
 
 @dataclass

@@ -14,21 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.data.types import AgentInput
-from inspatio_drive.pipeline import FCOutput
-from planners.protocol import Candidates
-
-
-def render_cameras(cameras: dict[str, Any], names: Sequence[str]) -> Any:
-    """``RenderCameras`` of ``names`` whose intrinsics refer to the size of the *loaded* images (the sandbox
-    writes 480×270, NAVSIM 1920×1080); 1920×1080 when no image is loaded."""
-    from inspatio_drive.render import RenderCameras
-
-    sizes = {(c.image.shape[1], c.image.shape[0]) for n in names if (c := cameras[n]).image is not None}
-    if len(sizes) > 1:
-        raise ValueError(f"cameras {list(names)} have images of different sizes {sorted(sizes)}")
-    size = sizes.pop() if sizes else (1920, 1080)
-    return RenderCameras.from_cameras({n: cameras[n] for n in names}, image_size=size)
+from inspatio_drive.render.types import render_cameras
 
 
 class GeometricFC:
@@ -144,7 +132,7 @@ class GeometricFC:
         g = min(self.generate_top, k)
         if not candidates.logits:
             return torch.arange(g)
-        from planners.selection import DRIVOR_V1, selection_score
+        from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 
         score = selection_score(candidates.logits, DRIVOR_V1).detach().float()
         return torch.argsort(torch.nan_to_num(score, nan=-torch.inf), descending=True)[:g]

@@ -1,7 +1,7 @@
 """Benchmark the oracle: camera images per second (8-camera rig, one Embree call per frame) at the
 configured sizes, and LiDAR sweeps per second.
 
-    python -m inspatio_drive.sandbox.bench [sizes=[[480,270],[1920,1080]]] [frames=3] [scenario=...]
+    python -m inspatio_drive.commands.bench_sandbox [sizes=[[480,270],[1920,1080]]] [frames=3] [scenario=...]
 
 Reports wall-clock images/s on however many cores the process may use (shading threads =
 ``workers``, 0 = all cores) and the CPU time per image (all threads), which does not depend on load.

@@ -9,7 +9,7 @@ scenes), ``<variant>.csv`` (navsim v1.1 columns first, then ours, last row ``ave
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,13 +132,3 @@ def print_result(result: dict[str, Any]) -> None:
         print(f"video    : {video}")
     if "report" in result:
         print(f"report   : {result['report']}  (open in a browser)")
-
-
-def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.config import compose_and_run
-
-    result = compose_and_run("evaluate", "evaluate", overrides, run_evaluation)
-    if result is None:
-        return 2
-    print_result(result)
-    return 0

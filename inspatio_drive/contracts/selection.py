@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from planners.protocol import Candidates
+from inspatio_drive.contracts import Candidates
 
 
 @dataclass(frozen=True)
@@ -234,11 +234,11 @@ def weights_preset(name: str) -> SelectionWeights:
     Raises:
         FileNotFoundError: no such preset.
     """
-    from pathlib import Path
-
     from omegaconf import OmegaConf
 
-    path = Path(__file__).resolve().parent.parent / "configs" / "planner" / "selection" / f"{name}.yaml"
+    from inspatio_drive.config import CONFIG_DIR
+
+    path = CONFIG_DIR / "planner" / "selection" / f"{name}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"selection weights preset {name!r}: expected {path}")
     return SelectionWeights.from_config(OmegaConf.to_container(OmegaConf.load(path)))  # type: ignore[arg-type]

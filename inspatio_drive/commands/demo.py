@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 VOCAB = ASSETS / "vocab_sandbox.safetensors"
 FC_HEAD = ASSETS / "fc_head_sandbox.safetensors"
 
@@ -47,7 +47,7 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
 
 def main(overrides: Sequence[str]) -> int:
     from inspatio_drive.config import compose
-    from inspatio_drive.evaluation.cli import print_result, run_evaluation
+    from inspatio_drive.evaluation.run import print_result, run_evaluation
 
     missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
     if missing:

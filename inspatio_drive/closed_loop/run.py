@@ -35,7 +35,7 @@ STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen"
 def _loader(data: Mapping[str, Any]) -> tuple[Any, Path, Path]:
     """Scene loader with every sensor (the observers and renderers need the history LiDAR and images)."""
     from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-    from inspatio_drive.evaluation.task import resolve_data_paths
+    from inspatio_drive.data.roots import resolve_data_paths
 
     logs, blobs, maps = resolve_data_paths(data)
     loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), SensorConfig.build_all_sensors(),
@@ -62,8 +62,8 @@ def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
     """(pipeline, planner name, has FC scorer) from the ``planner`` / ``scorer`` config nodes."""
     from hydra.utils import instantiate
 
-    from inspatio_drive.pipeline import PlanningPipeline
-    from planners.selection import SelectionWeights, weights_preset
+    from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
+    from planners.pipeline import PlanningPipeline
 
     planner = instantiate(cfg["planner"]["model"], _convert_="all")
     sel = cfg["planner"].get("selection", "v1")
@@ -270,20 +270,6 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
             "markdown": format_comparison(table)}
 
 
-def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.config import compose_and_run
-
-    result = compose_and_run("closed-loop", "closed_loop", overrides, run_closed_loop,
-                             (FileNotFoundError, ValueError, KeyError))
-    if result is None:
-        return 2
-    print("\nclosed loop vs open loop (PDM sub-scores; drift = imagined vs oracle views, steps 1..N-1)")
-    print(result["markdown"])
-    print(f"\ntable    : {result['csv']}")
-    print(f"rollouts : {result['output_dir']}/<token>/<variant>/ (steps.jsonl, metrics.csv, rollout.mp4)")
-    return 0
-
-
 # -- counterfactual export -------------------------------------------------------------------------------
 def run_counterfactual(cfg: Any) -> dict[str, Any]:
     """Export every scene × perturbation of the composed ``counterfactual`` config."""
@@ -352,15 +338,3 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
         w.writeheader()
         w.writerows(manifest)
     return {"output_dir": out, "pickles": written, "manifest": out / "manifest.csv"}
-
-
-def counterfactual_main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.config import compose_and_run
-
-    result = compose_and_run("counterfactual", "counterfactual", overrides, run_counterfactual,
-                             (FileNotFoundError, ValueError, KeyError))
-    if result is None:
-        return 2
-    print(f"\ncounterfactual: {len(result['pickles'])} synthetic scenes in {result['output_dir']} "
-          f"(manifest {result['manifest']})")
-    return 0

@@ -194,7 +194,7 @@ def main(overrides: Sequence[str]) -> int:
     cfg = compose("bench_evaluate", overrides)
     src = Path(cfg.data_root) if cfg.data_root else None
     if src is None:
-        from inspatio_drive.sandbox.sample import SAMPLE_SPLIT, sample_root
+        from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 
         src, split = sample_root(), SAMPLE_SPLIT
     else:

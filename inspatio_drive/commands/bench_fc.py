@@ -1,4 +1,4 @@
-"""Benchmark of the FC features: ``python -m scorers.bench [key=value ...]`` (config ``configs/scorer/bench_fc.yaml``).
+"""Benchmark of the FC features: ``python -m inspatio_drive.commands.bench_fc [key=value ...]`` (config ``configs/scorer/bench_fc.yaml``).
 
 Synthetic inputs of DrivoR size (64 candidates × 8 poses × 4 cameras); prints the median wall time of
 each feature group and of the whole :func:`scorers.features.compute_features` call per scene.

@@ -24,13 +24,19 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from ..config import compose
-from .condition import pixel_frames
-from .factory import compile_blocks, dit_config, random_dit, resolve_device, resolve_dtype
-from .generator import InSpatioGenerator
-from .memory import GIB, estimate_memory
-from .taehv import TAEHVDecoder
-from .vae import WanVAE
+from inspatio_drive.config import compose
+from inspatio_drive.world_model.condition import pixel_frames
+from inspatio_drive.world_model.factory import (
+    compile_blocks,
+    dit_config,
+    random_dit,
+    resolve_device,
+    resolve_dtype,
+)
+from inspatio_drive.world_model.generator import InSpatioGenerator
+from inspatio_drive.world_model.memory import GIB, estimate_memory
+from inspatio_drive.world_model.taehv import TAEHVDecoder
+from inspatio_drive.world_model.vae import WanVAE
 
 
 def _sync(device: torch.device) -> None:
@@ -65,7 +71,7 @@ def _timed(
 
 def _random_codecs(cfg: Any, device: torch.device, dtype: torch.dtype) -> tuple[WanVAE, TAEHVDecoder | None]:
     """Random-weight Wan VAE (full size, or tiny with ``vae=tiny-random``) and TAEHV decoder."""
-    from .vae import _autoencoder_cls, tiny_autoencoder
+    from inspatio_drive.world_model.vae import _autoencoder_cls, tiny_autoencoder
 
     with torch.device(device):
         ae = tiny_autoencoder() if cfg.vae == "tiny-random" else _autoencoder_cls()()

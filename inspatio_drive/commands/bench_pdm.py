@@ -109,7 +109,7 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
         from inspatio_drive.pdm.cache.builder import build_metric_cache
     except ImportError:
         return None
-    from inspatio_drive.pdm.cli import _find_scene
+    from inspatio_drive.commands.pdm_score import _find_scene
 
     scene = _find_scene(data_root, None, token)
     t = time.perf_counter()

@@ -1,7 +1,7 @@
 """Benchmark of the planners' per-scene costs (CPU or GPU): DrivoR feature building and forward at the
 released 1148×672 size, the rule-based scorer on 64 candidates with a full LiDAR sweep, vocabulary lookup.
 
-``python -m planners.bench [device=cpu batch_size=1 repeats=3 threads=0 image_size=[1148,672]]``
+``python -m inspatio_drive.commands.bench_planners [device=cpu batch_size=1 repeats=3 threads=0 image_size=[1148,672]]``
 (hydra config ``configs/bench_planners.yaml``; random weights and synthetic inputs: timings only).
 """
 

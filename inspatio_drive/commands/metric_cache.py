@@ -1,4 +1,4 @@
-"""Command line of the metric-cache builder: ``python -m inspatio_drive.pdm.cache.cli [hydra overrides]``.
+"""Command line of the metric-cache builder: ``python -m inspatio_drive.commands.metric_cache [hydra overrides]``.
 
 Composes ``configs/metric_cache.yaml`` (data split via ``configs/data/openscene.yaml``), builds every scene's
 cache into ``cache_path`` and prints a summary (built / skipped / failed with tokens). Exit code 1 when any

@@ -1,6 +1,6 @@
 """Benchmark of metric-cache building: ms per scene (warm, map loaded), split by stage.
 
-``python -m inspatio_drive.pdm.cache.bench [data_root=... split=... maps_root=... repeats=5 backend=auto]`` —
+``python -m inspatio_drive.commands.bench_metric_cache [data_root=... split=... maps_root=... repeats=5 backend=auto]`` —
 defaults to the golden NAVSIM scenes shipped in ``tests/data/golden/pdms`` (navsim v1.1 itself: 0.21–0.22 s per
 scene warm on a 2-core machine, golden README). Prints a JSON report. ``backend=numpy`` times the reference
 paths instead of the compiled (numba) kernels. The timed builds are warm: the first build (map loading, numba
@@ -10,7 +10,6 @@ compilation or loading of its on-disk cache) is reported separately as ``cold_fi
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from inspatio_drive.pdm.cache.config import MetricCacheConfig
 
 __all__ = ["bench_cache_build", "main"]
 
-_GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "data" / "golden" / "pdms"
+_GOLDEN = Path(__file__).resolve().parents[2] / "tests" / "data" / "golden" / "pdms"
 
 
 def bench_cache_build(
@@ -65,24 +64,22 @@ def bench_cache_build(
 
 
 def main(overrides: Sequence[str] = ()) -> int:
-    """``key=value`` overrides: data_root, split (default: all splits), maps_root, repeats, backend."""
+    """``inspatio-drive bench-metric-cache [data_root=… split=… maps_root=… repeats=5 backend=auto]``
+    (configs/bench_metric_cache.yaml)."""
+    from inspatio_drive.config import compose
     from inspatio_drive.data import SceneLoader
 
-    args = dict(o.split("=", 1) for o in overrides)
-    root = Path(args.get("data_root", _GOLDEN))
-    maps_root = Path(args.get("maps_root", root / "maps"))
+    cfg = compose("bench_metric_cache", overrides)
+    root = Path(cfg.data_root) if cfg.data_root else _GOLDEN
+    maps_root = Path(cfg.maps_root) if cfg.maps_root else root / "maps"
     logs = root / "navsim_logs"
-    splits = [args["split"]] if "split" in args else sorted(p.name for p in logs.iterdir() if p.is_dir())
+    splits = [str(cfg.split)] if cfg.split else sorted(p.name for p in logs.iterdir() if p.is_dir())
     scenes: list[Scene] = []
     for split in splits:
         loader = SceneLoader(logs / split, None, show_progress=False)
         scenes += [loader.get_scene_from_token(t) for t in loader.tokens]
-    config = MetricCacheConfig(backend=args.get("backend", "auto"))
-    report = bench_cache_build(scenes, maps_root, int(args.get("repeats", 5)), config)
+    config = MetricCacheConfig(backend=str(cfg.backend))
+    report = bench_cache_build(scenes, maps_root, int(cfg.repeats), config)
     report["backend"] = config.backend
     print(json.dumps(report, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,174 @@
+"""``inspatio-drive`` command line: ``inspatio-drive <subcommand> [hydra overrides ...]``.
+
+Every sub-command is a module of this ``commands`` layer (the top layer: it may import every room, no room
+imports it), imported lazily so ``inspatio-drive --help`` stays fast and a missing optional dependency only
+affects its own command. A sub-command entry point has the signature ``main(overrides: list[str]) -> int``;
+``--help`` and ``--cfg job`` are answered here for every sub-command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from inspatio_drive.config import CONFIG_DIR, compose
+
+
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: ``module.function(overrides) -> int``, composed from ``configs/<config>.yaml``."""
+
+    module: str
+    function: str
+    config: str
+    text: str
+    example: str
+
+
+_C = "inspatio_drive.commands."
+SUBCOMMANDS: dict[str, Command] = {
+    "demo": Command(_C + "demo", "main", "evaluate", "run the main job on the bundled sample scenes",
+                    "inspatio-drive demo"),
+    "evaluate": Command(_C + "evaluate", "main", "evaluate", "evaluate a planner over a split (with/without FC)",
+                        "inspatio-drive evaluate data=sample planner=vocabulary eval.max_scenes=3"),
+    "report": Command(_C + "report", "main", "report", "write the interactive HTML result viewer of a run",
+                      "inspatio-drive report run_dir=runs/evaluate"),
+    "pdm-score": Command(_C + "pdm_score", "main", "pdm_score",
+                         "score candidate trajectories with the NAVSIM v1.1 PDM score",
+                         "inspatio-drive pdm-score candidates=cands.json data_root=DATA split=sample token=TOKEN"),
+    "metric-cache": Command(_C + "metric_cache", "main", "metric_cache", "build NAVSIM v1.1 metric caches for a split",
+                            "inspatio-drive metric-cache data=sample output_dir=runs/cache"),
+    "sandbox": Command(_C + "sandbox", "main", "sandbox", "write procedural scenes as an OpenScene data root",
+                       "inspatio-drive sandbox split=mini n=4"),
+    "render": Command(_C + "render", "main", "render", "render geometric futures / InSpatio condition videos",
+                      "inspatio-drive render"),
+    "render-fidelity": Command(_C + "render_fidelity", "main", "render_fidelity",
+                               "render fidelity (PSNR, SSIM, coverage, depth) against the sandbox oracle",
+                               "inspatio-drive render-fidelity scenarios=[plain_cruising]"),
+    "build-vocab": Command(_C + "build_vocab", "main", "build_vocab", "cluster a trajectory vocabulary from a split",
+                           "inspatio-drive build-vocab data_root=DATA split=trainval output=vocab.safetensors"),
+    "train-fc": Command(_C + "train_fc", "main", "scorer/train_fc", "train the future-consistency head",
+                        "inspatio-drive train-fc dataset=fc_dataset.npz output_dir=runs/fc_head"),
+    "study": Command(_C + "study", "main", "study",
+                     "future-consistency study on sandbox splits (train, choose w_fc, test)",
+                     "inspatio-drive study seeds=[0] splits.test.n=20"),
+    "fc-table": Command(_C + "fc_table", "main", "scorer/study",
+                        "the FC study table, plot and JSON of a study-inputs NPZ",
+                        "inspatio-drive fc-table inputs=study_inputs.npz output_dir=runs/fc_table"),
+    "closed-loop": Command(_C + "closed_loop", "main", "closed_loop", "closed-loop world-model simulation",
+                           "inspatio-drive closed-loop closed_loop.max_scenes=1"),
+    "counterfactual": Command(_C + "closed_loop", "counterfactual_main", "counterfactual",
+                              "export counterfactual (perturbed-ego) scenes", "inspatio-drive counterfactual"),
+    "figures": Command(_C + "figures", "main", "figures", "redraw the documentation pictures (docs/img)",
+                       "inspatio-drive figures which=[planners]"),
+    "bench-data": Command(_C + "bench_data", "main", "bench_data", "benchmark building agent inputs over a split",
+                          "inspatio-drive bench-data num_logs=2 image_logs=0"),
+    "bench-render": Command(_C + "bench_render", "main", "bench_render", "benchmark the batched geometric renderer",
+                            "inspatio-drive bench-render candidates=8"),
+    "bench-pdm": Command(_C + "bench_pdm", "main", "bench_pdm", "benchmark metric-cache building and PDM scoring",
+                         "inspatio-drive bench-pdm repeats=3"),
+    "bench-metric-cache": Command(_C + "bench_metric_cache", "main", "bench_metric_cache",
+                                  "benchmark metric-cache building per stage (numpy vs numba)",
+                                  "inspatio-drive bench-metric-cache backend=numpy"),
+    "bench-sandbox": Command(_C + "bench_sandbox", "main", "bench_sandbox",
+                             "benchmark sandbox rendering (images/s at 480x270 and 1920x1080)",
+                             "inspatio-drive bench-sandbox frames=1"),
+    "bench-planners": Command(_C + "bench_planners", "main", "bench_planners",
+                              "benchmark planner features, DrivoR forward and the rule scorer",
+                              "inspatio-drive bench-planners drivor=false"),
+    "bench-fc": Command(_C + "bench_fc", "main", "scorer/bench_fc",
+                        "benchmark the future-consistency features at DrivoR size", "inspatio-drive bench-fc"),
+    "bench-evaluate": Command(_C + "bench_evaluate", "main", "bench_evaluate",
+                              "evaluate throughput (1 / 2 workers), memory, kill-and-resume test",
+                              "inspatio-drive bench-evaluate n=50 workers=[1]"),
+    "bench-world-model": Command(_C + "bench_world_model", "main", "bench_world_model",
+                                 "GPU benchmark of the InSpatio-World DiT",
+                                 "inspatio-drive bench-world-model generator.compile=true"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in SUBCOMMANDS)
+    lines = ["usage: inspatio-drive <subcommand> [key=value ...]   (hydra overrides)",
+             "       inspatio-drive <subcommand> --help           (what it does, its knobs and defaults)",
+             "       inspatio-drive <subcommand> [key=value ...] --cfg job   (print the composed config)",
+             "", "subcommands:"]
+    for name, cmd in SUBCOMMANDS.items():
+        available = importlib.util.find_spec(cmd.module) is not None
+        lines.append(f"  {name:<{width}}  {cmd.text}{'' if available else '  [not available in this build]'}")
+    return "\n".join(lines)
+
+
+def _groups(config: str) -> list[str]:
+    """``group: option (choices)`` lines for the config groups in the defaults list of ``configs/<config>.yaml``."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.load(CONFIG_DIR / f"{config}.yaml")
+    out = []
+    for entry in node.get("defaults") or []:
+        if not isinstance(entry, Mapping) and not OmegaConf.is_dict(entry):
+            continue
+        for group, default in entry.items():
+            choices = sorted(p.stem for p in (CONFIG_DIR / str(group)).glob("*.yaml"))
+            out.append(f"  {group}={default}   (choices: {', '.join(choices)}; configs/{group}/)")
+    return out
+
+
+def command_help(name: str) -> str:
+    """``inspatio-drive NAME --help``: purpose, config groups, every knob with its default and comment (the
+    config file itself), and one example."""
+    cmd = SUBCOMMANDS[name]
+    path = CONFIG_DIR / f"{cmd.config}.yaml"
+    lines = [f"inspatio-drive {name}: {cmd.text}", "",
+             f"usage: inspatio-drive {name} [key=value ...] [--cfg job]",
+             f"example: {cmd.example}", ""]
+    groups = _groups(cmd.config)
+    if groups:
+        lines += ["config groups (choose with group=option):", *groups, ""]
+    lines += [f"knobs and defaults (configs/{cmd.config}.yaml; override any with key=value):", "",
+              path.read_text().rstrip()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    name, overrides = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"inspatio-drive: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    cmd = SUBCOMMANDS[name]
+    if "-h" in overrides or "--help" in overrides:
+        print(command_help(name))
+        return 0
+    if "--cfg" in overrides:
+        i = overrides.index("--cfg")
+        what = overrides[i + 1] if i + 1 < len(overrides) else "job"
+        if what != "job":
+            print(f"inspatio-drive {name}: --cfg {what}: only '--cfg job' is supported", file=sys.stderr)
+            return 2
+        from hydra.errors import HydraException
+        from omegaconf import OmegaConf
+
+        rest = overrides[:i] + overrides[i + 2:]
+        try:
+            print(OmegaConf.to_yaml(compose(cmd.config, rest)), end="")
+        except HydraException as exc:
+            print(f"inspatio-drive {name}: bad override: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        module = importlib.import_module(cmd.module)
+    except ModuleNotFoundError as exc:
+        print(f"inspatio-drive {name}: not available ({exc})", file=sys.stderr)
+        return 2
+    return int(getattr(module, cmd.function)(overrides) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

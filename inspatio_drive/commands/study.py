@@ -1,0 +1,33 @@
+"""``inspatio-drive study``: the future-consistency study on sandbox splits (configs/study.yaml); the run is
+:func:`inspatio_drive.evaluation.study.run_study`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from inspatio_drive.config import compose
+from inspatio_drive.evaluation.study import run_study
+
+
+def main(overrides: Sequence[str]) -> int:
+    """``inspatio-drive study [key=value ...]`` (``configs/study.yaml``)."""
+    try:
+        cfg = compose("study", overrides)
+    except HydraException as exc:
+        print(f"inspatio-drive study: bad override: {exc}", file=sys.stderr)
+        return 2
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    try:
+        result = run_study(plain)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"inspatio-drive study: {exc}", file=sys.stderr)
+        return 2
+    if "markdown" in result:
+        print(result["markdown"])
+        print(f"\nstudy: {result['output_dir']}/study.md, study.json, {result['plot']}")
+    return 0
