@@ -14,8 +14,11 @@ import numpy as np
 from numpy.typing import NDArray
 from shapely.geometry import LineString
 
-# nuPlan Pacifica (vehicle_parameters.py): length 5.176, width 2.297, height 1.777, rear axle → centre 1.461
-EGO_LENGTH, EGO_WIDTH, EGO_HEIGHT, EGO_REAR_TO_CENTER = 5.176, 2.297, 1.777, 1.461
+from inspatio_drive.contracts import PACIFICA
+
+# nuPlan Pacifica (contracts.PACIFICA): length 5.176, width 2.297, height 1.777, rear axle → centre 1.461
+EGO_LENGTH, EGO_WIDTH, EGO_HEIGHT = PACIFICA.length, PACIFICA.width, PACIFICA.height
+EGO_REAR_TO_CENTER = PACIFICA.rear_axle_to_center
 
 #: actor kind -> NAVSIM annotation class (``None``: scenery, not annotated)
 ANNOTATION_NAME: dict[str, str | None] = {

@@ -59,3 +59,21 @@ def test_consumers_use_the_one_definition():
         "driving_direction_compliance",
         "comfort",
     )
+
+
+def test_pacifica_is_the_one_vehicle():
+    """The footprints derived from contracts.PACIFICA carry exactly nuplan's literals (float64, bit for bit)."""
+    from inspatio_drive.contracts import PACIFICA
+    from inspatio_drive.sandbox import actors
+    from scorers.vehicle import PACIFICA as FOOTPRINT
+
+    assert PACIFICA.front_length + PACIFICA.rear_length == 4.049 + 1.127 == 5.176
+    assert PACIFICA.width == 2.297 and PACIFICA.height == 1.777
+    assert PACIFICA.half_length - PACIFICA.rear_length == 1.461
+    assert (FOOTPRINT.length, FOOTPRINT.width, FOOTPRINT.rear_axle_to_center) == (5.176, 2.297, 1.461)
+    assert (actors.EGO_LENGTH, actors.EGO_WIDTH, actors.EGO_HEIGHT, actors.EGO_REAR_TO_CENTER) == (
+        5.176,
+        2.297,
+        1.777,
+        1.461,
+    )
