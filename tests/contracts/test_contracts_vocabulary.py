@@ -77,3 +77,29 @@ def test_pacifica_is_the_one_vehicle():
         1.777,
         1.461,
     )
+
+
+def test_se2_helpers_live_in_geometry_and_keep_their_floats():
+    """Pose helpers formerly repeated in pdm, data, sandbox and scorers are geometry's, bit for bit."""
+    import numpy as np
+    import torch
+
+    from inspatio_drive.data import types
+    from inspatio_drive.geometry import se2, se3
+    from inspatio_drive.pdm import simulation
+    from inspatio_drive.pdm.cache import geometry as cache_geometry
+    from scorers import poses
+
+    assert simulation.principal_value is se2.principal_value and simulation.normalize_angle is se2.normalize_angle
+    assert simulation.local_to_global_poses is se2.local_to_global_se2
+    assert cache_geometry.normalize_angle is se2.normalize_angle
+    assert types.navsim_absolute_to_relative is se2.absolute_to_relative_se2_navsim
+    a = np.random.default_rng(0).uniform(-30.0, 30.0, 1000)
+    np.testing.assert_array_equal(se2.wrap_angle(a), (a + np.pi) % (2.0 * np.pi) - np.pi)  # the former spellings
+    np.testing.assert_array_equal(se2.normalize_angle(a), np.arctan2(np.sin(a), np.cos(a)))
+    p32 = torch.tensor(np.random.default_rng(1).normal(size=(5, 3)), dtype=torch.float32)
+    m = poses.se2_to_se3(p32)
+    c, s = torch.cos(p32[:, 2]), torch.sin(p32[:, 2])
+    assert m.dtype == torch.float32
+    assert torch.equal(m[:, :2, :2], torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2))
+    assert torch.equal(m[:, :2, 3], p32[:, :2]) and torch.equal(se3.se2_to_se3(p32), se3.se2_to_se3(p32.double()))
