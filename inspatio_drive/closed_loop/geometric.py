@@ -35,10 +35,9 @@ from numpy.typing import NDArray
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
 from inspatio_drive.closed_loop.rollout import relative_pose
 from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar, Scene
-from inspatio_drive.geometry.intrinsics import resize_intrinsics
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE, resize_intrinsics
 
 DRIVOR_CAMERAS = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0")
-NAVSIM_IMAGE_SIZE = (1920, 1080)
 
 
 def psnr_valid(pred: NDArray[np.uint8], target: NDArray[np.uint8], valid: NDArray[np.bool_]) -> float:
@@ -122,8 +121,7 @@ class GeometricObserver:
         self.real_first = bool(real_first)
         self.oracle = oracle
         # source size of the stored intrinsics: the loaded image's, else NAVSIM's 1920×1080
-        self._src_size = {n: ((c.image.shape[1], c.image.shape[0]) if c.image is not None else NAVSIM_IMAGE_SIZE)
-                          for n, c in current.cameras.items()}
+        self._src_size = {n: c.image_size for n, c in current.cameras.items()}
         self.rig = RenderCameras.from_cameras(
             {n: replace(current.cameras[n], intrinsics=self._scaled_k(current.cameras[n])) for n in self.camera_names},
             self.camera_names, self.image_size)

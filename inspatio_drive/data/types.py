@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2_navsim as navsim_absolute_to_relative
 
 CAMERA_NAMES: tuple[str, ...] = ("CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0")
@@ -66,6 +67,13 @@ class Camera:
     @property
     def is_loaded(self) -> bool:
         return self.image is not None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(W, H)`` the intrinsics refer to: the loaded image's, else NAVSIM's native 1920×1080."""
+        if self.image is None:
+            return NAVSIM_IMAGE_SIZE
+        return (self.image.shape[1], self.image.shape[0])
 
 
 @dataclass

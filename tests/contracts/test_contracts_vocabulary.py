@@ -103,3 +103,19 @@ def test_se2_helpers_live_in_geometry_and_keep_their_floats():
     assert m.dtype == torch.float32
     assert torch.equal(m[:, :2, :2], torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2))
     assert torch.equal(m[:, :2, 3], p32[:, :2]) and torch.equal(se3.se2_to_se3(p32), se3.se2_to_se3(p32.double()))
+
+
+def test_camera_carries_its_native_size():
+    import numpy as np
+
+    from inspatio_drive.data.types import Camera
+    from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
+    from inspatio_drive.render.types import render_cameras
+
+    assert NAVSIM_IMAGE_SIZE == (1920, 1080)
+    k, r, t = np.diag([100.0, 100.0, 1.0]), np.eye(3), np.zeros(3)
+    logged = Camera("CAM_F0", None, k, r, t)
+    loaded = Camera("CAM_B0", np.zeros((54, 96, 3), np.uint8), k, r, t)
+    assert logged.image_size == (1920, 1080) and loaded.image_size == (96, 54)
+    assert render_cameras({"CAM_F0": logged}, ["CAM_F0"]).image_size == (1920, 1080)
+    assert render_cameras({"CAM_F0": logged, "CAM_B0": loaded}, ["CAM_F0", "CAM_B0"]).image_size == (96, 54)
