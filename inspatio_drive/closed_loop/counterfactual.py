@@ -331,11 +331,9 @@ class GeneratedRenderFn:
     """
 
     def __init__(self, geometric: GeometricRenderFn, generator: Any, frames: int = 9, seed: int = 0) -> None:
-        from inspatio_drive.world_model.condition import check_num_frames
+        from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
-        w, h = geometric.image_size
-        if w % 16 or h % 16:
-            raise ValueError(f"generated counterfactuals: image_size {geometric.image_size} must be multiples of 16")
+        check_image_size(geometric.image_size, "generated counterfactuals: image_size")
         check_num_frames(int(frames))
         self.geometric, self.generator, self.frames, self.seed = geometric, generator, int(frames), int(seed)
 

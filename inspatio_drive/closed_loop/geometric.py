@@ -264,11 +264,9 @@ class WorldModelObserver(GeometricObserver):
 
     def __init__(self, scene: Scene, generator: Any, frames: int = 9, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(scene, **kwargs)
-        from inspatio_drive.world_model.condition import check_num_frames
+        from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
-        w, h = self.image_size
-        if w % 16 or h % 16:
-            raise ValueError(f"world-model observer: image_size {self.image_size} must be multiples of 16")
+        check_image_size(self.image_size, "world-model observer: image_size")
         check_num_frames(int(frames))
         self.generator, self.frames, self.seed = generator, int(frames), int(seed)
         self._last_state: NDArray[np.float64] | None = None

@@ -119,3 +119,15 @@ def test_camera_carries_its_native_size():
     assert logged.image_size == (1920, 1080) and loaded.image_size == (96, 54)
     assert render_cameras({"CAM_F0": logged}, ["CAM_F0"]).image_size == (1920, 1080)
     assert render_cameras({"CAM_F0": logged, "CAM_B0": loaded}, ["CAM_F0", "CAM_B0"]).image_size == (96, 54)
+
+
+def test_one_resolution_rule_names_the_knob():
+    import pytest
+
+    from inspatio_drive.world_model.condition import check_image_size
+
+    assert check_image_size([64.0, 32], "closed_loop.image_size") == (64, 32)
+    with pytest.raises(ValueError, match=r"^generate_size 60x32: .*multiples of 16.*a multiple of 16"):
+        check_image_size((60, 32), "generate_size")
+    with pytest.raises(ValueError, match=r"counterfactual\.image_size 64x54"):
+        check_image_size((64, 54), "counterfactual.image_size")
