@@ -28,6 +28,19 @@ def check_candidates(candidates: Tensor) -> Tensor:
     return candidates
 
 
+def check_view_maps(a: Tensor, b: Tensor, names: str) -> tuple[Tensor, Tensor]:
+    """Two per-view maps as tensors ``[K, T, C, H, W]`` of equal shapes (a singleton axis 3 of a 6-d map, e.g.
+    a channel, is dropped); ``names`` (``"depth/valid"``) name them in the error."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    if a.ndim == 6 and a.shape[3] == 1:
+        a = a.squeeze(3)
+    if b.ndim == 6 and b.shape[3] == 1:
+        b = b.squeeze(3)
+    if a.ndim != 5 or a.shape != b.shape:
+        raise ValueError(f"{names}: expected equal shapes [K, T, C, H, W], got {tuple(a.shape)} and {tuple(b.shape)}")
+    return a, b
+
+
 def with_origin(candidates: Tensor) -> Tensor:
     """Prepend the current pose (0, 0, 0) at t = 0: ``[K, T, 3]`` → ``[K, T + 1, 3]``."""
     zero = candidates.new_zeros(candidates.shape[0], 1, 3)
