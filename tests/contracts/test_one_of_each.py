@@ -1,4 +1,5 @@
-"""The contracts vocabulary: one spelling of every sub-score name, the order each consumer relies on."""
+"""One of each: sub-score names, the vehicle, SE(2) helpers, the camera native size and the resolution rule
+have one definition; the places that used to repeat them import it (same values, bit for bit)."""
 
 from __future__ import annotations
 
