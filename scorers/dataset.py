@@ -27,23 +27,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-SUBSCORE_KEYS = (
-    "no_at_fault_collisions",
-    "drivable_area_compliance",
-    "ego_progress",
-    "time_to_collision_within_bound",
-    "comfort",
-    "driving_direction_compliance",
-    "score",
-)
-REQUIRED = (
-    "features",
-    "feature_names",
-    "split",
-    "no_at_fault_collisions",
-    "drivable_area_compliance",
-    "privileged",
-)
+from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS, SUBSCORE_TO_NAVSIM
+
+SUBSCORE_KEYS = NAVSIM_PDM_COLUMNS
+LABEL_KEYS = (SUBSCORE_TO_NAVSIM["NC"], SUBSCORE_TO_NAVSIM["DAC"])  # the label: NC == 1 and DAC == 1
+REQUIRED = ("features", "feature_names", "split", *LABEL_KEYS, "privileged")
 
 
 @dataclass
@@ -149,7 +137,7 @@ def _from_npz(npz, path: Path) -> FCDataset:
     if missing:
         raise ValueError(f"{path}: missing key(s) {missing}; required {list(REQUIRED)}")
     subscores = {k: npz[k].astype(np.float64) for k in SUBSCORE_KEYS if k in npz.files}
-    for k in ("no_at_fault_collisions", "drivable_area_compliance"):
+    for k in LABEL_KEYS:
         v = subscores[k]
         if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
             raise ValueError(f"{path}: {k!r} must hold sub-scores in [0, 1]")
@@ -213,7 +201,7 @@ class DatasetBuilder:
         if x.ndim != 2 or x.shape[1] != len(feature_names):
             raise ValueError(f"scene {token}: features must be [K, {len(feature_names)}], got {x.shape}")
         K = x.shape[0]
-        for key in ("no_at_fault_collisions", "drivable_area_compliance"):
+        for key in LABEL_KEYS:
             if key not in subscores:
                 raise ValueError(f"scene {token}: sub-score {key!r} missing")
         subs = {

@@ -17,6 +17,7 @@ import torch
 from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.data.types import AgentInput
 from inspatio_drive.render.types import render_cameras
+from inspatio_drive.world_model.condition import check_image_size
 
 
 class GeometricFC:
@@ -72,8 +73,7 @@ class GeometricFC:
             self.generator_name = str(dict(generator)["name"])
         self.generate_top = int(generate_top)
         self.generate_size = (int(generate_size[0]), int(generate_size[1]))
-        if self.generate_size[0] % 16 or self.generate_size[1] % 16:
-            raise ValueError(f"generate_size {self.generate_size}: both sides must be multiples of 16")
+        check_image_size(self.generate_size, "generate_size")
         self.head = None
         self.head_path = None if head is None else str(head)
         if head is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from scorers.poses import check_candidates, with_origin
+from scorers.poses import check_candidates, check_view_maps, with_origin
 
 
 @dataclass
@@ -163,16 +163,7 @@ def observability(valid: Tensor, region: Tensor, *, empty_value: float = 0.0) ->
     Returns:
         :class:`ObservabilityResult` with ``share [K]`` in [0, 1].
     """
-    valid = torch.as_tensor(valid)
-    region = torch.as_tensor(region)
-    if valid.ndim == 6 and valid.shape[3] == 1:
-        valid = valid.squeeze(3)
-    if region.ndim == 6 and region.shape[3] == 1:
-        region = region.squeeze(3)
-    if valid.ndim != 5 or valid.shape != region.shape:
-        raise ValueError(
-            f"valid/region: expected equal shapes [K, T, C, H, W], got {tuple(valid.shape)} and {tuple(region.shape)}"
-        )
+    valid, region = check_view_maps(valid, region, "valid/region")
     valid, region = valid.bool(), region.bool()
     n_region = region.flatten(1).sum(1)
     n_obs = (valid & region).flatten(1).sum(1)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from inspatio_drive.geometry.se3 import se2_to_se3 as geometry_se2_to_se3
+from inspatio_drive.geometry.se3 import wrap_angle_t
+
 
 def check_candidates(candidates: Tensor) -> Tensor:
     """Validate candidate poses ``[K, T, 3]`` and return them as a floating tensor."""
@@ -23,6 +26,19 @@ def check_candidates(candidates: Tensor) -> Tensor:
     if not torch.isfinite(candidates).all():
         raise ValueError("candidates: contain NaN or inf")
     return candidates
+
+
+def check_view_maps(a: Tensor, b: Tensor, names: str) -> tuple[Tensor, Tensor]:
+    """Two per-view maps as tensors ``[K, T, C, H, W]`` of equal shapes (a singleton axis 3 of a 6-d map, e.g.
+    a channel, is dropped); ``names`` (``"depth/valid"``) name them in the error."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    if a.ndim == 6 and a.shape[3] == 1:
+        a = a.squeeze(3)
+    if b.ndim == 6 and b.shape[3] == 1:
+        b = b.squeeze(3)
+    if a.ndim != 5 or a.shape != b.shape:
+        raise ValueError(f"{names}: expected equal shapes [K, T, C, H, W], got {tuple(a.shape)} and {tuple(b.shape)}")
+    return a, b
 
 
 def with_origin(candidates: Tensor) -> Tensor:
@@ -49,22 +65,17 @@ def interpolate_poses(candidates: Tensor, substeps: int) -> Tensor:
     frac = torch.arange(1, substeps + 1, dtype=candidates.dtype, device=candidates.device) / substeps
     frac = frac.view(1, 1, -1, 1)  # [1, 1, S, 1]
     delta = end - start
-    dpsi = torch.remainder(delta[..., 2] + torch.pi, 2 * torch.pi) - torch.pi
+    dpsi = wrap_angle_t(delta[..., 2])
     delta = torch.stack([delta[..., 0], delta[..., 1], dpsi], dim=-1)
     out = start.unsqueeze(2) + frac * delta.unsqueeze(2)  # [K, T, S, 3]
-    out[..., 2] = torch.remainder(out[..., 2] + torch.pi, 2 * torch.pi) - torch.pi
+    out[..., 2] = wrap_angle_t(out[..., 2])
     return out.reshape(candidates.shape[0], -1, 3)
 
 
 def se2_to_se3(poses: Tensor) -> Tensor:
-    """``[..., 3]`` (x, y, heading) → ``[..., 4, 4]`` planar SE(3) matrices (z = pitch = roll = 0)."""
-    c, s = torch.cos(poses[..., 2]), torch.sin(poses[..., 2])
-    m = torch.zeros(*poses.shape[:-1], 4, 4, dtype=poses.dtype, device=poses.device)
-    m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1] = c, -s, s, c
-    m[..., 2, 2] = 1.0
-    m[..., 3, 3] = 1.0
-    m[..., 0, 3], m[..., 1, 3] = poses[..., 0], poses[..., 1]
-    return m
+    """``[..., 3]`` (x, y, heading) → ``[..., 4, 4]`` planar SE(3) matrices (z = pitch = roll = 0), in the
+    dtype of ``poses`` (:func:`inspatio_drive.geometry.se3.se2_to_se3` with ``keep_dtype=True``)."""
+    return geometry_se2_to_se3(poses, keep_dtype=True)
 
 
 def camera_to_ego0(candidates: Tensor, T_ego_cam: Tensor) -> Tensor:

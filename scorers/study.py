@@ -15,18 +15,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from inspatio_drive.contracts import METRIC_LABELS
 from scorers.fusion import fused_score, select
 
 METHODS = ("base", "base+fc", "fc", "oracle@K")
-SUBSCORE_ORDER = (
-    ("score", "PDMS"),
-    ("no_at_fault_collisions", "NC"),
-    ("drivable_area_compliance", "DAC"),
-    ("driving_direction_compliance", "DDC"),
-    ("time_to_collision_within_bound", "TTC"),
-    ("ego_progress", "EP"),
-    ("comfort", "C"),
-)
+SUBSCORE_ORDER = METRIC_LABELS
 
 
 @dataclass

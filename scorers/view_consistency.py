@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from scorers.poses import camera_to_ego0, check_candidates, relative_camera_motion
+from scorers.poses import camera_to_ego0, check_candidates, check_view_maps, relative_camera_motion
 
 
 @dataclass
@@ -122,15 +122,7 @@ def view_consistency(
     Returns:
         :class:`ViewConsistencyResult` (NaN where a candidate has no valid pair).
     """
-    depth, valid = torch.as_tensor(depth), torch.as_tensor(valid)
-    if depth.ndim == 6 and depth.shape[3] == 1:
-        depth = depth.squeeze(3)
-    if valid.ndim == 6 and valid.shape[3] == 1:
-        valid = valid.squeeze(3)
-    if depth.ndim != 5 or depth.shape != valid.shape:
-        raise ValueError(
-            f"depth/valid: expected equal shapes [K, T, C, H, W], got {tuple(depth.shape)}, {tuple(valid.shape)}"
-        )
+    depth, valid = check_view_maps(depth, valid, "depth/valid")
     K, T, C, H, W = depth.shape
     if T < 2:
         raise ValueError(f"view_consistency needs at least 2 frames per candidate, got T={T}")

@@ -257,7 +257,6 @@ class GeometricRenderFn:
         self._rig: Any = None
 
     def _prepare(self, scene: Scene) -> None:
-        from inspatio_drive.closed_loop.geometric import NAVSIM_IMAGE_SIZE
         from inspatio_drive.geometry.intrinsics import resize_intrinsics
         from inspatio_drive.render import RenderCameras, build_point_cloud
 
@@ -271,7 +270,7 @@ class GeometricRenderFn:
         cams = {}
         for n in names:
             c = current.cameras[n]
-            src = (c.image.shape[1], c.image.shape[0]) if c.image is not None else NAVSIM_IMAGE_SIZE
+            src = c.image_size
             cams[n] = replace(c, intrinsics=resize_intrinsics(np.asarray(c.intrinsics, np.float64), src, self.image_size))
         self._rig = RenderCameras.from_cameras(cams, names, self.image_size)
         self._points = build_point_cloud(scene.get_agent_input(), sweeps=self.sweeps, voxel_size=self.voxel_size,
@@ -332,11 +331,9 @@ class GeneratedRenderFn:
     """
 
     def __init__(self, geometric: GeometricRenderFn, generator: Any, frames: int = 9, seed: int = 0) -> None:
-        from inspatio_drive.world_model.condition import check_num_frames
+        from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
-        w, h = geometric.image_size
-        if w % 16 or h % 16:
-            raise ValueError(f"generated counterfactuals: image_size {geometric.image_size} must be multiples of 16")
+        check_image_size(geometric.image_size, "generated counterfactuals: image_size")
         check_num_frames(int(frames))
         self.geometric, self.generator, self.frames, self.seed = geometric, generator, int(frames), int(seed)
 

@@ -35,10 +35,9 @@ from numpy.typing import NDArray
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
 from inspatio_drive.closed_loop.rollout import relative_pose
 from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar, Scene
-from inspatio_drive.geometry.intrinsics import resize_intrinsics
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE, resize_intrinsics
 
 DRIVOR_CAMERAS = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0")
-NAVSIM_IMAGE_SIZE = (1920, 1080)
 
 
 def psnr_valid(pred: NDArray[np.uint8], target: NDArray[np.uint8], valid: NDArray[np.bool_]) -> float:
@@ -122,8 +121,7 @@ class GeometricObserver:
         self.real_first = bool(real_first)
         self.oracle = oracle
         # source size of the stored intrinsics: the loaded image's, else NAVSIM's 1920×1080
-        self._src_size = {n: ((c.image.shape[1], c.image.shape[0]) if c.image is not None else NAVSIM_IMAGE_SIZE)
-                          for n, c in current.cameras.items()}
+        self._src_size = {n: c.image_size for n, c in current.cameras.items()}
         self.rig = RenderCameras.from_cameras(
             {n: replace(current.cameras[n], intrinsics=self._scaled_k(current.cameras[n])) for n in self.camera_names},
             self.camera_names, self.image_size)
@@ -266,11 +264,9 @@ class WorldModelObserver(GeometricObserver):
 
     def __init__(self, scene: Scene, generator: Any, frames: int = 9, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(scene, **kwargs)
-        from inspatio_drive.world_model.condition import check_num_frames
+        from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
-        w, h = self.image_size
-        if w % 16 or h % 16:
-            raise ValueError(f"world-model observer: image_size {self.image_size} must be multiples of 16")
+        check_image_size(self.image_size, "world-model observer: image_size")
         check_num_frames(int(frames))
         self.generator, self.frames, self.seed = generator, int(frames), int(seed)
         self._last_state: NDArray[np.float64] | None = None

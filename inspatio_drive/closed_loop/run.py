@@ -222,11 +222,10 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     gen_cfg = plain.get("generator") or {"name": "geometric"}
     generator = None
     if gen_cfg.get("name", "geometric") != "geometric" and section.get("observer", "geometric") == "geometric":
+        from inspatio_drive.world_model.condition import check_image_size
         from inspatio_drive.world_model.factory import build_generator
 
-        if any(int(v) % 16 for v in section["image_size"]):
-            raise ValueError(f"closed_loop.image_size {list(section['image_size'])}: generator={gen_cfg['name']} "
-                             "needs multiples of 16")
+        check_image_size(section["image_size"], f"closed_loop.image_size (generator={gen_cfg['name']})")
 
         generator = build_generator(gen_cfg)
     dynamic = str(section.get("dynamic", "static"))
@@ -311,10 +310,10 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
                                    int(section["hole_fill"]), str(section.get("device", "cpu")))
         gen_cfg = plain.get("generator") or {"name": "geometric"}
         if gen_cfg.get("name", "geometric") != "geometric":
-            if any(int(v) % 16 for v in section["image_size"]):
-                raise ValueError(f"counterfactual.image_size {list(section['image_size'])}: generator="
-                                 f"{gen_cfg['name']} needs multiples of 16")
+            from inspatio_drive.world_model.condition import check_image_size
             from inspatio_drive.world_model.factory import build_generator
+
+            check_image_size(section["image_size"], f"counterfactual.image_size (generator={gen_cfg['name']})")
 
             render = GeneratedRenderFn(render, build_generator(gen_cfg), int(section.get("wm_frames", 9)),
                                        int(gen_cfg.get("seed", 0)))

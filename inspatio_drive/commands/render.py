@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.grid import candidate_grid, save_grid
 from inspatio_drive.render.point_cloud import build_point_cloud
@@ -81,8 +82,7 @@ def load_source(cfg: Any) -> dict[str, Any]:
         privileged = str(cfg.dynamic_mode) == "privileged"
         pc = build_point_cloud(scene, use_annotations=privileged, **pc_kw)
         cams = scene.frames[scene.current_index].cameras
-        loaded = next((c.image for c in cams.values() if c.image is not None), None)
-        size = (1920, 1080) if loaded is None else (loaded.shape[1], loaded.shape[0])
+        size = next((c.image_size for c in cams.values() if c.is_loaded), NAVSIM_IMAGE_SIZE)
         return {
             "points": pc,
             "logged": scene.get_future_trajectory(8).astype(np.float64),

@@ -11,13 +11,24 @@ OpenCV axes (x right, y down, z forward); the global frame is the map's UTM proj
 
 from inspatio_drive.contracts.candidates import Candidates
 from inspatio_drive.contracts.future_consistency import FCOutput, FutureConsistency
-from inspatio_drive.contracts.subscores import DRIVOR_HEAD_TO_SUBSCORE, SUBSCORE_NAMES
+from inspatio_drive.contracts.subscores import (
+    DRIVOR_HEAD_TO_SUBSCORE,
+    METRIC_LABELS,
+    NAVSIM_PDM_COLUMNS,
+    NAVSIM_TO_SUBSCORE,
+    SUBSCORE_NAMES,
+    SUBSCORE_TO_NAVSIM,
+)
 from inspatio_drive.contracts.vehicle import PACIFICA, VehicleParameters
 
 __all__ = [
     "DRIVOR_HEAD_TO_SUBSCORE",
+    "METRIC_LABELS",
+    "NAVSIM_PDM_COLUMNS",
+    "NAVSIM_TO_SUBSCORE",
     "PACIFICA",
     "SUBSCORE_NAMES",
+    "SUBSCORE_TO_NAVSIM",
     "Candidates",
     "FCOutput",
     "FutureConsistency",

@@ -13,23 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
+from inspatio_drive.geometry.se2 import absolute_to_relative_se2_navsim as navsim_absolute_to_relative
+
 CAMERA_NAMES: tuple[str, ...] = ("CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0")
 NAVSIM_INTERVAL_LENGTH = 0.5  # s between frames (2 Hz)
 # navsim LidarIndex rows of Lidar.points
 LIDAR_FIELDS: tuple[str, ...] = ("x", "y", "z", "intensity", "ring", "lidar_id")
-
-
-def navsim_absolute_to_relative(origin: NDArray[np.float64], poses: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Global ``[N, 3]`` (x, y, heading) → frame of ``origin`` ``[3]``, with the exact floating-point
-    operation order of navsim's ``convert_absolute_to_relative_se2_array`` (``(p - o)[:2] @ R(−ψ).T``,
-    heading wrapped with ``arctan2(sin, cos)``), so results match navsim bit for bit."""
-    origin = np.asarray(origin, dtype=np.float64)
-    theta = -origin[2]
-    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    rel = np.asarray(poses, dtype=np.float64) - origin[None, :]
-    rel[..., :2] = rel[..., :2] @ rot.T
-    rel[:, 2] = np.arctan2(np.sin(rel[:, 2]), np.cos(rel[:, 2]))
-    return rel
 
 
 @dataclass
@@ -77,6 +67,13 @@ class Camera:
     @property
     def is_loaded(self) -> bool:
         return self.image is not None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(W, H)`` the intrinsics refer to: the loaded image's, else NAVSIM's native 1920×1080."""
+        if self.image is None:
+            return NAVSIM_IMAGE_SIZE
+        return (self.image.shape[1], self.image.shape[0])
 
 
 @dataclass

@@ -23,15 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-PDM_COLUMNS: tuple[str, ...] = (
-    "no_at_fault_collisions",
-    "drivable_area_compliance",
-    "ego_progress",
-    "time_to_collision_within_bound",
-    "comfort",
-    "driving_direction_compliance",
-    "score",
-)
+from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS
+
+PDM_COLUMNS: tuple[str, ...] = NAVSIM_PDM_COLUMNS
 NAVSIM_COLUMNS: tuple[str, ...] = ("token", "valid", *PDM_COLUMNS)
 JOURNAL = "results.jsonl"
 

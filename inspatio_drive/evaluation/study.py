@@ -33,14 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from inspatio_drive.contracts import METRIC_LABELS
+
 STEPS = ("sandbox", "vocab", "features", "train", "test", "report")
 METHODS: tuple[tuple[str, str], ...] = (("base", "base"), ("fc", "base+FC"), ("fc_only", "FC alone"),
                                         ("oracle", "oracle@K"))
-METRICS: tuple[tuple[str, str], ...] = (
-    ("score", "PDMS"), ("no_at_fault_collisions", "NC"), ("drivable_area_compliance", "DAC"),
-    ("driving_direction_compliance", "DDC"), ("time_to_collision_within_bound", "TTC"),
-    ("ego_progress", "EP"), ("comfort", "C"),
-)
+METRICS: tuple[tuple[str, str], ...] = METRIC_LABELS
 README_BEGIN, README_END = "<!-- study:begin -->", "<!-- study:end -->"
 
 

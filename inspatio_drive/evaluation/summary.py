@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
+from inspatio_drive.contracts import METRIC_LABELS
 from inspatio_drive.evaluation.results import PDM_COLUMNS
 
-SHORT = {**DRIVOR_HEAD_TO_SUBSCORE, "score": "PDMS"}  # navsim name → short name
+SHORT = dict(METRIC_LABELS)  # navsim name → short name
+ORDER = tuple(short for _, short in METRIC_LABELS)  # PDMS NC DAC DDC TTC EP C
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -61,7 +62,7 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
     """A compact text table: one line per variant, columns PDMS NC DAC DDC TTC EP C (mean ± half CI)."""
     if summary.empty:
         return "(no valid scenes)"
-    order = ["PDMS", "NC", "DAC", "DDC", "TTC", "EP", "C"]
+    order = list(ORDER)
     variants = list(variants or sorted(summary["variant"].unique()))
     header = f"{'variant':<12}{'scenes':>7}  " + "  ".join(f"{m:>13}" for m in order)
     lines = [header, "-" * len(header)]
@@ -88,7 +89,7 @@ def plot_summary(summary: pd.DataFrame, path: str | Path, title: str = "PDM scor
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    order = [m for m in ("PDMS", "NC", "DAC", "DDC", "TTC", "EP", "C") if m in set(summary["metric"])]
+    order = [m for m in ORDER if m in set(summary["metric"])]
     variants = sorted(summary["variant"].unique())
     fig, ax = plt.subplots(figsize=(1.2 * len(order) + 2, 3.6))
     width = 0.8 / max(1, len(variants))

@@ -14,6 +14,10 @@ import torch
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
+NAVSIM_IMAGE_SIZE: tuple[int, int] = (1920, 1080)
+"""(W, H) of NAVSIM / OpenScene (nuPlan) camera images: the size logged intrinsics refer to when no image says
+otherwise (a loaded image carries its own: ``Camera.image_size``)."""
+
 
 def _copy(k: ArrayT) -> ArrayT:
     if isinstance(k, torch.Tensor):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-NUPLAN_IMAGE_SIZE: tuple[int, int] = (1920, 1080)  # (width, height)
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
+
 NUPLAN_FOCAL: float = 1545.0
 NUPLAN_PRINCIPAL_POINT: tuple[float, float] = (960.0, 560.0)
 
@@ -44,10 +45,12 @@ def camera_to_ego_rotation(yaw: float, pitch: float = 0.0) -> NDArray[np.float64
     return rz @ ry @ _CAM_AXES_FORWARD
 
 
-def nuplan_like_intrinsics(width: int = 1920, height: int = 1080) -> NDArray[np.float64]:
+def nuplan_like_intrinsics(
+    width: int = NAVSIM_IMAGE_SIZE[0], height: int = NAVSIM_IMAGE_SIZE[1]
+) -> NDArray[np.float64]:
     """``[3, 3]`` pinhole matrix of the nuPlan-like rig for an image stretched to ``width × height``
     (fx, cx scale with width / 1920; fy, cy with height / 1080, as NAVSIM / DrivoR do)."""
-    sx, sy = width / NUPLAN_IMAGE_SIZE[0], height / NUPLAN_IMAGE_SIZE[1]
+    sx, sy = width / NAVSIM_IMAGE_SIZE[0], height / NAVSIM_IMAGE_SIZE[1]
     return np.array(
         [
             [NUPLAN_FOCAL * sx, 0.0, NUPLAN_PRINCIPAL_POINT[0] * sx],
@@ -58,7 +61,7 @@ def nuplan_like_intrinsics(width: int = 1920, height: int = 1080) -> NDArray[np.
 
 
 def nuplan_like_rig(
-    width: int = 1920, height: int = 1080, cameras: tuple[str, ...] | None = None
+    width: int = NAVSIM_IMAGE_SIZE[0], height: int = NAVSIM_IMAGE_SIZE[1], cameras: tuple[str, ...] | None = None
 ) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
     """The nuPlan-like rig as ``{name: (K [3, 3], T_ego_cam [4, 4])}``, float64.
 

@@ -30,9 +30,10 @@ def rot_z(yaw: torch.Tensor) -> torch.Tensor:
     return torch.stack([c, -s, z, s, c, z, z, z, o], dim=-1).reshape(*yaw.shape, 3, 3)
 
 
-def se2_to_se3(poses: ArrayLike | torch.Tensor) -> torch.Tensor:
-    """``[..., 3]`` (x, y, heading) → ``[..., 4, 4]`` float64 SE(3) with planar motion (z = 0)."""
-    p = as_float64(poses)
+def se2_to_se3(poses: ArrayLike | torch.Tensor, keep_dtype: bool = False) -> torch.Tensor:
+    """``[..., 3]`` (x, y, heading) → ``[..., 4, 4]`` float64 SE(3) with planar motion (z = 0);
+    ``keep_dtype=True`` keeps a tensor's own dtype and device (no cast, the trigonometry in that dtype)."""
+    p = torch.as_tensor(poses) if keep_dtype else as_float64(poses)
     if p.shape[-1] != 3:
         raise ValueError(f"expected SE(2) poses [..., 3], got {tuple(p.shape)}")
     out = torch.zeros(*p.shape[:-1], 4, 4, dtype=p.dtype, device=p.device)

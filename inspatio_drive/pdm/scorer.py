@@ -24,7 +24,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from inspatio_drive.contracts import PACIFICA, VehicleParameters
+from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS, PACIFICA, VehicleParameters
 from inspatio_drive.pdm.comfort import COMFORT_CHECKS, ComfortThresholds, comfort_checks
 from inspatio_drive.pdm.simulation import (
     BicycleConfig,
@@ -110,15 +110,7 @@ class PDMResults:
     reference: dict[str, Any] = field(default_factory=dict)
     names: list[str] | None = None
 
-    SUBSCORES = (
-        "no_at_fault_collisions",
-        "drivable_area_compliance",
-        "ego_progress",
-        "time_to_collision_within_bound",
-        "comfort",
-        "driving_direction_compliance",
-        "score",
-    )
+    SUBSCORES = NAVSIM_PDM_COLUMNS
 
     def __len__(self) -> int:
         return len(self.score)

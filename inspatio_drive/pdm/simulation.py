@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from inspatio_drive.contracts import PACIFICA, VehicleParameters
+from inspatio_drive.geometry.se2 import local_to_global_se2 as local_to_global_poses
+from inspatio_drive.geometry.se2 import normalize_angle, principal_value
 from inspatio_drive.pdm.types import STATE_SIZE, StateIndex
 
 __all__ = [
@@ -69,42 +71,6 @@ class BicycleConfig:
     steering_angle_time_constant: float = 0.05
 
 
-# --------------------------------------------------------------------------------------------------------------
-# angles and poses
-# --------------------------------------------------------------------------------------------------------------
-
-
-def principal_value(angle: ArrayLike, min_: float = -np.pi) -> NDArray[np.float64]:
-    """Wrap angles (rad) into ``[min_, min_ + 2π)`` (nuplan ``principal_value``)."""
-    a = np.asarray(angle, dtype=np.float64)
-    return (a - min_) % (2 * np.pi) + min_
-
-
-def normalize_angle(angle: ArrayLike) -> NDArray[np.float64]:
-    """Wrap angles into ``[-π, π]`` via ``atan2(sin, cos)`` (navsim ``normalize_angle``)."""
-    a = np.asarray(angle, dtype=np.float64)
-    return np.arctan2(np.sin(a), np.cos(a))
-
-
-def local_to_global_poses(origin: ArrayLike, poses: ArrayLike) -> NDArray[np.float64]:
-    """Compose SE(2) poses given in the frame of ``origin`` into the global frame.
-
-    Args:
-        origin: ``[3]`` global (x, y, heading) of the reference frame (the rear axle at t0).
-        poses: ``[..., 3]`` (x, y, heading) in that frame (x forward, y left).
-
-    Returns:
-        ``[..., 3]`` global poses; heading = ``atan2`` of the composed rotation (in ``(-π, π]``).
-    """
-    o = np.asarray(origin, dtype=np.float64)
-    p = np.asarray(poses, dtype=np.float64)
-    co, so = np.cos(o[2]), np.sin(o[2])
-    cp, sp = np.cos(p[..., 2]), np.sin(p[..., 2])
-    out = np.empty(p.shape, dtype=np.float64)
-    out[..., 0] = co * p[..., 0] - so * p[..., 1] + o[0]
-    out[..., 1] = so * p[..., 0] + co * p[..., 1] + o[1]
-    out[..., 2] = np.arctan2(so * cp + co * sp, co * cp - so * sp)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------------------

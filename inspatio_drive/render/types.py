@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspatio_drive.geometry.intrinsics import resize_intrinsics
+from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE, resize_intrinsics
 from inspatio_drive.geometry.se3 import as_float64
 
 STATIC = -1  # instance id of static points
@@ -137,7 +137,7 @@ class RenderCameras:
         cls,
         cameras: Mapping[str, Any],
         names: Sequence[str] | None = None,
-        image_size: tuple[int, int] = (1920, 1080),
+        image_size: tuple[int, int] = NAVSIM_IMAGE_SIZE,
     ) -> RenderCameras:
         """From ``inspatio_drive.data.types.Camera`` objects (intrinsics in pixels of ``image_size``, the
         size of the stored images: 1920×1080 in NAVSIM)."""
@@ -199,8 +199,8 @@ class RenderBatch:
 def render_cameras(cameras: dict[str, Any], names: Sequence[str]) -> Any:
     """``RenderCameras`` of ``names`` whose intrinsics refer to the size of the *loaded* images (the sandbox
     writes 480×270, NAVSIM 1920×1080); 1920×1080 when no image is loaded."""
-    sizes = {(c.image.shape[1], c.image.shape[0]) for n in names if (c := cameras[n]).image is not None}
+    sizes = {c.image_size for n in names if (c := cameras[n]).is_loaded}
     if len(sizes) > 1:
         raise ValueError(f"cameras {list(names)} have images of different sizes {sorted(sizes)}")
-    size = sizes.pop() if sizes else (1920, 1080)
+    size = sizes.pop() if sizes else NAVSIM_IMAGE_SIZE
     return RenderCameras.from_cameras({n: cameras[n] for n in names}, image_size=size)

@@ -14,8 +14,12 @@ import numpy as np
 from numpy.typing import NDArray
 from shapely.geometry import LineString
 
-# nuPlan Pacifica (vehicle_parameters.py): length 5.176, width 2.297, height 1.777, rear axle → centre 1.461
-EGO_LENGTH, EGO_WIDTH, EGO_HEIGHT, EGO_REAR_TO_CENTER = 5.176, 2.297, 1.777, 1.461
+from inspatio_drive.contracts import PACIFICA
+from inspatio_drive.geometry.se2 import wrap_angle
+
+# nuPlan Pacifica (contracts.PACIFICA): length 5.176, width 2.297, height 1.777, rear axle → centre 1.461
+EGO_LENGTH, EGO_WIDTH, EGO_HEIGHT = PACIFICA.length, PACIFICA.width, PACIFICA.height
+EGO_REAR_TO_CENTER = PACIFICA.rear_axle_to_center
 
 #: actor kind -> NAVSIM annotation class (``None``: scenery, not annotated)
 ANNOTATION_NAME: dict[str, str | None] = {
@@ -59,7 +63,7 @@ class Track:
         h = np.unwrap(self.poses[:, 2])
         pose = np.stack([np.interp(t, self.times, self.poses[:, 0]), np.interp(t, self.times, self.poses[:, 1]),
                          np.interp(t, self.times, h)], axis=-1)
-        pose[..., 2] = (pose[..., 2] + np.pi) % (2 * np.pi) - np.pi
+        pose[..., 2] = wrap_angle(pose[..., 2])
         return {"pose": pose, "speed": np.interp(t, self.times, self.speed),
                 "accel": np.interp(t, self.times, self.accel), "yaw_rate": np.interp(t, self.times, self.yaw_rate)}
 

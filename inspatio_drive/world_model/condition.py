@@ -17,6 +17,23 @@ import torch.nn.functional as F
 VAE_TIME_STRIDE = 4
 VAE_SPACE_STRIDE = 8
 FRAMES_PER_BLOCK = 3
+IMAGE_MULTIPLE = 2 * VAE_SPACE_STRIDE  # image sides: VAE stride 8 x DiT patch 2
+
+
+def check_image_size(size: tuple[int, int], knob: str) -> tuple[int, int]:
+    """The one resolution rule of the world model: ``size`` = (W, H) of the setting ``knob`` must have both
+    sides multiples of 16 (VAE stride 8 × patch 2); returns ``(W, H)`` as ints.
+
+    Raises:
+        ValueError: naming ``knob`` and the size.
+    """
+    w, h = (int(v) for v in size)
+    if w % IMAGE_MULTIPLE or h % IMAGE_MULTIPLE:
+        raise ValueError(
+            f"{knob} {w}x{h}: the world model needs multiples of {IMAGE_MULTIPLE} (each side a multiple of "
+            f"{IMAGE_MULTIPLE}: VAE stride {VAE_SPACE_STRIDE} x patch 2)"
+        )
+    return w, h
 
 
 def latent_frames(num_frames: int) -> int:

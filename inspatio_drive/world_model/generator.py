@@ -38,6 +38,7 @@ from .condition import (
     FRAMES_PER_BLOCK,
     VAE_SPACE_STRIDE,
     block_frame_range,
+    check_image_size,
     check_num_frames,
     condition_latent,
     largest_valid_frames,
@@ -116,8 +117,7 @@ def _check_inputs(
         or source_frames.shape[0] not in (1, t)
     ):
         raise ValueError(f"source_frames must be [1 or {t}, 3, {h}, {w}], got {tuple(source_frames.shape)}")
-    if h % (2 * VAE_SPACE_STRIDE) or w % (2 * VAE_SPACE_STRIDE):
-        raise ValueError(f"image size {h}x{w} must be a multiple of 16 (VAE stride 8 x patch 2)")
+    check_image_size((w, h), "image size (W x H)")
     return k, t, h, w
 
 

@@ -18,20 +18,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
+from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE, SUBSCORE_TO_NAVSIM
 from inspatio_drive.contracts.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
 from planners.drivor.decoder import TransformerDecoder
 from planners.drivor.vit import VisionTransformer, ViTConfig
 
 # Official head order (``Scorer.pred_score`` ModuleDict order).
-DRIVOR_HEADS: tuple[str, ...] = (
-    "no_at_fault_collisions",
-    "drivable_area_compliance",
-    "time_to_collision_within_bound",
-    "ego_progress",
-    "driving_direction_compliance",
-    "comfort",
-)
+DRIVOR_HEADS: tuple[str, ...] = tuple(SUBSCORE_TO_NAVSIM[s] for s in ("NC", "DAC", "TTC", "EP", "DDC", "C"))
 # Camera order fed to the backbone (drivor_features.py: f0, b0, l0, l1, l2, r0, r1, r2, absent ones dropped).
 DRIVOR_CAMERA_ORDER: tuple[str, ...] = (
     "CAM_F0",

@@ -13,17 +13,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from inspatio_drive.contracts import Candidates
+from inspatio_drive.contracts import SUBSCORE_TO_NAVSIM, Candidates
 
 # our short name -> navsim PDMResults field (v1.1)
-PDM_FIELDS: dict[str, str] = {
-    "NC": "no_at_fault_collisions",
-    "DAC": "drivable_area_compliance",
-    "DDC": "driving_direction_compliance",
-    "TTC": "time_to_collision_within_bound",
-    "EP": "ego_progress",
-    "C": "comfort",
-}
+PDM_FIELDS: dict[str, str] = SUBSCORE_TO_NAVSIM
 
 ScoreFn = Callable[[object, np.ndarray], object]
 """``score_fn(metric_cache, trajectories [K, T, 3] float64) -> results`` with the navsim ``PDMResults``

@@ -9,14 +9,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from inspatio_drive.contracts import VehicleParameters
+from inspatio_drive.geometry.se2 import normalize_angle
 
 __all__ = ["box_corners", "ego_center", "ego_corners", "normalize_angle", "translate_lon_lat"]
-
-
-def normalize_angle(angle: ArrayLike) -> NDArray[np.float64]:
-    """Wrap to [−π, π] with ``arctan2(sin, cos)`` (navsim ``normalize_angle``)."""
-    a = np.asarray(angle, dtype=np.float64)
-    return np.arctan2(np.sin(a), np.cos(a))
 
 
 def translate_lon_lat(

@@ -11,6 +11,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.geometry.se2 import normalize_angle
 from inspatio_drive.pdm.linear_ref import line_locate
 from inspatio_drive.pdm.types import cumulative_progress
 
@@ -55,7 +56,7 @@ class ProposalPath:
         # so a zero-length segment (duplicated joint vertex) is never the one interpolated on
         lo = np.minimum(np.maximum(np.searchsorted(self._x, d, side="left"), 1), self._last) - 1
         out = self._slope[lo] * (d - self._x[lo])[..., None] + self._y[lo]
-        out[..., 2] = np.arctan2(np.sin(out[..., 2]), np.cos(out[..., 2]))
+        out[..., 2] = normalize_angle(out[..., 2])
         out[np.isnan(out)] = 0.0
         return out
 
@@ -101,7 +102,7 @@ class PathBundle:
                 found = np.searchsorted(path._x, d[rows], side="left")
                 lo[rows] = np.minimum(np.maximum(found, 1), path._last) - 1 + self._offsets[i]
         out = self._slope[lo] * (d - self._x[lo])[..., None] + self._y[lo]
-        out[..., 2] = np.arctan2(np.sin(out[..., 2]), np.cos(out[..., 2]))
+        out[..., 2] = normalize_angle(out[..., 2])
         out[np.isnan(out)] = 0.0
         return out
 
