@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inspatio_drive.contracts.subscores import METRIC_LABELS as STUDY_METRICS
 from inspatio_drive.evaluation.fc_data import collect_fc_dataset
-from inspatio_drive.evaluation.study import METRICS as STUDY_METRICS
 from scorers.dataset import FCDataset, load_dataset
 from scorers.fusion import ValidationData, choose_w_fc, select
 from scorers.head import load_head
