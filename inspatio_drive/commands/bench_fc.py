@@ -75,7 +75,7 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
 def main(overrides: list[str]) -> int:
     from inspatio_drive.config import compose
 
-    cfg = compose("scorer/bench_fc", overrides)
+    cfg = compose("bench_fc", overrides)
     torch.set_num_threads(int(cfg.threads))
     inp = synthetic_inputs(
         cfg.num_candidates, cfg.num_poses, cfg.num_cameras, cfg.height, cfg.width, cfg.num_points,

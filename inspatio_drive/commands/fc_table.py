@@ -1,5 +1,5 @@
 """``inspatio-drive fc-table``: the FC study table (markdown), plot and JSON of a study-inputs NPZ
-(configs/scorer/study.yaml; the statistics are :func:`scorers.study.run_study`)."""
+(configs/fc_table.yaml, knobs in configs/scorer/study.yaml; the statistics are :func:`scorers.study.run_study`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from scorers.study import load_study_inputs, plot_study, run_study, to_markdown
 
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive fc-table inputs=<npz> [output_dir=...]``: table (markdown) + plot (PNG) + JSON."""
-    cfg = compose("scorer/study", overrides)
+    cfg = compose("fc_table", overrides)
     try:
         src = cfg.inputs
     except MissingMandatoryValue:

@@ -1,4 +1,5 @@
-"""``inspatio-drive train-fc``: train the future-consistency head on an FC dataset (configs/scorer/train_fc.yaml)."""
+"""``inspatio-drive train-fc``: train the future-consistency head on an FC dataset (configs/train_fc.yaml, knobs
+in configs/scorer/train_fc.yaml)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from scorers.train import train_fc_from_config
 
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive train-fc dataset=… output_dir=… [seed=0 …]``."""
-    cfg = compose("scorer/train_fc", overrides)
+    cfg = compose("train_fc", overrides)
     try:
         train_fc_from_config(cfg)
     except ValueError as exc:
