@@ -102,7 +102,7 @@ def _schema_type(config_name: str, full_key: str) -> object:
     """The schema type of ``full_key`` (``a.b[0].c``) in the schema of ``config_name``, or ``Any``."""
     from inspatio_drive.config.schema import SCHEMAS
 
-    tp: object = SCHEMAS.get(Path(config_name).name, typing.Any)
+    tp: object = SCHEMAS.get(config_name, typing.Any)
     for name, index in _KEY_PART.findall(full_key):
         while typing.get_origin(tp) in _UNIONS:  # X | None -> X
             inner = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -142,8 +142,14 @@ def _unknown_key(full_key: str, config_name: str, overrides: Sequence[str]) -> s
 
 def _one_line(text: str) -> str:
     lines = [ln.strip() for ln in str(text).splitlines()]
-    keep = [ln for ln in lines if ln and not ln.startswith(("See https://", "full_key:", "object_type=",
-                                                              "reference_type=", "Config search path"))]
+    keep = [
+        ln
+        for ln in lines
+        if ln
+        and not ln.startswith(
+            ("See https://", "full_key:", "object_type=", "reference_type=", "Config search path")
+        )
+    ]
     return "; ".join(ln.rstrip(".") for ln in keep)
 
 
@@ -157,7 +163,9 @@ def describe_error(exc: BaseException, config_name: str, overrides: Sequence[str
         group, _, option = str(exc.missing_cfg_file).rpartition("/")
         return f"{group}={option}: no such option; choices: {', '.join(exc.options)}"
     cause: BaseException | None = exc
-    while cause is not None and not (isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None)):
+    while cause is not None and not (
+        isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None)
+    ):
         cause = cause.__cause__
     if cause is None:
         return _one_line(str(exc))
@@ -171,10 +179,16 @@ def describe_error(exc: BaseException, config_name: str, overrides: Sequence[str
         expected = _type_text(_schema_type(config_name, full_key))
         got = _override_value(full_key, overrides)
         if got is None:
-            m = re.search(r"Value '(.*)' of type", str(cause)) or re.search(r"value: (.*)$", str(cause).splitlines()[0])
+            m = re.search(r"Value '(.*)' of type", str(cause)) or re.search(
+                r"value: (.*)$", str(cause).splitlines()[0]
+            )
             got = m.group(1) if m else None
         if expected is not None:
-            return f"{full_key}: expected {expected}, got {got!r}" if got is not None else f"{full_key}: expected {expected}"
+            return (
+                f"{full_key}: expected {expected}, got {got!r}"
+                if got is not None
+                else f"{full_key}: expected {expected}"
+            )
     return f"{full_key}: {_one_line(str(getattr(cause, 'msg', cause)))}"
 
 

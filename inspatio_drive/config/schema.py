@@ -257,7 +257,9 @@ class FidelityLidarSection:
 class RenderFidelityConfig:
     """``inspatio-drive render-fidelity`` (configs/render_fidelity.yaml)."""
 
-    scenarios: list[str] = field(default_factory=lambda: ["lead_vehicle_braking", "cut_in", "curve_with_barrier"])
+    scenarios: list[str] = field(
+        default_factory=lambda: ["lead_vehicle_braking", "cut_in", "curve_with_barrier"]
+    )
     seed: int = 3
     density: float = 0.5
     t_now: float = 1.5
@@ -265,7 +267,9 @@ class RenderFidelityConfig:
     height: int = 270
     lidar: FidelityLidarSection = field(default_factory=FidelityLidarSection)
     texture_res: float = 0.1
-    perturbations: list[str] = field(default_factory=lambda: ["logged", "left_1.5m", "right_1.5m", "slower_30%", "yaw_left_10deg"])
+    perturbations: list[str] = field(
+        default_factory=lambda: ["logged", "left_1.5m", "right_1.5m", "slower_30%", "yaw_left_10deg"]
+    )
     splat: int = 2
     hole_fill: int = 1
     voxel_size: float = 0.1
@@ -318,9 +322,16 @@ class TrainFCOptimSection:
 class TrainFCFusionSection:
     grid: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
     target: str = "score"
-    keep: list[str] = field(default_factory=lambda: [
-        "no_at_fault_collisions", "drivable_area_compliance", "driving_direction_compliance",
-        "time_to_collision_within_bound", "ego_progress", "comfort"])
+    keep: list[str] = field(
+        default_factory=lambda: [
+            "no_at_fault_collisions",
+            "drivable_area_compliance",
+            "driving_direction_compliance",
+            "time_to_collision_within_bound",
+            "ego_progress",
+            "comfort",
+        ]
+    )
     tolerance: float = 0.0
     z: float = 0.0
 
@@ -430,7 +441,9 @@ class StudyConfig:
     """``inspatio-drive study`` (configs/study.yaml)."""
 
     output_dir: str = "runs/study"
-    steps: list[str] = field(default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report"])
+    steps: list[str] = field(
+        default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report"]
+    )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     scenarios: list[str] | None = None
     sandbox: StudySandboxSection = field(default_factory=StudySandboxSection)
@@ -489,14 +502,27 @@ class ClosedLoopConfig:
 @dataclass
 class CounterfactualSection:
     output_dir: str = "runs/counterfactual"
-    perturbations: list[Any] = field(default_factory=lambda: [
-        {"name": "left_1m", "lateral_m": 1.0},
-        {"name": "right_1m", "lateral_m": -1.0},
-        {"name": "yaw_left_5deg", "heading_deg": 5.0},
-        {"name": "slow_0.7", "speed_factor": 0.7},
-    ])
+    perturbations: list[Any] = field(
+        default_factory=lambda: [
+            {"name": "left_1m", "lateral_m": 1.0},
+            {"name": "right_1m", "lateral_m": -1.0},
+            {"name": "yaw_left_5deg", "heading_deg": 5.0},
+            {"name": "slow_0.7", "speed_factor": 0.7},
+        ]
+    )
     render: bool = True
-    cameras: list[str] = field(default_factory=lambda: ["CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0"])
+    cameras: list[str] = field(
+        default_factory=lambda: [
+            "CAM_F0",
+            "CAM_L0",
+            "CAM_L1",
+            "CAM_L2",
+            "CAM_R0",
+            "CAM_R1",
+            "CAM_R2",
+            "CAM_B0",
+        ]
+    )
     image_size: list[int] = field(default_factory=lambda: [480, 270])
     sweeps: int = 4
     voxel_size: float = 0.1

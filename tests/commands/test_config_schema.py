@@ -5,6 +5,7 @@ line naming the key (and the expected type), and the schema defaults are the yam
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import subprocess
 import sys
 import types
@@ -49,7 +50,9 @@ def _schema(name: str) -> type:
 
 
 def _entry(name: str) -> typing.Callable[[list[str]], int]:
-    return lambda overrides: cli.main([name, *overrides])
+    """The command's own entry point (not the cli, whose fallback would hide a command that lets it escape)."""
+    cmd = cli.SUBCOMMANDS[name]
+    return getattr(importlib.import_module(cmd.module), cmd.function)
 
 
 def _one_line(err: str) -> str:
@@ -171,7 +174,9 @@ def test_closed_loop_help_and_bad_override_from_the_command_line():
     help_ = subprocess.run([*run, "--help"], capture_output=True, text=True, check=False, cwd=ROOT)
     assert help_.returncode == 0, help_.stderr
     assert "closed_loop:" in help_.stdout and "max_scenes:" in help_.stdout
-    bad = subprocess.run([*run, "closed_loop.max_scenes=abc"], capture_output=True, text=True, check=False, cwd=ROOT)
+    bad = subprocess.run(
+        [*run, "closed_loop.max_scenes=abc"], capture_output=True, text=True, check=False, cwd=ROOT
+    )
     assert bad.returncode == 2
     assert _one_line(bad.stderr) == (
         "inspatio-drive closed-loop: bad override: closed_loop.max_scenes: expected int or null, got 'abc'"
