@@ -211,9 +211,11 @@ def format_report(results: dict[str, Any]) -> str:
 
 def main(overrides: list[str]) -> int:
     """CLI entry point ``inspatio-drive bench-data [key=value ...]``."""
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
-    cfg = compose("bench_data", overrides)
+    cfg = compose_command("bench-data", "bench_data", overrides)
+    if cfg is None:
+        return 2
     results = run(cfg)
     print(format_report(results))
     if cfg.output:

@@ -189,9 +189,11 @@ def check_complete(run: Path, n: int, variants: Sequence[str] = ("base", "oracle
 
 
 def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
-    cfg = compose("bench_evaluate", overrides)
+    cfg = compose_command("bench-evaluate", "bench_evaluate", overrides)
+    if cfg is None:
+        return 2
     src = Path(cfg.data_root) if cfg.data_root else None
     if src is None:
         from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root

@@ -73,9 +73,11 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def main(overrides: list[str]) -> int:
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
-    cfg = compose("scorer/bench_fc", overrides)
+    cfg = compose_command("bench-fc", "bench_fc", overrides)
+    if cfg is None:
+        return 2
     torch.set_num_threads(int(cfg.threads))
     inp = synthetic_inputs(
         cfg.num_candidates, cfg.num_poses, cfg.num_cameras, cfg.height, cfg.width, cfg.num_points,

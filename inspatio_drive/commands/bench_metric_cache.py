@@ -66,10 +66,12 @@ def bench_cache_build(
 def main(overrides: Sequence[str] = ()) -> int:
     """``inspatio-drive bench-metric-cache [data_root=… split=… maps_root=… repeats=5 backend=auto]``
     (configs/bench_metric_cache.yaml)."""
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
     from inspatio_drive.data import SceneLoader
 
-    cfg = compose("bench_metric_cache", overrides)
+    cfg = compose_command("bench-metric-cache", "bench_metric_cache", overrides)
+    if cfg is None:
+        return 2
     root = Path(cfg.data_root) if cfg.data_root else _GOLDEN
     maps_root = Path(cfg.maps_root) if cfg.maps_root else root / "maps"
     logs = root / "navsim_logs"

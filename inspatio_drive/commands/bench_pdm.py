@@ -130,9 +130,11 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
 
 def main(overrides: Sequence[str] = ()) -> int:
     """Entry point of ``inspatio-drive bench-pdm``."""
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
-    cfg = compose("bench_pdm", list(overrides))
+    cfg = compose_command("bench-pdm", "bench_pdm", overrides)
+    if cfg is None:
+        return 2
     scenes = (
         [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
     )

@@ -44,13 +44,15 @@ def _agent_input(rng: np.random.Generator, n_points: int):
 def main(overrides: list[str]) -> int:
     from omegaconf import OmegaConf
 
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
     from planners.constant_velocity import ConstantVelocityPlanner
     from planners.drivor.features import build_drivor_features
     from planners.drivor.model import DrivoRConfig, DrivoRModel
     from planners.scoring import RuleBasedScorer
 
-    cfg = compose("bench_planners", overrides)
+    cfg = compose_command("bench-planners", "bench_planners", overrides)
+    if cfg is None:
+        return 2
     if int(cfg.threads) > 0:
         torch.set_num_threads(int(cfg.threads))
     device = torch.device(cfg.device)

@@ -184,9 +184,11 @@ def run(cfg: Any) -> dict[str, Any]:
 
 
 def main(overrides: list[str]) -> int:
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
-    cfg = compose("bench_render", overrides)
+    cfg = compose_command("bench-render", "bench_render", overrides)
+    if cfg is None:
+        return 2
     result = run(cfg)
     print(
         f"bench-render  {result['workload']}  on {result['device']} ({result['threads']} threads, "

@@ -15,7 +15,7 @@ import time
 
 from omegaconf import OmegaConf
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.sandbox.oracle import Oracle, RenderConfig
 from inspatio_drive.sandbox.scenarios import generate_scene
 
@@ -43,7 +43,9 @@ def run(cfg) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 def main(overrides: list[str]) -> int:
-    cfg = compose("bench_sandbox", overrides)
+    cfg = compose_command("bench-sandbox", "bench_sandbox", overrides)
+    if cfg is None:
+        return 2
     rows = run(cfg)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"sandbox oracle benchmark ({cfg.scenario}, seed {cfg.seed}, {cfg.frames} frames, {cores} cores, "

@@ -24,7 +24,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.world_model.condition import pixel_frames
 from inspatio_drive.world_model.factory import (
     compile_blocks,
@@ -181,7 +181,9 @@ def format_results(res: dict[str, Any]) -> str:
 
 
 def main(overrides: Sequence[str] = ()) -> int:
-    cfg = compose("bench_world_model", overrides)
+    cfg = compose_command("bench-world-model", "bench_world_model", overrides)
+    if cfg is None:
+        return 2
     print(OmegaConf.to_yaml(cfg), flush=True)
     res = run_benchmark(cfg)
     print(format_results(res))

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from inspatio_drive.config import CONFIG_DIR, compose
+from inspatio_drive.config import CONFIG_DIR, ConfigError, compose
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ SUBCOMMANDS: dict[str, Command] = {
                          "score candidate trajectories with the NAVSIM v1.1 PDM score",
                          "inspatio-drive pdm-score candidates=cands.json data_root=DATA split=sample token=TOKEN"),
     "metric-cache": Command(_C + "metric_cache", "main", "metric_cache", "build NAVSIM v1.1 metric caches for a split",
-                            "inspatio-drive metric-cache data=sample output_dir=runs/cache"),
+                            "inspatio-drive metric-cache data=sample cache_path=runs/cache"),
     "sandbox": Command(_C + "sandbox", "main", "sandbox", "write procedural scenes as an OpenScene data root",
                        "inspatio-drive sandbox split=mini n=4"),
     "render": Command(_C + "render", "main", "render", "render geometric futures / InSpatio condition videos",
@@ -50,12 +50,12 @@ SUBCOMMANDS: dict[str, Command] = {
                                "inspatio-drive render-fidelity scenarios=[plain_cruising]"),
     "build-vocab": Command(_C + "build_vocab", "main", "build_vocab", "cluster a trajectory vocabulary from a split",
                            "inspatio-drive build-vocab data_root=DATA split=trainval output=vocab.safetensors"),
-    "train-fc": Command(_C + "train_fc", "main", "scorer/train_fc", "train the future-consistency head",
+    "train-fc": Command(_C + "train_fc", "main", "train_fc", "train the future-consistency head",
                         "inspatio-drive train-fc dataset=fc_dataset.npz output_dir=runs/fc_head"),
     "study": Command(_C + "study", "main", "study",
                      "future-consistency study on sandbox splits (train, choose w_fc, test)",
-                     "inspatio-drive study seeds=[0] splits.test.n=20"),
-    "fc-table": Command(_C + "fc_table", "main", "scorer/study",
+                     "inspatio-drive study seeds=[0] test.n=20"),
+    "fc-table": Command(_C + "fc_table", "main", "fc_table",
                         "the FC study table, plot and JSON of a study-inputs NPZ",
                         "inspatio-drive fc-table inputs=study_inputs.npz output_dir=runs/fc_table"),
     "closed-loop": Command(_C + "closed_loop", "main", "closed_loop", "closed-loop world-model simulation",
@@ -79,7 +79,7 @@ SUBCOMMANDS: dict[str, Command] = {
     "bench-planners": Command(_C + "bench_planners", "main", "bench_planners",
                               "benchmark planner features, DrivoR forward and the rule scorer",
                               "inspatio-drive bench-planners drivor=false"),
-    "bench-fc": Command(_C + "bench_fc", "main", "scorer/bench_fc",
+    "bench-fc": Command(_C + "bench_fc", "main", "bench_fc",
                         "benchmark the future-consistency features at DrivoR size", "inspatio-drive bench-fc"),
     "bench-evaluate": Command(_C + "bench_evaluate", "main", "bench_evaluate",
                               "evaluate throughput (1 / 2 workers), memory, kill-and-resume test",
@@ -117,6 +117,16 @@ def _groups(config: str) -> list[str]:
     return out
 
 
+def _included(config: str) -> list[str]:
+    """Config files named as plain entries of the defaults list of ``configs/<config>.yaml`` (knobs that live in a
+    file of a config group, e.g. ``scorer/train_fc``); the schema entries live in the ConfigStore, not in files."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.load(CONFIG_DIR / f"{config}.yaml")
+    return [str(e) for e in node.get("defaults") or []
+            if isinstance(e, str) and e != "_self_" and (CONFIG_DIR / f"{e}.yaml").is_file()]
+
+
 def command_help(name: str) -> str:
     """``inspatio-drive NAME --help``: purpose, config groups, every knob with its default and comment (the
     config file itself), and one example."""
@@ -128,8 +138,12 @@ def command_help(name: str) -> str:
     groups = _groups(cmd.config)
     if groups:
         lines += ["config groups (choose with group=option):", *groups, ""]
-    lines += [f"knobs and defaults (configs/{cmd.config}.yaml; override any with key=value):", "",
+    lines += [f"knobs and defaults (configs/{cmd.config}.yaml; override any with key=value; keys and types are "
+              f"checked against the schema {cmd.config}_schema, inspatio_drive/config/schema.py):", "",
               path.read_text().rstrip()]
+    for included in _included(cmd.config):
+        lines += ["", f"# --- configs/{included}.yaml (included by configs/{cmd.config}.yaml) ---",
+                  (CONFIG_DIR / f"{included}.yaml").read_text().rstrip()]
     return "\n".join(lines)
 
 
@@ -167,7 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         print(f"inspatio-drive {name}: not available ({exc})", file=sys.stderr)
         return 2
-    return int(getattr(module, cmd.function)(overrides) or 0)
+    try:
+        return int(getattr(module, cmd.function)(overrides) or 0)
+    except ConfigError as exc:  # a config composed inside the run (e.g. study's evaluate overrides)
+        print(f"inspatio-drive {name}: bad override: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
 
 
 def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
     from inspatio_drive.evaluation.run import print_result, run_evaluation
 
     missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
@@ -57,7 +57,9 @@ def main(overrides: Sequence[str]) -> int:
     start = time.perf_counter()
     print("inspatio-drive demo: vocabulary planner with / without the future-consistency term on the bundled "
           "sandbox sample (3 scenes, 64 candidates each, every candidate rendered and PDM-scored)\n")
-    cfg = compose("evaluate", [*demo_overrides(), *overrides])
+    cfg = compose_command("demo", "evaluate", [*demo_overrides(), *overrides])
+    if cfg is None:
+        return 2
     result = run_evaluation(cfg)
     print_result(result)
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")

@@ -1,5 +1,5 @@
 """``inspatio-drive fc-table``: the FC study table (markdown), plot and JSON of a study-inputs NPZ
-(configs/scorer/study.yaml; the statistics are :func:`scorers.study.run_study`)."""
+(configs/fc_table.yaml, knobs in configs/scorer/study.yaml; the statistics are :func:`scorers.study.run_study`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from pathlib import Path
 
 from omegaconf.errors import MissingMandatoryValue
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from scorers.study import load_study_inputs, plot_study, run_study, to_markdown
 
 
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive fc-table inputs=<npz> [output_dir=...]``: table (markdown) + plot (PNG) + JSON."""
-    cfg = compose("scorer/study", overrides)
+    cfg = compose_command("fc-table", "fc_table", overrides)
+    if cfg is None:
+        return 2
     try:
         src = cfg.inputs
     except MissingMandatoryValue:

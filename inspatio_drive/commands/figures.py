@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.contracts.selection import DRIVOR_V1, select
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.fidelity import perturb, sandbox_agent_input
@@ -127,7 +127,9 @@ FIGURES = ("sandbox", "render", "planners", "scorers")
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive figures [out=docs/img] [which=[sandbox,render,planners,scorers]]``: redraw the
     documentation pictures (docs/img/*.png)."""
-    cfg = compose("figures", overrides)
+    cfg = compose_command("figures", "figures", overrides)
+    if cfg is None:
+        return 2
     out, which = Path(str(cfg.out)), [str(w) for w in cfg.which]
     unknown = sorted(set(which) - set(FIGURES))
     if unknown:

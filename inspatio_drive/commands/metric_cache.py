@@ -25,11 +25,13 @@ def _scenes(loader: Any) -> Any:
 
 
 def main(overrides: Sequence[str] = ()) -> int:
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
     from inspatio_drive.data import loader_from_config
     from inspatio_drive.pdm.cache.split import build_cache_for_split
 
-    cfg = compose("metric_cache", list(overrides))
+    cfg = compose_command("metric-cache", "metric_cache", overrides)
+    if cfg is None:
+        return 2
     if not cfg.maps_root:
         print(
             "metric cache: maps_root is not set (set $NUPLAN_MAPS_ROOT or pass maps_root=...)",

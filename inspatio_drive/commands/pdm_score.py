@@ -210,10 +210,12 @@ def main(overrides: Sequence[str] = ()) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
+    cfg = compose_command("pdm-score", "pdm_score", overrides)
+    if cfg is None:
+        return 2
     try:
-        cfg = compose("pdm_score", list(overrides))
         doc = run(cfg)
     except (
         FileNotFoundError,

@@ -105,9 +105,11 @@ def load_candidates(spec: str, logged: np.ndarray) -> np.ndarray:
 
 
 def main(overrides: list[str]) -> int:
-    from inspatio_drive.config import compose
+    from inspatio_drive.commands.base import compose_command
 
-    cfg = compose("render", overrides)
+    cfg = compose_command("render", "render", overrides)
+    if cfg is None:
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     src = load_source(cfg)
     cands = load_candidates(str(cfg.trajectory), src["logged"])

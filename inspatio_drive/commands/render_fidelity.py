@@ -7,14 +7,16 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.render.fidelity import sandbox_fidelity
 from inspatio_drive.sandbox import LidarModel, Oracle, RenderConfig, generate_scene
 
 
 def main(overrides: Sequence[str]) -> int:
     """Fidelity table over sandbox scenarios (``configs/render_fidelity.yaml``), markdown to stdout."""
-    cfg = compose("render_fidelity", overrides)
+    cfg = compose_command("render-fidelity", "render_fidelity", overrides)
+    if cfg is None:
+        return 2
     rows = []
     for scenario in cfg.scenarios:
         world = generate_scene(str(scenario), int(cfg.seed), num_frames=14, density=float(cfg.density))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.evaluation.report import write_run_report
 
 
 def main(overrides: Sequence[str]) -> int:
-    cfg = compose("report", overrides)
+    cfg = compose_command("report", "report", overrides)
+    if cfg is None:
+        return 2
     try:
         index = write_run_report(cfg.run_dir, cfg.out_dir, cfg.artefacts_dir, cfg.title, cfg.reference_variant)
     except FileNotFoundError as exc:

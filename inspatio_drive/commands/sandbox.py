@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.sandbox.oracle import LidarModel, RenderConfig
 from inspatio_drive.sandbox.writer import write_split
 
@@ -26,7 +26,9 @@ def render_config(cfg: DictConfig) -> RenderConfig:
 
 
 def main(overrides: list[str]) -> int:
-    cfg = compose("sandbox", overrides)
+    cfg = compose_command("sandbox", "sandbox", overrides)
+    if cfg is None:
+        return 2
     scenarios = OmegaConf.to_object(cfg.scenarios) if cfg.scenarios is not None else None
     if isinstance(scenarios, str):
         scenarios = [scenarios]

@@ -6,19 +6,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from inspatio_drive.config import compose
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.evaluation.study import run_study
 
 
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive study [key=value ...]`` (``configs/study.yaml``)."""
-    try:
-        cfg = compose("study", overrides)
-    except HydraException as exc:
-        print(f"inspatio-drive study: bad override: {exc}", file=sys.stderr)
+    cfg = compose_command("study", "study", overrides)
+    if cfg is None:
         return 2
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)

@@ -1,0 +1,751 @@
+"""Structured-config schemas of the ``inspatio-drive`` sub-commands: one dataclass per command config
+(``configs/<name>.yaml``), with nested dataclasses for its own sections.
+
+Each command yaml starts its defaults list with ``<name>_schema`` (registered in hydra's ConfigStore by
+:func:`register`), so hydra checks every key and type of the yaml and of every override at compose time. The
+yaml files stay the documented source of the defaults (``--help`` prints them); the field defaults here are the
+same values (``tests/commands/test_config_schema.py`` checks that they agree). ``MISSING`` (``???``) marks a
+value the user must give. The config groups of the other rooms (``data``, ``planner``, ``scorer``, ``worker``,
+``generator``) are typed ``Any`` here: their own files describe them.
+
+This module is in the bottom layer (``inspatio_drive.config``): it imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+# --------------------------------------------------------------------------------------------------- evaluate
+
+
+@dataclass
+class EvalSection:
+    output_dir: str = "runs/evaluate"
+    variants: list[str] = field(default_factory=lambda: ["base", "fc", "fc_only", "oracle"])
+    sensors: str = "all"
+    privileged: bool = False
+    metric_cache_dir: str | None = None
+    dump_dir: str | None = None
+    max_scenes: int | None = None
+    artefacts: int = 2
+    report: bool = True
+    progress: bool = True
+    on_config_change: str = "error"
+
+
+@dataclass
+class EvaluateConfig:
+    """``inspatio-drive evaluate`` / ``demo`` (configs/evaluate.yaml)."""
+
+    data: Any = None
+    planner: Any = None
+    worker: Any = None
+    scorer: Any = None
+    eval: EvalSection = field(default_factory=EvalSection)
+
+
+# ------------------------------------------------------------------------------------------------------ report
+
+
+@dataclass
+class ReportConfig:
+    """``inspatio-drive report`` (configs/report.yaml)."""
+
+    run_dir: str = MISSING
+    out_dir: str = "${run_dir}/report"
+    artefacts_dir: str = "${run_dir}/artefacts"
+    title: str = "inspatio-drive evaluation"
+    reference_variant: str = "base"
+
+
+# --------------------------------------------------------------------------------------------------- pdm-score
+
+
+@dataclass
+class PDMScoreScorerSection:
+    progress_weight: float = 5.0
+    ttc_weight: float = 5.0
+    comfortable_weight: float = 2.0
+    driving_direction_weight: float = 0.0
+    progress_distance_threshold: float = 5.0
+    stopped_speed_threshold: float = 0.005
+    pose_interval_s: float = 0.5
+    simulation_backend: str = "auto"
+
+
+@dataclass
+class PDMScoreConfig:
+    """``inspatio-drive pdm-score`` (configs/pdm_score.yaml)."""
+
+    candidates: str = MISSING
+    metric_cache: str | None = None
+    data_root: str | None = None
+    maps_root: str | None = None
+    split: str | None = None
+    token: str | None = None
+    output: str | None = "pdm_scores.json"
+    backend: str = "inspatio"
+    scorer: PDMScoreScorerSection = field(default_factory=PDMScoreScorerSection)
+
+
+# ------------------------------------------------------------------------------------------------ metric-cache
+
+
+@dataclass
+class IDMSection:
+    speed_limit_fractions: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8, 1.0])
+    fallback_target_velocity: float = 15.0
+    min_gap_to_lead_agent: float = 1.0
+    headway_time: float = 1.5
+    accel_max: float = 1.5
+    decel_max: float = 3.0
+    acceleration_exponent: float = 10.0
+
+
+@dataclass
+class MetricCacheBuilderSection:
+    lateral_offsets: list[float] = field(default_factory=lambda: [-1.0, 1.0])
+    map_radius: float = 100.0
+    trajectory_steps: int = 50
+    proposal_steps: int = 40
+    step_s: float = 0.1
+    observation_horizon_s: float = 5.0
+    annotation_interval_s: float = 0.5
+    leading_agent_update_rate: int = 2
+    forecast_sample_res: int = 2
+    route_search_depth_backward: int = 15
+    route_search_depth_forward: int = 30
+    centerline_search_depth: int = 30
+    backend: str = "auto"
+    idm: IDMSection = field(default_factory=IDMSection)
+
+
+@dataclass
+class BEVSection:
+    out_dir: str | None = None
+    max_scenes: int = 0
+
+
+@dataclass
+class MetricCacheCommandConfig:
+    """``inspatio-drive metric-cache`` (configs/metric_cache.yaml)."""
+
+    data: Any = None
+    maps_root: str | None = "${oc.env:NUPLAN_MAPS_ROOT,null}"
+    map_version: str | None = None
+    cache_path: str = "${oc.env:NAVSIM_EXP_ROOT,outputs}/metric_cache"
+    force: bool = False
+    fail_fast: bool = False
+    progress: bool = True
+    workers: int = 1
+    builder: MetricCacheBuilderSection = field(default_factory=MetricCacheBuilderSection)
+    bev: BEVSection = field(default_factory=BEVSection)
+
+
+# ----------------------------------------------------------------------------------------------------- sandbox
+
+
+@dataclass
+class SandboxImageSection:
+    width: int = 480
+    height: int = 270
+
+
+@dataclass
+class SandboxLidarSection:
+    channels: int = 32
+    azimuths: int = 720
+    elevation: list[float] = field(default_factory=lambda: [-25.0, 10.0])
+    origin: list[float] = field(default_factory=lambda: [1.0, 0.0, 1.9])
+    max_range: float = 80.0
+
+
+@dataclass
+class SandboxConfig:
+    """``inspatio-drive sandbox`` (configs/sandbox.yaml)."""
+
+    root: str = "sandbox_data"
+    split: str = "sandbox"
+    n: int = 8
+    scenarios: Any = None  # a list of catalogue names, one name, or null (all)
+    seed: int = 0
+    num_frames: int = 14
+    density: float = 1.0
+    jpeg_quality: int = 90
+    progress: bool = True
+    image: SandboxImageSection = field(default_factory=SandboxImageSection)
+    lidar: SandboxLidarSection = field(default_factory=SandboxLidarSection)
+    texture_res: float = 0.1
+    shadows: bool = True
+    workers: int = 0
+
+
+# ------------------------------------------------------------------------------------------------------ render
+
+
+@dataclass
+class RenderDataSection:
+    openscene_data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
+    split: str = "mini"
+    sensor_split: str | None = None
+    scene_token: str | None = None
+    sensor_config: Any = "all"
+    sandbox_dir: str | None = None
+    t_now: float = 1.5
+    synthetic_step: float = 0.1
+    history_image_size: list[int] = field(default_factory=lambda: [480, 270])
+
+
+@dataclass
+class RenderPointCloudSection:
+    sweeps: int = 4
+    voxel_size: float = 0.1
+    visibility_width: int = 480
+
+
+@dataclass
+class RenderRenderSection:
+    splat: int = 2
+    hole_fill: int = 2
+
+
+@dataclass
+class RenderVideoSection:
+    crf: int = 18
+    mask_crf: int = 0
+
+
+@dataclass
+class RenderGridSection:
+    enabled: bool = True
+    max_candidates: int = 8
+    image_size: list[int] = field(default_factory=lambda: [240, 135])
+
+
+@dataclass
+class RenderConfig:
+    """``inspatio-drive render`` (configs/render.yaml)."""
+
+    source: str = "synthetic"
+    data: RenderDataSection = field(default_factory=RenderDataSection)
+    trajectory: str = "logged"
+    candidate: int = 0
+    camera: str = "CAM_F0"
+    image_size: list[int] = field(default_factory=lambda: [832, 480])
+    fps: int = 24
+    point_cloud: RenderPointCloudSection = field(default_factory=RenderPointCloudSection)
+    render: RenderRenderSection = field(default_factory=RenderRenderSection)
+    dynamic_mode: str = "static"
+    video: RenderVideoSection = field(default_factory=RenderVideoSection)
+    grid: RenderGridSection = field(default_factory=RenderGridSection)
+    output_dir: str = "render_out"
+
+
+# --------------------------------------------------------------------------------------------- render-fidelity
+
+
+@dataclass
+class FidelityLidarSection:
+    channels: int = 32
+    azimuths: int = 1024
+
+
+@dataclass
+class RenderFidelityConfig:
+    """``inspatio-drive render-fidelity`` (configs/render_fidelity.yaml)."""
+
+    scenarios: list[str] = field(
+        default_factory=lambda: ["lead_vehicle_braking", "cut_in", "curve_with_barrier"]
+    )
+    seed: int = 3
+    density: float = 0.5
+    t_now: float = 1.5
+    width: int = 480
+    height: int = 270
+    lidar: FidelityLidarSection = field(default_factory=FidelityLidarSection)
+    texture_res: float = 0.1
+    perturbations: list[str] = field(
+        default_factory=lambda: ["logged", "left_1.5m", "right_1.5m", "slower_30%", "yaw_left_10deg"]
+    )
+    splat: int = 2
+    hole_fill: int = 1
+    voxel_size: float = 0.1
+    dynamic_mode: str = "privileged"
+    report_times: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
+    output_json: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------- build-vocab
+
+
+@dataclass
+class BuildVocabConfig:
+    """``inspatio-drive build-vocab`` (configs/build_vocab.yaml)."""
+
+    data_root: str | None = None
+    split: str = "trainval"
+    output: str | None = None
+    k: int = 64
+    speed_edges: list[float] = field(default_factory=lambda: [1.0, 4.0, 8.0, 12.0])
+    heading_weight: float = 10.0
+    num_poses: int = 8
+    num_history_frames: int = 4
+    frame_interval: int = 1
+    has_route: bool = False
+    max_scenes: int | None = None
+    seed: int = 0
+    iters: int = 50
+
+
+# ---------------------------------------------------------------------------------------------------- train-fc
+
+
+@dataclass
+class TrainFCHeadSection:
+    hidden: list[int] = field(default_factory=lambda: [32])
+    dropout: float = 0.0
+
+
+@dataclass
+class TrainFCOptimSection:
+    lr: float = 3.0e-3
+    weight_decay: float = 1.0e-4
+    epochs: int = 200
+    batch_size: int = 4096
+    patience: int = 20
+
+
+@dataclass
+class TrainFCFusionSection:
+    grid: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+    target: str = "score"
+    keep: list[str] = field(
+        default_factory=lambda: [
+            "no_at_fault_collisions",
+            "drivable_area_compliance",
+            "driving_direction_compliance",
+            "time_to_collision_within_bound",
+            "ego_progress",
+            "comfort",
+        ]
+    )
+    tolerance: float = 0.0
+    z: float = 0.0
+
+
+@dataclass
+class TrainFCConfig:
+    """``inspatio-drive train-fc`` (configs/train_fc.yaml: knobs in configs/scorer/train_fc.yaml)."""
+
+    dataset: str = MISSING
+    output_dir: str = "outputs/fc_head"
+    features: list[str] | None = None
+    allow_privileged: bool = False
+    train_split: str = "train"
+    val_split: str = "val"
+    seed: int = 0
+    trainer: str = "planners"
+    head: TrainFCHeadSection = field(default_factory=TrainFCHeadSection)
+    optim: TrainFCOptimSection = field(default_factory=TrainFCOptimSection)
+    fusion: TrainFCFusionSection = field(default_factory=TrainFCFusionSection)
+    progress: bool = True
+    plot: bool = True
+
+
+# ---------------------------------------------------------------------------------------------------- fc-table
+
+
+@dataclass
+class FCTableConfig:
+    """``inspatio-drive fc-table`` (configs/fc_table.yaml: knobs in configs/scorer/study.yaml)."""
+
+    inputs: str = MISSING
+    output_dir: str = "outputs/fc_study"
+    n_boot: int = 2000
+    ci: float = 0.95
+    seed: int = 0
+
+
+# ------------------------------------------------------------------------------------------------------- study
+
+
+@dataclass
+class StudySandboxImageSection:
+    width: int = 320
+    height: int = 180
+
+
+@dataclass
+class StudySandboxSection:
+    num_frames: int = 14
+    sensor_frames: int | None = 4
+    camera_frames: int | None = 1
+    density: float = 1.0
+    jpeg_quality: int = 85
+    image: StudySandboxImageSection = field(default_factory=StudySandboxImageSection)
+    lidar: SandboxLidarSection = field(default_factory=SandboxLidarSection)
+    texture_res: float = 0.1
+    shadows: bool = True
+    workers: int = 0
+
+
+@dataclass
+class StudyTrainSplit:
+    n: int = 60
+    seed: int = 100000
+
+
+@dataclass
+class StudyValSplit:
+    n: int = 60
+    seed: int = 200000
+
+
+@dataclass
+class StudyVocabSplit:
+    n: int = 24
+    seed: int = 150000
+    num_frames: int = 40
+
+
+@dataclass
+class StudyTestSplit:
+    n: int = 200
+    seed: int = 300000
+    seed_stride: int = 10000
+
+
+@dataclass
+class StudyVocabularySection:
+    k: int = 64
+    frame_interval: int = 1
+    speed_edges: list[float] = field(default_factory=lambda: [1.0, 4.0, 8.0, 12.0])
+    iters: int = 50
+
+
+@dataclass
+class StudyReportSection:
+    weight_rules: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.645])
+    n_boot: int = 2000
+    ci: float = 0.95
+    readme: str | None = None
+    plot: str | None = None
+    assets_dir: str | None = None
+
+
+@dataclass
+class StudyConfig:
+    """``inspatio-drive study`` (configs/study.yaml)."""
+
+    output_dir: str = "runs/study"
+    steps: list[str] = field(
+        default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report"]
+    )
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    scenarios: list[str] | None = None
+    sandbox: StudySandboxSection = field(default_factory=StudySandboxSection)
+    train: StudyTrainSplit = field(default_factory=StudyTrainSplit)
+    val: StudyValSplit = field(default_factory=StudyValSplit)
+    vocab: StudyVocabSplit = field(default_factory=StudyVocabSplit)
+    test: StudyTestSplit = field(default_factory=StudyTestSplit)
+    vocabulary: StudyVocabularySection = field(default_factory=StudyVocabularySection)
+    selection: str = "v1_comfort"
+    dump_test: bool = False
+    evaluate_overrides: list[str] = field(default_factory=list)
+    train_fc_overrides: list[str] = field(default_factory=list)
+    report: StudyReportSection = field(default_factory=StudyReportSection)
+    progress: bool = True
+
+
+# ------------------------------------------------------------------------------------ closed-loop, counterfactual
+
+
+@dataclass
+class ClosedLoopSection:
+    output_dir: str = "runs/closed_loop"
+    steps: int = 8
+    variants: list[str] = field(default_factory=lambda: ["base", "fc"])
+    agents: str = "log_replay"
+    observer: str = "geometric"
+    cameras: list[str] = field(default_factory=lambda: ["CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"])
+    image_size: list[int] = field(default_factory=lambda: [160, 96])
+    sweeps: int = 4
+    voxel_size: float = 0.1
+    splat: int = 2
+    hole_fill: int = 1
+    dynamic: str = "static"
+    real_first: bool = True
+    oracle: Any = "auto"  # auto | false
+    wm_frames: int = 9
+    device: str = "cpu"
+    tokens: list[Any] | None = None
+    max_scenes: int | None = None
+    video: bool = True
+    video_scale: int = 2
+    progress: bool = True
+
+
+@dataclass
+class ClosedLoopConfig:
+    """``inspatio-drive closed-loop`` (configs/closed_loop.yaml)."""
+
+    data: Any = None
+    generator: Any = None
+    planner: Any = None
+    scorer: Any = None
+    closed_loop: ClosedLoopSection = field(default_factory=ClosedLoopSection)
+
+
+@dataclass
+class CounterfactualSection:
+    output_dir: str = "runs/counterfactual"
+    perturbations: list[Any] = field(
+        default_factory=lambda: [
+            {"name": "left_1m", "lateral_m": 1.0},
+            {"name": "right_1m", "lateral_m": -1.0},
+            {"name": "yaw_left_5deg", "heading_deg": 5.0},
+            {"name": "slow_0.7", "speed_factor": 0.7},
+        ]
+    )
+    render: bool = True
+    cameras: list[str] = field(
+        default_factory=lambda: [
+            "CAM_F0",
+            "CAM_L0",
+            "CAM_L1",
+            "CAM_L2",
+            "CAM_R0",
+            "CAM_R1",
+            "CAM_R2",
+            "CAM_B0",
+        ]
+    )
+    image_size: list[int] = field(default_factory=lambda: [480, 270])
+    sweeps: int = 4
+    voxel_size: float = 0.1
+    splat: int = 2
+    hole_fill: int = 1
+    wm_frames: int = 9
+    frames: str = "all"
+    device: str = "cpu"
+    tokens: list[Any] | None = None
+    max_scenes: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class CounterfactualConfig:
+    """``inspatio-drive counterfactual`` (configs/counterfactual.yaml)."""
+
+    data: Any = None
+    generator: Any = None
+    counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
+
+
+# ----------------------------------------------------------------------------------------------------- figures
+
+
+@dataclass
+class FiguresConfig:
+    """``inspatio-drive figures`` (configs/figures.yaml)."""
+
+    out: str = "docs/img"
+    which: list[str] = field(default_factory=lambda: ["sandbox", "render", "planners", "scorers"])
+
+
+# ------------------------------------------------------------------------------------------------- benchmarks
+
+
+@dataclass
+class BenchDataConfig:
+    """``inspatio-drive bench-data`` (configs/bench_data.yaml)."""
+
+    num_logs: int = 8
+    frames_per_log: int = 200
+    frame_interval: int = 1
+    cache_logs: int = 2
+    scenes_phase: bool = True
+    image_logs: int = 1
+    image_frames_per_log: int = 40
+    image_width: int = 1920
+    image_height: int = 1080
+    max_image_scenes: int | None = None
+    io_workers: int = 1
+    seed: int = 0
+    workdir: str | None = None
+    keep: bool = False
+    output: str | None = None
+
+
+@dataclass
+class BenchRenderSceneSection:
+    synthetic_step: float = 0.1
+    history_image_size: list[int] = field(default_factory=lambda: [480, 270])
+    lidar_resolution: list[int] = field(default_factory=lambda: [400, 160])
+
+
+@dataclass
+class BenchRenderConfig:
+    """``inspatio-drive bench-render`` (configs/bench_render.yaml)."""
+
+    candidates: int = 64
+    poses: int = 8
+    cameras: list[str] = field(default_factory=lambda: ["CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"])
+    image_size: list[int] = field(default_factory=lambda: [480, 270])
+    sweeps: int = 4
+    voxel_size: float = 0.1
+    splat: int = 2
+    hole_fill: int = 0
+    outputs: list[str] = field(default_factory=lambda: ["rgb", "depth", "index"])
+    dynamic_mode: str = "privileged"
+    device: str = "cpu"
+    backend: str = "auto"
+    threads: int | None = None
+    warmup: int = 1
+    repeats: int = 3
+    single_views: int = 64
+    scene: BenchRenderSceneSection = field(default_factory=BenchRenderSceneSection)
+    output_json: str | None = None
+
+
+@dataclass
+class BenchPDMConfig:
+    """``inspatio-drive bench-pdm`` (configs/bench_pdm.yaml)."""
+
+    scenes: list[str] | None = None
+    num_candidates: int = 64
+    repeats: int = 7
+    warmup: int = 1
+    seed: int = 0
+    build_cache: bool = True
+    output: str | None = None
+
+
+@dataclass
+class BenchMetricCacheConfig:
+    """``inspatio-drive bench-metric-cache`` (configs/bench_metric_cache.yaml)."""
+
+    data_root: str | None = None
+    maps_root: str | None = None
+    split: str | None = None
+    repeats: int = 5
+    backend: str = "auto"
+
+
+@dataclass
+class BenchSandboxConfig:
+    """``inspatio-drive bench-sandbox`` (configs/bench_sandbox.yaml)."""
+
+    scenario: str = "plain_cruising"
+    seed: int = 0
+    frames: int = 3
+    sizes: list[list[int]] = field(default_factory=lambda: [[480, 270], [1920, 1080]])
+    shadows: bool = True
+    workers: int = 0
+
+
+@dataclass
+class BenchPlannersConfig:
+    """``inspatio-drive bench-planners`` (configs/bench_planners.yaml)."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 1
+    repeats: int = 3
+    threads: int = 0
+    image_size: list[int] = field(default_factory=lambda: [1148, 672])
+    lidar_points: int = 120000
+    drivor: bool = True
+
+
+@dataclass
+class BenchFCConfig:
+    """``inspatio-drive bench-fc`` (configs/bench_fc.yaml: knobs in configs/scorer/bench_fc.yaml)."""
+
+    num_candidates: int = 64
+    num_poses: int = 8
+    num_cameras: int = 4
+    height: int = 90
+    width: int = 160
+    num_points: int = 100000
+    generated_candidates: int = 2
+    generated_height: int = 240
+    generated_width: int = 416
+    motion_cameras: list[int] = field(default_factory=lambda: [0])
+    repeats: int = 3
+    threads: int = 1
+    seed: int = 0
+
+
+@dataclass
+class BenchEvaluateConfig:
+    """``inspatio-drive bench-evaluate`` (configs/bench_evaluate.yaml)."""
+
+    data_root: str | None = None
+    split: str = "sample"
+    n: int = 500
+    workers: list[int] = field(default_factory=lambda: [1, 2])
+    fault_test: bool = True
+    work_dir: str | None = None
+    keep: bool = False
+    output: str | None = None
+
+
+@dataclass
+class BenchWorldModelConfig:
+    """``inspatio-drive bench-world-model`` (configs/bench_world_model.yaml)."""
+
+    generator: Any = None
+    pipeline: str = "dit"
+    vae: str = "random"
+    height: int = 480
+    width: int = 832
+    blocks: int = 3
+    warmup: int = 1
+    repeats: int = 1
+    ks: list[int] = field(default_factory=lambda: [1, 4, 8])
+    separate: bool = True
+    text_tokens: int = 64
+    output: str | None = None
+
+
+# -------------------------------------------------------------------------------------------------- registry
+
+SCHEMAS: dict[str, type] = {
+    "evaluate": EvaluateConfig,
+    "report": ReportConfig,
+    "pdm_score": PDMScoreConfig,
+    "metric_cache": MetricCacheCommandConfig,
+    "sandbox": SandboxConfig,
+    "render": RenderConfig,
+    "render_fidelity": RenderFidelityConfig,
+    "build_vocab": BuildVocabConfig,
+    "train_fc": TrainFCConfig,
+    "fc_table": FCTableConfig,
+    "study": StudyConfig,
+    "closed_loop": ClosedLoopConfig,
+    "counterfactual": CounterfactualConfig,
+    "figures": FiguresConfig,
+    "bench_data": BenchDataConfig,
+    "bench_render": BenchRenderConfig,
+    "bench_pdm": BenchPDMConfig,
+    "bench_metric_cache": BenchMetricCacheConfig,
+    "bench_sandbox": BenchSandboxConfig,
+    "bench_planners": BenchPlannersConfig,
+    "bench_fc": BenchFCConfig,
+    "bench_evaluate": BenchEvaluateConfig,
+    "bench_world_model": BenchWorldModelConfig,
+}
+"""Command config name (``configs/<name>.yaml``) → its schema, stored in the ConfigStore as ``<name>_schema``."""
+
+
+def register() -> None:
+    """Store every schema in hydra's ConfigStore as ``<config name>_schema`` (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for name, node in SCHEMAS.items():
+        cs.store(name=f"{name}_schema", node=node)
