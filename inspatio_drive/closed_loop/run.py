@@ -34,12 +34,10 @@ STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen"
 # -- shared set-up ------------------------------------------------------------------------------------------
 def _loader(data: Mapping[str, Any]) -> tuple[Any, Path, Path]:
     """Scene loader with every sensor (the observers and renderers need the history LiDAR and images)."""
-    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-    from inspatio_drive.data.roots import resolve_data_paths
+    from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
 
-    logs, blobs, maps = resolve_data_paths(data)
-    loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), SensorConfig.build_all_sensors(),
-                         lenient=bool(data.get("lenient", False)), show_progress=False)
+    _, blobs, maps = resolve_data_paths(data)
+    loader = scene_loader_from_config(data, sensors="all", show_progress=False)
     return loader, blobs, maps
 
 

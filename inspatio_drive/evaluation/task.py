@@ -53,19 +53,17 @@ class EvaluateTask:
             return
         from hydra.utils import instantiate
 
-        from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+        from inspatio_drive.data import scene_loader_from_config
         from planners.factory import build_planner
 
         data = self.cfg["data"]
         logs, blobs, self.maps_root = resolve_data_paths(data)
         self.logs_path, self.blobs_path = logs, blobs
         sensors = self.cfg["eval"].get("sensors", "all")
-        sensor_config = SensorConfig.build_all_sensors() if sensors == "all" else (
-            SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_no_sensors())
+        if sensors not in ("all", "drivor"):
+            sensors = "none"
         index_dir = Path(self.cfg["eval"]["output_dir"]) / ".log_index"  # workers reuse the parent's index
-        self.loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), sensor_config,
-                                  lenient=bool(data.get("lenient", False)), show_progress=False,
-                                  index_cache_dir=index_dir)
+        self.loader = scene_loader_from_config(data, sensors=sensors, show_progress=False, index_cache_dir=index_dir)
         spec = build_planner(self.cfg["planner"])
         fc_cfg = self.cfg.get("scorer") or {}
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
