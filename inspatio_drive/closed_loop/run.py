@@ -62,13 +62,14 @@ def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
 
     from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
     from planners.pipeline import PlanningPipeline
+    from scorers.fusion import w_fc_from_config
 
     planner = instantiate(cfg["planner"]["model"], _convert_="all")
     sel = cfg["planner"].get("selection", "v1")
     weights = weights_preset(sel) if isinstance(sel, str) else SelectionWeights.from_config(sel)
     fc_cfg = cfg.get("scorer") or {}
     fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
-    pipeline = PlanningPipeline(planner, weights, fc, float(fc_cfg.get("weight", 1.0)))
+    pipeline = PlanningPipeline(planner, weights, fc, w_fc_from_config(fc_cfg))
     return pipeline, str(getattr(planner, "name", type(planner).__name__)), fc is not None
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from inspatio_drive.data.roots import resolve_data_paths
 from inspatio_drive.evaluation.results import PDM_COLUMNS
 from planners.pipeline import PlanningPipeline, PlanResult
+from scorers.fusion import w_fc_from_config
 
 SUBSCORES = PDM_COLUMNS  # navsim v1.1 sub-score names, CSV order
 
@@ -45,6 +46,7 @@ class EvaluateTask:
             raise ValueError(f"eval.variants: unknown {sorted(unknown)}; expected base, fc, fc_only, oracle")
         # without an FC scorer the fc variants do not exist (rather than being copies of base)
         self.variants = tuple(v for v in requested if has_fc or v not in ("fc", "fc_only"))
+        self.w_fc = w_fc_from_config(self.cfg.get("scorer"))  # refuses the former scorer.weight early
         self._ready = False
 
     # -- worker set-up -----------------------------------------------------------------------------------
@@ -67,7 +69,7 @@ class EvaluateTask:
         spec = build_planner(self.cfg["planner"])
         fc_cfg = self.cfg.get("scorer") or {}
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
-        self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, float(fc_cfg.get("weight", 1.0)))
+        self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, self.w_fc)
         self.oracle = spec.oracle  # privileged PDM oracle scorer (needs the scene's metric cache)
         self.planner_name = str(getattr(spec.planner, "name", type(spec.planner).__name__))
         if self.oracle is not None:
