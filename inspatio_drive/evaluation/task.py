@@ -91,18 +91,37 @@ class EvaluateTask:
             self._maps[name] = load_map(self.maps_root, name)
         return self._maps[name]
 
+    def metric_cache_store(self) -> Any:
+        """The :class:`~inspatio_drive.pdm.cache.storage.MetricCacheStore` at ``eval.metric_cache_dir`` (None when
+        unset): the layout of ``inspatio-drive metric-cache``, so either command reads what the other wrote."""
+        cache_dir = self.cfg["eval"].get("metric_cache_dir")
+        if not cache_dir:
+            return None
+        if getattr(self, "_store", None) is None:
+            from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+            self._store = MetricCacheStore.open(cache_dir)
+        return self._store
+
     def metric_cache(self, scene: Any) -> Any:
-        """The scene's metric cache: read from ``eval.metric_cache_dir`` when present there, else built."""
+        """The scene's metric cache: read from the store at ``eval.metric_cache_dir`` when present there, else
+        built (and written there). Workers write entry folders only; :func:`index_metric_caches` writes the store
+        manifest once the run is over (no concurrent manifest writes)."""
         from inspatio_drive.pdm import MetricCache
         from inspatio_drive.pdm.cache.builder import build_metric_cache
 
-        cache_dir = self.cfg["eval"].get("metric_cache_dir")
-        folder = Path(cache_dir) / scene.scene_metadata.initial_token if cache_dir else None
-        if folder is not None and folder.is_dir():
-            return MetricCache.load(folder)
-        cache = build_metric_cache(scene, self._map(scene.scene_metadata.map_name))
-        if folder is not None:
-            cache.save(folder)
+        store = self.metric_cache_store()
+        meta = scene.scene_metadata
+        if store is not None:
+            if meta.initial_token in store:
+                return store.load(meta.initial_token)
+            for folder in (store.entry_dir(meta.log_name, meta.initial_token),  # written by another worker
+                           store.root / meta.initial_token):  # the layout evaluate wrote before the store
+                if (folder / "manifest.json").is_file():
+                    return MetricCache.load(folder)
+        cache = build_metric_cache(scene, self._map(meta.map_name))
+        if store is not None:
+            store.save(cache)
         return cache
 
     def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, Any, dict[str, float]]:
@@ -150,6 +169,16 @@ class EvaluateTask:
             })
             rows.append(row)
         return rows
+
+
+def index_metric_caches(cache_dir: str | Path) -> Path:
+    """Re-index the metric-cache store at ``cache_dir`` from its entry folders and write its manifest (after the
+    workers of a run added entries)."""
+    from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+    store = MetricCacheStore.open(cache_dir)
+    store.rebuild_index()
+    return store.write_manifest()
 
 
 def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[str, ...]) -> dict[str, int]:
