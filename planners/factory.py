@@ -1,17 +1,127 @@
 """Build a planner (and its selection weights / privileged scorer) from a hydra ``planner`` config node
-(``configs/planner/<type>.yaml``)."""
+(``configs/planner/<type>.yaml``).
+
+The node's ``type`` picks a structured config in :data:`PLANNER_CONFIGS` (a dataclass with ``_target_``);
+the node's planner keys are merged into it (unknown keys refused, types checked by OmegaConf) and hydra's
+``instantiate`` builds the planner. The keys every type shares (``selection``, ``scorer``, ``head``, ``rules``)
+say how its candidates are scored and selected; the rule scorer's knobs go through the structured config of
+:class:`~planners.scoring.RuleConfig` the same way.
+"""
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
+from typing import Any, Optional
 
 from inspatio_drive.contracts.selection import SelectionWeights
+from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
 from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
 from planners.scoring.learned import RuleFeatures
 
-PLANNER_TYPES: tuple[str, ...] = ("constant_velocity", "vocabulary", "drivor", "drivor_installed")
+SHARED_KEYS: tuple[str, ...] = ("type", "selection", "scorer", "head", "rules")
+"""Keys of a ``planner`` node that are not arguments of the planner itself."""
+
+
+def structured_config(cls: type, target: str) -> type:
+    """A structured config (dataclass with ``_target_``) mirroring the frozen value dataclass ``cls``: same field
+    names and defaults (tuples as lists, which ``cls.__post_init__`` turns back into tuples; a nested dataclass
+    value as null, which ``cls`` replaces by its default)."""
+    hints = typing.get_type_hints(cls)
+    spec: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        kind = hints[f.name] if hints[f.name] in (int, float, bool, str) else Any
+        if is_dataclass(default):  # a nested value (e.g. DrivoR's selection weights): null = cls's default
+            spec.append((f.name, Any, field(default=None)))
+        elif isinstance(default, tuple):
+            spec.append((f.name, kind, field(default_factory=lambda d=default: list(d))))
+        else:
+            spec.append((f.name, kind, field(default=default)))
+    return make_dataclass(f"{cls.__name__}Node", spec)
+
+
+@dataclass
+class ConstantVelocityPlannerConfig:
+    """``configs/planner/constant_velocity.yaml``."""
+
+    _target_: str = "planners.constant_velocity.ConstantVelocityPlanner"
+    num_poses: int = 8
+    interval_length: float = 0.5
+    yaw_rates: list[float] = field(default_factory=lambda: [0.0])
+    speed_factors: list[float] = field(default_factory=lambda: [1.0])
+
+
+@dataclass
+class VocabularyPlannerConfig:
+    """``configs/planner/vocabulary.yaml`` (``scorer`` is built from the shared keys)."""
+
+    _target_: str = "planners.vocabulary.VocabularyPlanner"
+    vocabulary: Optional[str] = None  # noqa: UP045 - OmegaConf structured configs need Optional
+    scorer: Any = None
+
+
+DrivoRModelConfig = structured_config(DrivoRConfig, "planners.drivor.model.DrivoRConfig")
+"""``configs/planner/drivor.yaml``'s ``model`` node (:class:`~planners.drivor.model.DrivoRConfig`)."""
+RuleConfigNode = structured_config(RuleConfig, "planners.scoring.RuleConfig")
+"""``configs/planner/rules/*.yaml`` (:class:`~planners.scoring.RuleConfig`)."""
+
+
+@dataclass
+class DrivoRPlannerConfig:
+    """``configs/planner/drivor.yaml`` (yaml ``checkpoint`` → ``path``, ``model`` → ``config``)."""
+
+    _target_: str = "planners.drivor.planner.DrivoRPlanner.from_checkpoint"
+    path: Optional[str] = None  # noqa: UP045
+    dinov2: Optional[str] = None  # noqa: UP045
+    config: Any = field(default_factory=DrivoRModelConfig)
+    device: str = "cpu"
+    allow_missing_cameras: bool = False
+    amp_dtype: Optional[str] = None  # noqa: UP045
+
+
+@dataclass
+class InstalledDrivoRPlannerConfig:
+    """``configs/planner/drivor_installed.yaml`` (yaml ``checkpoint`` → ``checkpoint_path``)."""
+
+    _target_: str = "planners.drivor.installed.InstalledDrivoRPlanner.from_config"
+    config: dict[str, Any] = field(default_factory=dict)
+    checkpoint_path: Optional[str] = None  # noqa: UP045
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class PlannerType:
+    """A planner ``type``.
+
+    Attributes:
+        schema: its structured config.
+        renamed: yaml key → argument of the target, where they differ.
+        required: argument → error message when it is null.
+        scorer: how the candidate scorer of ``planner.scorer`` joins: ``"argument"`` (the planner's ``scorer``
+            argument), ``"wrap"`` (:class:`~planners.protocol.ScoredPlanner`) or ``None`` (not used).
+        selection_in: ``(argument, schema)``: a nested model config that also gets the ``selection`` node.
+    """
+
+    schema: type
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    required: Mapping[str, str] = field(default_factory=dict)
+    scorer: str | None = None
+    selection_in: tuple[str, type] | None = None
+
+
+PLANNER_CONFIGS: dict[str, PlannerType] = {
+    "constant_velocity": PlannerType(ConstantVelocityPlannerConfig, scorer="wrap"),
+    "vocabulary": PlannerType(VocabularyPlannerConfig, scorer="argument", required={
+        "vocabulary": "planner.vocabulary: set the vocabulary file (build it with `inspatio-drive build-vocab`)"}),
+    "drivor": PlannerType(DrivoRPlannerConfig, renamed={"checkpoint": "path", "model": "config"},
+                          selection_in=("config", DrivoRModelConfig)),
+    "drivor_installed": PlannerType(InstalledDrivoRPlannerConfig, renamed={"checkpoint": "checkpoint_path"}, required={
+        "checkpoint_path": "planner.checkpoint: the installed DrivoR needs a checkpoint file"}),
+}
+PLANNER_TYPES: tuple[str, ...] = tuple(PLANNER_CONFIGS)
 
 
 @dataclass
@@ -31,34 +141,56 @@ class PlannerSpec:
 def _plain(node: object) -> dict:
     if node is None:
         return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
-        if isinstance(node, DictConfig):
-            return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
     return dict(node)  # type: ignore[call-overload]
 
 
-def _rule_config(overrides: Mapping) -> RuleConfig:
-    known = {f.name for f in fields(RuleConfig)}
-    unknown = sorted(set(overrides) - known)
+def structured_node(schema: type, values: Mapping[str, Any], where: str) -> Any:
+    """``values`` merged into the structured config ``schema`` (an OmegaConf ``DictConfig``).
+
+    Raises:
+        ValueError: ``values`` has keys the schema does not know (``"<where>: unknown keys [...]"``).
+    """
+    from omegaconf import OmegaConf
+
+    known = {f.name for f in fields(schema)} - {"_target_"}
+    unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"planner.rules: unknown keys {unknown}; expected {sorted(known)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    return RuleConfig(**kwargs)
+        raise ValueError(f"{where}: unknown keys {unknown}; expected {sorted(known)}")
+    return OmegaConf.merge(OmegaConf.structured(schema), dict(values))
+
+
+def instantiate_node(node: Any, **kwargs: Any) -> Any:
+    """hydra ``instantiate`` (lists as lists), re-raising the target's own error (e.g. ``FileNotFoundError`` for
+    a missing checkpoint) instead of hydra's wrapper."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as exc:
+        if exc.__cause__ is not None:
+            raise exc.__cause__ from None
+        raise
+
+
+def _rule_config(values: Mapping[str, Any]) -> RuleConfig:
+    return instantiate_node(structured_node(RuleConfigNode, values, "planner.rules"))
 
 
 def build_planner(cfg: Mapping) -> PlannerSpec:
     """Planner from a config node with ``type`` in :data:`PLANNER_TYPES` (see ``configs/planner/``).
 
     Raises:
-        ValueError: unknown type / scorer, or a required path missing.
+        ValueError: unknown type / scorer / key, or a required path missing.
     """
     c = _plain(cfg)
     kind = c.get("type")
-    weights = SelectionWeights.from_config(_plain(c.get("selection")) or {})
+    selection = _plain(c.get("selection"))
+    weights = SelectionWeights.from_config(selection or {})
     scorer_name = c.get("scorer")
     if scorer_name not in (None, "rules", "learned", "oracle"):
         raise ValueError(
@@ -72,47 +204,21 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
             raise ValueError(
                 "planner.head: the learned scorer needs a heads file (planners.training.save_heads)"
             )
-        features = RuleFeatures(_rule_config(_plain(c.get("rules"))))
-        rules = LearnedHeadScorer.from_file(c["head"], features)
+        rules = LearnedHeadScorer.from_file(c["head"], RuleFeatures(_rule_config(_plain(c.get("rules")))))
     oracle = PDMOracleScorer() if scorer_name == "oracle" else None
-    planner: Planner
-    if kind == "constant_velocity":
-        from planners.constant_velocity import ConstantVelocityPlanner
-
-        planner = ConstantVelocityPlanner(
-            int(c.get("num_poses", 8)), float(c.get("interval_length", 0.5)),
-            tuple(c.get("yaw_rates", (0.0,))), tuple(c.get("speed_factors", (1.0,))),
-        )  # fmt: skip
-        if rules is not None:
-            planner = ScoredPlanner(planner, rules)
-    elif kind == "vocabulary":
-        from planners.vocabulary import VocabularyPlanner
-
-        if not c.get("vocabulary"):
-            raise ValueError(
-                "planner.vocabulary: set the vocabulary file (build it with `inspatio-drive build-vocab`)"
-            )
-        planner = VocabularyPlanner(c["vocabulary"], scorer=rules)
-    elif kind == "drivor":
-        from planners.drivor.model import DrivoRConfig
-        from planners.drivor.planner import DrivoRPlanner
-
-        model_cfg = DrivoRConfig.from_mapping(
-            {**_plain(c.get("model")), "selection": _plain(c.get("selection"))}
-        )
-        planner = DrivoRPlanner.from_checkpoint(
-            c.get("checkpoint"), dinov2=c.get("dinov2"), config=model_cfg,
-            weights=weights, device=c.get("device", "cpu"), allow_missing_cameras=bool(c.get("allow_missing_cameras")),
-            amp_dtype=c.get("amp_dtype"),
-        )  # fmt: skip
-    elif kind == "drivor_installed":
-        from planners.drivor.installed import InstalledDrivoRPlanner
-
-        if not c.get("checkpoint"):
-            raise ValueError("planner.checkpoint: the installed DrivoR needs a checkpoint file")
-        planner = InstalledDrivoRPlanner.from_config(
-            _plain(c.get("config")), c["checkpoint"], c.get("device", "cpu")
-        )
-    else:
+    if kind not in PLANNER_CONFIGS:
         raise ValueError(f"planner.type: expected one of {PLANNER_TYPES}, got {kind!r}")
+    spec = PLANNER_CONFIGS[kind]
+    values = {spec.renamed.get(k, k): v for k, v in c.items() if k not in SHARED_KEYS}
+    for arg, message in spec.required.items():
+        if not values.get(arg):
+            raise ValueError(message)
+    if spec.selection_in is not None:  # e.g. DrivoR's model config carries the weights it selects with
+        arg, schema = spec.selection_in
+        where = f"planner.{next((k for k, v in spec.renamed.items() if v == arg), arg)}"
+        values[arg] = structured_node(schema, {**_plain(values.get(arg)), "selection": selection}, where)
+    extra = {"scorer": rules} if spec.scorer == "argument" else {}
+    planner: Planner = instantiate_node(structured_node(spec.schema, values, "planner"), **extra)
+    if spec.scorer == "wrap" and rules is not None:
+        planner = ScoredPlanner(planner, rules)
     return PlannerSpec(planner, weights, oracle)

@@ -8,7 +8,6 @@ Both choices are returned, so one planner call gives the "base" and "fc" variant
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from inspatio_drive.contracts import Candidates, FCOutput, FutureConsistency
 from inspatio_drive.contracts.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
 from inspatio_drive.data.types import AgentInput
 from planners.protocol import Planner
+from scorers.fusion import DEFAULT_W_FC, fused_score_from_logits, resolve_w_fc
 
 
 @dataclass
@@ -49,17 +49,17 @@ class PlanningPipeline:
             must propose exactly one candidate.
         weights: selection weights (DrivoR v1 by default).
         fc: future-consistency scorer; ``None`` → the fc variant equals the base variant.
-        fc_weight: ``w_fc`` in ``+ w_fc · logσ(FC)`` (choose it on a validation split).
+        w_fc: the fusion weight in ``+ w_fc · logσ(FC)`` (:func:`scorers.fusion.fused_score_from_logits`;
+            choose it on a validation split).
     """
 
     planner: Planner
     weights: SelectionWeights = DRIVOR_V1
     fc: FutureConsistency | None = None
-    fc_weight: float = 1.0
+    w_fc: float = DEFAULT_W_FC
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fc_weight) and self.fc_weight >= 0):
-            raise ValueError(f"fc_weight must be a finite number >= 0, got {self.fc_weight}")
+        self.w_fc = resolve_w_fc(self.w_fc)
 
     def plan(self, agent_input: AgentInput, rescore: Callable[[Candidates], Candidates] | None = None) -> PlanResult:
         """Propose, (optionally) re-score, judge with FC, select with and without it.
@@ -92,7 +92,7 @@ class PlanningPipeline:
             timings["fc_s"] = time.perf_counter() - start
             if tuple(fc_out.logit.shape) != (k,):
                 raise ValueError(f"future-consistency scorer: expected logit [{k}], got {tuple(fc_out.logit.shape)}")
-            fc_scores = base_scores + self.fc_weight * torch.nn.functional.logsigmoid(fc_out.logit.float())
+            fc_scores = fused_score_from_logits(base_scores, fc_out.logit.float(), self.w_fc)
         return PlanResult(
             candidates=candidates,
             base_index=int(argmax_valid(base_scores)),

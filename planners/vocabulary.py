@@ -283,22 +283,18 @@ class VocabularyPlanner:
 
 
 def _load_scenes(cfg) -> Iterable[Scene]:
-    """Scenes of a split through the data room's ``SceneLoader`` (metadata only, no sensors)."""
-    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+    """Scenes of a split through the data room's one loader builder (metadata only, no sensors)."""
+    from inspatio_drive.data import scene_loader_from_config
 
-    scene_filter = SceneFilter(
-        num_history_frames=int(cfg.num_history_frames),
-        num_future_frames=int(cfg.num_poses),
-        frame_interval=int(cfg.frame_interval),
-        has_route=bool(cfg.has_route),
-        max_scenes=None if cfg.max_scenes is None else int(cfg.max_scenes),
-    )
-    loader = SceneLoader(
-        Path(cfg.data_root) / "navsim_logs" / cfg.split,
-        Path(cfg.data_root) / "sensor_blobs" / cfg.split,
-        scene_filter,
-        SensorConfig.build_no_sensors(),
-    )
+    scene_filter = {
+        "num_history_frames": int(cfg.num_history_frames),
+        "num_future_frames": int(cfg.num_poses),
+        "frame_interval": int(cfg.frame_interval),
+        "has_route": bool(cfg.has_route),
+        "max_scenes": None if cfg.max_scenes is None else int(cfg.max_scenes),
+    }
+    data = {"data_root": str(cfg.data_root), "split": str(cfg.split), "scene_filter": scene_filter}
+    loader = scene_loader_from_config(data, sensors="none")
     return (loader.get_scene_from_token(t) for t in loader.tokens)
 
 

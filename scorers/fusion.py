@@ -7,13 +7,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 from torch import Tensor
+
+DEFAULT_W_FC = 1.0
+"""The fusion weight when none is configured (``w_fc: null`` in ``configs/evaluate.yaml`` / ``closed_loop.yaml``,
+the navsim agent, :class:`planners.pipeline.PlanningPipeline`); choose a better one on a validation split."""
+
+RENAMED_W_FC_KEYS: tuple[str, ...] = ("weight", "fc_weight")
+"""Former names of ``w_fc`` in config nodes (``scorer.weight``, ``agent.fc_weight``); refused, naming ``w_fc``."""
+
+
+def resolve_w_fc(w_fc: float | None) -> float:
+    """The fusion weight to use: ``None`` → :data:`DEFAULT_W_FC`, else ``w_fc`` checked finite and ``>= 0``."""
+    value = DEFAULT_W_FC if w_fc is None else float(w_fc)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"w_fc must be a finite number >= 0, got {value}")
+    return value
+
+
+def w_fc_from_config(node: Mapping[str, Any] | None, where: str = "scorer") -> float:
+    """``w_fc`` of a config node (e.g. the ``scorer`` node of evaluate / closed-loop) through :func:`resolve_w_fc`.
+
+    Raises:
+        ValueError: the node uses a former name (``weight``, ``fc_weight``); the message names ``w_fc``.
+    """
+    node = node or {}
+    for old in RENAMED_W_FC_KEYS:
+        if old in node:
+            raise ValueError(f"{where}.{old} was renamed: use {where}.w_fc")
+    return resolve_w_fc(node.get("w_fc"))
 
 
 def fused_score(base_log_score: Tensor, fc_prob: Tensor, w_fc: float, eps: float = 1e-6) -> Tensor:

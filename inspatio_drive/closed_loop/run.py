@@ -34,12 +34,10 @@ STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen"
 # -- shared set-up ------------------------------------------------------------------------------------------
 def _loader(data: Mapping[str, Any]) -> tuple[Any, Path, Path]:
     """Scene loader with every sensor (the observers and renderers need the history LiDAR and images)."""
-    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-    from inspatio_drive.data.roots import resolve_data_paths
+    from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
 
-    logs, blobs, maps = resolve_data_paths(data)
-    loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), SensorConfig.build_all_sensors(),
-                         lenient=bool(data.get("lenient", False)), show_progress=False)
+    _, blobs, maps = resolve_data_paths(data)
+    loader = scene_loader_from_config(data, sensors="all", show_progress=False)
     return loader, blobs, maps
 
 
@@ -64,13 +62,14 @@ def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
 
     from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
     from planners.pipeline import PlanningPipeline
+    from scorers.fusion import w_fc_from_config
 
     planner = instantiate(cfg["planner"]["model"], _convert_="all")
     sel = cfg["planner"].get("selection", "v1")
     weights = weights_preset(sel) if isinstance(sel, str) else SelectionWeights.from_config(sel)
     fc_cfg = cfg.get("scorer") or {}
     fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
-    pipeline = PlanningPipeline(planner, weights, fc, float(fc_cfg.get("weight", 1.0)))
+    pipeline = PlanningPipeline(planner, weights, fc, w_fc_from_config(fc_cfg))
     return pipeline, str(getattr(planner, "name", type(planner).__name__)), fc is not None
 
 

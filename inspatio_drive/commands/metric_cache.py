@@ -26,7 +26,7 @@ def _scenes(loader: Any) -> Any:
 
 def main(overrides: Sequence[str] = ()) -> int:
     from inspatio_drive.commands.base import compose_command
-    from inspatio_drive.data import loader_from_config
+    from inspatio_drive.data import scene_loader_from_config
     from inspatio_drive.pdm.cache.split import build_cache_for_split
 
     cfg = compose_command("metric-cache", "metric_cache", overrides)
@@ -39,7 +39,7 @@ def main(overrides: Sequence[str] = ()) -> int:
         )
         return 2
     builder_cfg = MetricCacheConfig.from_dict(OmegaConf.to_container(cfg.builder, resolve=True))  # type: ignore[arg-type]
-    loader = loader_from_config(OmegaConf.to_container(cfg.data, resolve=True))  # type: ignore[arg-type]
+    loader = scene_loader_from_config(cfg.data)
     report = build_cache_for_split(
         _scenes(loader),
         cfg.maps_root,

@@ -117,7 +117,7 @@ def _split_folder(data_root: Path, split: str | None) -> Path:
 
 def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
     """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
-    from inspatio_drive.data import SceneLoader
+    from inspatio_drive.data import scene_loader_from_config
 
     logs = data_root / "navsim_logs"
     if split:
@@ -127,7 +127,8 @@ def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
         if not folders:
             raise FileNotFoundError(f"data_root: no split folders under {logs}")
     for folder in folders:
-        loader = SceneLoader(folder, None, show_progress=False)
+        data = {"data_root": str(data_root), "split": folder.name, "scene_filter": {}}
+        loader = scene_loader_from_config(data, sensors="none", show_progress=False)
         if token in loader.tokens:
             return loader.get_scene_from_token(token)
     raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")

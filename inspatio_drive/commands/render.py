@@ -71,13 +71,14 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "provenance": {"source": "sandbox", "world": oracle.world.name, "t_now": t_now},
         }
     if source == "navsim":
-        try:
-            from inspatio_drive.data.loader import loader_from_config
-        except ImportError as exc:  # the data room's loader
-            raise RuntimeError(f"source=navsim needs inspatio_drive.data.loader ({exc})") from exc
+        from dataclasses import fields
+
+        from inspatio_drive.data import DataConfig, scene_loader_from_config
+
         if not cfg.data.scene_token:
             raise ValueError("source=navsim needs data.scene_token")
-        loader = loader_from_config(dict(cfg.data))
+        schema = {f.name for f in fields(DataConfig)}  # data.* also holds the sandbox / synthetic knobs
+        loader = scene_loader_from_config({k: v for k, v in cfg.data.items() if k in schema})
         scene = loader.get_scene_from_token(str(cfg.data.scene_token))
         privileged = str(cfg.dynamic_mode) == "privileged"
         pc = build_point_cloud(scene, use_annotations=privileged, **pc_kw)

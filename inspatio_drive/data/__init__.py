@@ -2,7 +2,8 @@
 
 Public entry points: :func:`read_log` (log pickle → typed frames), :class:`SceneLoader` (split →
 scenes / agent inputs, navsim semantics), :class:`SceneFilter`, :class:`SensorConfig`, PCD
-reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`). nuPlan maps:
+reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`), and
+:func:`scene_loader_from_config`: the one loader builder from a ``data`` node (schema :class:`DataConfig`). nuPlan maps:
 ``inspatio_drive.maps.load_map``.
 """
 
@@ -10,7 +11,7 @@ import os
 from typing import Any
 
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
-from inspatio_drive.data.loader import SceneLoader, SceneRef, loader_from_config
+from inspatio_drive.data.loader import SceneLoader, SceneRef, scene_loader_from_config
 from inspatio_drive.data.log_reader import (
     LogFormatError,
     frame_from_dict,
@@ -19,6 +20,7 @@ from inspatio_drive.data.log_reader import (
     read_raw_log,
 )
 from inspatio_drive.data.pcd import PCDError, parse_pcd, read_pcd, write_pcd
+from inspatio_drive.data.roots import DataConfig, resolve_data_paths
 from inspatio_drive.data.safe_pickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
 from inspatio_drive.data.types import (
@@ -52,6 +54,7 @@ __all__ = [
     "AgentInput",
     "Annotations",
     "Camera",
+    "DataConfig",
     "EgoStatus",
     "Frame",
     "Lidar",
@@ -72,13 +75,14 @@ __all__ = [
     "load_image",
     "load_lidar",
     "load_map",
-    "loader_from_config",
     "navsim_absolute_to_relative",
     "parse_pcd",
     "read_log",
     "read_pcd",
     "read_raw_log",
+    "resolve_data_paths",
     "safe_load",
     "safe_loads",
+    "scene_loader_from_config",
     "write_pcd",
 ]

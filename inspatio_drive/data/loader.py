@@ -43,6 +43,7 @@ from inspatio_drive.data.log_reader import (
     global_ego_pose,
     read_raw_log,
 )
+from inspatio_drive.data.roots import DataConfig, resolve_data_paths
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
 from inspatio_drive.data.types import (
     CAMERA_NAMES,
@@ -362,38 +363,53 @@ class SceneLoader:
         return self._sensor_blobs_path / (relative or "")
 
 
+def scene_loader_from_config(
+    data: Mapping[str, Any] | DataConfig,
+    *,
+    sensors: str | Mapping[str, Any] | SensorConfig | None = None,
+    lenient: bool | None = None,
+    show_progress: bool | None = None,
+    index_cache_dir: str | os.PathLike[str] | None = None,
+    timer: SensorTimer | None = None,
+) -> SceneLoader:
+    """The one way every command builds a :class:`SceneLoader`: from a ``data`` node (``configs/data/*.yaml``,
+    schema :class:`~inspatio_drive.data.roots.DataConfig`).
 
-
-def loader_from_config(cfg: Mapping[str, Any]) -> SceneLoader:
-    """Build a :class:`SceneLoader` from a ``configs/data/openscene.yaml``-style mapping.
+    Args:
+        data: the ``data`` node (dict, hydra ``DictConfig`` or :class:`DataConfig`).
+        sensors: overrides ``data.sensor_config`` (``all`` | ``drivor`` | ``none`` | mapping | ``SensorConfig``)
+            for commands that need given sensors.
+        lenient, show_progress, index_cache_dir: override the node's values when given.
+        timer: optional sensor I/O timer.
 
     Raises:
-        ValueError: no data root (``openscene_data_root`` / ``$OPENSCENE_DATA_ROOT``) was given.
+        ValueError: a renamed or unknown key, or no data root (``data_root`` / ``$OPENSCENE_DATA_ROOT``).
     """
-    root = cfg.get("openscene_data_root")
-    if not root:
-        raise ValueError("data config: openscene_data_root is not set (set $OPENSCENE_DATA_ROOT or pass openscene_data_root=...)")
-    split = str(cfg.get("split"))
-    filter_cfg = dict(cfg.get("scene_filter") or {})
-    if cfg.get("scene_filter_yaml"):
+    cfg = DataConfig.from_node(data)
+    logs, blobs, _ = resolve_data_paths(cfg)
+    filter_cfg = dict(cfg.scene_filter or {})
+    if cfg.scene_filter_yaml:
         from dataclasses import asdict
 
-        filter_cfg.update(asdict(SceneFilter.from_yaml(cfg["scene_filter_yaml"])))
-    sensors = cfg.get("sensor_config", "none")
-    sensor_config = SensorConfig.from_mapping(sensors if isinstance(sensors, str) else dict(sensors))
-    draft = cfg.get("draft_size")
+        filter_cfg.update(asdict(SceneFilter.from_yaml(cfg.scene_filter_yaml)))
+    spec = cfg.sensor_config if sensors is None else sensors
+    sensor_config = spec if isinstance(spec, SensorConfig) else SensorConfig.from_mapping(
+        spec if isinstance(spec, str) else dict(spec))
+    draft = cfg.draft_size
+    cache_dir = cfg.index_cache_dir if index_cache_dir is None else index_cache_dir
     return SceneLoader(
-        Path(root) / "navsim_logs" / split,
-        Path(root) / "sensor_blobs" / str(cfg.get("sensor_split") or split),
+        logs,
+        blobs,
         SceneFilter.from_mapping(filter_cfg),
         sensor_config,
-        lenient=bool(cfg.get("lenient", False)),
-        cache_logs=int(cfg.get("cache_logs", 2)),
+        lenient=bool(cfg.lenient if lenient is None else lenient),
+        cache_logs=int(cfg.cache_logs),
         draft_size=None if draft is None else (int(draft[0]), int(draft[1])),
-        show_progress=bool(cfg.get("show_progress", True)),
-        io_workers=int(cfg.get("io_workers", 1)),
-        index_cache_dir=cfg.get("index_cache_dir"),
+        show_progress=bool(cfg.show_progress if show_progress is None else show_progress),
+        timer=timer,
+        io_workers=int(cfg.io_workers),
+        index_cache_dir=cache_dir,
     )
 
 
-__all__ = ["SceneLoader", "SceneRef", "loader_from_config"]
+__all__ = ["SceneLoader", "SceneRef", "scene_loader_from_config"]

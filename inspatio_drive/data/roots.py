@@ -1,15 +1,21 @@
-"""Where a split lives: ``<data_root>/navsim_logs/<split>``, ``<data_root>/sensor_blobs/<split>`` and the maps
-root, from a ``configs/data`` node; a null ``data_root`` is the sandbox sample bundled with the package."""
+"""The ``data`` node of every command (``configs/data/*.yaml``): one schema, :class:`DataConfig`, and where a
+split lives: ``<data_root>/navsim_logs/<split>``, ``<data_root>/sensor_blobs/<sensor_split or split>`` and the
+maps root. A null ``data_root`` with ``split: sample`` is the sandbox sample bundled with the package."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sandbox" / "sample"
 """Data root of the bundled sample (written by :func:`inspatio_drive.sandbox.sample.write_sample`)."""
 SAMPLE_SPLIT = "sample"
+
+RENAMED_DATA_KEYS: dict[str, str] = {"openscene_data_root": "data_root"}
+"""Keys of the ``data`` node that were renamed (old → new); the old spelling is refused with the new name."""
 
 
 def sample_root() -> Path:
@@ -20,17 +26,86 @@ def sample_root() -> Path:
     return SAMPLE_DIR
 
 
-def resolve_data_paths(data: Mapping[str, Any]) -> tuple[Path, Path, Path]:
-    """``(navsim_logs/<split>, sensor_blobs/<split>, maps_root)`` from a ``configs/data`` node; a null
-    ``data_root`` means the sandbox sample bundled with the package."""
-    root = data.get("data_root")
-    if root in (None, "", "null"):
-        root = sample_root()
-    root = Path(str(root)).expanduser()
-    split = str(data["split"])
-    logs, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / split
+@dataclass
+class DataConfig:
+    """Schema of the ``data`` node (``configs/data/sample.yaml``, ``configs/data/openscene.yaml``), read by
+    :func:`inspatio_drive.data.scene_loader_from_config` for every command.
+
+    Attributes:
+        data_root: OpenScene / NAVSIM root holding ``navsim_logs/`` and ``sensor_blobs/``; null with
+            ``split: sample`` = the bundled sandbox sample.
+        split: ``navsim_logs/<split>``.
+        sensor_split: ``sensor_blobs/<sensor_split>`` when it differs from ``split``.
+        maps_root: nuPlan maps root; null = ``<data_root>/maps``.
+        scene_filter: :class:`~inspatio_drive.data.filters.SceneFilter` fields.
+        scene_filter_yaml: a navsim scene-filter YAML whose fields override ``scene_filter``.
+        sensor_config: ``none`` | ``all`` | ``drivor`` | a mapping of :class:`SensorConfig` fields.
+        lenient, cache_logs, io_workers, index_cache_dir, draft_size, show_progress: ``SceneLoader`` knobs.
+    """
+
+    data_root: Optional[str] = None  # noqa: UP045 - OmegaConf structured configs need Optional
+    split: str = SAMPLE_SPLIT
+    sensor_split: Optional[str] = None  # noqa: UP045
+    maps_root: Optional[str] = None  # noqa: UP045
+    scene_filter: dict[str, Any] = field(default_factory=dict)
+    scene_filter_yaml: Optional[str] = None  # noqa: UP045
+    sensor_config: Any = "none"
+    lenient: bool = False
+    cache_logs: int = 2
+    io_workers: int = 1
+    index_cache_dir: Optional[str] = None  # noqa: UP045
+    draft_size: Optional[list[int]] = None  # noqa: UP045
+    show_progress: bool = True
+
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any] | DataConfig) -> DataConfig:
+        """Validate a ``data`` node (dict or hydra ``DictConfig``) against the schema.
+
+        Raises:
+            ValueError: a renamed key (the message names the new one) or an unknown key.
+        """
+        if isinstance(node, DataConfig):
+            return node
+        from omegaconf import DictConfig, OmegaConf
+
+        plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+        for old, new in RENAMED_DATA_KEYS.items():
+            if old in plain:
+                raise ValueError(f"data.{old} was renamed: use data.{new}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(plain) - known)
+        if unknown:
+            raise ValueError(f"data: unknown key(s) {unknown}; expected some of {sorted(known)}")
+        plain = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in plain.items()}
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), plain))  # type: ignore[return-value]
+
+    def root(self) -> Path:
+        """The data root; the bundled sample when ``data_root`` is null and ``split`` is ``sample``.
+
+        Raises:
+            ValueError: no data root for a split other than the bundled sample.
+        """
+        if self.data_root in (None, "", "null"):
+            if self.split != SAMPLE_SPLIT:
+                raise ValueError(f"data.data_root is not set for split {self.split!r} (set $OPENSCENE_DATA_ROOT "
+                                 "or pass data.data_root=...)")
+            return sample_root()
+        return Path(str(self.data_root)).expanduser()
+
+
+def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path, Path]:
+    """``(navsim_logs/<split>, sensor_blobs/<sensor_split or split>, maps_root)`` of a ``data`` node.
+
+    Raises:
+        ValueError: a renamed / unknown key, or no data root (see :meth:`DataConfig.root`).
+        FileNotFoundError: ``navsim_logs/<split>`` does not exist.
+    """
+    cfg = DataConfig.from_node(data)
+    root = cfg.root()
+    split = str(cfg.split)
+    logs, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / str(cfg.sensor_split or split)
     if not logs.is_dir():
         raise FileNotFoundError(f"data: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl; "
                                 f"data.data_root={root}, data.split={split})")
-    maps = Path(str(data.get("maps_root") or root / "maps")).expanduser()
+    maps = Path(str(cfg.maps_root or root / "maps")).expanduser()
     return logs, blobs, maps

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.runner import RunStats, run_tasks
 from inspatio_drive.evaluation.summary import format_table, plot_summary, summarize
-from inspatio_drive.evaluation.task import EvaluateTask
+from inspatio_drive.evaluation.task import EvaluateTask, index_metric_caches
 from inspatio_drive.evaluation.workers import make_worker
 
 RESULT_KEYS: tuple[tuple[str, ...], ...] = (
@@ -95,6 +95,8 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     store = ResultStore(out)
     stats: RunStats = run_tasks(task, tokens, make_worker(plain["worker"]), store,
                                 progress=bool(plain["eval"].get("progress", True)), desc="evaluate")
+    if plain["eval"].get("metric_cache_dir"):
+        index_metric_caches(plain["eval"]["metric_cache_dir"])
     df = store.dataframe()
     summary = summarize(df[df["token"].isin(tokens)])
     summary.to_csv(out / "summary.csv", index=False)

@@ -152,7 +152,7 @@ def evaluate_overrides(cfg: Mapping[str, Any], split: str, out: Path, *, head: s
         f"data.lenient={str(bool(cfg['sandbox'].get('sensor_frames') is not None)).lower()}",
         "planner=vocabulary", f"planner/selection={cfg.get('selection') or 'v1'}",
         f"planner.vocabulary={Path(cfg['output_dir']) / 'vocab.safetensors'}",
-        "+scorer=geometric_fc", f"scorer.model.head={'null' if head is None else head}", f"scorer.weight={weight}",
+        "+scorer=geometric_fc", f"scorer.model.head={'null' if head is None else head}", f"scorer.w_fc={weight}",
         f"eval.output_dir={out}", f"eval.variants=[{','.join(variants)}]",
         f"eval.dump_dir={'null' if dump_dir is None else dump_dir}", "eval.artefacts=0", "eval.report=false",
         f"eval.progress={str(bool(cfg.get('progress', True))).lower()}",

@@ -25,6 +25,7 @@ import numpy as np
 from inspatio_drive.data.roots import resolve_data_paths
 from inspatio_drive.evaluation.results import PDM_COLUMNS
 from planners.pipeline import PlanningPipeline, PlanResult
+from scorers.fusion import w_fc_from_config
 
 SUBSCORES = PDM_COLUMNS  # navsim v1.1 sub-score names, CSV order
 
@@ -45,6 +46,7 @@ class EvaluateTask:
             raise ValueError(f"eval.variants: unknown {sorted(unknown)}; expected base, fc, fc_only, oracle")
         # without an FC scorer the fc variants do not exist (rather than being copies of base)
         self.variants = tuple(v for v in requested if has_fc or v not in ("fc", "fc_only"))
+        self.w_fc = w_fc_from_config(self.cfg.get("scorer"))  # refuses the former scorer.weight early
         self._ready = False
 
     # -- worker set-up -----------------------------------------------------------------------------------
@@ -53,23 +55,21 @@ class EvaluateTask:
             return
         from hydra.utils import instantiate
 
-        from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
+        from inspatio_drive.data import scene_loader_from_config
         from planners.factory import build_planner
 
         data = self.cfg["data"]
         logs, blobs, self.maps_root = resolve_data_paths(data)
         self.logs_path, self.blobs_path = logs, blobs
         sensors = self.cfg["eval"].get("sensors", "all")
-        sensor_config = SensorConfig.build_all_sensors() if sensors == "all" else (
-            SensorConfig.build_drivor() if sensors == "drivor" else SensorConfig.build_no_sensors())
+        if sensors not in ("all", "drivor"):
+            sensors = "none"
         index_dir = Path(self.cfg["eval"]["output_dir"]) / ".log_index"  # workers reuse the parent's index
-        self.loader = SceneLoader(logs, blobs, SceneFilter(**data["scene_filter"]), sensor_config,
-                                  lenient=bool(data.get("lenient", False)), show_progress=False,
-                                  index_cache_dir=index_dir)
+        self.loader = scene_loader_from_config(data, sensors=sensors, show_progress=False, index_cache_dir=index_dir)
         spec = build_planner(self.cfg["planner"])
         fc_cfg = self.cfg.get("scorer") or {}
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
-        self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, float(fc_cfg.get("weight", 1.0)))
+        self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, self.w_fc)
         self.oracle = spec.oracle  # privileged PDM oracle scorer (needs the scene's metric cache)
         self.planner_name = str(getattr(spec.planner, "name", type(spec.planner).__name__))
         if self.oracle is not None:
@@ -91,18 +91,37 @@ class EvaluateTask:
             self._maps[name] = load_map(self.maps_root, name)
         return self._maps[name]
 
+    def metric_cache_store(self) -> Any:
+        """The :class:`~inspatio_drive.pdm.cache.storage.MetricCacheStore` at ``eval.metric_cache_dir`` (None when
+        unset): the layout of ``inspatio-drive metric-cache``, so either command reads what the other wrote."""
+        cache_dir = self.cfg["eval"].get("metric_cache_dir")
+        if not cache_dir:
+            return None
+        if getattr(self, "_store", None) is None:
+            from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+            self._store = MetricCacheStore.open(cache_dir)
+        return self._store
+
     def metric_cache(self, scene: Any) -> Any:
-        """The scene's metric cache: read from ``eval.metric_cache_dir`` when present there, else built."""
+        """The scene's metric cache: read from the store at ``eval.metric_cache_dir`` when present there, else
+        built (and written there). Workers write entry folders only; :func:`index_metric_caches` writes the store
+        manifest once the run is over (no concurrent manifest writes)."""
         from inspatio_drive.pdm import MetricCache
         from inspatio_drive.pdm.cache.builder import build_metric_cache
 
-        cache_dir = self.cfg["eval"].get("metric_cache_dir")
-        folder = Path(cache_dir) / scene.scene_metadata.initial_token if cache_dir else None
-        if folder is not None and folder.is_dir():
-            return MetricCache.load(folder)
-        cache = build_metric_cache(scene, self._map(scene.scene_metadata.map_name))
-        if folder is not None:
-            cache.save(folder)
+        store = self.metric_cache_store()
+        meta = scene.scene_metadata
+        if store is not None:
+            if meta.initial_token in store:
+                return store.load(meta.initial_token)
+            for folder in (store.entry_dir(meta.log_name, meta.initial_token),  # written by another worker
+                           store.root / meta.initial_token):  # the layout evaluate wrote before the store
+                if (folder / "manifest.json").is_file():
+                    return MetricCache.load(folder)
+        cache = build_metric_cache(scene, self._map(meta.map_name))
+        if store is not None:
+            store.save(cache)
         return cache
 
     def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, Any, dict[str, float]]:
@@ -150,6 +169,16 @@ class EvaluateTask:
             })
             rows.append(row)
         return rows
+
+
+def index_metric_caches(cache_dir: str | Path) -> Path:
+    """Re-index the metric-cache store at ``cache_dir`` from its entry folders and write its manifest (after the
+    workers of a run added entries)."""
+    from inspatio_drive.pdm.cache.storage import MetricCacheStore
+
+    store = MetricCacheStore.open(cache_dir)
+    store.rebuild_index()
+    return store.write_manifest()
 
 
 def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[str, ...]) -> dict[str, int]:

@@ -29,6 +29,7 @@ from inspatio_drive.contracts import FutureConsistency
 from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
 from planners.pipeline import PlanningPipeline
 from planners.protocol import Planner
+from scorers.fusion import resolve_w_fc, w_fc_from_config
 
 # DrivoR's sensors (current frame of four cameras) plus the four LiDAR sweeps the geometric renderer uses.
 DEFAULT_SENSORS: dict[str, bool | list[int]] = {
@@ -53,7 +54,7 @@ class InSpatioAgent(AbstractAgent):
     Args:
         planner: an object following :class:`planners.protocol.Planner` (hydra-instantiated from the yaml).
         fc: a future-consistency scorer, or ``None`` for the planner alone.
-        fc_weight: ``w_fc`` of ``+ w_fc · logσ(FC)``.
+        w_fc: the fusion weight of ``+ w_fc · logσ(FC)`` (``None`` = :data:`scorers.fusion.DEFAULT_W_FC`).
         selection: preset name (``v1``, ``v2``) or a mapping of weights (noc, dac, ddc, ttc, ep, comfort).
         sensors: navsim ``SensorConfig`` fields (bool or history indices); default: DrivoR's cameras + LiDAR.
         trajectory_sampling: navsim v2 passes it to ``AbstractAgent``; v1.1 ignores it (8 poses, 0.5 s).
@@ -64,12 +65,16 @@ class InSpatioAgent(AbstractAgent):
         self,
         planner: Planner,
         fc: FutureConsistency | None = None,
-        fc_weight: float = 1.0,
+        w_fc: float | None = None,
         selection: str | Mapping[str, Any] = "v1",
         sensors: Mapping[str, bool | Sequence[int]] | None = None,
         trajectory_sampling: Any = None,
         requires_scene: bool = False,
+        **renamed: Any,
     ) -> None:
+        if renamed:  # an agent yaml of an earlier version (agent.fc_weight)
+            w_fc_from_config(renamed, where="agent")
+            raise TypeError(f"InSpatioAgent: unexpected argument(s) {sorted(renamed)}")
         if _accepts(AbstractAgent.__init__, "trajectory_sampling"):  # navsim v2
             sampling = trajectory_sampling if trajectory_sampling is not None else _default_sampling()
             super().__init__(trajectory_sampling=sampling, requires_scene=requires_scene)
@@ -77,7 +82,7 @@ class InSpatioAgent(AbstractAgent):
             super().__init__(requires_scene=requires_scene)
         self._sampling = trajectory_sampling
         weights = weights_preset(selection) if isinstance(selection, str) else SelectionWeights.from_config(selection)
-        self.pipeline = PlanningPipeline(planner, weights, fc, float(fc_weight))
+        self.pipeline = PlanningPipeline(planner, weights, fc, resolve_w_fc(w_fc))
         self._sensors = {**DEFAULT_SENSORS, **{k: (v if isinstance(v, bool) else list(v))
                                                for k, v in (sensors or {}).items()}}
         self.last_plan = None

@@ -13,7 +13,7 @@ feeds six heads (logits). Selection: :mod:`inspatio_drive.contracts.selection`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -61,6 +61,13 @@ class DrivoRConfig:
     selection: SelectionWeights = field(default_factory=lambda: DRIVOR_V1)
 
     def __post_init__(self) -> None:
+        # as a hydra structured config (planners.factory.DrivoRModelConfig) it gets lists and a selection mapping
+        object.__setattr__(self, "image_size", tuple(self.image_size))
+        object.__setattr__(self, "cameras", tuple(self.cameras))
+        if self.selection is None:
+            object.__setattr__(self, "selection", DRIVOR_V1)
+        elif not isinstance(self.selection, SelectionWeights):
+            object.__setattr__(self, "selection", SelectionWeights.from_config(self.selection))
         bad = [c for c in self.cameras if c not in DRIVOR_CAMERA_ORDER]
         if bad:
             raise ValueError(
@@ -77,19 +84,6 @@ class DrivoRConfig:
         w, h = self.image_size
         return ViTConfig(img_size=(h, w), lora_rank=self.lora_rank)
 
-    @classmethod
-    def from_mapping(cls, cfg: Mapping) -> DrivoRConfig:
-        """From a plain mapping (e.g. ``configs/planner/drivor.yaml``'s ``model`` node)."""
-        kwargs = dict(cfg)
-        unknown = set(kwargs) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"DrivoR config: unknown keys {sorted(unknown)}")
-        if "selection" in kwargs:
-            kwargs["selection"] = SelectionWeights.from_config(kwargs["selection"])
-        for k in ("image_size", "cameras"):
-            if k in kwargs:
-                kwargs[k] = tuple(kwargs[k])
-        return replace(cls(), **kwargs)
 
 
 class LoRAViT(nn.Module):

@@ -83,6 +83,9 @@ class RuleConfig:
     interval_length: float = 0.5
     require_lidar: bool = True
 
+    def __post_init__(self) -> None:  # a hydra structured config (planners.factory.RuleConfigNode) gives lists
+        object.__setattr__(self, "obstacle_z", tuple(self.obstacle_z))
+
 
 # navsim v1.1 comfort limits
 _MAX_LON_ACC, _MIN_LON_ACC = 2.40, -4.05

@@ -24,7 +24,7 @@ class _PreferLeftmost:
 def test_base_and_fc_variants_follow_their_selection(sandbox_scene):
     scene, cache, _ = sandbox_scene
     planner = ScoredPlanner(ConstantVelocityPlanner(yaw_rates=(-0.2, 0.0, 0.2)), RuleBasedScorer())
-    pipeline = PlanningPipeline(planner, fc=_PreferLeftmost(), fc_weight=10.0)
+    pipeline = PlanningPipeline(planner, fc=_PreferLeftmost(), w_fc=10.0)
     fc = rollout(scene, pipeline, cache, LidarWorldObserver(scene), steps=2, use_fc=True)
     base = rollout(scene, pipeline, cache, LidarWorldObserver(scene), steps=2, use_fc=False)
     assert [s.chosen for s in fc.steps] == [2, 2]  # yaw rate +0.2: the leftmost arc

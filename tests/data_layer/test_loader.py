@@ -225,17 +225,17 @@ def test_scene_filter_from_navsim_yaml(tmp_path):
 
 def test_loader_from_hydra_config(synthetic_split, monkeypatch):
     from inspatio_drive.config import compose
-    from inspatio_drive.data import loader_from_config
+    from inspatio_drive.data import scene_loader_from_config
 
     monkeypatch.setenv("OPENSCENE_DATA_ROOT", str(synthetic_split.root))
     # as a config group: composed under the `data` key
     overrides = ["data.split=synthetic", "data.scene_filter.frame_interval=1", "data.sensor_config=drivor", "data.show_progress=false"]
-    loader = loader_from_config(compose("data/openscene", overrides).data)
+    loader = scene_loader_from_config(compose("data/openscene", overrides).data)
     assert len(loader) == 14 and loader.sensor_config == SensorConfig.build_drivor()
     assert loader.get_agent_input_from_token(loader.tokens[0]).cameras[3]["CAM_F0"].is_loaded
     monkeypatch.delenv("OPENSCENE_DATA_ROOT")
     with pytest.raises(ValueError, match="OPENSCENE_DATA_ROOT"):
-        loader_from_config(compose("data/openscene").data)
+        scene_loader_from_config(compose("data/openscene").data)
 
 
 def test_history_trajectory_semantics(synthetic_split):

@@ -99,7 +99,7 @@ def test_agent_selects_with_and_without_fc(agent_module):
     module, v2 = agent_module
     nd = sys.modules["navsim.common.dataclasses"]
     base = module.InSpatioAgent(_ThreePlanner())
-    with_fc = module.InSpatioAgent(_ThreePlanner(), fc=_fc, fc_weight=1.0)
+    with_fc = module.InSpatioAgent(_ThreePlanner(), fc=_fc, w_fc=1.0)
     assert base.name() == "inspatio_three" and with_fc.name() == "inspatio_three_fc"
     assert (getattr(with_fc, "_trajectory_sampling", None) is not None) == v2  # v2's constructor got a sampling
     agent_input = _navsim_agent_input()
@@ -130,3 +130,10 @@ def test_missing_navsim_is_a_clear_error(monkeypatch):
     monkeypatch.delitem(sys.modules, "inspatio_drive.navsim_plugin.agent", raising=False)
     with pytest.raises(ImportError, match="PyPI package called 'navsim' is unrelated"):
         importlib.import_module("inspatio_drive.navsim_plugin.agent")
+
+
+def test_agent_refuses_the_former_fc_weight(agent_module):
+    module, _ = agent_module
+    with pytest.raises(ValueError, match=r"agent\.fc_weight was renamed: use agent\.w_fc"):
+        module.InSpatioAgent(_ThreePlanner(), fc_weight=0.5)
+    assert module.InSpatioAgent(_ThreePlanner()).pipeline.w_fc == 1.0

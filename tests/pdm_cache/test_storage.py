@@ -89,7 +89,7 @@ def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
     rc = main(
         [
-            f"data.openscene_data_root={GOLDEN}",
+            f"data.data_root={GOLDEN}",
             "data.split=golden_c",
             "data.show_progress=false",
             f"maps_root={GOLDEN / 'maps'}",
@@ -104,7 +104,7 @@ def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "built 1" in capsys.readouterr().out
     assert MetricCacheStore.open(tmp_path / "cache", create=False).tokens == ["a9a7495188971479"]
     assert (tmp_path / "bev" / "bev_a9a7495188971479.png").is_file()
-    assert main([f"data.openscene_data_root={GOLDEN}", "maps_root=null"]) == 2
+    assert main([f"data.data_root={GOLDEN}", "maps_root=null"]) == 2
 
 
 def test_bench_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
