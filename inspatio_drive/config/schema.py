@@ -188,7 +188,7 @@ class SandboxConfig:
 
 @dataclass
 class RenderDataSection:
-    openscene_data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
+    data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
     split: str = "mini"
     sensor_split: str | None = None
     scene_token: str | None = None

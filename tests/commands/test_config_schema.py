@@ -152,7 +152,7 @@ def test_schema_defaults_are_the_yaml_defaults(config):
         (["eval.max_scenes=abc"], "eval.max_scenes: expected int or null, got 'abc'"),
         (["eval.max_scene=3"], "eval.max_scene: unknown key; eval has "),
         (["eval.variants=3"], "eval.variants: expected a list of str, got '3'"),
-        (["data=nope"], "data=nope: no such option; choices: navsim, openscene, sample"),
+        (["data=nope"], "data=nope: no such option; choices: openscene, sample"),
         (["planner.no_such_knob=1"], "planner.no_such_knob: unknown key; planner has "),
         (["eval.max_scenes"], "Error parsing override 'eval.max_scenes'"),
     ],
