@@ -19,7 +19,7 @@ from scorers.features import (
 )
 from scorers.fusion import ValidationData, choose_w_fc, fused_score, fused_score_from_logits, select
 from scorers.head import FCHead, load_head, save_head
-from scorers.scorer import FutureConsistency, FutureConsistencyScorer
+from scorers.scorer import FutureConsistencyScorer, TableFCOutput
 from scorers.study import StudyInputs, run_study
 
 __all__ = [
@@ -30,10 +30,10 @@ __all__ = [
     "FCHead",
     "FeatureConfig",
     "FeatureTable",
-    "FutureConsistency",
     "FutureConsistencyScorer",
     "ScorerInputs",
     "StudyInputs",
+    "TableFCOutput",
     "ValidationData",
     "choose_w_fc",
     "compute_features",

@@ -14,26 +14,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inspatio_drive.contracts import FCOutput
 from scorers.features import FeatureConfig, FeatureTable, Mode, ScorerInputs, compute_features
 from scorers.fusion import fused_score_from_logits, select
 from scorers.head import FCHead, load_head
 
 
 @dataclass
-class FutureConsistency:
-    """Per-candidate FC output.
+class TableFCOutput(FCOutput):
+    """The FC contract's :class:`~inspatio_drive.contracts.FCOutput` (``logit [K]``, ``prob``, named ``features``,
+    ``privileged``) with the feature table behind it.
 
     Attributes:
-        prob: ``[K]`` P(collision-free and on drivable area) in (0, 1).
-        logit: ``[K]`` the head's logit (``prob = σ(logit)``).
-        features: the feature table behind it.
+        table: the :class:`FeatureTable` the head read.
         mode: ``honest`` or ``privileged`` (what the features used).
     """
 
-    prob: Tensor
-    logit: Tensor
-    features: FeatureTable
-    mode: Mode
+    table: FeatureTable | None = None
+    mode: Mode = "honest"
 
 
 class FutureConsistencyScorer:
@@ -75,16 +73,18 @@ class FutureConsistencyScorer:
             head, feature_cfg, mode or trained_mode, None if w is None else float(w), info["privileged"]
         )
 
-    def score(self, inputs: ScorerInputs) -> FutureConsistency:
+    def score(self, inputs: ScorerInputs) -> TableFCOutput:
         """Features and FC probability for every candidate of one scene."""
         table = compute_features(inputs, self.feature_cfg, self.mode)
         x = table.select(self.head.feature_names)
         with torch.no_grad():
             logit = self.head(x)
-        return FutureConsistency(torch.sigmoid(logit), logit, table, self.mode)
+        features = {n: table.column(n) for n in table.names}
+        return TableFCOutput(logit=logit, features=features, privileged=self.mode == "privileged", table=table,
+                             mode=self.mode)
 
     def rerank(
-        self, base_log_score: Tensor, fc: FutureConsistency, w_fc: float | None = None
+        self, base_log_score: Tensor, fc: FCOutput, w_fc: float | None = None
     ) -> tuple[Tensor, np.int64]:
         """``base + w_fc · log σ(FC)`` over ``[K]`` candidates and the chosen index."""
         w = self.w_fc if w_fc is None else w_fc

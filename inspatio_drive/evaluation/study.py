@@ -399,7 +399,7 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         for s in seeds:
             if (heads[s] / "metrics.json").is_file():
                 continue
-            train_fc_from_config(compose("scorer/train_fc", [f"dataset={dataset}", f"output_dir={heads[s]}", f"seed={s}", "train_split=train",
+            train_fc_from_config(compose("train_fc", [f"dataset={dataset}", f"output_dir={heads[s]}", f"seed={s}", "train_split=train",
                            "val_split=val", f"progress={str(progress).lower()}",
                            *[str(o) for o in cfg.get("train_fc_overrides") or []]]))
 
