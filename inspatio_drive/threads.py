@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 
 def limit_threads(threads: int) -> None:
     """Cap this process's compute threads (torch intra-op, numba parallel kernels) at ``threads``.
@@ -9,11 +11,10 @@ def limit_threads(threads: int) -> None:
     Parallel workers otherwise each start as many threads as the machine has cores; W workers then run
     W × cores spinning threads on ``cores`` cores, and the oversubscription slows parallel kernels (the numba
     z-buffer, torch reductions) by several times."""
-    import torch
 
     torch.set_num_threads(threads)
     try:
-        import numba
+        import numba  # lazy: compiled kernels, compiled on first use
     except ImportError:
         return
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

@@ -15,6 +15,10 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
 from typing import Any, Optional
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
 from inspatio_drive.contracts.selection import SelectionWeights
 from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
@@ -141,7 +145,6 @@ class PlannerSpec:
 def _plain(node: object) -> dict:
     if node is None:
         return {}
-    from omegaconf import DictConfig, OmegaConf
 
     if isinstance(node, DictConfig):
         return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
@@ -154,7 +157,6 @@ def structured_node(schema: type, values: Mapping[str, Any], where: str) -> Any:
     Raises:
         ValueError: ``values`` has keys the schema does not know (``"<where>: unknown keys [...]"``).
     """
-    from omegaconf import OmegaConf
 
     known = {f.name for f in fields(schema)} - {"_target_"}
     unknown = sorted(set(values) - known)
@@ -166,8 +168,6 @@ def structured_node(schema: type, values: Mapping[str, Any], where: str) -> Any:
 def instantiate_node(node: Any, **kwargs: Any) -> Any:
     """hydra ``instantiate`` (lists as lists), re-raising the target's own error (e.g. ``FileNotFoundError`` for
     a missing checkpoint) instead of hydra's wrapper."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
 
     try:
         return instantiate(node, _convert_="all", **kwargs)

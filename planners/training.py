@@ -17,10 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
 from inspatio_drive.contracts import SUBSCORE_NAMES, Candidates
+from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig, load_map
 from inspatio_drive.data.types import AgentInput
+from inspatio_drive.pdm.cache import build_metric_cache
+from planners.drivor.checkpoint import load_state_dict_strict
 from planners.protocol import Planner
 
 # ------------------------------------------------------------------------------------------- targets
@@ -89,7 +95,6 @@ class ScoreHeads(nn.Module):
         Raises:
             ValueError: the file was not written from a :class:`ScoreHeads`.
         """
-        from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
             md = f.metadata() or {}
@@ -107,7 +112,6 @@ class ScoreHeads(nn.Module):
 
 def save_heads(head: nn.Module, path: str | Path, meta: Mapping[str, str] | None = None) -> Path:
     """Write a head's state dict as safetensors (with string metadata)."""
-    from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,9 +125,6 @@ def save_heads(head: nn.Module, path: str | Path, meta: Mapping[str, str] | None
 
 def load_heads(head: nn.Module, path: str | Path) -> nn.Module:
     """Load :func:`save_heads` output strictly into ``head`` (clear error on mismatched keys)."""
-    from safetensors.torch import load_file
-
-    from planners.drivor.checkpoint import load_state_dict_strict
 
     load_state_dict_strict(head, load_file(str(path)), source=f"head weights {path}")
     return head
@@ -157,7 +158,6 @@ def collect_training_data(
     Raises:
         ValueError: a planner gives no features, or scenes have different ``K``.
     """
-    from tqdm import tqdm
 
     names = tuple(names)
     feats, poses, targets = [], [], {n: [] for n in names}
@@ -204,10 +204,6 @@ def scenes_with_metric_caches(
             ``SensorConfig.build_drivor()`` for DrivoR).
         scene_filter: a data-room ``SceneFilter`` (default: navsim's, 4 history + 10 future frames).
     """
-    from tqdm import tqdm
-
-    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig, load_map
-    from inspatio_drive.pdm.cache import build_metric_cache
 
     root = Path(data_root)
     sf = scene_filter if scene_filter is not None else SceneFilter()

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from inspatio_drive.contracts import Candidates
+from inspatio_drive.data.types import AgentInput, EgoStatus, Lidar
 
 
 def plot_candidates_bev(
@@ -22,7 +23,7 @@ def plot_candidates_bev(
     """Draw one scene's candidates ``[K, T, 3]`` (x forward = up, y left = left), coloured by the rank of
     ``scores [K]`` (higher = yellower), the ``selected`` one in red, and optional LiDAR ``points [N, >=3]`` (ego frame;
     grey = ground z < 0.2 m, black = obstacles). Returns the matplotlib axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
@@ -64,7 +65,6 @@ def save_figure(fig: object, path: str | Path, dpi: int = 90) -> Path:
 def rules_demo_scene() -> tuple[object, np.ndarray]:
     """A synthetic scene for the README picture: a 10.8 m road between curbs, observed to 45 m, a parked car
     in the ego lane 18-22.5 m ahead, ego at 9 m/s going straight. Returns ``(agent_input, points [N, 3])``."""
-    from inspatio_drive.data.types import AgentInput, EgoStatus, Lidar
 
     rng = np.random.default_rng(0)
     gx, gy = np.meshgrid(np.arange(-5, 45, 0.4), np.arange(-5, 5.01, 0.4))

@@ -24,8 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
+from omegaconf import OmegaConf
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm import tqdm
 
+from inspatio_drive.config import portable_paths
 from inspatio_drive.contracts import Candidates
+from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.data.types import AgentInput, Scene
 
 COMMANDS: tuple[str, ...] = ("left", "straight", "right", "unknown")
@@ -112,7 +118,6 @@ class Vocabulary:
         return self.trajectories[command, self.speed_bin(speed)]
 
     def save(self, path: str | Path) -> Path:
-        from safetensors.torch import save_file
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +126,6 @@ class Vocabulary:
             "speed_edges": self.speed_edges.float().contiguous(),
             "counts": self.counts.long().contiguous(),
         }
-        from inspatio_drive.config import portable_paths
 
         meta = {"interval_length": str(self.interval_length), "meta": json.dumps(portable_paths(self.meta))}
         save_file(tensors, str(path), metadata=meta)
@@ -134,7 +138,6 @@ class Vocabulary:
         Raises:
             FileNotFoundError / ValueError: missing file or missing / mis-shaped tensors.
         """
-        from safetensors import safe_open
 
         path = Path(path)
         if not path.is_file():
@@ -194,7 +197,6 @@ def build_vocabulary(
     Raises:
         ValueError: fewer than ``k`` futures, or inconsistent shapes.
     """
-    from tqdm import tqdm
 
     fut = np.asarray(futures, dtype=np.float64)
     spd = np.asarray(speeds, dtype=np.float64).reshape(-1)
@@ -235,7 +237,6 @@ def samples_from_scenes(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
     """Logged futures ``[N, T, 3]``, current speeds ``[N]`` and command indices ``[N]`` of scenes
     (scenes with fewer than ``num_poses`` future frames are skipped)."""
-    from tqdm import tqdm
 
     fut, spd, cmd = [], [], []
     for scene in tqdm(scenes, desc="logged futures", disable=not progress):
@@ -284,7 +285,6 @@ class VocabularyPlanner:
 
 def _load_scenes(cfg) -> Iterable[Scene]:
     """Scenes of a split through the data room's one loader builder (metadata only, no sensors)."""
-    from inspatio_drive.data import scene_loader_from_config
 
     scene_filter = {
         "num_history_frames": int(cfg.num_history_frames),
@@ -304,7 +304,6 @@ def build_vocab_from_config(cfg: Any) -> Vocabulary:
     Raises:
         ValueError: ``data_root`` or ``output`` not set.
     """
-    from omegaconf import OmegaConf
 
     if cfg.data_root is None or cfg.output is None:
         raise ValueError("build-vocab: set data_root=<OpenScene root with navsim_logs/<split>> and output=<file>")

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
 from scorers.poses import check_candidates, interpolate_poses
@@ -80,7 +81,6 @@ def _grid_clearance(
     outline. Inside: the deepest occupied sample, as a negative distance to the nearest box edge. Errors
     are below ``2·res`` (point snapped to its cell centre, sample within a cell).
     """
-    from scipy.ndimage import distance_transform_edt
 
     shape = torch.ceil((hi - lo) / res).long() + 1
     nx, ny = int(shape[0]), int(shape[1])

@@ -13,11 +13,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from inspatio_drive.contracts import Candidates, FCOutput
+from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 from inspatio_drive.data.types import AgentInput
+from inspatio_drive.render import build_point_cloud, render_candidates
 from inspatio_drive.render.types import render_cameras
 from inspatio_drive.world_model.condition import check_image_size
+from inspatio_drive.world_model.factory import build_generator
+from scorers.features import FeatureConfig, ScorerInputs, compute_features
+from scorers.head import load_head
 
 
 class GeometricFC:
@@ -55,7 +61,6 @@ class GeometricFC:
         generate_top: int = 4,
         generate_size: Sequence[int] = (256, 144),
     ) -> None:
-        from scorers.features import FeatureConfig
 
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -67,7 +72,6 @@ class GeometricFC:
         self.generator = None
         self.generator_name = "geometric"
         if generator is not None and dict(generator).get("name", "geometric") != "geometric":
-            from inspatio_drive.world_model.factory import build_generator
 
             self.generator = build_generator(dict(generator))
             self.generator_name = str(dict(generator)["name"])
@@ -77,7 +81,6 @@ class GeometricFC:
         self.head = None
         self.head_path = None if head is None else str(head)
         if head is not None:
-            from scorers.head import load_head
 
             self.head, info = load_head(head)
             self.head.eval()
@@ -87,7 +90,6 @@ class GeometricFC:
     def render(self, agent_input: AgentInput, poses: torch.Tensor) -> tuple[Any, Any]:
         """Geometric futures ``(RenderBatch [K, T, C, H, W], RenderCameras)`` of the first ``render_steps``
         poses; ``(None, None)`` when the agent input has none of the cameras."""
-        from inspatio_drive.render import build_point_cloud, render_candidates
 
         current = agent_input.cameras[-1]
         names = [n for n in self.cameras if n in current]
@@ -100,7 +102,6 @@ class GeometricFC:
         return batch, cams
 
     def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput:
-        from scorers.features import ScorerInputs, compute_features
 
         poses = candidates.poses.detach().to(torch.float64).cpu()
         lidar = agent_input.lidars[-1].points if agent_input.lidars else None
@@ -132,7 +133,6 @@ class GeometricFC:
         g = min(self.generate_top, k)
         if not candidates.logits:
             return torch.arange(g)
-        from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 
         score = selection_score(candidates.logits, DRIVOR_V1).detach().float()
         return torch.argsort(torch.nan_to_num(score, nan=-torch.inf), descending=True)[:g]
@@ -140,9 +140,6 @@ class GeometricFC:
     def generate(self, agent_input: AgentInput, poses: torch.Tensor, cams: Any) -> torch.Tensor:
         """World-model futures ``[G, T, C, 3, H, W]`` (float in [0, 1], at ``image_size``) of candidates
         ``poses [G, T, 3]``: per camera, one batched rollout over the G candidates sharing the source context."""
-        from PIL import Image
-
-        from inspatio_drive.render import build_point_cloud, render_candidates
 
         assert self.generator is not None
         w, h = self.generate_size

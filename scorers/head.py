@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -97,7 +98,6 @@ def load_head(path: str | Path) -> tuple[FCHead, dict]:
     Raises:
         FileNotFoundError, ValueError: missing file, not an FC-head checkpoint, or mismatched tensors.
     """
-    from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():

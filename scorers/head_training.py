@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 
 def masked_bce(
@@ -112,7 +113,6 @@ def train_heads(
     With ``val``, the weights of the epoch with the lowest validation loss are restored at the end;
     without, the last epoch's are kept.
     """
-    from tqdm import tqdm
 
     _check(features, targets, "training")
     if val is not None:

@@ -17,7 +17,7 @@ from torch import Tensor
 
 def _cv2():
     try:
-        import cv2
+        import cv2  # lazy: video codec, only when a video is written
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
         raise ModuleNotFoundError(
             "camera-motion recovery needs OpenCV: pip install opencv-python-headless"

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inspatio_drive.contracts import METRIC_LABELS
+from scorers.dataset import SUBSCORE_KEYS
 from scorers.fusion import fused_score, select
 
 METHODS = ("base", "base+fc", "fc", "oracle@K")
@@ -217,10 +218,10 @@ def to_markdown(result: StudyResult) -> str:
 
 def plot_study(result: StudyResult, path: str | Path) -> Path:
     """Grouped bars (metric × method) with CI error bars, PNG."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     path = Path(path)
     keys = list(result.rows[0].metrics)
@@ -271,7 +272,6 @@ def save_study_inputs(inputs: StudyInputs, path: str | Path) -> Path:
 
 def load_study_inputs(path: str | Path) -> StudyInputs:
     """Read the NPZ written by :func:`save_study_inputs` (no pickles; errors name the file and key)."""
-    from scorers.dataset import SUBSCORE_KEYS
 
     path = Path(path)
     if not path.is_file():

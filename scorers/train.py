@@ -19,12 +19,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+from scipy.stats import rankdata
 from tqdm import tqdm
 
 from inspatio_drive.config import portable_paths
 from scorers.dataset import FCDataset, load_dataset
 from scorers.fusion import ValidationData, WeightChoice, choose_w_fc
 from scorers.head import FCHead, save_head
+from scorers.head_training import TrainConfig, train_heads
 
 
 @dataclass
@@ -44,7 +48,6 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    from scipy.stats import rankdata
 
     ranks = rankdata(s)  # average ranks over ties
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
@@ -159,12 +162,6 @@ def _train_with_planners_loop(
     seed: int,
     progress: bool,
 ) -> TrainResult:
-    try:
-        from scorers.head_training import TrainConfig, train_heads
-    except ImportError as exc:
-        raise ImportError(
-            f"trainer=planners needs planners.training.train_heads (planner room): {exc}"
-        ) from exc
     names = list(train.feature_names if features is None else features)
     unknown = [n for n in names if n not in train.feature_names]
     if unknown:
@@ -193,10 +190,10 @@ def _train_with_planners_loop(
 
 def plot_losses(result: TrainResult, path: str | Path) -> Path:
     """Write the train / validation loss curves (PNG)."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     path = Path(path)
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
@@ -227,8 +224,6 @@ def train_fc_from_config(cfg: Any) -> dict[str, Any]:
     Raises:
         ValueError: no ``dataset`` set, or privileged features without ``allow_privileged``.
     """
-    from omegaconf import OmegaConf
-    from omegaconf.errors import MissingMandatoryValue
 
     try:
         dataset_path = cfg.dataset

@@ -26,11 +26,11 @@ def plot_candidates_bev(
 ) -> Path:
     """BEV (x forward up, y left to the left) of obstacle points and candidates coloured by min clearance
     (intruding candidates dashed red); with ``fc_prob`` the best candidate by FC is drawn thick."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import colors
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
+    from matplotlib import colors  # lazy: plotting only; the Agg backend is chosen first
 
     c = candidates.detach().double().numpy()
     p = torch.as_tensor(points).double().numpy()

@@ -23,13 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
+from PIL import Image
+from tqdm import tqdm
 
+from inspatio_drive.closed_loop.geometric import resize_image
 from inspatio_drive.data.pcd import read_pcd, write_pcd
 from inspatio_drive.data.safe_pickle import safe_load
 from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lidar, Scene, SceneMetadata
 from inspatio_drive.data.writers import write_jpeg
+from inspatio_drive.geometry.intrinsics import resize_intrinsics
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_absolute_se2
+from inspatio_drive.render import RenderCameras, build_point_cloud, render_candidates
+from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
 CAMERA_KEYS = ("cam_f0", "cam_l0", "cam_l1", "cam_l2", "cam_r0", "cam_r1", "cam_r2", "cam_b0")
 
@@ -213,7 +220,6 @@ def read_synthetic_scene(path: str | Path, sensor_blobs: str | Path | None = Non
         for key, c in _need(fr, "camera_dict", source, where).items():
             image = None
             if load_images and c.get("data_path"):
-                from PIL import Image
 
                 file = blobs / c["data_path"]
                 if not file.is_file():
@@ -257,8 +263,6 @@ class GeometricRenderFn:
         self._rig: Any = None
 
     def _prepare(self, scene: Scene) -> None:
-        from inspatio_drive.geometry.intrinsics import resize_intrinsics
-        from inspatio_drive.render import RenderCameras, build_point_cloud
 
         key = scene.scene_metadata.initial_token
         if key == self._key:
@@ -289,9 +293,6 @@ class GeometricRenderFn:
 
     def render_path(self, scene: Scene, poses_ego0: NDArray[np.float64]) -> tuple[Any, Any]:
         """Render the rig along ``poses_ego0 [T, 3]`` → (rgb uint8 ``[T, C, 3, H, W]``, valid bool ``[T, C, H, W]``)."""
-        import torch
-
-        from inspatio_drive.render import render_candidates
 
         self._prepare(scene)
         poses = torch.as_tensor(np.asarray(poses_ego0, np.float64)).reshape(1, -1, 3)
@@ -331,16 +332,12 @@ class GeneratedRenderFn:
     """
 
     def __init__(self, geometric: GeometricRenderFn, generator: Any, frames: int = 9, seed: int = 0) -> None:
-        from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
         check_image_size(geometric.image_size, "generated counterfactuals: image_size")
         check_num_frames(int(frames))
         self.geometric, self.generator, self.frames, self.seed = geometric, generator, int(frames), int(seed)
 
     def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
-        import torch
-
-        from inspatio_drive.closed_loop.geometric import resize_image
 
         g = self.geometric
         if not g.wanted(scene, index):
@@ -375,7 +372,6 @@ class GeneratedRenderFn:
 def export_counterfactuals(scenes: Sequence[Scene], perturbations: Sequence[Perturbation], out_root: str | Path,
                            render_fn: RenderFn | None = None, progress: bool = True) -> list[Path]:
     """Every scene × perturbation → synthetic scene pickles under ``out_root`` (tqdm progress)."""
-    from tqdm import tqdm
 
     written = []
     with tqdm(total=len(scenes) * len(perturbations), desc="counterfactuals", unit="scene",

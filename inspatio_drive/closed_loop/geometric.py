@@ -31,11 +31,24 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from PIL import Image
 
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
 from inspatio_drive.closed_loop.rollout import relative_pose
 from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar, Scene
 from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE, resize_intrinsics
+from inspatio_drive.render import (
+    DYNAMIC_MODES,
+    RenderCameras,
+    build_point_cloud,
+    object_motion,
+    object_poses,
+    render_candidates,
+    tracks_from_scene,
+)
+from inspatio_drive.render.dynamic import move_points
+from inspatio_drive.sandbox.oracle import WORLD_FILE, CameraModel, Oracle
+from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
 DRIVOR_CAMERAS = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0")
 
@@ -56,7 +69,6 @@ def resize_image(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.
     """uint8 ``[H, W, 3]`` → ``[size[1], size[0], 3]`` (bilinear; unchanged when already that size)."""
     if image.shape[1] == size[0] and image.shape[0] == size[1]:
         return image
-    from PIL import Image
 
     return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
 
@@ -103,7 +115,6 @@ class GeometricObserver:
     def __init__(self, scene: Scene, cameras: Sequence[str] = DRIVOR_CAMERAS, image_size: Sequence[int] = (160, 96),
                  sweeps: int = 4, voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1,
                  oracle: Any = None, real_first: bool = True, dynamic: str = "static", device: str = "cpu") -> None:
-        from inspatio_drive.render import DYNAMIC_MODES, RenderCameras, build_point_cloud, tracks_from_scene
 
         self.image_size = (int(image_size[0]), int(image_size[1]))
         if min(self.image_size) < 2:
@@ -170,7 +181,6 @@ class GeometricObserver:
 
     def render(self, poses_ego0: NDArray[np.float64], t_s: Sequence[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Render the rig at ``poses_ego0 [T, 3]`` → (rgb uint8 ``[T, C, 3, H, W]``, valid bool ``[T, C, H, W]``)."""
-        from inspatio_drive.render import render_candidates
 
         poses = torch.as_tensor(np.asarray(poses_ego0, np.float64)).reshape(1, -1, 3)
         times = None if t_s is None else torch.as_tensor(np.asarray(t_s, np.float64))
@@ -196,8 +206,6 @@ class GeometricObserver:
         moving ``dynamic`` mode the point cloud with its objects moved to time ``t_us`` (float32 ``[6, N]``)."""
         if self.dynamic == "static" or self.points.tracks is None or not bool((self.points.instance >= 0).any()):
             return self.lidar_world.lidar_at(state)
-        from inspatio_drive.render import object_motion, object_poses
-        from inspatio_drive.render.dynamic import move_points
 
         t = torch.tensor([(t_us - self.start_us) * 1e-6], dtype=torch.float64)
         motion = object_motion(self.points.tracks, object_poses(self.points.tracks, t, self.dynamic))[:, 0]
@@ -211,7 +219,6 @@ class GeometricObserver:
 
     def oracle_views(self, state: NDArray[np.float64], t_us: int) -> dict[str, NDArray[np.uint8]]:
         """The true images of the rig at global ``state`` and time ``t_us`` (needs an oracle)."""
-        from inspatio_drive.sandbox.oracle import CameraModel
 
         if self.oracle is None:
             raise RuntimeError("no oracle: drift metrics need a sandbox scene")
@@ -264,7 +271,6 @@ class WorldModelObserver(GeometricObserver):
 
     def __init__(self, scene: Scene, generator: Any, frames: int = 9, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(scene, **kwargs)
-        from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
         check_image_size(self.image_size, "world-model observer: image_size")
         check_num_frames(int(frames))
@@ -312,7 +318,6 @@ def sandbox_oracle(blobs_root: str | Path, log_name: str) -> Any:
     """The oracle of a sandbox log (``sensor_blobs/<split>/<log>/sandbox_world.json``), or ``None`` for a
     scene that is not a sandbox scene."""
     folder = Path(blobs_root) / log_name
-    from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle
 
     if not (folder / WORLD_FILE).is_file():
         return None

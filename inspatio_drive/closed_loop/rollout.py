@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from inspatio_drive.data.types import AgentInput, EgoStatus, Scene
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
+from inspatio_drive.pdm.comfort import _derivative, _smooth, _unwrap
 from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, _aggregate, score_states
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
 from inspatio_drive.pdm.types import MetricCache, StateIndex
@@ -152,7 +153,6 @@ def comfort_per_state(states: NDArray[np.float64], cfg: PDMScorerConfig) -> NDAr
 
 def _comfort_signals(s: NDArray[np.float64], dt: float) -> list[NDArray[np.float64]]:
     """The six comfort signals ``[T]`` of :func:`inspatio_drive.pdm.comfort.comfort_checks` (same order)."""
-    from inspatio_drive.pdm.comfort import _derivative, _smooth, _unwrap
 
     n = len(s)
     ax, ay = s[None, :, S.ACCELERATION_X], s[None, :, S.ACCELERATION_Y]  # [1, T]: the helpers work on [B, T]

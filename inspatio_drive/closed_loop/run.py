@@ -23,8 +23,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from tqdm import tqdm
 
-from inspatio_drive.closed_loop.rollout import SUBSCORES, RolloutResult
+from inspatio_drive.closed_loop.agents import AGENT_MODES, with_agents
+from inspatio_drive.closed_loop.counterfactual import (
+    GeneratedRenderFn,
+    GeometricRenderFn,
+    Perturbation,
+    counterfactual_scene,
+    write_synthetic_scene,
+)
+from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelObserver, sandbox_oracle
+from inspatio_drive.closed_loop.observers import LidarWorldObserver
+from inspatio_drive.closed_loop.rollout import SUBSCORES, RolloutResult, rollout
+from inspatio_drive.closed_loop.video import rollout_video_frames
+from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
+from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.viewer import write_mp4
+from inspatio_drive.world_model.condition import check_image_size
+from inspatio_drive.world_model.factory import build_generator
+from planners.pipeline import PlanningPipeline
+from scorers.fusion import w_fc_from_config
 
 STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen", "num_candidates",
                 "in_drivable_area", "at_fault_collision", "progress_m", "comfortable", "psnr_db", "coverage",
@@ -34,7 +58,6 @@ STEP_COLUMNS = ("step", "t_s", "x", "y", "heading", "speed", "command", "chosen"
 # -- shared set-up ------------------------------------------------------------------------------------------
 def _loader(data: Mapping[str, Any]) -> tuple[Any, Path, Path]:
     """Scene loader with every sensor (the observers and renderers need the history LiDAR and images)."""
-    from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
 
     _, blobs, maps = resolve_data_paths(data)
     loader = scene_loader_from_config(data, sensors="all", show_progress=False)
@@ -58,11 +81,6 @@ def _tokens(loader: Any, section: Mapping[str, Any]) -> list[str]:
 
 def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
     """(pipeline, planner name, has FC scorer) from the ``planner`` / ``scorer`` config nodes."""
-    from hydra.utils import instantiate
-
-    from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
-    from planners.pipeline import PlanningPipeline
-    from scorers.fusion import w_fc_from_config
 
     planner = instantiate(cfg["planner"]["model"], _convert_="all")
     sel = cfg["planner"].get("selection", "v1")
@@ -75,7 +93,6 @@ def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
 
 def scene_oracle(scene: Any, section: Mapping[str, Any], blobs: Path) -> Any:
     """The sandbox oracle of ``scene`` when ``closed_loop.oracle`` is ``auto`` and the scene has one, else None."""
-    from inspatio_drive.closed_loop.geometric import sandbox_oracle
 
     mode = section.get("oracle", "auto")
     if mode in (False, "false", None) or section.get("observer", "geometric") != "geometric":
@@ -88,8 +105,6 @@ def scene_oracle(scene: Any, section: Mapping[str, Any], blobs: Path) -> Any:
 def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping[str, Any], oracle: Any = None,
                   generator: Any = None) -> Any:
     """The observer named by ``closed_loop.observer`` / ``generator.name`` for one scene."""
-    from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelObserver
-    from inspatio_drive.closed_loop.observers import LidarWorldObserver
 
     kind = section.get("observer", "geometric")
     if kind == "lidar":
@@ -129,8 +144,6 @@ def write_rollout(folder: Path, result: RolloutResult, cache: Any, views: Sequen
     out["scores"].write_text(json.dumps({"token": result.token, "closed_loop": result.closed_loop,
                                          "open_loop": result.open_loop, **drift_summary(result)}, indent=1))
     if video:
-        from inspatio_drive.closed_loop.video import rollout_video_frames
-        from inspatio_drive.viewer import write_mp4
 
         frames = rollout_video_frames(result, cache, views, cameras, scale)
         out["video"] = write_mp4(frames, folder / "rollout.mp4", fps=2.0)
@@ -158,7 +171,6 @@ def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
 
 def comparison_table(rows: list[dict[str, Any]]) -> Any:
     """pandas table: one row per scene and variant (closed / open sub-scores), then one mean row per variant."""
-    import pandas as pd
 
     df = pd.DataFrame(rows)
     if df.empty:
@@ -195,13 +207,6 @@ def format_comparison(table: Any) -> str:
 # -- closed loop -----------------------------------------------------------------------------------------
 def run_closed_loop(cfg: Any) -> dict[str, Any]:
     """Run the composed ``closed_loop`` config; returns the comparison table, its CSV path and the folders."""
-    from omegaconf import OmegaConf
-    from tqdm import tqdm
-
-    from inspatio_drive.closed_loop.agents import AGENT_MODES, with_agents
-    from inspatio_drive.closed_loop.rollout import rollout
-    from inspatio_drive.maps import load_map
-    from inspatio_drive.pdm.cache.builder import build_metric_cache
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
@@ -221,8 +226,6 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     gen_cfg = plain.get("generator") or {"name": "geometric"}
     generator = None
     if gen_cfg.get("name", "geometric") != "geometric" and section.get("observer", "geometric") == "geometric":
-        from inspatio_drive.world_model.condition import check_image_size
-        from inspatio_drive.world_model.factory import build_generator
 
         check_image_size(section["image_size"], f"closed_loop.image_size (generator={gen_cfg['name']})")
 
@@ -271,16 +274,6 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
 # -- counterfactual export -------------------------------------------------------------------------------
 def run_counterfactual(cfg: Any) -> dict[str, Any]:
     """Export every scene × perturbation of the composed ``counterfactual`` config."""
-    from omegaconf import OmegaConf
-    from tqdm import tqdm
-
-    from inspatio_drive.closed_loop.counterfactual import (
-        GeneratedRenderFn,
-        GeometricRenderFn,
-        Perturbation,
-        counterfactual_scene,
-        write_synthetic_scene,
-    )
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
@@ -309,8 +302,6 @@ def run_counterfactual(cfg: Any) -> dict[str, Any]:
                                    int(section["hole_fill"]), str(section.get("device", "cpu")))
         gen_cfg = plain.get("generator") or {"name": "geometric"}
         if gen_cfg.get("name", "geometric") != "geometric":
-            from inspatio_drive.world_model.condition import check_image_size
-            from inspatio_drive.world_model.factory import build_generator
 
             check_image_size(section["image_size"], f"counterfactual.image_size (generator={gen_cfg['name']})")
 

@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inspatio_drive.closed_loop.rollout import RolloutResult, relative_pose
+from inspatio_drive.contracts import PACIFICA
+from inspatio_drive.pdm.cache.geometry import ego_corners
 from inspatio_drive.pdm.types import MetricCache
 
 
@@ -41,14 +43,13 @@ def _tile(images: Sequence[NDArray[np.uint8]], scale: int) -> NDArray[np.uint8]:
 
 def bev_frames(result: RolloutResult, cache: MetricCache, size_px: int = 360, radius: float = 40.0) -> NDArray[np.uint8]:
     """uint8 ``[S, size_px, size_px, 3]``: one BEV picture per step of ``result``."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon as MplPolygon
-
-    from inspatio_drive.contracts import PACIFICA
-    from inspatio_drive.pdm.cache.geometry import ego_corners
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
+    from matplotlib.patches import (
+        Polygon as MplPolygon,  # lazy: plotting only; the Agg backend is chosen first
+    )
 
     origin = cache.initial_state[:3]
     dpi = 100

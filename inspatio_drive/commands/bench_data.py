@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import resource
 import shutil
 import sys
@@ -25,6 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.data.filters import SceneFilter, SensorConfig
+from inspatio_drive.data.loader import SceneLoader
+from inspatio_drive.data.sensors import SensorTimer
+from inspatio_drive.data.synthetic import write_synthetic_split
 
 _FRACTIONS = (0.1, 0.5, 1.0)
 
@@ -35,7 +42,6 @@ def _rss_mb() -> float | None:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
     except (OSError, IndexError, ValueError):
         return None
-    import os
 
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
@@ -62,9 +68,6 @@ def _phase(
     io_workers: int = 1,
     method: str = "agent_input",
 ) -> dict[str, Any]:
-    from inspatio_drive.data.filters import SceneFilter, SensorConfig
-    from inspatio_drive.data.loader import SceneLoader
-    from inspatio_drive.data.sensors import SensorTimer
 
     rss_start = _rss_mb()
     timer = SensorTimer()
@@ -93,7 +96,6 @@ def _phase(
     del agent_input
     loader.close()
     # index again through a warm on-disk log-index cache (what a second worker on the split pays)
-    import tempfile
 
     with tempfile.TemporaryDirectory() as cache_dir:
         SceneLoader(data_path, blobs, SceneFilter(frame_interval=frame_interval, max_scenes=max_scenes), show_progress=False, index_cache_dir=cache_dir)
@@ -139,7 +141,6 @@ def _in_subprocess(**args: Any) -> dict[str, Any]:
 
 def run(cfg: Any) -> dict[str, Any]:
     """Run the benchmark described by ``cfg`` (see ``configs/bench_data.yaml``); returns the results."""
-    from inspatio_drive.data.synthetic import write_synthetic_split
 
     workdir = Path(cfg.workdir) if cfg.workdir else Path(tempfile.mkdtemp(prefix="inspatio_bench_data_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -211,7 +212,6 @@ def format_report(results: dict[str, Any]) -> str:
 
 def main(overrides: list[str]) -> int:
     """CLI entry point ``inspatio-drive bench-data [key=value ...]``."""
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("bench-data", "bench_data", overrides)
     if cfg is None:

@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.data.log_reader import read_raw_log
+from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 from inspatio_drive.data.writers import write_log
 
 
@@ -189,14 +191,12 @@ def check_complete(run: Path, n: int, variants: Sequence[str] = ("base", "oracle
 
 
 def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("bench-evaluate", "bench_evaluate", overrides)
     if cfg is None:
         return 2
     src = Path(cfg.data_root) if cfg.data_root else None
     if src is None:
-        from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 
         src, split = sample_root(), SAMPLE_SPLIT
     else:

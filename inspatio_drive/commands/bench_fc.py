@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from inspatio_drive.commands.base import compose_command
 from scorers.features import FeatureConfig, ScorerInputs, compute_features
 from scorers.free_space import free_space
 from scorers.motion_recovery import motion_recovery
@@ -73,7 +74,6 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def main(overrides: list[str]) -> int:
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("bench-fc", "bench_fc", overrides)
     if cfg is None:

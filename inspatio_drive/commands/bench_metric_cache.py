@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.data import SceneLoader
 from inspatio_drive.data.types import Scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -66,8 +68,6 @@ def bench_cache_build(
 def main(overrides: Sequence[str] = ()) -> int:
     """``inspatio-drive bench-metric-cache [data_root=… split=… maps_root=… repeats=5 backend=auto]``
     (configs/bench_metric_cache.yaml)."""
-    from inspatio_drive.commands.base import compose_command
-    from inspatio_drive.data import SceneLoader
 
     cfg = compose_command("bench-metric-cache", "bench_metric_cache", overrides)
     if cfg is None:

@@ -19,6 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.pdm_score import _find_scene
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.golden import load_golden_scene
+from inspatio_drive.pdm.scorer import PDMScorerConfig, score_candidates, score_states
+from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
+
 __all__ = ["NAVSIM_CACHE_S_PER_SCENE", "NAVSIM_MS_PER_CANDIDATE", "bench_scene", "main", "make_candidates"]
 
 NAVSIM_MS_PER_CANDIDATE = 23.0
@@ -64,9 +72,6 @@ def _timed(fn: Callable[[], Any], repeats: int, warmup: int) -> tuple[float, lis
 
 def bench_scene(scene_dir: Path, num_candidates: int, repeats: int, warmup: int, seed: int) -> dict[str, Any]:
     """Time ``score_candidates`` (and its stages) on one golden-style scene folder."""
-    from inspatio_drive.pdm.golden import load_golden_scene
-    from inspatio_drive.pdm.scorer import PDMScorerConfig, score_candidates, score_states
-    from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
 
     scene = load_golden_scene(scene_dir)
     cache = scene.cache
@@ -104,13 +109,6 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
     the timed call is ``build_metric_cache(scene, map_api)``: route correction, drivable map, centerline,
     PDM-Closed and the ground-truth observation.
     """
-    try:
-        from inspatio_drive.maps import load_map
-        from inspatio_drive.pdm.cache.builder import build_metric_cache
-    except ImportError:
-        return None
-    from inspatio_drive.commands.pdm_score import _find_scene
-
     scene = _find_scene(data_root, None, token)
     t = time.perf_counter()
     map_api = load_map(data_root / "maps", scene.scene_metadata.map_name)
@@ -130,7 +128,6 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
 
 def main(overrides: Sequence[str] = ()) -> int:
     """Entry point of ``inspatio-drive bench-pdm``."""
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("bench-pdm", "bench_pdm", overrides)
     if cfg is None:

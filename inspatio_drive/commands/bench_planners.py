@@ -14,6 +14,14 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
+
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar
+from planners.constant_velocity import ConstantVelocityPlanner
+from planners.drivor.features import build_drivor_features
+from planners.drivor.model import DrivoRConfig, DrivoRModel
+from planners.scoring import RuleBasedScorer
 
 
 def _time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
@@ -27,7 +35,6 @@ def _time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> f
 
 
 def _agent_input(rng: np.random.Generator, n_points: int):
-    from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar
 
     cams = {
         n: Camera(n, rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), np.eye(3), np.eye(3), np.zeros(3))
@@ -42,13 +49,6 @@ def _agent_input(rng: np.random.Generator, n_points: int):
 
 
 def main(overrides: list[str]) -> int:
-    from omegaconf import OmegaConf
-
-    from inspatio_drive.commands.base import compose_command
-    from planners.constant_velocity import ConstantVelocityPlanner
-    from planners.drivor.features import build_drivor_features
-    from planners.drivor.model import DrivoRConfig, DrivoRModel
-    from planners.scoring import RuleBasedScorer
 
     cfg = compose_command("bench-planners", "bench_planners", overrides)
     if cfg is None:

@@ -18,10 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspatio_drive.commands.base import compose_command
 from inspatio_drive.geometry.camera_poses import ego0_to_camera
+from inspatio_drive.geometry.rig import nuplan_like_rig
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates, render_views
 from inspatio_drive.render.splat import unpack_keys
+from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 from inspatio_drive.render.types import ColoredPoints, RenderCameras
 from inspatio_drive.threads import limit_threads
 
@@ -96,8 +99,6 @@ def one_view_at_a_time(
 
 
 def run(cfg: Any) -> dict[str, Any]:
-    from inspatio_drive.geometry.rig import nuplan_like_rig
-    from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 
     if cfg.threads:
         limit_threads(int(cfg.threads))
@@ -184,7 +185,6 @@ def run(cfg: Any) -> dict[str, Any]:
 
 
 def main(overrides: list[str]) -> int:
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("bench-render", "bench_render", overrides)
     if cfg is None:

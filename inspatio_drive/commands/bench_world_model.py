@@ -36,7 +36,7 @@ from inspatio_drive.world_model.factory import (
 from inspatio_drive.world_model.generator import InSpatioGenerator
 from inspatio_drive.world_model.memory import GIB, estimate_memory
 from inspatio_drive.world_model.taehv import TAEHVDecoder
-from inspatio_drive.world_model.vae import WanVAE
+from inspatio_drive.world_model.vae import WanVAE, _autoencoder_cls, tiny_autoencoder
 
 
 def _sync(device: torch.device) -> None:
@@ -71,7 +71,6 @@ def _timed(
 
 def _random_codecs(cfg: Any, device: torch.device, dtype: torch.dtype) -> tuple[WanVAE, TAEHVDecoder | None]:
     """Random-weight Wan VAE (full size, or tiny with ``vae=tiny-random``) and TAEHV decoder."""
-    from inspatio_drive.world_model.vae import _autoencoder_cls, tiny_autoencoder
 
     with torch.device(device):
         ae = tiny_autoencoder() if cfg.vae == "tiny-random" else _autoencoder_cls()()

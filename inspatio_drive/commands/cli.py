@@ -14,6 +14,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
 from inspatio_drive.config import CONFIG_DIR, ConfigError, compose
 
 
@@ -104,7 +107,6 @@ def _usage() -> str:
 
 def _groups(config: str) -> list[str]:
     """``group: option (choices)`` lines for the config groups in the defaults list of ``configs/<config>.yaml``."""
-    from omegaconf import OmegaConf
 
     node = OmegaConf.load(CONFIG_DIR / f"{config}.yaml")
     out = []
@@ -120,7 +122,6 @@ def _groups(config: str) -> list[str]:
 def _included(config: str) -> list[str]:
     """Config files named as plain entries of the defaults list of ``configs/<config>.yaml`` (knobs that live in a
     file of a config group, e.g. ``scorer/train_fc``); the schema entries live in the ConfigStore, not in files."""
-    from omegaconf import OmegaConf
 
     node = OmegaConf.load(CONFIG_DIR / f"{config}.yaml")
     return [str(e) for e in node.get("defaults") or []
@@ -166,8 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if what != "job":
             print(f"inspatio-drive {name}: --cfg {what}: only '--cfg job' is supported", file=sys.stderr)
             return 2
-        from hydra.errors import HydraException
-        from omegaconf import OmegaConf
 
         rest = overrides[:i] + overrides[i + 2:]
         try:

@@ -14,6 +14,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.evaluation.run import print_result, run_evaluation
+from scorers.head import load_head
+
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 VOCAB = ASSETS / "vocab_sandbox.safetensors"
 FC_HEAD = ASSETS / "fc_head_sandbox.safetensors"
@@ -21,7 +25,6 @@ FC_HEAD = ASSETS / "fc_head_sandbox.safetensors"
 
 def chosen_w_fc() -> float:
     """``w_fc`` chosen on the study's validation split, stored in the FC head's metadata (1.0 if absent)."""
-    from scorers.head import load_head
 
     _, info = load_head(FC_HEAD)
     w = info.get("extra", {}).get("w_fc")
@@ -46,8 +49,6 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
 
 
 def main(overrides: Sequence[str]) -> int:
-    from inspatio_drive.commands.base import compose_command
-    from inspatio_drive.evaluation.run import print_result, run_evaluation
 
     missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
     if missing:

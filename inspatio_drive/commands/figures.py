@@ -40,10 +40,10 @@ def sandbox_figures(out: Path, scenario: str = "unprotected_left_turn", seed: in
         out / "sandbox_contact_sheet.png", optimize=True)
     v = views["CAM_F0"]
     depth = np.where(np.isfinite(v.depth), v.depth, np.nan)
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 2.5), dpi=80)
     axes[0].imshow(v.rgb)
@@ -62,10 +62,10 @@ def sandbox_figures(out: Path, scenario: str = "unprotected_left_turn", seed: in
 
 def planners_figure(out: Path) -> None:
     """The rule scorer + DrivoR v1 selection picture of docs/planners.md."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     agent_input, pts = rules_demo_scene()
     fan = ConstantVelocityPlanner(

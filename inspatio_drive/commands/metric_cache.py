@@ -14,7 +14,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.pdm.cache.bev import save_bev
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
+from inspatio_drive.pdm.cache.split import build_cache_for_split
+from inspatio_drive.pdm.cache.storage import MetricCacheStore
 
 __all__ = ["main"]
 
@@ -25,9 +30,6 @@ def _scenes(loader: Any) -> Any:
 
 
 def main(overrides: Sequence[str] = ()) -> int:
-    from inspatio_drive.commands.base import compose_command
-    from inspatio_drive.data import scene_loader_from_config
-    from inspatio_drive.pdm.cache.split import build_cache_for_split
 
     cfg = compose_command("metric-cache", "metric_cache", overrides)
     if cfg is None:
@@ -56,8 +58,6 @@ def main(overrides: Sequence[str] = ()) -> int:
         f"metric cache {cfg.cache_path}: {report.summary()} ({report.ms_per_built_scene:.1f} ms per built scene)"
     )
     if cfg.bev.out_dir and cfg.bev.max_scenes > 0:
-        from inspatio_drive.pdm.cache.bev import save_bev
-        from inspatio_drive.pdm.cache.storage import MetricCacheStore
 
         store = MetricCacheStore.open(cfg.cache_path, create=False)
         for token in store.tokens[: int(cfg.bev.max_scenes)]:

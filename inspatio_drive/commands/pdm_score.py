@@ -21,8 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.errors import HydraException
 from numpy.typing import NDArray
+from omegaconf.errors import OmegaConfBaseException
 
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm import navsim_backend
+from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.storage import MetricCacheStore
 from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, score_candidates
 from inspatio_drive.pdm.types import MetricCache
 
@@ -117,7 +125,6 @@ def _split_folder(data_root: Path, split: str | None) -> Path:
 
 def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
     """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
-    from inspatio_drive.data import scene_loader_from_config
 
     logs = data_root / "navsim_logs"
     if split:
@@ -138,14 +145,6 @@ def _cache_from_data_root(cfg: Any) -> MetricCache:
     """Build the scene's metric cache from logs + maps with the maps-cache room's builder."""
     if cfg.token is None:
         raise ValueError("token: required with data_root (the scene token to score)")
-    try:
-        from inspatio_drive.maps import load_map
-        from inspatio_drive.pdm.cache.builder import build_metric_cache
-    except ImportError as exc:
-        raise RuntimeError(
-            "data_root: building a metric cache needs inspatio_drive.pdm.cache.builder, which this build does not "
-            "have; pass metric_cache=<dir> instead"
-        ) from exc
     data_root = Path(cfg.data_root)
     if not data_root.is_dir():
         raise FileNotFoundError(f"data_root: {data_root} is not a folder")
@@ -166,7 +165,6 @@ def _load_cache(path: str | Path, token: str | None) -> MetricCache:
         if token is not None and str(token) != cache.token:
             raise ValueError(f"token: {token} requested but metric cache {p} is {cache.token}")
         return cache
-    from inspatio_drive.pdm.cache.storage import MetricCacheStore
 
     store = MetricCacheStore.open(p, create=False)
     if token is None:
@@ -180,7 +178,6 @@ def run(cfg: Any) -> dict[str, Any]:
     """Score the candidates of ``cfg`` (a composed ``pdm_score`` config); returns the JSON document."""
     traj, names = load_candidates(cfg.candidates)
     if cfg.backend == "navsim":
-        from inspatio_drive.pdm import navsim_backend
 
         if not cfg.metric_cache:
             raise ValueError("backend=navsim: metric_cache must point to a navsim metric_cache.pkl")
@@ -208,10 +205,6 @@ def run(cfg: Any) -> dict[str, Any]:
 
 def main(overrides: Sequence[str] = ()) -> int:
     """Entry point of ``inspatio-drive pdm-score`` (hydra overrides)."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("pdm-score", "pdm_score", overrides)
     if cfg is None:

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from inspatio_drive.commands.base import compose_command
+from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
+from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
+from inspatio_drive.render.fidelity import sandbox_agent_input
 from inspatio_drive.render.grid import candidate_grid, save_grid
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates
+from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 from inspatio_drive.render.types import RenderCameras
+from inspatio_drive.sandbox import Oracle
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +35,6 @@ def load_source(cfg: Any) -> dict[str, Any]:
         "visibility_width": int(cfg.point_cloud.visibility_width),
     }
     if source == "synthetic":
-        from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 
         size = tuple(int(v) for v in cfg.data.history_image_size)
         agent_input, street = synthetic_agent_input(
@@ -46,9 +52,6 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "provenance": {"source": "synthetic street"},
         }
     if source == "sandbox":
-        from inspatio_drive.geometry.se2 import absolute_to_relative_se2
-        from inspatio_drive.render.fidelity import sandbox_agent_input
-        from inspatio_drive.sandbox import Oracle
 
         if not cfg.data.sandbox_dir:
             raise ValueError("source=sandbox needs data.sandbox_dir (a folder with sandbox_world.json)")
@@ -71,9 +74,6 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "provenance": {"source": "sandbox", "world": oracle.world.name, "t_now": t_now},
         }
     if source == "navsim":
-        from dataclasses import fields
-
-        from inspatio_drive.data import DataConfig, scene_loader_from_config
 
         if not cfg.data.scene_token:
             raise ValueError("source=navsim needs data.scene_token")
@@ -106,7 +106,6 @@ def load_candidates(spec: str, logged: np.ndarray) -> np.ndarray:
 
 
 def main(overrides: list[str]) -> int:
-    from inspatio_drive.commands.base import compose_command
 
     cfg = compose_command("render", "render", overrides)
     if cfg is None:

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import types
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra.errors import ConfigCompositionException
-from omegaconf import DictConfig
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from inspatio_drive.config.schema import SCHEMAS, register
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -36,8 +43,6 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         ConfigError: if the overrides (or the file) do not fit the config: one line naming the key and what
             was expected, e.g. ``eval.max_scenes: expected int or null, got 'abc'``.
     """
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     if not (CONFIG_DIR / f"{config_name}.yaml").is_file():
         raise FileNotFoundError(f"no config {config_name!r}: expected {CONFIG_DIR / (config_name + '.yaml')}")
@@ -49,12 +54,8 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
 
 def _compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
     global _registered
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
     if not _registered:
-        from inspatio_drive.config.schema import register
 
         register()
         _registered = True
@@ -100,7 +101,6 @@ def _type_text(tp: object) -> str | None:
 
 def _schema_type(config_name: str, full_key: str) -> object:
     """The schema type of ``full_key`` (``a.b[0].c``) in the schema of ``config_name``, or ``Any``."""
-    from inspatio_drive.config.schema import SCHEMAS
 
     tp: object = SCHEMAS.get(config_name, typing.Any)
     for name, index in _KEY_PART.findall(full_key):
@@ -119,7 +119,6 @@ def _schema_type(config_name: str, full_key: str) -> object:
 
 def _unknown_key(full_key: str, config_name: str, overrides: Sequence[str]) -> str:
     """``a.b.c: unknown key; a.b has x, y, z (did you mean y?)`` from the config composed without that override."""
-    from omegaconf import OmegaConf
 
     parent, _, leaf = full_key.rpartition(".")
     rest = [ov for ov in overrides if _override_key(ov) != full_key]
@@ -156,8 +155,6 @@ def _one_line(text: str) -> str:
 def describe_error(exc: BaseException, config_name: str, overrides: Sequence[str] = ()) -> str:
     """One line for a composition error: the key and what was expected (``key: expected int, got 'abc'``,
     ``key: unknown key; parent has ...``, ``group=option: no such option; choices ...``)."""
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, option = str(exc.missing_cfg_file).rpartition("/")
@@ -195,7 +192,6 @@ def describe_error(exc: BaseException, config_name: str, overrides: Sequence[str
 def portable_paths(value: object) -> object:
     """Replace absolute paths in (nested) metadata by their file names, so files written here carry no
     machine-specific paths (checkpoint / vocabulary metadata that is shipped or shared)."""
-    import os
 
     if isinstance(value, dict):
         return {k: portable_paths(v) for k, v in value.items()}

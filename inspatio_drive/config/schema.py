@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 # --------------------------------------------------------------------------------------------------- evaluate
@@ -744,7 +745,6 @@ SCHEMAS: dict[str, type] = {
 
 def register() -> None:
     """Store every schema in hydra's ConfigStore as ``<config name>_schema`` (idempotent)."""
-    from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     for name, node in SCHEMAS.items():

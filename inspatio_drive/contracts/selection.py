@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
+from inspatio_drive.config import CONFIG_DIR
 from inspatio_drive.contracts import Candidates
 
 
@@ -234,9 +236,6 @@ def weights_preset(name: str) -> SelectionWeights:
     Raises:
         FileNotFoundError: no such preset.
     """
-    from omegaconf import OmegaConf
-
-    from inspatio_drive.config import CONFIG_DIR
 
     path = CONFIG_DIR / "planner" / "selection" / f"{name}.yaml"
     if not path.is_file():

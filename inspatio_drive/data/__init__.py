@@ -37,12 +37,12 @@ from inspatio_drive.data.types import (
     SceneMetadata,
     navsim_absolute_to_relative,
 )
+from inspatio_drive.maps import load_map as _load_map
 
 
 def load_map(maps_root: str | os.PathLike[str], location: str, version: str | None = None) -> Any:
     """nuPlan GPKG map of ``location`` under ``maps_root`` (``<location>/<version>/map.gpkg``): the same as
     ``inspatio_drive.maps.load_map``, which the maps room owns; imported lazily."""
-    from inspatio_drive.maps import load_map as _load_map
 
     return _load_map(maps_root, location, version)
 

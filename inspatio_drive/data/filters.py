@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
+import yaml
+
 SensorInclude = Union[bool, list[int]]  # noqa: UP007 - kept for dataclass field introspection
 _HYDRA_KEYS = frozenset({"_target_", "_convert_", "_recursive_", "_partial_"})
 _V2_SYNTHETIC_KEYS = frozenset(
@@ -66,7 +68,6 @@ class SceneFilter:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> SceneFilter:
         """Read a navsim scene-filter YAML (e.g. navsim's ``train_test_split/scene_filter/navtest.yaml``)."""
-        import yaml
 
         path = Path(path)
         try:

@@ -25,11 +25,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
 from inspatio_drive.data.log_index import LogIndexCache, LogSummary
@@ -142,7 +143,6 @@ class SceneLoader:
         return files
 
     def _build_index(self, show_progress: bool) -> dict[str, SceneRef]:
-        from tqdm import tqdm
 
         sf = self._scene_filter
         wanted = None if sf.tokens is None else set(sf.tokens)
@@ -389,7 +389,6 @@ def scene_loader_from_config(
     logs, blobs, _ = resolve_data_paths(cfg)
     filter_cfg = dict(cfg.scene_filter or {})
     if cfg.scene_filter_yaml:
-        from dataclasses import asdict
 
         filter_cfg.update(asdict(SceneFilter.from_yaml(cfg.scene_filter_yaml)))
     spec = cfg.sensor_config if sensors is None else sensors

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from omegaconf import DictConfig, OmegaConf
+
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sandbox" / "sample"
 """Data root of the bundled sample (written by :func:`inspatio_drive.sandbox.sample.write_sample`)."""
 SAMPLE_SPLIT = "sample"
@@ -66,7 +68,6 @@ class DataConfig:
         """
         if isinstance(node, DataConfig):
             return node
-        from omegaconf import DictConfig, OmegaConf
 
         plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
         for old, new in RENAMED_DATA_KEYS.items():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image, UnidentifiedImageError
 
 from inspatio_drive.data.pcd import PCDError, parse_pcd
 
@@ -56,7 +57,6 @@ def load_image(
     Raises:
         SensorError: missing, unreadable or non-image file.
     """
-    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:

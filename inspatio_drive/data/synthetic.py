@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from tqdm import tqdm
 
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.types import CAMERA_NAMES
@@ -85,7 +86,6 @@ def write_synthetic_split(
             but their files are absent).
         progress: show a tqdm bar over logs.
     """
-    from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
     root = Path(root)

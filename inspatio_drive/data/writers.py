@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from PIL import Image
 
 
 def write_jpeg(path: str | os.PathLike[str], image: ArrayLike, quality: int = 90) -> Path:
     """Write a uint8 ``[H, W, 3]`` RGB image as JPEG (parent folders created)."""
-    from PIL import Image
 
     img = np.asarray(image)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:

@@ -14,21 +14,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
+from inspatio_drive.data import SceneLoader, SensorConfig
 from inspatio_drive.geometry.se2 import relative_to_absolute_se2
+from inspatio_drive.pdm.cache.bev import plot_bev
+from inspatio_drive.render import build_point_cloud, render_candidates
+from inspatio_drive.render.types import render_cameras
+from inspatio_drive.sandbox.oracle import Oracle, load_world
 from inspatio_drive.viewer import CandidateArtefact, SceneArtefacts, write_mp4, write_scene_artefacts
 
 SHORT = DRIVOR_HEAD_TO_SUBSCORE  # navsim name → NC, DAC, DDC, TTC, EP, C
 
 
 def _bev_png(cache: Any, poses: np.ndarray, scores: np.ndarray, base: int, fc: int, title: str) -> bytes:
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from inspatio_drive.pdm.cache.bev import plot_bev
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     ax = plot_bev(cache, poses, scores, chosen=fc, title=title)
     end = poses[base, -1]
@@ -47,8 +51,6 @@ def _with_origin(poses: torch.Tensor) -> torch.Tensor:
 
 def _render_panels(agent_input: Any, poses: torch.Tensor, camera: str, size: tuple[int, int]) -> dict[str, np.ndarray]:
     """Geometric render condition and hole-filled future of one candidate, ``[T + 1, H, W, 3]`` each."""
-    from inspatio_drive.render import build_point_cloud, render_candidates
-    from inspatio_drive.render.types import render_cameras
 
     current = agent_input.cameras[-1]
     names = [n for n in ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0") if n in current and current[n].image is not None]
@@ -66,7 +68,6 @@ def _render_panels(agent_input: Any, poses: torch.Tensor, camera: str, size: tup
 
 
 def _source_panel(scene: Any, camera: str, n: int, size: tuple[int, int]) -> np.ndarray | None:
-    from PIL import Image
 
     frames = []
     for f in scene.frames[scene.current_index: scene.current_index + n]:
@@ -82,7 +83,6 @@ def _oracle_panel(blobs: Path, scene: Any, ref_start: int, poses: torch.Tensor, 
     world_file = blobs / scene.scene_metadata.log_name / "sandbox_world.json"
     if not world_file.is_file():
         return None
-    from inspatio_drive.sandbox.oracle import Oracle, load_world
 
     world, cfg = load_world(world_file)
     cfg.width, cfg.height = size
@@ -97,7 +97,6 @@ def _oracle_panel(blobs: Path, scene: Any, ref_start: int, poses: torch.Tensor, 
 def write_artefacts(task: Any, tokens: Sequence[str], out: Path, cfg: Mapping[str, Any],
                     camera: str = "CAM_F0", size: tuple[int, int] = (320, 180)) -> dict[str, Any]:
     """BEV + videos of ``tokens`` under ``out/<token>/`` (see module docstring); returns written paths."""
-    from inspatio_drive.data import SceneLoader, SensorConfig
 
     written: dict[str, Any] = {"scenes": [], "videos": []}
     loader = task.loader

@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from inspatio_drive.evaluation.artefacts import write_artefacts
+from inspatio_drive.evaluation.report import write_run_report
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.runner import RunStats, run_tasks
 from inspatio_drive.evaluation.summary import format_table, plot_summary, summarize
@@ -108,12 +110,10 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
                                       title=f"{task.planner_name}: PDM score with / without FC")
     n_art = int(plain["eval"].get("artefacts") or 0)
     if n_art > 0:
-        from inspatio_drive.evaluation.artefacts import write_artefacts
 
         valid = [t for t in tokens if t in store.finished_tokens(task.variants)]
         result["artefacts"] = write_artefacts(task, valid[:n_art], out / "artefacts", plain)
     if plain["eval"].get("report", True):
-        from inspatio_drive.evaluation.report import write_run_report
 
         result["report"] = write_run_report(out, title=f"inspatio-drive: {task.planner_name}")
     (out / "run_stats.json").write_text(json.dumps({

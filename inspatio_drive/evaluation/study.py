@@ -32,8 +32,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from inspatio_drive.config import compose
 from inspatio_drive.contracts import METRIC_LABELS
+from inspatio_drive.data.pcd import write_pcd
+from inspatio_drive.data.writers import write_jpeg, write_log
+from inspatio_drive.evaluation.fc_data import collect_fc_dataset
+from inspatio_drive.evaluation.results import ResultStore
+from inspatio_drive.evaluation.run import run_evaluation
+from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
+from inspatio_drive.sandbox.gpkg import write_maps_root
+from inspatio_drive.sandbox.oracle import WORLD_FILE, LidarModel, Oracle, RenderConfig, save_world_spec
+from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
+from inspatio_drive.sandbox.writer import frame_dicts
+from planners.vocabulary import build_vocab_from_config
+from scorers.train import train_fc_from_config
 
 STEPS = ("sandbox", "vocab", "features", "train", "test", "report")
 METHODS: tuple[tuple[str, str], ...] = (("base", "base"), ("fc", "base+FC"), ("fc_only", "FC alone"),
@@ -65,7 +79,6 @@ def split_plan(cfg: Mapping[str, Any]) -> dict[str, tuple[int, int, int]]:
 
 
 def _render_config(sb: Mapping[str, Any]) -> Any:
-    from inspatio_drive.sandbox.oracle import LidarModel, RenderConfig
 
     lid = sb["lidar"]
     return RenderConfig(
@@ -101,14 +114,6 @@ def write_study_split(
     Returns:
         the log pickle paths, in scene order.
     """
-    from tqdm import tqdm
-
-    from inspatio_drive.data.pcd import write_pcd
-    from inspatio_drive.data.writers import write_jpeg, write_log
-    from inspatio_drive.sandbox.gpkg import write_maps_root
-    from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle, save_world_spec
-    from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
-    from inspatio_drive.sandbox.writer import frame_dicts
 
     names = list(scenarios) if scenarios else list(SCENARIOS)
     unknown = [s for s in names if s not in SCENARIOS]
@@ -161,8 +166,6 @@ def evaluate_overrides(cfg: Mapping[str, Any], split: str, out: Path, *, head: s
 
 
 def _evaluate(overrides: list[str]) -> dict[str, Any]:
-    from inspatio_drive.config import compose
-    from inspatio_drive.evaluation.run import run_evaluation
 
     return run_evaluation(compose("evaluate", overrides))
 
@@ -289,10 +292,10 @@ def table_markdown(t: StudyTable) -> str:
 
 def plot_table(t: StudyTable, path: Path) -> Path:
     """Grouped bars (metric × method) with CI error bars (PNG)."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     keys = [k for k, _ in METRICS]
     x = np.arange(len(keys))
@@ -365,8 +368,6 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     vocab = out / "vocab.safetensors"
     if "vocab" in steps and not vocab.is_file():
-        from inspatio_drive.config import compose
-        from planners.vocabulary import build_vocab_from_config
 
         # the train pool: annotation-only train_vocab logs and the train logs, linked into one split folder
         pool = data / "navsim_logs" / "vocab_pool"
@@ -386,15 +387,12 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         for split in ("train", "val"):
             _evaluate(evaluate_overrides(cfg, split, out / "features" / split, head=None, weight=0.0,
                                          variants=["base", "oracle"], dump_dir=out / "features" / split / "dump"))
-        from inspatio_drive.evaluation.fc_data import collect_fc_dataset
 
         collect_fc_dataset({s: out / "features" / s / "dump" for s in ("train", "val")}, dataset)
     result["dataset"] = str(dataset)
 
     heads = {s: out / "heads" / f"s{s}" for s in seeds}
     if "train" in steps:
-        from inspatio_drive.config import compose
-        from scorers.train import train_fc_from_config
 
         for s in seeds:
             if (heads[s] / "metrics.json").is_file():
@@ -420,7 +418,6 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
                                          dump_dir=out / "test" / f"s{s}" / "dump" if cfg.get("dump_test") else None))
 
     if "report" in steps:
-        from inspatio_drive.evaluation.results import ResultStore
 
         rep = cfg["report"]
         frames = {s: ResultStore(out / "test" / f"s{s}").dataframe() for s in seeds}
@@ -428,7 +425,6 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         md = table_markdown(table)
         zs = rep.get("weight_rules")
         if zs and all((out / "test" / f"s{s}" / "dump").is_dir() for s in seeds):
-            from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
 
             md += ("\n\nThe validation rule for `w_fc` (`fusion.z`), re-selecting the dumped test candidates offline "
                    "(weights chosen on val only; ×100, mean over seeds):\n\n"

@@ -84,10 +84,10 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
 
 def plot_summary(summary: pd.DataFrame, path: str | Path, title: str = "PDM score by variant") -> Path:
     """Grouped bar chart (metrics × variants) with CI error bars → PNG."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     order = [m for m in ORDER if m in set(summary["metric"])]
     variants = sorted(summary["variant"].unique())

@@ -21,9 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.utils import instantiate
 
+from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.data.roots import resolve_data_paths
 from inspatio_drive.evaluation.results import PDM_COLUMNS
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm import MetricCache
+from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.storage import MetricCacheStore
+from inspatio_drive.pdm.scorer import score_candidates
+from planners.factory import build_planner
 from planners.pipeline import PlanningPipeline, PlanResult
 from scorers.fusion import w_fc_from_config
 
@@ -53,10 +61,6 @@ class EvaluateTask:
     def setup(self) -> None:
         if self._ready:
             return
-        from hydra.utils import instantiate
-
-        from inspatio_drive.data import scene_loader_from_config
-        from planners.factory import build_planner
 
         data = self.cfg["data"]
         logs, blobs, self.maps_root = resolve_data_paths(data)
@@ -86,7 +90,6 @@ class EvaluateTask:
     # -- one scene ------------------------------------------------------------------------------------------
     def _map(self, name: str) -> Any:
         if name not in self._maps:
-            from inspatio_drive.maps import load_map
 
             self._maps[name] = load_map(self.maps_root, name)
         return self._maps[name]
@@ -98,7 +101,6 @@ class EvaluateTask:
         if not cache_dir:
             return None
         if getattr(self, "_store", None) is None:
-            from inspatio_drive.pdm.cache.storage import MetricCacheStore
 
             self._store = MetricCacheStore.open(cache_dir)
         return self._store
@@ -107,8 +109,6 @@ class EvaluateTask:
         """The scene's metric cache: read from the store at ``eval.metric_cache_dir`` when present there, else
         built (and written there). Workers write entry folders only; :func:`index_metric_caches` writes the store
         manifest once the run is over (no concurrent manifest writes)."""
-        from inspatio_drive.pdm import MetricCache
-        from inspatio_drive.pdm.cache.builder import build_metric_cache
 
         store = self.metric_cache_store()
         meta = scene.scene_metadata
@@ -139,7 +139,6 @@ class EvaluateTask:
         rescore = None if self.oracle is None else (lambda c: self.oracle(c, cache))
         plan = self.pipeline.plan(agent_input, rescore)
         timings.update(plan.timings)
-        from inspatio_drive.pdm.scorer import score_candidates
 
         t0 = time.perf_counter()
         results = score_candidates(cache, plan.candidates.poses.detach().cpu().numpy().astype(np.float64))
@@ -174,7 +173,6 @@ class EvaluateTask:
 def index_metric_caches(cache_dir: str | Path) -> Path:
     """Re-index the metric-cache store at ``cache_dir`` from its entry folders and write its manifest (after the
     workers of a run added entries)."""
-    from inspatio_drive.pdm.cache.storage import MetricCacheStore
 
     store = MetricCacheStore.open(cache_dir)
     store.rebuild_index()

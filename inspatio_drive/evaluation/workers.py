@@ -172,8 +172,8 @@ class RayWorker:
 
     def map_unordered(self, task: SceneTask, tokens: Sequence[str]) -> Iterator[tuple[str, Rows]]:
         try:
-            import ray
-            from ray.exceptions import RayActorError
+            import ray  # lazy: optional worker backend, slow to import
+            from ray.exceptions import RayActorError  # lazy: optional worker backend, slow to import
         except ImportError as exc:  # pragma: no cover - ray is a core dependency
             raise ImportError("worker=ray needs the 'ray' package: pip install ray") from exc
         if not tokens:

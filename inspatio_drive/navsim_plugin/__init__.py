@@ -16,7 +16,7 @@ AGENT_YAML = Path(__file__).parent / "config" / "inspatio_agent.yaml"
 
 def __getattr__(name: str) -> Any:
     if name == "InSpatioAgent":
-        from inspatio_drive.navsim_plugin.agent import InSpatioAgent
+        from inspatio_drive.navsim_plugin.agent import InSpatioAgent  # lazy: the agent module needs navsim
 
         return InSpatioAgent
     raise AttributeError(name)

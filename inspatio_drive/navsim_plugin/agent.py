@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from inspatio_drive.data.navsim_adapter import agent_input_from_navsim
+
 try:
     from navsim.agents.abstract_agent import AbstractAgent
     from navsim.common.dataclasses import SensorConfig, Trajectory
@@ -43,7 +45,9 @@ def _accepts(fn: Any, name: str) -> bool:
 
 
 def _default_sampling() -> Any:
-    from nuplan.planning.simulation.trajectory.trajectory_sampling import TrajectorySampling
+    from nuplan.planning.simulation.trajectory.trajectory_sampling import (
+        TrajectorySampling,  # lazy: optional: inside a navsim installation only
+    )
 
     return TrajectorySampling(time_horizon=4, interval_length=0.5)
 
@@ -99,7 +103,6 @@ class InSpatioAgent(AbstractAgent):
 
     def compute_trajectory(self, agent_input: Any, scene: Any = None) -> Any:
         """navsim ``AgentInput`` → navsim ``Trajectory`` (8 poses, current rear-axle frame)."""
-        from inspatio_drive.data.navsim_adapter import agent_input_from_navsim
 
         plan = self.pipeline.plan(agent_input_from_navsim(agent_input))
         self.last_plan = plan

@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import get_lapack_funcs, lstsq
+from scipy.linalg.lapack import _compute_lwork
 from scipy.ndimage import convolve1d
 from scipy.signal import savgol_coeffs
 
@@ -57,7 +58,6 @@ def _savgol_plan(
 @lru_cache(maxsize=256)
 def _gelsd_workspace(m: int, n: int, nrhs: int, cond: float) -> tuple[int, int]:
     """LAPACK ``dgelsd`` workspace sizes, as ``scipy.linalg.lstsq`` computes them."""
-    from scipy.linalg.lapack import _compute_lwork
 
     (lwork_query,) = get_lapack_funcs(("gelsd_lwork",), (np.zeros((1, 1)),))
     lwork, iwork = _compute_lwork(lwork_query, m, n, nrhs, cond)

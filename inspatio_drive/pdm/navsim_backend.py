@@ -45,14 +45,20 @@ def navsim_available() -> bool:
 def _navsim_api() -> dict[str, Any]:
     """Import navsim's PDM-score entry points (lazy)."""
     try:
-        from navsim.common.dataclasses import Trajectory
-        from navsim.evaluate.pdm_score import pdm_score
+        from navsim.common.dataclasses import Trajectory  # lazy: optional: inside a navsim installation only
+        from navsim.evaluate.pdm_score import pdm_score  # lazy: optional: inside a navsim installation only
         from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_comfort_metrics import (
-            ego_is_comfortable,
+            ego_is_comfortable,  # lazy: optional: inside a navsim installation only
         )
-        from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_scorer import PDMScorer
-        from navsim.planning.simulation.planner.pdm_planner.simulation.pdm_simulator import PDMSimulator
-        from nuplan.planning.simulation.trajectory.trajectory_sampling import TrajectorySampling
+        from navsim.planning.simulation.planner.pdm_planner.scoring.pdm_scorer import (
+            PDMScorer,  # lazy: optional: inside a navsim installation only
+        )
+        from navsim.planning.simulation.planner.pdm_planner.simulation.pdm_simulator import (
+            PDMSimulator,  # lazy: optional: inside a navsim installation only
+        )
+        from nuplan.planning.simulation.trajectory.trajectory_sampling import (
+            TrajectorySampling,  # lazy: optional: inside a navsim installation only
+        )
     except ImportError as exc:
         raise NavsimNotAvailableError(f"{_INSTALL_HINT} (import failed: {exc})") from exc
     return {

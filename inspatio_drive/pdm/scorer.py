@@ -25,6 +25,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 
 from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS, PACIFICA, VehicleParameters
+from inspatio_drive.pdm import pairs_numba
 from inspatio_drive.pdm.comfort import COMFORT_CHECKS, ComfortThresholds, comfort_checks
 from inspatio_drive.pdm.simulation import (
     BicycleConfig,
@@ -242,7 +243,6 @@ def _intersecting_pairs(
     Returns:
         ``(ego_idx [P], obj_idx [P])`` sorted by ego row then object.
     """
-    from inspatio_drive.pdm import pairs_numba
 
     if not pairs_numba.HAVE_NUMBA:
         return _intersecting_pairs_reference(ego_corners, obj_corners, obj_time, margin)

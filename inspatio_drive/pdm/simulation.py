@@ -24,6 +24,8 @@ from numpy.typing import ArrayLike, NDArray
 from inspatio_drive.contracts import PACIFICA, VehicleParameters
 from inspatio_drive.geometry.se2 import local_to_global_se2 as local_to_global_poses
 from inspatio_drive.geometry.se2 import normalize_angle, principal_value
+from inspatio_drive.pdm import simulation_numba
+from inspatio_drive.pdm.simulation_numba import simulate_loop
 from inspatio_drive.pdm.types import STATE_SIZE, StateIndex
 
 __all__ = [
@@ -69,8 +71,6 @@ class BicycleConfig:
     max_steering_angle: float = np.pi / 3
     accel_time_constant: float = 0.2
     steering_angle_time_constant: float = 0.05
-
-
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -435,7 +435,6 @@ def simulate(
     ref_idx = np.minimum(steps + lqr.tracking_horizon, velocity.shape[1] - 1)  # [n-1]
     window = np.minimum(steps[:, None] + np.arange(lqr.tracking_horizon)[None], ref_idx[:, None])  # [n-1, H]
     if backend != "numpy":
-        from inspatio_drive.pdm import simulation_numba
 
         if simulation_numba.HAVE_NUMBA:
             _simulate_compiled(
@@ -469,7 +468,6 @@ def _simulate_compiled(
 ) -> None:
     """:func:`simulate`'s loop through the numba kernel; the scalar factors are computed here with the
     reference's Python expressions (same roundings)."""
-    from inspatio_drive.pdm.simulation_numba import simulate_loop
 
     dt, horizon = lqr.discretization_time, lqr.tracking_horizon
     gain_b = horizon * dt

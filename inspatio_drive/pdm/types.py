@@ -29,6 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 from shapely.strtree import STRtree
 
 from inspatio_drive.maps.layers import SemanticMapLayer
+from inspatio_drive.pdm import area_numba
+from inspatio_drive.pdm.linear_ref import line_locate
 
 __all__ = [
     "AGENT_TYPES",
@@ -248,7 +250,6 @@ class Centerline:
         pts = np.asarray(points, dtype=np.float64)
         if pts.shape[-1] != 2:
             raise ValueError(f"Centerline.project: expected points [..., 2], got {pts.shape}")
-        from inspatio_drive.pdm.linear_ref import line_locate  # same floats as shapely, compiled
 
         return line_locate(self.path[:, :2], pts)
 
@@ -312,7 +313,6 @@ class DrivableAreaMap:
         Compiled ray-crossing count (:mod:`inspatio_drive.pdm.area_numba`, same decisions as shapely: uncertain
         orientations are left to shapely); :meth:`points_in_polygons_reference` is the shapely-only path.
         """
-        from inspatio_drive.pdm import area_numba
 
         if not area_numba.HAVE_NUMBA or not len(self.polygons):  # plain polygons: checked in __post_init__
             return self.points_in_polygons_reference(points)

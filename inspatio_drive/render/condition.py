@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from PIL import Image
 
 from inspatio_drive.geometry.camera_poses import camera_relative_to_source
 from inspatio_drive.geometry.inspatio_io import write_c2w_npy, write_tcw_txt
@@ -37,7 +39,7 @@ def write_video(path: str | Path, frames: NDArray[np.uint8], fps: float, crf: in
     """Write ``[N, H, W, 3]`` uint8 RGB (or ``[N, H, W]`` grey) frames as H.264 ``yuv420p`` mp4 (PyAV).
 
     ``crf = 0`` is lossless for grey frames (no chroma to subsample)."""
-    import av
+    import av  # lazy: video codec, only when a video is written
 
     path = Path(path)
     f = np.asarray(frames)
@@ -47,7 +49,6 @@ def write_video(path: str | Path, frames: NDArray[np.uint8], fps: float, crf: in
         raise ValueError(f"{path}: frames must be uint8 [N, H, W, 3], got {f.dtype} {f.shape}")
     if f.shape[1] % 2 or f.shape[2] % 2:
         raise ValueError(f"{path}: yuv420p needs even width and height, got {f.shape[2]}×{f.shape[1]}")
-    from fractions import Fraction
 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
@@ -66,7 +67,7 @@ def write_video(path: str | Path, frames: NDArray[np.uint8], fps: float, crf: in
 
 def read_video(path: str | Path) -> NDArray[np.uint8]:
     """``[N, H, W, 3]`` uint8 RGB frames of a video."""
-    import av
+    import av  # lazy: video codec, only when a video is written
 
     with av.open(str(path)) as container:
         return np.stack([fr.to_ndarray(format="rgb24") for fr in container.decode(video=0)])
@@ -145,7 +146,6 @@ def export_condition(
     np.savetxt(out / "intrinsics.txt", k)
     files["intrinsics"] = out / "intrinsics.txt"
     if source_image is not None:
-        from PIL import Image
 
         Image.fromarray(np.asarray(source_image)).resize(image_size, Image.LANCZOS).save(out / "source.png")
         files["source"] = out / "source.png"

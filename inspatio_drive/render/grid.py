@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from inspatio_drive.render.types import RenderBatch
 
@@ -37,7 +38,6 @@ def candidate_grid(
 
 
 def save_grid(path: str | Path, grid: NDArray[np.uint8]) -> Path:
-    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import torch
 
 from inspatio_drive.geometry.se3 import as_float64, se2_to_se3
 from inspatio_drive.render.depth_backend import DepthBackend, align_depth, depth_to_points
-from inspatio_drive.render.dynamic import _sample, points_in_boxes
+from inspatio_drive.render.dynamic import _sample, points_in_boxes, tracks_from_scene
 from inspatio_drive.render.splat import project, unpack_keys, zbuffer_keys
 from inspatio_drive.render.types import STATIC, ColoredPoints, ObjectTracks
 
@@ -33,7 +33,6 @@ EGO_BOX = (-1.3, 4.2, 1.2, 2.5)
 
 def _agent_input_and_tracks(source: Any, use_annotations: bool) -> tuple[Any, ObjectTracks | None]:
     if hasattr(source, "frames") and hasattr(source, "get_agent_input"):  # a Scene
-        from inspatio_drive.render.dynamic import tracks_from_scene
 
         tracks = tracks_from_scene(source) if use_annotations else None
         return source.get_agent_input(), tracks

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image, ImageDraw
 
 from inspatio_drive.sandbox.actors import EGO_LENGTH, EGO_REAR_TO_CENTER, EGO_WIDTH
 from inspatio_drive.sandbox.oracle import View
@@ -23,7 +24,6 @@ CLASS_COLORS = {"vehicle": "tab:blue", "pedestrian": "tab:red", "bicycle": "tab:
 
 def contact_sheet(views: dict[str, View], label: bool = True) -> NDArray[np.uint8]:
     """Tile the 8 camera images ``[H, W, 3]`` into a 3×3 sheet ``[3H, 3W, 3]`` (centre tile blank)."""
-    from PIL import Image, ImageDraw
 
     h, w = views["CAM_F0"].rgb.shape[:2]
     sheet = np.full((3 * h, 3 * w, 3), 255, np.uint8)
@@ -51,10 +51,10 @@ def _box(x: float, y: float, h: float, length: float, width: float) -> NDArray[n
 
 def plot_bev(world: World, t: float, path: str | os.PathLike[str], radius: float = 60.0) -> Path:
     """Bird's-eye view around the ego at ``t``: map layers, actors (by class), ego box and its logged path."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     net = world.network
     ego = world.ego.at(t)["pose"]

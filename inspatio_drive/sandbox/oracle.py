@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from inspatio_drive.geometry.rig import nuplan_like_rig
 from inspatio_drive.sandbox.raycast import Raycaster
+from inspatio_drive.sandbox.scenarios import generate_scene
 from inspatio_drive.sandbox.world import World
 
 WORLD_FILE = "sandbox_world.json"
@@ -274,7 +275,6 @@ def save_world_spec(path: str | os.PathLike[str], world: World, config: RenderCo
 def load_world(path: str | os.PathLike[str]) -> tuple[World, RenderConfig]:
     """Regenerate a world from ``sandbox_world.json``, a folder holding it (``sensor_blobs/<split>/<log>``),
     or the log pickle ``navsim_logs/<split>/<log>.pkl`` of a written split."""
-    from inspatio_drive.sandbox.scenarios import generate_scene
 
     p = Path(path)
     if p.suffix == ".pkl":  # navsim_logs/<split>/<log>.pkl -> sensor_blobs/<split>/<log>/

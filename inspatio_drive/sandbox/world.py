@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from shapely.geometry import LineString
+from shapely.geometry import LineString, Point
 
 from inspatio_drive.geometry.se2 import wrap_angle
 from inspatio_drive.sandbox.actors import EGO_REAR_TO_CENTER, Actor, Track
@@ -96,7 +96,6 @@ class World:
         """navsim one-hot (left, straight, right, unknown): the route centre-line point 20 m ahead (along
         the route, from the ego's projection) is ≥ 2 m left → left, ≤ −2 m → right, else straight."""
         pose = self.ego.at(t)["pose"]
-        from shapely.geometry import Point
 
         s = self.route_path.project(Point(pose[0], pose[1]))
         target = self.route_path.interpolate(s + DRIVING_COMMAND_LOOKAHEAD)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.writers import camera_dict, frame_dict, write_jpeg, write_log
+from inspatio_drive.geometry.rig import nuplan_like_rig
 from inspatio_drive.sandbox.gpkg import write_maps_root
 from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle, RenderConfig, save_world_spec
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
@@ -28,7 +29,6 @@ from inspatio_drive.sandbox.world import World, token
 def frame_dicts(world: World, config: RenderConfig | None = None) -> list[dict]:
     """The OpenScene frame dicts of ``world`` (what the log pickle holds; no rendering needed)."""
     config = config or RenderConfig()
-    from inspatio_drive.geometry.rig import nuplan_like_rig
 
     rig = nuplan_like_rig(config.width, config.height)
     log = world.name

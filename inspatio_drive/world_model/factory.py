@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+import torch._dynamo
 
+from .checkpoint import load_dit
 from .config import WanDiTConfig
 from .generator import GeometricGenerator, InSpatioGenerator
+from .memory import estimate_memory, max_batch_for_memory
 from .model import CausalWanDiT
 from .scheduler import DistilledSampler
+from .taehv import load_taehv
+from .text import CaptionEmbeddingCache
+from .vae import WanVAE, load_wan_vae, tiny_autoencoder
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 PRESETS = {"inspatio_1_3b": WanDiTConfig.inspatio_1_3b, "tiny": WanDiTConfig.tiny}
@@ -49,7 +55,6 @@ def compile_blocks(model: CausalWanDiT, mode: str | None = None) -> CausalWanDiT
     frames, denoising passes, several K), so dynamo's recompile limit is raised (the official code uses 32)
     to keep every variant compiled instead of silently falling back to eager.
     """
-    import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     torch._dynamo.config.accumulated_cache_size_limit = max(
@@ -67,9 +72,6 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         return GeometricGenerator()
     if name != "inspatio":
         raise ValueError(f"generator.name must be 'geometric' or 'inspatio', got {name!r}")
-    from .checkpoint import load_dit
-    from .text import CaptionEmbeddingCache
-    from .vae import WanVAE, load_wan_vae, tiny_autoencoder
 
     device, dtype = resolve_device(cfg["device"]), resolve_dtype(cfg["dtype"])
     config = dit_config(cfg["model"])
@@ -94,7 +96,6 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
     vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
     decoder = None
     if cfg.get("decoder", "vae") == "taehv":
-        from .taehv import load_taehv
 
         if not cfg.get("taehv"):
             raise ValueError("generator.decoder=taehv needs generator.taehv=<taew2_1.pth>")
@@ -128,7 +129,6 @@ def resolve_max_batch(
         raise ValueError(
             "generator.max_batch=auto needs a CUDA device (free memory is measured); give a number"
         )
-    from .memory import estimate_memory, max_batch_for_memory
 
     budget = budget or {}
     height, width = int(budget.get("height", 480)), int(budget.get("width", 832))

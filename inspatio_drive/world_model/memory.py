@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .config import WanDiTConfig
+from .model import CausalWanDiT
 
 GIB = 1024**3
 
 
 def parameter_count(config: WanDiTConfig) -> int:
     """Number of DiT parameters (1,419,119,680 for InSpatio-World-1.3B)."""
-    from .model import CausalWanDiT
 
     with torch.device("meta"):
         model = CausalWanDiT(config)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 CHANNELS = (256, 128, 64, 64)
@@ -157,7 +158,6 @@ def load_taehv(
             f"TAEHV checkpoint not found at {p.resolve()} (generator.taehv=...; taew2_1.pth)"
         )
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
 
         state = load_file(str(p))
     else:

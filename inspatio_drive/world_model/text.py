@@ -45,7 +45,7 @@ def load_umt5(path: str | os.PathLike[str], dtype: torch.dtype = torch.bfloat16,
     ``path`` may be the diffusers root (with ``tokenizer/`` and ``text_encoder/``) or an encoder folder that
     also holds the tokenizer files.
     """
-    from transformers import AutoTokenizer, UMT5EncoderModel
+    from transformers import AutoTokenizer, UMT5EncoderModel  # lazy: optional heavy model library
 
     root = Path(path).expanduser()
     if not root.exists():

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 ORIGINAL_VAE_MARKER = "decoder.middle.0.residual.0.gamma"
 
 
 def _autoencoder_cls():
-    from diffusers import AutoencoderKLWan
+    from diffusers import AutoencoderKLWan  # lazy: optional heavy model library
 
     return AutoencoderKLWan
 
@@ -53,13 +54,14 @@ def load_wan_vae(
     if p.is_dir():
         return cls.from_pretrained(str(p), torch_dtype=dtype).to(device).eval()
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
 
         state = load_file(str(p))
     else:
         state = torch.load(str(p), map_location="cpu", weights_only=True)
     if ORIGINAL_VAE_MARKER in state:
-        from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+        from diffusers.loaders.single_file_utils import (
+            convert_wan_vae_to_diffusers,  # lazy: optional heavy model library
+        )
 
         state = convert_wan_vae_to_diffusers(state)
     with torch.device("meta"):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 CHECKPOINT_PREFIXES: tuple[str, ...] = ("agent._drivor_model.", "_drivor_model.")
@@ -39,7 +40,6 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"DrivoR checkpoint {path}: no such file")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
 
         raw: object = load_file(str(path))
     else:

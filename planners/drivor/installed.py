@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
@@ -79,7 +80,6 @@ class InstalledDrivoRPlanner:
         """Build the official ``DrivoRAgent`` from the ``config:`` node of ``drivoR.yaml`` and load a checkpoint
         with its own ``initialize()`` (the official code needs the DINOv2 safetensors at
         ``config.image_backbone.model_weights``)."""
-        from omegaconf import OmegaConf
 
         module = import_official()
         cfg = OmegaConf.create(dict(config))

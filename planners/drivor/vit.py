@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 
@@ -250,7 +251,6 @@ def load_dinov2_weights(vit: VisionTransformer, path: str) -> None:
     Raises:
         KeyError: listing missing / unexpected keys (LoRA matrices are allowed to be missing).
     """
-    from safetensors.torch import load_file
 
     converted = convert_timm_dinov2_state_dict(load_file(path), vit)
     own = vit.state_dict()

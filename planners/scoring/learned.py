@@ -11,6 +11,8 @@ from torch import nn
 
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
+from planners.scoring.rules import RuleBasedScorer
+from planners.training import ScoreHeads
 
 FeatureFn = Callable[[Candidates, AgentInput], torch.Tensor]
 
@@ -19,7 +21,6 @@ class RuleFeatures:
     """Picklable feature function: the rule features ``[K, 7]`` of :class:`RuleBasedScorer`."""
 
     def __init__(self, config: object = None) -> None:
-        from planners.scoring.rules import RuleBasedScorer
 
         self.rules = RuleBasedScorer(config)  # type: ignore[arg-type]
 
@@ -44,7 +45,6 @@ class LearnedHeadScorer:
 
     @classmethod
     def from_file(cls, path: str | Path, features: FeatureFn | None = None) -> LearnedHeadScorer:
-        from planners.training import ScoreHeads
 
         return cls(ScoreHeads.from_file(path), features)
 

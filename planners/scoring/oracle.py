@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from inspatio_drive.contracts import SUBSCORE_TO_NAVSIM, Candidates
+from inspatio_drive.pdm import score_candidates
 
 # our short name -> navsim PDMResults field (v1.1)
 PDM_FIELDS: dict[str, str] = SUBSCORE_TO_NAVSIM
@@ -46,13 +47,6 @@ def _field(results: object, name: str, k: int) -> torch.Tensor:
 
 
 def _default_score_fn() -> ScoreFn:
-    try:
-        from inspatio_drive.pdm import score_candidates  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ImportError(
-            "PDMOracleScorer: inspatio_drive.pdm.score_candidates is not available in this build; "
-            "pass score_fn=(metric_cache, trajectories) -> PDM results"
-        ) from exc
     return score_candidates
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
@@ -123,7 +124,6 @@ def box_clearance_capped(
     out = torch.full((k * t,), float(cap), dtype=torch.float64)
     if len(points) == 0:
         return out.reshape(k, t)
-    from scipy.spatial import cKDTree
 
     front_t = torch.as_tensor(front, dtype=torch.float64).expand(k, t).reshape(-1)
     flat = p.reshape(-1, 3)

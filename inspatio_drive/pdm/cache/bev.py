@@ -63,9 +63,11 @@ def plot_bev(
         radius: half-size (m) of the view around the ego.
         names: optional candidate names; the chosen one is named in the legend.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib import cm, colors
-    from matplotlib.patches import Polygon as MplPolygon
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
+    from matplotlib import cm, colors  # lazy: plotting only; the Agg backend is chosen first
+    from matplotlib.patches import (
+        Polygon as MplPolygon,  # lazy: plotting only; the Agg backend is chosen first
+    )
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 7))
@@ -144,10 +146,10 @@ def plot_bev(
 
 def save_bev(path: str | Path, cache: MetricCache, dpi: int = 90, **kwargs: Any) -> Path:
     """:func:`plot_bev` into a PNG file (Agg backend, figure closed afterwards)."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
     fig, ax = plt.subplots(figsize=(7, 7))
     plot_bev(cache, ax=ax, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
+from shapely.ops import substring
 
 from inspatio_drive.geometry.se2 import normalize_angle
 from inspatio_drive.pdm.linear_ref import line_locate
@@ -68,7 +69,6 @@ class ProposalPath:
         coords = self.states[inside, :2]
         if len(coords) > 1:
             return shapely.LineString(coords)
-        from shapely.ops import substring
 
         return substring(self.linestring, s, e)
 

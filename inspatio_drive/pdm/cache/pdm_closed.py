@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from time import thread_time
 
 import numpy as np
 import shapely
@@ -28,6 +29,9 @@ from inspatio_drive.pdm.cache.config import IDMConfig, MetricCacheConfig
 from inspatio_drive.pdm.cache.forecast import RED_LIGHT_TOKEN, Forecast
 from inspatio_drive.pdm.cache.geometry import ego_corners
 from inspatio_drive.pdm.cache.path import PathBundle, ProposalPath, parallel_path
+from inspatio_drive.pdm.cache.pdm_closed_numba import unroll_compiled
+from inspatio_drive.pdm.scorer import PDMScorerConfig, score_states
+from inspatio_drive.pdm.simulation import simulate
 from inspatio_drive.pdm.types import Centerline, DrivableAreaMap, MetricCache, StateIndex
 
 __all__ = ["PDMClosedResult", "generate_proposals", "idm_step", "run_pdm_closed", "select_proposal"]
@@ -118,7 +122,6 @@ class _Generator:
             return False
         if not rows or t_to < t_from:
             return True  # nothing to unroll
-        from inspatio_drive.pdm.cache.pdm_closed_numba import unroll_compiled
 
         done = unroll_compiled(self, rows, t_from, t_to)
         if not done and self.cfg.backend == "numba":
@@ -262,7 +265,6 @@ def select_proposal(
     progress_distance_threshold: float = 5.0,
 ) -> NDArray[np.float64]:
     """PDM scores ``[P]`` of simulated proposals, EP normalised over all of them (navsim ``PDMScorer``)."""
-    from inspatio_drive.pdm.scorer import PDMScorerConfig, score_states
 
     cfg = PDMScorerConfig(progress_distance_threshold=progress_distance_threshold)
     m = score_states(simulated, cache_like, cfg)
@@ -291,9 +293,6 @@ def run_pdm_closed(
     timings: dict[str, float] | None = None,
 ) -> PDMClosedResult:
     """Run PDM-Closed once at t0 and return the selected trajectory (``timings``: CPU seconds per stage)."""
-    from time import thread_time  # stage timings are CPU seconds of this thread
-
-    from inspatio_drive.pdm.simulation import simulate
 
     tm = timings if timings is not None else {}
     t0 = thread_time()
