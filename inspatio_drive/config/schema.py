@@ -4,7 +4,7 @@
 Each command yaml starts its defaults list with ``<name>_schema`` (registered in hydra's ConfigStore by
 :func:`register`), so hydra checks every key and type of the yaml and of every override at compose time. The
 yaml files stay the documented source of the defaults (``--help`` prints them); the field defaults here are the
-same values (``tests/commands/test_config_schema.py`` checks that they agree). ``MISSING`` (``???``) marks a
+same values (``tests/inspatio_drive/commands/test_config_schema.py`` checks that they agree). ``MISSING`` (``???``) marks a
 value the user must give. The config groups of the other rooms (``data``, ``planner``, ``scorer``, ``worker``,
 ``generator``) are typed ``Any`` here: their own files describe them.
 
@@ -65,6 +65,8 @@ class ReportConfig:
 # --------------------------------------------------------------------------------------------------- pdm-score
 
 
+# twin of inspatio_drive.pdm.scorer.PDMScorerConfig's knobs (this layer may not import it), held equal in
+# tests/inspatio_drive/config/test_schema_library_parity.py
 @dataclass
 class PDMScoreScorerSection:
     progress_weight: float = 5.0
@@ -95,6 +97,8 @@ class PDMScoreConfig:
 # ------------------------------------------------------------------------------------------------ metric-cache
 
 
+# twin of inspatio_drive.pdm.cache.config.IDMConfig's knobs (this layer may not import it), held equal in
+# tests/inspatio_drive/config/test_schema_library_parity.py
 @dataclass
 class IDMSection:
     speed_limit_fractions: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8, 1.0])
@@ -106,6 +110,8 @@ class IDMSection:
     acceleration_exponent: float = 10.0
 
 
+# twin of inspatio_drive.pdm.cache.config.MetricCacheConfig's knobs (this layer may not import it), held equal in
+# tests/inspatio_drive/config/test_schema_library_parity.py
 @dataclass
 class MetricCacheBuilderSection:
     lateral_offsets: list[float] = field(default_factory=lambda: [-1.0, 1.0])

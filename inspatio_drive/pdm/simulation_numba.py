@@ -70,7 +70,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 def _normalize(a: float) -> float:
     # twin of inspatio_drive.geometry.se2.normalize_angle (scalar, compiled); parity-tested in
-    # tests/pdm/test_simulation_numba.py (test_normalize_twin_matches_geometry and the backend tests)
+    # tests/inspatio_drive/pdm/test_simulation_numba.py (test_normalize_twin_matches_geometry and the backend tests)
     return math.atan2(math.sin(a), math.cos(a))
 
 
@@ -168,7 +168,7 @@ def _simulate_loop(
             nxt[0] = st[0] + v * math.cos(heading) * dt_sim
             nxt[1] = st[1] + v * math.sin(heading) * dt_sim
             # twin of inspatio_drive.geometry.se2.principal_value (scalar); parity-tested in
-            # tests/pdm/test_simulation_numba.py (test_simulate_backends_agree)
+            # tests/inspatio_drive/pdm/test_simulation_numba.py (test_simulate_backends_agree)
             nxt[2] = (heading + v * math.tan(steer) / wb * dt_sim - neg_pi) % two_pi + neg_pi
             nxt[3] = v + new_accel * dt_sim
             nxt[4] = 0.0

@@ -278,7 +278,7 @@ def _unroll(
                         if tok_agent[tok]:
                             diff = tok_heading[tok] - states[r, t - 1, 2]
                             # twin of geometry.se2.normalize_angle, parity-tested in
-                            # tests/pdm_cache/test_pdm_closed_numba.py (backends give the same PDM-Closed)
+                            # tests/inspatio_drive/pdm/cache/test_pdm_closed_numba.py (backends give the same PDM-Closed)
                             rel = math.atan2(math.sin(diff), math.cos(diff))
                             buf_velocity = tok_speed[tok] * math.cos(rel)
                         else:
@@ -317,7 +317,7 @@ def _unroll(
             off = d - path_x[seg]
             for c in range(3):
                 val = path_slope[seg, c] * off + path_y[seg, c]
-                if c == 2:  # twin of geometry.se2.normalize_angle, parity-tested in tests/pdm_cache/test_pdm_closed_numba.py
+                if c == 2:  # twin of geometry.se2.normalize_angle, parity-tested in tests/inspatio_drive/pdm/cache/test_pdm_closed_numba.py
                     val = math.atan2(math.sin(val), math.cos(val))
                 states[r, t, c] = 0.0 if val != val else val
 
