@@ -306,7 +306,7 @@ def build_vocab_from_config(cfg: Any) -> Vocabulary:
     """
 
     if cfg.data_root is None or cfg.output is None:
-        raise ValueError("build-vocab: set data_root=<OpenScene root with navsim_logs/<split>> and output=<file>")
+        raise ValueError("set data_root=<OpenScene root with navsim_logs/<split>> and output=<file>")
     futures, speeds, commands = samples_from_scenes(_load_scenes(cfg), int(cfg.num_poses), progress=True)
     vocab = build_vocabulary(
         futures, speeds, commands, k=int(cfg.k), speed_edges=list(cfg.speed_edges),

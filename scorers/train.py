@@ -228,11 +228,11 @@ def train_fc_from_config(cfg: Any) -> dict[str, Any]:
     try:
         dataset_path = cfg.dataset
     except MissingMandatoryValue:
-        raise ValueError("train-fc: set dataset=<path to the FC dataset NPZ> (schema: scorers/dataset.py)") from None
+        raise ValueError("set dataset=<path to the FC dataset NPZ> (schema: scorers/dataset.py)") from None
     data = load_dataset(dataset_path)
     if data.privileged and not cfg.allow_privileged:
         raise ValueError(
-            f"train-fc: {dataset_path} holds privileged features; pass allow_privileged=true to train on them"
+            f"{dataset_path} holds privileged features; pass allow_privileged=true to train on them"
         )
     train, val = data.subset(cfg.train_split), data.subset(cfg.val_split)
     features = None if cfg.features is None else list(cfg.features)

@@ -3,21 +3,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_and_run
 from planners.vocabulary import build_vocab_from_config
 
 
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive build-vocab data_root=... split=... output=... [k=64 ...]``."""
-    cfg = compose_command("build-vocab", "build_vocab", overrides)
-    if cfg is None:
-        return 2
-    try:
-        build_vocab_from_config(cfg)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    return 0
+    return 0 if compose_and_run("build-vocab", "build_vocab", overrides, build_vocab_from_config, (ValueError,)) is not None else 2

@@ -3,21 +3,12 @@ in configs/scorer/train_fc.yaml)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_and_run
 from scorers.train import train_fc_from_config
 
 
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive train-fc dataset=… output_dir=… [seed=0 …]``."""
-    cfg = compose_command("train-fc", "train_fc", overrides)
-    if cfg is None:
-        return 2
-    try:
-        train_fc_from_config(cfg)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    return 0
+    return 0 if compose_and_run("train-fc", "train_fc", overrides, train_fc_from_config, (ValueError,)) is not None else 2
