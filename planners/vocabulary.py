@@ -118,7 +118,6 @@ class Vocabulary:
         return self.trajectories[command, self.speed_bin(speed)]
 
     def save(self, path: str | Path) -> Path:
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {

@@ -61,7 +61,6 @@ class GeometricFC:
         generate_top: int = 4,
         generate_size: Sequence[int] = (256, 144),
     ) -> None:
-
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.render_steps = int(render_steps)
@@ -102,7 +101,6 @@ class GeometricFC:
         return batch, cams
 
     def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput:
-
         poses = candidates.poses.detach().to(torch.float64).cpu()
         lidar = agent_input.lidars[-1].points if agent_input.lidars else None
         points = None if lidar is None or lidar.size == 0 else torch.as_tensor(np.asarray(lidar[:3].T), dtype=torch.float32)

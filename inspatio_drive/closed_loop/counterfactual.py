@@ -263,7 +263,6 @@ class GeometricRenderFn:
         self._rig: Any = None
 
     def _prepare(self, scene: Scene) -> None:
-
         key = scene.scene_metadata.initial_token
         if key == self._key:
             return
@@ -332,13 +331,11 @@ class GeneratedRenderFn:
     """
 
     def __init__(self, geometric: GeometricRenderFn, generator: Any, frames: int = 9, seed: int = 0) -> None:
-
         check_image_size(geometric.image_size, "generated counterfactuals: image_size")
         check_num_frames(int(frames))
         self.geometric, self.generator, self.frames, self.seed = geometric, generator, int(frames), int(seed)
 
     def __call__(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> dict[str, RenderedView]:
-
         g = self.geometric
         if not g.wanted(scene, index):
             return {}

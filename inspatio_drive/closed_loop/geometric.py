@@ -115,7 +115,6 @@ class GeometricObserver:
     def __init__(self, scene: Scene, cameras: Sequence[str] = DRIVOR_CAMERAS, image_size: Sequence[int] = (160, 96),
                  sweeps: int = 4, voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1,
                  oracle: Any = None, real_first: bool = True, dynamic: str = "static", device: str = "cpu") -> None:
-
         self.image_size = (int(image_size[0]), int(image_size[1]))
         if min(self.image_size) < 2:
             raise ValueError(f"image_size must be (W, H) >= 2 pixels, got {tuple(image_size)}")

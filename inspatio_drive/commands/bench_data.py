@@ -68,7 +68,6 @@ def _phase(
     io_workers: int = 1,
     method: str = "agent_input",
 ) -> dict[str, Any]:
-
     rss_start = _rss_mb()
     timer = SensorTimer()
     t0 = time.perf_counter()

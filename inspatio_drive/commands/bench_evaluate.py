@@ -191,7 +191,6 @@ def check_complete(run: Path, n: int, variants: Sequence[str] = ("base", "oracle
 
 
 def main(overrides: Sequence[str]) -> int:
-
     cfg = compose_command("bench-evaluate", "bench_evaluate", overrides)
     if cfg is None:
         return 2

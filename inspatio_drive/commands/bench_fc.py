@@ -74,7 +74,6 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def main(overrides: list[str]) -> int:
-
     cfg = compose_command("bench-fc", "bench_fc", overrides)
     if cfg is None:
         return 2

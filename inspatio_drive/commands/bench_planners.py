@@ -35,7 +35,6 @@ def _time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> f
 
 
 def _agent_input(rng: np.random.Generator, n_points: int):
-
     cams = {
         n: Camera(n, rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), np.eye(3), np.eye(3), np.zeros(3))
         for n in ("CAM_F0", "CAM_B0", "CAM_L0", "CAM_R0")
@@ -49,7 +48,6 @@ def _agent_input(rng: np.random.Generator, n_points: int):
 
 
 def main(overrides: list[str]) -> int:
-
     cfg = compose_command("bench-planners", "bench_planners", overrides)
     if cfg is None:
         return 2

@@ -99,7 +99,6 @@ def one_view_at_a_time(
 
 
 def run(cfg: Any) -> dict[str, Any]:
-
     if cfg.threads:
         limit_threads(int(cfg.threads))
     device = torch.device(str(cfg.device))
@@ -185,7 +184,6 @@ def run(cfg: Any) -> dict[str, Any]:
 
 
 def main(overrides: list[str]) -> int:
-
     cfg = compose_command("bench-render", "bench_render", overrides)
     if cfg is None:
         return 2

@@ -49,7 +49,6 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
 
 
 def main(overrides: Sequence[str]) -> int:
-
     missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
     if missing:
         print(f"inspatio-drive demo: missing shipped assets {[str(p) for p in missing]}; "

@@ -30,7 +30,6 @@ def _scenes(loader: Any) -> Any:
 
 
 def main(overrides: Sequence[str] = ()) -> int:
-
     cfg = compose_command("metric-cache", "metric_cache", overrides)
     if cfg is None:
         return 2

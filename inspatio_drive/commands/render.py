@@ -106,7 +106,6 @@ def load_candidates(spec: str, logged: np.ndarray) -> np.ndarray:
 
 
 def main(overrides: list[str]) -> int:
-
     cfg = compose_command("render", "render", overrides)
     if cfg is None:
         return 2

@@ -41,5 +41,4 @@ class FCOutput:
 @runtime_checkable
 class FutureConsistency(Protocol):
     """Anything that judges candidates from what the car would see along them."""
-
     def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput: ...

@@ -143,7 +143,6 @@ class SceneLoader:
         return files
 
     def _build_index(self, show_progress: bool) -> dict[str, SceneRef]:
-
         sf = self._scene_filter
         wanted = None if sf.tokens is None else set(sf.tokens)
         cur = sf.num_history_frames - 1

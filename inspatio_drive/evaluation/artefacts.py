@@ -68,7 +68,6 @@ def _render_panels(agent_input: Any, poses: torch.Tensor, camera: str, size: tup
 
 
 def _source_panel(scene: Any, camera: str, n: int, size: tuple[int, int]) -> np.ndarray | None:
-
     frames = []
     for f in scene.frames[scene.current_index: scene.current_index + n]:
         cam = f.cameras.get(camera)

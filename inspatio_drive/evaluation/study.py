@@ -79,7 +79,6 @@ def split_plan(cfg: Mapping[str, Any]) -> dict[str, tuple[int, int, int]]:
 
 
 def _render_config(sb: Mapping[str, Any]) -> Any:
-
     lid = sb["lidar"]
     return RenderConfig(
         width=int(sb["image"]["width"]), height=int(sb["image"]["height"]),
@@ -166,7 +165,6 @@ def evaluate_overrides(cfg: Mapping[str, Any], split: str, out: Path, *, head: s
 
 
 def _evaluate(overrides: list[str]) -> dict[str, Any]:
-
     return run_evaluation(compose("evaluate", overrides))
 
 

@@ -38,7 +38,6 @@ def candidate_grid(
 
 
 def save_grid(path: str | Path, grid: NDArray[np.uint8]) -> Path:
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path, optimize=True)

@@ -55,7 +55,6 @@ from .vae import WanVAE
 
 class StreamingDecoder(Protocol):
     """What :class:`InSpatioGenerator` needs from a decoder (:class:`WanVAE`, ``TAEHVDecoder``)."""
-
     def start_stream(self) -> Any: ...
 
     def decode_next(self, latents: torch.Tensor, stream: Any) -> torch.Tensor:

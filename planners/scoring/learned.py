@@ -21,7 +21,6 @@ class RuleFeatures:
     """Picklable feature function: the rule features ``[K, 7]`` of :class:`RuleBasedScorer`."""
 
     def __init__(self, config: object = None) -> None:
-
         self.rules = RuleBasedScorer(config)  # type: ignore[arg-type]
 
     def __call__(self, candidates: Candidates, agent_input: AgentInput) -> torch.Tensor:
@@ -45,7 +44,6 @@ class LearnedHeadScorer:
 
     @classmethod
     def from_file(cls, path: str | Path, features: FeatureFn | None = None) -> LearnedHeadScorer:
-
         return cls(ScoreHeads.from_file(path), features)
 
     @torch.no_grad()
