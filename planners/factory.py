@@ -19,6 +19,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from inspatio_drive.config import CONFIG_DIR
 from inspatio_drive.contracts.selection import SelectionWeights
 from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
@@ -190,7 +191,7 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
     c = _plain(cfg)
     kind = c.get("type")
     selection = _plain(c.get("selection"))
-    weights = SelectionWeights.from_config(selection or {})
+    weights = selection_weights(selection)
     scorer_name = c.get("scorer")
     if scorer_name not in (None, "rules", "learned", "oracle"):
         raise ValueError(
@@ -222,3 +223,20 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
     if spec.scorer == "wrap" and rules is not None:
         planner = ScoredPlanner(planner, rules)
     return PlannerSpec(planner, weights, oracle)
+
+
+def weights_preset(name: str) -> SelectionWeights:
+    """Weights from ``configs/planner/selection/<name>.yaml`` (``v1``, ``v2`` or a file of yours there).
+
+    Raises:
+        FileNotFoundError: no such preset.
+    """
+    path = CONFIG_DIR / "planner" / "selection" / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"selection weights preset {name!r}: expected {path}")
+    return SelectionWeights.from_config(OmegaConf.to_container(OmegaConf.load(path)))  # type: ignore[arg-type]
+
+
+def selection_weights(spec: str | Mapping[str, Any] | None) -> SelectionWeights:
+    """Selection weights from a config value: a preset name (:func:`weights_preset`) or a mapping of weights."""
+    return weights_preset(spec) if isinstance(spec, str) else SelectionWeights.from_config(spec or {})

@@ -40,13 +40,13 @@ from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelOb
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
 from inspatio_drive.closed_loop.rollout import SUBSCORES, RolloutResult, rollout
 from inspatio_drive.closed_loop.video import rollout_video_frames
-from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
 from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.viewer import write_mp4
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator
+from planners.factory import selection_weights
 from planners.pipeline import PlanningPipeline
 from scorers.fusion import w_fc_from_config
 
@@ -84,7 +84,7 @@ def build_pipeline(cfg: Mapping[str, Any]) -> tuple[Any, str, bool]:
 
     planner = instantiate(cfg["planner"]["model"], _convert_="all")
     sel = cfg["planner"].get("selection", "v1")
-    weights = weights_preset(sel) if isinstance(sel, str) else SelectionWeights.from_config(sel)
+    weights = selection_weights(sel)
     fc_cfg = cfg.get("scorer") or {}
     fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
     pipeline = PlanningPipeline(planner, weights, fc, w_fc_from_config(fc_cfg))

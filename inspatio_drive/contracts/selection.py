@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 
-from inspatio_drive.config import CONFIG_DIR
 from inspatio_drive.contracts import Candidates
 
 
@@ -228,16 +226,3 @@ def select(
     idx = argmax_valid(scores)
     trajectory = torch.take_along_dim(candidates.poses, idx[..., None, None, None], dim=-3).squeeze(-3)
     return Selection(index=idx, trajectory=trajectory, scores=scores)
-
-
-def weights_preset(name: str) -> SelectionWeights:
-    """Weights from ``configs/planner/selection/<name>.yaml`` (``v1``, ``v2`` or a file of yours there).
-
-    Raises:
-        FileNotFoundError: no such preset.
-    """
-
-    path = CONFIG_DIR / "planner" / "selection" / f"{name}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"selection weights preset {name!r}: expected {path}")
-    return SelectionWeights.from_config(OmegaConf.to_container(OmegaConf.load(path)))  # type: ignore[arg-type]

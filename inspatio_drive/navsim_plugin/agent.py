@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without navsim
     ) from exc
 
 from inspatio_drive.contracts import FutureConsistency
-from inspatio_drive.contracts.selection import SelectionWeights, weights_preset
+from planners.factory import selection_weights
 from planners.pipeline import PlanningPipeline
 from planners.protocol import Planner
 from scorers.fusion import resolve_w_fc, w_fc_from_config
@@ -85,7 +85,7 @@ class InSpatioAgent(AbstractAgent):
         else:  # navsim v1.1
             super().__init__(requires_scene=requires_scene)
         self._sampling = trajectory_sampling
-        weights = weights_preset(selection) if isinstance(selection, str) else SelectionWeights.from_config(selection)
+        weights = selection_weights(selection)
         self.pipeline = PlanningPipeline(planner, weights, fc, resolve_w_fc(w_fc))
         self._sensors = {**DEFAULT_SENSORS, **{k: (v if isinstance(v, bool) else list(v))
                                                for k, v in (sensors or {}).items()}}

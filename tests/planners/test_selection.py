@@ -15,8 +15,8 @@ from inspatio_drive.contracts.selection import (
     official_selection_score,
     select,
     selection_score,
-    weights_preset,
 )
+from planners.factory import weights_preset
 
 NAMES = ("NC", "DAC", "DDC", "TTC", "EP", "C")
 
