@@ -12,7 +12,6 @@ import torch
 
 from inspatio_drive.commands.base import compose_command
 from inspatio_drive.data import DataConfig, scene_loader_from_config
-from inspatio_drive.geometry.intrinsics import NAVSIM_IMAGE_SIZE
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
@@ -83,11 +82,10 @@ def load_source(cfg: Any) -> dict[str, Any]:
         privileged = str(cfg.dynamic_mode) == "privileged"
         pc = build_point_cloud(scene, use_annotations=privileged, **pc_kw)
         cams = scene.frames[scene.current_index].cameras
-        size = next((c.image_size for c in cams.values() if c.is_loaded), NAVSIM_IMAGE_SIZE)
         return {
             "points": pc,
             "logged": scene.get_future_trajectory(8).astype(np.float64),
-            "rig": RenderCameras.from_cameras(cams, image_size=size),
+            "rig": RenderCameras.from_cameras(cams),
             "image": cams,
             "provenance": {"source": "navsim", "scene_token": str(cfg.data.scene_token)},
         }

@@ -137,14 +137,21 @@ class RenderCameras:
         cls,
         cameras: Mapping[str, Any],
         names: Sequence[str] | None = None,
-        image_size: tuple[int, int] = NAVSIM_IMAGE_SIZE,
+        image_size: tuple[int, int] | None = None,
     ) -> RenderCameras:
-        """From ``inspatio_drive.data.types.Camera`` objects (intrinsics in pixels of ``image_size``, the
-        size of the stored images: 1920×1080 in NAVSIM)."""
+        """From ``inspatio_drive.data.types.Camera`` objects whose intrinsics are in pixels of ``image_size``.
+
+        ``image_size=None``: the cameras' own size (``Camera.image_size``: the loaded images', which must agree
+        — the sandbox writes 480×270, NAVSIM 1920×1080 — else NAVSIM's 1920×1080 when no image is loaded)."""
         names = tuple(cameras) if names is None else tuple(names)
         missing = [n for n in names if n not in cameras]
         if missing:
             raise KeyError(f"cameras {missing} not in the frame (has {sorted(cameras)})")
+        if image_size is None:
+            sizes = {c.image_size for n in names if (c := cameras[n]).is_loaded}
+            if len(sizes) > 1:
+                raise ValueError(f"cameras {list(names)} have images of different sizes {sorted(sizes)}")
+            image_size = sizes.pop() if sizes else NAVSIM_IMAGE_SIZE
         k = torch.stack([as_float64(cameras[n].intrinsics) for n in names])
         t = torch.stack([as_float64(cameras[n].T_ego_cam) for n in names])
         return cls(names, k, t, (int(image_size[0]), int(image_size[1])))
@@ -196,11 +203,6 @@ class RenderBatch:
         return self.valid.float().mean(dim=(-1, -2))
 
 
-def render_cameras(cameras: dict[str, Any], names: Sequence[str]) -> Any:
-    """``RenderCameras`` of ``names`` whose intrinsics refer to the size of the *loaded* images (the sandbox
-    writes 480×270, NAVSIM 1920×1080); 1920×1080 when no image is loaded."""
-    sizes = {c.image_size for n in names if (c := cameras[n]).is_loaded}
-    if len(sizes) > 1:
-        raise ValueError(f"cameras {list(names)} have images of different sizes {sorted(sizes)}")
-    size = sizes.pop() if sizes else NAVSIM_IMAGE_SIZE
-    return RenderCameras.from_cameras({n: cameras[n] for n in names}, image_size=size)
+def render_cameras(cameras: Mapping[str, Any], names: Sequence[str]) -> RenderCameras:
+    """``RenderCameras`` of ``names`` at the size of their loaded images (:meth:`RenderCameras.from_cameras`)."""
+    return RenderCameras.from_cameras(cameras, names)
