@@ -18,6 +18,7 @@ arrays (coordinates + offsets), so nothing on disk can execute code when loaded.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -47,6 +48,31 @@ __all__ = [
 
 CACHE_FORMAT_VERSION = 1
 """Version of the on-disk metric-cache format written by :meth:`MetricCache.save`."""
+CACHE_FORMAT = "inspatio_drive.pdm.metric_cache"
+"""``format`` field of a NAVSIM v1.1 (PDMS) metric-cache manifest."""
+EPDMS_CACHE_FORMAT = "inspatio_drive.pdm.metric_cache.epdms"
+"""``format`` field of a NAVSIM v2 (EPDMS) metric-cache manifest (:mod:`inspatio_drive.pdm.v2.cache`)."""
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A cache ``manifest.json`` as a dict; a truncated / corrupt file is a ValueError naming the path."""
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated metric-cache manifest ({exc})") from exc
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: corrupt metric-cache manifest (expected a JSON object)")
+    return d
+
+
+def read_arrays(path: Path) -> dict[str, NDArray[Any]]:
+    """All arrays of a cache ``.npz`` (``allow_pickle=False``); a truncated / corrupt file is a ValueError
+    naming the path."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated metric-cache arrays ({exc})") from exc
 
 
 class StateIndex(IntEnum):
@@ -428,7 +454,7 @@ class MetricCache:
             **self.observation.to_arrays(),
         }
         manifest = {
-            "format": "inspatio_drive.pdm.metric_cache",
+            "format": CACHE_FORMAT,
             "version": CACHE_FORMAT_VERSION,
             "token": self.token,
             "log_name": self.log_name,
@@ -458,8 +484,13 @@ class MetricCache:
         for p in (man_path, arr_path):
             if not p.is_file():
                 raise FileNotFoundError(f"metric cache {d}: missing {p.name}")
-        manifest = json.loads(man_path.read_text())
-        if manifest.get("format") != "inspatio_drive.pdm.metric_cache":
+        manifest = read_manifest(man_path)
+        if manifest.get("format") == EPDMS_CACHE_FORMAT:
+            raise ValueError(
+                f"{d}: is a NAVSIM v2 (EPDMS) metric cache; the v1.1 PDM scorer cannot use it "
+                "(score with metric=epdms, or rebuild the cache with metric=pdms)"
+            )
+        if manifest.get("format") != CACHE_FORMAT:
             raise ValueError(
                 f"{man_path}: field 'format' is {manifest.get('format')!r}, expected a metric cache"
             )
@@ -468,8 +499,14 @@ class MetricCache:
                 f"{man_path}: field 'version' is {manifest.get('version')!r}, this code reads version "
                 f"{CACHE_FORMAT_VERSION}; rebuild the cache"
             )
-        with np.load(arr_path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
+        return cls.from_manifest(d, manifest)
+
+    @classmethod
+    def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> MetricCache:
+        """The v1.1 fields of a cache folder whose ``manifest.json`` (already read and checked) is given."""
+        d = Path(directory)
+        arr_path = d / "arrays.npz"
+        a = read_arrays(arr_path)
         missing = sorted(set(manifest["arrays"]) - set(a))
         if missing:
             raise ValueError(f"{arr_path}: missing arrays {missing}")
