@@ -20,8 +20,9 @@ from inspatio_drive.data.types import Scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
 from inspatio_drive.pdm.cache.scene_input import scene_token
-from inspatio_drive.pdm.cache.storage import MetricCacheStore
+from inspatio_drive.pdm.cache.storage import METRICS, MetricCacheStore
 
 __all__ = ["BuildReport", "build_cache_for_split"]
 
@@ -46,15 +47,27 @@ class BuildReport:
         return text
 
 
+def _build(scene: Scene, map_api: Any, config: MetricCacheConfig, metric: str) -> Any:
+    """The ``metric`` cache (v1.1 :class:`MetricCache` or v2 :class:`EPDMSCache`) of one scene."""
+    if metric == "epdms":
+        return build_epdms_cache(scene, map_api, config)
+    return build_metric_cache(scene, map_api, config)
+
+
 def _build_one(
-    scene: Scene, maps_root: str, cache_root: str, config: MetricCacheConfig, map_version: str | None
+    scene: Scene,
+    maps_root: str,
+    cache_root: str,
+    config: MetricCacheConfig,
+    map_version: str | None,
+    metric: str = "pdms",
 ) -> tuple[str, dict[str, Any] | None, str | None]:
     """Build and write one scene's cache; returns (token, manifest entry, error message)."""
     token = scene_token(scene)
     try:
         map_api = load_map(maps_root, scene.scene_metadata.map_name, map_version)
-        cache = build_metric_cache(scene, map_api, config)
-        store = MetricCacheStore(Path(cache_root))
+        cache = _build(scene, map_api, config, metric)
+        store = MetricCacheStore(Path(cache_root), metric=metric)
         cache.save(store.entry_dir(cache.log_name, cache.token))
         return token, MetricCacheStore.entry_of(cache), None
     except Exception as exc:
@@ -72,6 +85,7 @@ def build_cache_for_split(
     map_version: str | None = None,
     progress: bool = True,
     workers: int = 1,
+    metric: str = "pdms",
 ) -> BuildReport:
     """Build and store the metric cache of every scene.
 
@@ -86,17 +100,21 @@ def build_cache_for_split(
         total: number of scenes for the progress bar (``len(scenes)`` when available).
         map_version: nuPlan map version (default: from ``nuplan-maps-v1.0.json``).
         workers: processes building in parallel (1 = in this process). Each worker opens the maps once.
+        metric: ``pdms`` (NAVSIM v1.1 caches) or ``epdms`` (NAVSIM v2 caches); a store of the other kind is
+            refused.
     """
+    if metric not in METRICS:
+        raise ValueError(f"build_cache_for_split: metric must be one of {METRICS}, got {metric!r}")
     config = config or MetricCacheConfig()
     if workers < 1:
         raise ValueError(f"build_cache_for_split: workers must be >= 1, got {workers}")
-    store = MetricCacheStore.open(cache_root)
+    store = MetricCacheStore.open(cache_root, metric=metric)
     report = BuildReport()
     if total is None and hasattr(scenes, "__len__"):
         total = len(scenes)  # type: ignore[arg-type]
     start = time.perf_counter()
     bar = tqdm(total=total, desc="metric cache", unit="scene", disable=not progress)
-    args = (str(maps_root), str(cache_root), config, map_version)
+    args = (str(maps_root), str(cache_root), config, map_version, metric)
 
     def collect(token: str, entry: dict[str, Any] | None, error: str | None) -> None:
         if entry is not None:
@@ -122,7 +140,7 @@ def build_cache_for_split(
             for scene in todo():
                 if fail_fast:
                     map_api = load_map(maps_root, scene.scene_metadata.map_name, map_version)
-                    cache = build_metric_cache(scene, map_api, config)
+                    cache = _build(scene, map_api, config, metric)
                     store.save(cache)
                     collect(cache.token, MetricCacheStore.entry_of(cache), None)
                 else:

@@ -22,9 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from inspatio_drive.pdm.cache.builder import BUILDER_VERSION
-from inspatio_drive.pdm.types import CACHE_FORMAT_VERSION, MetricCache
+from inspatio_drive.pdm.types import CACHE_FORMAT, CACHE_FORMAT_VERSION, EPDMS_CACHE_FORMAT, MetricCache
+from inspatio_drive.pdm.v2.cache import EPDMS_BUILDER_VERSION, EPDMS_CACHE_VERSION, EPDMSCache
 
-__all__ = ["STORE_FORMAT", "STORE_VERSION", "MetricCacheStore", "MissingCacheEntriesError"]
+__all__ = ["METRICS", "STORE_FORMAT", "STORE_VERSION", "MetricCacheStore", "MissingCacheEntriesError"]
+
+METRICS = ("pdms", "epdms")
+"""``pdms``: NAVSIM v1.1 caches (:class:`MetricCache`); ``epdms``: NAVSIM v2 caches (:class:`EPDMSCache`)."""
+_BUILDER = {"pdms": BUILDER_VERSION, "epdms": EPDMS_BUILDER_VERSION}
+_ENTRY_FORMAT = {"pdms": (CACHE_FORMAT, CACHE_FORMAT_VERSION), "epdms": (EPDMS_CACHE_FORMAT, EPDMS_CACHE_VERSION)}
+_LABEL = {"pdms": "NAVSIM v1.1 (PDMS)", "epdms": "NAVSIM v2 (EPDMS)"}
+
+
+def _metric_of_builder(builder: object) -> str | None:
+    return next((m for m, b in _BUILDER.items() if b == builder), None)
 
 STORE_FORMAT = "inspatio_drive.pdm.metric_cache_store"
 STORE_VERSION = 1
@@ -53,33 +64,49 @@ class MetricCacheStore:
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     builder: str = BUILDER_VERSION
+    metric: str = "pdms"
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"metric cache: metric must be one of {METRICS}, got {self.metric!r}")
+        self.builder = _BUILDER[self.metric]
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str], create: bool = True) -> MetricCacheStore:
+    def open(cls, root: str | os.PathLike[str], create: bool = True, metric: str = "pdms") -> MetricCacheStore:
+        """Open (or create) a store of ``metric`` caches; a store of the other metric is refused (one line)."""
+        if metric not in METRICS:
+            raise ValueError(f"metric cache: metric must be one of {METRICS}, got {metric!r}")
         r = Path(root)
         man = r / MANIFEST
         if not man.is_file():
             if not create:
                 raise FileNotFoundError(f"metric cache {r}: no {MANIFEST} (not a metric-cache store)")
             r.mkdir(parents=True, exist_ok=True)
-            return cls(r)
+            return cls(r, metric=metric)
         try:
             d = json.loads(man.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{man}: not valid JSON ({exc})") from exc
         if d.get("format") != STORE_FORMAT:
             raise ValueError(f"{man}: field 'format' is {d.get('format')!r}, expected {STORE_FORMAT!r}")
-        for key, want in (("version", STORE_VERSION), ("cache_format_version", CACHE_FORMAT_VERSION)):
+        found = d.get("metric") or _metric_of_builder(d.get("builder"))
+        if found in METRICS and found != metric:
+            raise ValueError(
+                f"metric cache {r}: holds {_LABEL[found]} caches, metric={metric} needs {_LABEL[metric]} caches "
+                f"(use metric={found}, or build a {metric} cache with metric-cache metric={metric})"
+            )
+        want_format = _ENTRY_FORMAT[metric][1]
+        for key, want in (("version", STORE_VERSION), ("cache_format_version", want_format)):
             if d.get(key) != want:
                 raise ValueError(
                     f"{man}: field {key!r} is {d.get(key)!r}, this code needs {want}; rebuild the cache"
                 )
-        if d.get("builder") != BUILDER_VERSION:
+        if d.get("builder") != _BUILDER[metric]:
             raise ValueError(
-                f"{man}: field 'builder' is {d.get('builder')!r}, this code builds {BUILDER_VERSION!r}; "
+                f"{man}: field 'builder' is {d.get('builder')!r}, this code builds {_BUILDER[metric]!r}; "
                 "rebuild the cache"
             )
-        return cls(r, dict(d.get("entries", {})), dict(d.get("failed", {})), d["builder"])
+        return cls(r, dict(d.get("entries", {})), dict(d.get("failed", {})), d["builder"], metric)
 
     # ------------------------------------------------------------------------------------------ write
     def entry_dir(self, log_name: str, token: str) -> Path:
@@ -88,19 +115,23 @@ class MetricCacheStore:
                 raise ValueError(f"metric cache: {name} {part!r} cannot be used as a folder name")
         return self.root / log_name / token
 
-    def save(self, cache: MetricCache) -> Path:
+    def save(self, cache: MetricCache | EPDMSCache) -> Path:
         """Write one scene's cache and register it (call :meth:`write_manifest` to persist the index)."""
+        want = EPDMSCache if self.metric == "epdms" else MetricCache
+        if not isinstance(cache, want):
+            raise TypeError(f"metric cache {self.root}: a {self.metric} store cannot hold a {type(cache).__name__}")
         d = cache.save(self.entry_dir(cache.log_name, cache.token))
         self.register(cache.token, self.entry_of(cache))
         return d
 
     @staticmethod
-    def entry_of(cache: MetricCache) -> dict[str, Any]:
+    def entry_of(cache: MetricCache | EPDMSCache) -> dict[str, Any]:
         """Manifest entry of a saved cache."""
+        base = cache.base if isinstance(cache, EPDMSCache) else cache
         return {
             "log_name": cache.log_name,
             "path": f"{cache.log_name}/{cache.token}",
-            "map_name": cache.extra.get("map_name"),
+            "map_name": base.extra.get("map_name"),
         }
 
     def register(self, token: str, entry: dict[str, Any]) -> None:
@@ -117,7 +148,8 @@ class MetricCacheStore:
         d = {
             "format": STORE_FORMAT,
             "version": STORE_VERSION,
-            "cache_format_version": CACHE_FORMAT_VERSION,
+            "metric": self.metric,
+            "cache_format_version": _ENTRY_FORMAT[self.metric][1],
             "builder": self.builder,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_entries": len(self.entries),
@@ -144,14 +176,14 @@ class MetricCacheStore:
         """Tokens (in the given order) that have no entry."""
         return [t for t in tokens if t not in self.entries]
 
-    def load(self, token: str) -> MetricCache:
+    def load(self, token: str) -> Any:
+        """The entry of ``token``: a :class:`MetricCache` (``pdms`` store) or :class:`EPDMSCache` (``epdms``)."""
         if token not in self.entries:
             raise MissingCacheEntriesError(self.root, [token], 1)
-        return MetricCache.load(self.root / self.entries[token]["path"])
+        path = self.root / self.entries[token]["path"]
+        return EPDMSCache.load(path) if self.metric == "epdms" else MetricCache.load(path)
 
-    def load_many(
-        self, tokens: Iterable[str], strict: bool = True
-    ) -> tuple[dict[str, MetricCache], list[str]]:
+    def load_many(self, tokens: Iterable[str], strict: bool = True) -> tuple[dict[str, Any], list[str]]:
         """Load several entries. ``strict``: raise :class:`MissingCacheEntriesError` if any is missing;
         otherwise return ``(caches, missing_tokens)`` so the caller can report them."""
         wanted = list(dict.fromkeys(tokens))
@@ -169,10 +201,7 @@ class MetricCacheStore:
                 d = json.loads(man.read_text())
             except json.JSONDecodeError:
                 continue
-            if (
-                d.get("format") != "inspatio_drive.pdm.metric_cache"
-                or not (man.parent / "arrays.npz").is_file()
-            ):
+            if d.get("format") != _ENTRY_FORMAT[self.metric][0] or not (man.parent / "arrays.npz").is_file():
                 continue
             rel = man.parent.relative_to(self.root).as_posix()
             self.entries[d["token"]] = {

@@ -9,6 +9,7 @@ score``) plus the ``average_all_frames`` row (NaN-skipping mean of every column)
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from inspatio_drive.pdm.v2.scorer import EC_COLUMN, SUBMETRICS, final_scores
 __all__ = ["FrameResult", "adjacent_previous", "one_stage_rows"]
 
 TIME_GAP_S = 0.55
+_EC = ExtendedComfortThresholds()
 
 
 @dataclass
@@ -57,7 +59,7 @@ def adjacent_previous(frames: list[FrameResult], max_gap_s: float = TIME_GAP_S) 
     mapping: dict[str, str] = {}
     for group in by_log.values():
         group = sorted(group, key=lambda f: f.time_s)
-        for prev, cur in zip(group, group[1:], strict=False):
+        for prev, cur in itertools.pairwise(group):
             if abs(cur.time_s - prev.time_s) <= max_gap_s:
                 mapping[cur.token] = prev.token
     return mapping
@@ -66,7 +68,7 @@ def adjacent_previous(frames: list[FrameResult], max_gap_s: float = TIME_GAP_S) 
 def one_stage_rows(
     frames: list[FrameResult],
     weights: tuple[float, ...] = (5.0, 5.0, 2.0, 2.0, 2.0),
-    thresholds: ExtendedComfortThresholds = ExtendedComfortThresholds(),
+    thresholds: ExtendedComfortThresholds = _EC,
     step_s: float = 0.1,
 ) -> list[dict[str, Any]]:
     """navsim's one-stage CSV rows: one per scene (EC from the adjacent previous scene or NaN, final score),

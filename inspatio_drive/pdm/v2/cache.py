@@ -39,6 +39,7 @@ from inspatio_drive.pdm.types import (
 )
 
 __all__ = [
+    "EPDMS_BUILDER_VERSION",
     "EPDMS_CACHE_VERSION",
     "NUM_STEPS",
     "ORIGINAL",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 EPDMS_CACHE_VERSION = 1
+EPDMS_BUILDER_VERSION = "navsim-v2.2/1"
+"""Semantics version of the v2 builder, stored in every v2 cache entry and store manifest."""
 """Version of the on-disk EPDMS cache format written by :meth:`EPDMSCache.save`."""
 NUM_STEPS = 41
 """Observation / simulation steps of the v2 scorer (t = 0 … 4 s at 0.1 s)."""

@@ -140,7 +140,9 @@ class EPDMSResults:
 
     ``two_frame_extended_comfort`` is NaN where no previous frame was given (its weight then dropped from
     ``score``). ``raw`` holds the unfiltered sub-metrics; ``human`` the human's sub-metrics (None if the filter
-    did not run); ``filtered`` the columns the filter set to 1 per candidate.
+    did not run); ``filtered`` the columns the filter set to 1 per candidate. ``human_filter`` is the variant
+    asked for (:data:`HUMAN_FILTERS`), ``human_filter_applied`` whether it ran (navsim never filters synthetic
+    scenes).
     """
 
     metrics: dict[str, NDArray[np.float64]]
@@ -156,6 +158,7 @@ class EPDMSResults:
     filtered: list[list[str]]
     traffic: str
     human_filter: str
+    human_filter_applied: bool
     valid: NDArray[np.bool_]
     reason: list[str]
     token: str = ""
@@ -190,6 +193,7 @@ class EPDMSResults:
             row["score"] = float(self.metrics["score"][k])
             row["traffic"] = self.traffic
             row["human_filter"] = self.human_filter
+            row["human_filter_applied"] = self.human_filter_applied
             row["human_filter_changed"] = self.filtered[k]
             if self.reason[k]:
                 row["reason"] = self.reason[k]
@@ -478,7 +482,8 @@ def score_epdms(
         human=human,
         filtered=filtered_cols,
         traffic=traffic,
-        human_filter=config.human_filter if run_filter or config.human_filter == "off" else "not_run",
+        human_filter=config.human_filter,
+        human_filter_applied=run_filter,
         valid=np.full(k, not reason),
         reason=[reason] * k,
         token=cache.token,

@@ -13,7 +13,7 @@ import pytest
 from inspatio_drive.data import SceneLoader
 from inspatio_drive.data.filters import SceneFilter
 from inspatio_drive.maps import MapAPI, load_map
-from inspatio_drive.pdm.v2.builder import build_epdms_cache
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
 from inspatio_drive.pdm.v2.cache import EPDMSCache
 
 GOLDEN = Path(__file__).resolve().parents[3] / "data" / "golden" / "epdms"

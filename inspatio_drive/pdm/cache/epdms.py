@@ -18,12 +18,17 @@ from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
 from inspatio_drive.pdm.cache.route import load_route
 from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state, scene_token
-from inspatio_drive.pdm.v2.cache import NUM_STEPS, ORIGINAL, EPDMSCache, RedLights, scene_type_of_token
+from inspatio_drive.pdm.v2.cache import (
+    EPDMS_BUILDER_VERSION,
+    NUM_STEPS,
+    ORIGINAL,
+    EPDMSCache,
+    RedLights,
+    scene_type_of_token,
+)
 
 __all__ = ["EPDMS_BUILDER_VERSION", "build_epdms_cache", "red_lights_of_scene"]
 
-EPDMS_BUILDER_VERSION = "navsim-v2.2/1"
-"""Semantics version of the v2 builder, stored in every v2 cache entry (``extra.builder``)."""
 HOLD_STEPS = 5  # a 2 Hz traffic-light status is held for 5 steps of 0.1 s (MCP:234-251)
 HUMAN_POSES = 8
 
