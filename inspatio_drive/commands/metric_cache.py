@@ -2,7 +2,8 @@
 
 Composes ``configs/metric_cache.yaml`` (data split via ``configs/data/openscene.yaml``), builds every scene's
 cache into ``cache_path`` and prints a summary (built / skipped / failed with tokens). Exit code 1 when any
-scene failed.
+scene failed. ``metric=pdms`` builds NAVSIM v1.1 caches, ``metric=epdms`` NAVSIM v2.2 caches (one store holds one
+kind; the other is refused). The v2 cache does not depend on the traffic policy (chosen when scoring).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.pdm.cache.bev import save_bev
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
 from inspatio_drive.pdm.cache.split import build_cache_for_split
-from inspatio_drive.pdm.cache.storage import MetricCacheStore
+from inspatio_drive.pdm.cache.storage import METRICS, MetricCacheStore
 
 __all__ = ["main"]
 
@@ -27,6 +28,22 @@ __all__ = ["main"]
 def _scenes(loader: Any) -> Any:
     for token in loader.tokens:
         yield loader.get_scene_from_token(token)
+
+
+def _build(cfg: Any, loader: Any, builder_cfg: MetricCacheConfig) -> Any:
+    return build_cache_for_split(
+        _scenes(loader),
+        cfg.maps_root,
+        cfg.cache_path,
+        builder_cfg,
+        force=bool(cfg.force),
+        fail_fast=bool(cfg.fail_fast),
+        total=len(loader),
+        map_version=cfg.map_version,
+        progress=bool(cfg.progress),
+        workers=int(cfg.workers),
+        metric=str(cfg.metric),
+    )
 
 
 def main(overrides: Sequence[str] = ()) -> int:
@@ -39,28 +56,25 @@ def main(overrides: Sequence[str] = ()) -> int:
             file=sys.stderr,
         )
         return 2
+    if cfg.metric not in METRICS:
+        print(f"metric cache: metric must be one of {'|'.join(METRICS)}, got {cfg.metric!r}", file=sys.stderr)
+        return 2
     builder_cfg = MetricCacheConfig.from_dict(OmegaConf.to_container(cfg.builder, resolve=True))  # type: ignore[arg-type]
     loader = scene_loader_from_config(cfg.data)
-    report = build_cache_for_split(
-        _scenes(loader),
-        cfg.maps_root,
-        cfg.cache_path,
-        builder_cfg,
-        force=bool(cfg.force),
-        fail_fast=bool(cfg.fail_fast),
-        total=len(loader),
-        map_version=cfg.map_version,
-        progress=bool(cfg.progress),
-        workers=int(cfg.workers),
-    )
+    try:
+        report = _build(cfg, loader, builder_cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"inspatio-drive metric-cache: {exc}", file=sys.stderr)
+        return 2
     print(
         f"metric cache {cfg.cache_path}: {report.summary()} ({report.ms_per_built_scene:.1f} ms per built scene)"
     )
     if cfg.bev.out_dir and cfg.bev.max_scenes > 0:
 
-        store = MetricCacheStore.open(cfg.cache_path, create=False)
+        store = MetricCacheStore.open(cfg.cache_path, create=False, metric=str(cfg.metric))
         for token in store.tokens[: int(cfg.bev.max_scenes)]:
-            save_bev(Path(cfg.bev.out_dir) / f"bev_{token}.png", store.load(token))
+            cache = store.load(token)
+            save_bev(Path(cfg.bev.out_dir) / f"bev_{token}.png", getattr(cache, "base", cache))
     return 1 if report.failed else 0
 
 

@@ -1,9 +1,15 @@
-"""``inspatio-drive pdm-score``: NAVSIM v1.1 PDM score of candidate trajectories for one scene → JSON.
+"""``inspatio-drive pdm-score``: NAVSIM v1.1 PDMS or NAVSIM v2.2 EPDMS of candidate trajectories for one scene → JSON.
 
 Examples (hydra overrides; knobs in ``configs/pdm_score.yaml``)::
 
     inspatio-drive pdm-score candidates=cands.npz metric_cache=cache/<token> output=scores.json
     inspatio-drive pdm-score candidates=cands.json data_root=$OPENSCENE_DATA_ROOT token=<token> output=-
+    inspatio-drive pdm-score metric=epdms candidates=cands.json data_root=DATA token=<token> output=-
+    inspatio-drive pdm-score metric=epdms candidates=c.json previous_candidates=prev.json data_root=DATA token=<token>
+
+With ``metric=epdms`` every candidate row carries navsim v2's columns (the 8 sub-metrics,
+``two_frame_extended_comfort`` when ``previous_candidates`` is given, ``score``), the traffic policy and the
+human-filter variant.
 
 Candidates file: NPZ with an array ``trajectories`` (or a single array) of shape ``[K, 8, 3]`` and optional
 ``names``; or JSON: ``[[[x, y, heading] * 8] * K]``, ``{"trajectories": ..., "names": [...]}`` or a list of
@@ -30,9 +36,12 @@ from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import navsim_backend
 from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
 from inspatio_drive.pdm.cache.storage import MetricCacheStore
 from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, score_candidates
 from inspatio_drive.pdm.types import MetricCache
+from inspatio_drive.pdm.v2.cache import EPDMSCache
+from inspatio_drive.pdm.v2.scorer import EPDMSConfig, PreviousFrame, score_epdms
 
 __all__ = ["load_candidates", "main", "results_to_json"]
 
@@ -134,10 +143,33 @@ def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
         if not folders:
             raise FileNotFoundError(f"data_root: no split folders under {logs}")
     for folder in folders:
-        data = {"data_root": str(data_root), "split": folder.name, "scene_filter": {}}
-        loader = scene_loader_from_config(data, sensors="none", show_progress=False)
+        loader = _token_loader(data_root, folder.name)
         if token in loader.tokens:
             return loader.get_scene_from_token(token)
+    raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
+
+
+def _token_loader(data_root: Path, split: str) -> Any:
+    """A loader of every scene window of a split (frame_interval 1: each frame with enough history and future
+    is the current frame of one scene), for looking scenes up by token."""
+    data = {"data_root": str(data_root), "split": split, "scene_filter": {"frame_interval": 1}}
+    return scene_loader_from_config(data, sensors="none", show_progress=False)
+
+
+def _previous_scene(data_root: Path, split: str | None, token: str) -> Any:
+    """The scene whose current frame precedes ``token``'s in its log (navsim one-stage pairing), or an error."""
+    logs = data_root / "navsim_logs"
+    folders = [_split_folder(data_root, split)] if split else sorted(p for p in logs.glob("*") if p.is_dir())
+    for folder in folders:
+        loader = _token_loader(data_root, folder.name)
+        for tokens in loader.get_tokens_list_per_log().values():
+            if token in tokens:
+                i = tokens.index(token)
+                if i == 0:
+                    raise ValueError(
+                        f"previous_candidates: scene {token} is the first of its log, it has no previous frame"
+                    )
+                return loader.get_scene_from_token(tokens[i - 1])
     raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
 
 
@@ -174,9 +206,108 @@ def _load_cache(path: str | Path, token: str | None) -> MetricCache:
     return store.load(str(token))
 
 
+def _epdms_cache_from_path(path: str | Path, token: str | None) -> EPDMSCache:
+    """A v2 cache entry folder, or a v2 metric-cache store + ``token``."""
+    p = Path(path)
+    if (p / "manifest.json").is_file() and (p / "arrays.npz").is_file():
+        cache = EPDMSCache.load(p)
+        if token is not None and str(token) != cache.token:
+            raise ValueError(f"token: {token} requested but metric cache {p} is {cache.token}")
+        return cache
+    store = MetricCacheStore.open(p, create=False, metric="epdms")
+    if token is None:
+        raise ValueError(f"token: required to pick a scene from the metric-cache store {p}")
+    if str(token) not in store:
+        raise ValueError(f"token: scene {token} has no entry in the metric-cache store {p}")
+    return store.load(str(token))
+
+
+def _epdms_previous_from_store(path: str | Path, cache: EPDMSCache) -> EPDMSCache:
+    """The entry of ``cache``'s log in the store at ``path`` that is closest before it (0 < Δt ≤ 0.55 s)."""
+    store = MetricCacheStore.open(Path(path), create=False, metric="epdms")
+    best: EPDMSCache | None = None
+    for tok, entry in store.entries.items():
+        if entry.get("log_name") != cache.log_name or tok == cache.token:
+            continue
+        other = store.load(tok)
+        if 0.0 < cache.time_s - other.time_s <= 0.55 and (best is None or other.time_s > best.time_s):
+            best = other
+    if best is None:
+        raise ValueError(
+            f"previous_candidates: the metric-cache store {path} has no scene of log {cache.log_name} 0.5 s before "
+            f"{cache.token}; give previous_token=<token>"
+        )
+    return best
+
+
+def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> dict[str, Any]:
+    """``metric=epdms``: NAVSIM v2.2 EPDMS of the candidates (one row per candidate, navsim v2 columns)."""
+    if cfg.backend != "inspatio":
+        raise ValueError(f"metric=epdms: backend must be inspatio (got {cfg.backend!r})")
+    if cfg.metric_cache and cfg.data_root:
+        raise ValueError("give either metric_cache or data_root, not both")
+    config = EPDMSConfig(human_filter=str(cfg.epdms.human_filter))
+    maps_root = None
+    if cfg.metric_cache:
+        cache = _epdms_cache_from_path(cfg.metric_cache, cfg.token)
+    elif cfg.data_root:
+        if cfg.token is None:
+            raise ValueError("token: required with data_root (the scene token to score)")
+        data_root = Path(cfg.data_root)
+        if not data_root.is_dir():
+            raise FileNotFoundError(f"data_root: {data_root} is not a folder")
+        maps_root = Path(cfg.maps_root) if cfg.maps_root else data_root / "maps"
+        scene = _find_scene(data_root, cfg.split, str(cfg.token))
+        cache = build_epdms_cache(scene, load_map(maps_root, scene.scene_metadata.map_name))
+    else:
+        raise ValueError("scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>")
+    previous = None
+    if cfg.previous_candidates:
+        prev_traj, _ = load_candidates(cfg.previous_candidates)
+        if cfg.metric_cache:
+            prev_cache = (
+                _epdms_cache_from_path(cfg.metric_cache, str(cfg.previous_token))
+                if cfg.previous_token
+                else _epdms_previous_from_store(cfg.metric_cache, cache)
+            )
+        else:
+            data_root = Path(cfg.data_root)
+            prev_scene = (
+                _find_scene(data_root, cfg.split, str(cfg.previous_token))
+                if cfg.previous_token
+                else _previous_scene(data_root, cfg.split, cache.token)
+            )
+            assert maps_root is not None
+            prev_cache = build_epdms_cache(prev_scene, load_map(maps_root, prev_scene.scene_metadata.map_name))
+        previous = PreviousFrame(prev_cache, prev_traj)
+    elif cfg.previous_token:
+        raise ValueError("previous_token: give previous_candidates too (the plans at that frame)")
+    results = score_epdms(cache, traj, config, traffic=str(cfg.traffic), previous=previous, names=names)
+    ref = {k: v for k, v in results.reference.items() if k != "states"}
+    return {
+        "token": cache.token,
+        "backend": cfg.backend,
+        "metric": "navsim_v2.2_epdms",
+        "traffic": results.traffic,
+        "human_filter": results.human_filter,
+        "previous_token": None if previous is None else previous.cache.token,
+        "num_candidates": len(results),
+        "pdm_closed_reference": ref,
+        "candidates": results.to_rows(),
+    }
+
+
 def run(cfg: Any) -> dict[str, Any]:
     """Score the candidates of ``cfg`` (a composed ``pdm_score`` config); returns the JSON document."""
     traj, names = load_candidates(cfg.candidates)
+    if cfg.metric == "epdms":
+        return run_epdms(cfg, traj, names)
+    if cfg.metric != "pdms":
+        raise ValueError(f"metric: expected pdms or epdms, got {cfg.metric!r}")
+    if cfg.previous_candidates or cfg.previous_token:
+        raise ValueError("previous_candidates / previous_token: only with metric=epdms (EC between frames)")
+    if cfg.traffic != "log_replay":
+        raise ValueError(f"traffic={cfg.traffic}: NAVSIM v1.1 (metric=pdms) scores against the logged objects only")
     if cfg.backend == "navsim":
 
         if not cfg.metric_cache:
@@ -214,6 +345,8 @@ def main(overrides: Sequence[str] = ()) -> int:
     except (
         FileNotFoundError,
         ValueError,
+        TypeError,
+        NotImplementedError,
         RuntimeError,
         ImportError,
         HydraException,

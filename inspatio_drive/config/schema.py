@@ -80,6 +80,11 @@ class PDMScoreScorerSection:
 
 
 @dataclass
+class EPDMSSection:
+    human_filter: str = "v2.2"
+
+
+@dataclass
 class PDMScoreConfig:
     """``inspatio-drive pdm-score`` (configs/pdm_score.yaml)."""
 
@@ -91,7 +96,12 @@ class PDMScoreConfig:
     token: str | None = None
     output: str | None = "pdm_scores.json"
     backend: str = "inspatio"
+    metric: str = "pdms"
+    traffic: str = "log_replay"
+    previous_candidates: str | None = None
+    previous_token: str | None = None
     scorer: PDMScoreScorerSection = field(default_factory=PDMScoreScorerSection)
+    epdms: EPDMSSection = field(default_factory=EPDMSSection)
 
 
 # ------------------------------------------------------------------------------------------------ metric-cache
@@ -148,6 +158,7 @@ class MetricCacheCommandConfig:
     fail_fast: bool = False
     progress: bool = True
     workers: int = 1
+    metric: str = "pdms"
     builder: MetricCacheBuilderSection = field(default_factory=MetricCacheBuilderSection)
     bev: BEVSection = field(default_factory=BEVSection)
 
@@ -629,6 +640,8 @@ class BenchPDMConfig:
     seed: int = 0
     build_cache: bool = True
     output: str | None = None
+    metric: str = "pdms"
+    traffic: list[str] = field(default_factory=lambda: ["log_replay"])
 
 
 @dataclass
