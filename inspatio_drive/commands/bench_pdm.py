@@ -4,6 +4,11 @@ Candidates are the golden scene's own candidates plus seeded Gaussian noise, til
 navsim v1.1's own figures on the same 2-core machine (golden README): 23 ms per candidate (one ``pdm_score``
 call: PDM-Closed + candidate) → about 1.5 s for 64 candidates; 0.21 s per scene to build the metric cache
 in-process. Knobs: ``configs/bench_pdm.yaml``.
+
+``metric=epdms``: NAVSIM v2.2 EPDMS on the golden v2 scenes A, C, D (``tests/data/golden/epdms``): the metric cache
+built from the logs + map (warm median), and ``score_epdms`` of ``num_candidates`` candidates per traffic policy,
+beside navsim v2.2's own per-scene medians on the golden machine (``scene.json``: ``pdm_score`` per candidate with
+log replay / reactive IDM, in-process ``compute_metric_cache``).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from inspatio_drive.commands.base import compose_command
 from inspatio_drive.commands.pdm_score import _find_scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
 from inspatio_drive.pdm.golden import load_golden_scene
 from inspatio_drive.pdm.scorer import PDMScorerConfig, score_candidates, score_states
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
+from inspatio_drive.pdm.v2.scorer import score_epdms
 
 __all__ = ["NAVSIM_CACHE_S_PER_SCENE", "NAVSIM_MS_PER_CANDIDATE", "bench_scene", "main", "make_candidates"]
 
@@ -35,6 +42,11 @@ NAVSIM_CACHE_S_PER_SCENE = 0.21
 """navsim v1.1 ``MetricCacheProcessor.compute_metric_cache`` per scene, warm, in-process, s."""
 
 GOLDEN_ROOT = Path(__file__).resolve().parents[2] / "tests" / "data" / "golden" / "pdms"
+GOLDEN_V2_ROOT = GOLDEN_ROOT.parent / "epdms"
+NAVSIM_V2_KEYS = {
+    "log_replay": "epdms_pdm_score_non_reactive_per_candidate_median_s",
+    "reactive": "epdms_pdm_score_reactive_idm_per_candidate_median_s",
+}
 
 
 def make_candidates(poses: NDArray[np.float64], n: int, seed: int = 0) -> NDArray[np.float64]:
@@ -126,11 +138,103 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
     }
 
 
+def bench_epdms_scene(
+    scene_dir: Path, num_candidates: int, repeats: int, warmup: int, seed: int, policies: Sequence[str]
+) -> dict[str, Any]:
+    """EPDMS on one golden v2 scene folder (``scene.json``, ``candidates.json``; logs + maps two levels up):
+    cache build (warm median) and scoring per traffic policy, beside navsim v2.2's medians of that scene."""
+    meta = json.loads((scene_dir / "scene.json").read_text())
+    cand = json.loads((scene_dir / "candidates.json").read_text())
+    navsim = meta["timings_this_machine"]
+    root = scene_dir.parent
+    scene = _find_scene(root, meta.get("split"), meta["token"])
+    map_api = load_map(root / "maps", scene.scene_metadata.map_name)
+    t = time.perf_counter()
+    cache = build_epdms_cache(scene, map_api)
+    first_ms = (time.perf_counter() - t) * 1e3
+    build_ms, _, build_cpu = _timed(lambda: build_epdms_cache(scene, map_api), repeats, warmup)
+    navsim_cache_ms = navsim["metric_cache_inprocess_warm_median_s"] * 1e3
+    poses = make_candidates(np.array([c["poses_local_xyh"] for c in cand["candidates"]]), num_candidates, seed)
+    row: dict[str, Any] = {
+        "scene": scene_dir.name,
+        "token": meta["token"],
+        "num_candidates": num_candidates,
+        "cache_first_call_ms": first_ms,
+        "cache_ms_median": build_ms,
+        "cache_cpu_ms": build_cpu,
+        "navsim_cache_ms": navsim_cache_ms,
+        "cache_speedup": navsim_cache_ms / build_ms,
+        "scoring": {},
+    }
+    for policy in policies:
+        navsim_ms = navsim[NAVSIM_V2_KEYS[policy]] * 1e3 * num_candidates
+        try:
+            median, samples, cpu_ms = _timed(lambda p=policy: score_epdms(cache, poses, traffic=p), repeats, warmup)
+        except NotImplementedError as exc:
+            row["scoring"][policy] = {"error": str(exc), "navsim_ms": navsim_ms}
+            continue
+        row["scoring"][policy] = {
+            "ms_median": median,
+            "ms_samples": samples,
+            "cpu_ms": cpu_ms,
+            "navsim_ms": navsim_ms,
+            "speedup": navsim_ms / median,
+        }
+    return row
+
+
+def _main_epdms(cfg: Any) -> int:
+    scenes = [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_V2_ROOT / f"scene_{x}" for x in "acd"]
+    missing = [str(s) for s in scenes if not (s / "scene.json").is_file()]
+    if missing:
+        print(f"bench-pdm: metric=epdms scene folders without scene.json: {missing}")
+        return 2
+    policies = [str(p) for p in cfg.traffic]
+    bad = sorted(set(policies) - set(NAVSIM_V2_KEYS))
+    if bad:
+        print(f"bench-pdm: traffic must be among {sorted(NAVSIM_V2_KEYS)}, got {bad}")
+        return 2
+    rows = [
+        bench_epdms_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed), policies)
+        for s in scenes
+    ]
+    print(
+        f"EPDMS (NAVSIM v2.2), {cfg.num_candidates} candidates per scene, median of {cfg.repeats} "
+        f"(cpu_count={os.cpu_count()}); navsim = its per-scene median per candidate x K on the golden machine"
+    )
+    print("| scene | traffic | ours ms / scene (wall) | CPU ms | navsim v2.2 ms / scene | speed-up |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        for policy, v in r["scoring"].items():
+            if "error" in v:
+                print(f"| {r['scene']} | {policy} | not run: {v['error']} | | {v['navsim_ms']:.0f} | |")
+            else:
+                print(
+                    f"| {r['scene']} | {policy} | {v['ms_median']:.1f} | {v['cpu_ms']:.1f} | {v['navsim_ms']:.0f} | "
+                    f"{v['speedup']:.1f}x |"
+                )
+    print("| scene | cache ms (warm median) | CPU ms | first call ms | navsim v2.2 ms (warm, in-process) | speed-up |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['scene']} | {r['cache_ms_median']:.1f} | {r['cache_cpu_ms']:.1f} | {r['cache_first_call_ms']:.1f} | "
+            f"{r['navsim_cache_ms']:.0f} | {r['cache_speedup']:.1f}x |"
+        )
+    if cfg.output:
+        Path(cfg.output).write_text(json.dumps({"metric": "epdms", "scenes": rows}, indent=1))
+    return 0
+
+
 def main(overrides: Sequence[str] = ()) -> int:
     """Entry point of ``inspatio-drive bench-pdm``."""
 
     cfg = compose_command("bench-pdm", "bench_pdm", overrides)
     if cfg is None:
+        return 2
+    if cfg.metric == "epdms":
+        return _main_epdms(cfg)
+    if cfg.metric != "pdms":
+        print(f"bench-pdm: metric must be pdms or epdms, got {cfg.metric!r}")
         return 2
     scenes = (
         [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
