@@ -169,7 +169,9 @@ def bench_epdms_scene(
     for policy in policies:
         navsim_ms = navsim[NAVSIM_V2_KEYS[policy]] * 1e3 * num_candidates
         try:
-            median, samples, cpu_ms = _timed(lambda p=policy: score_epdms(cache, poses, traffic=p), repeats, warmup)
+            median, samples, cpu_ms = _timed(
+                lambda p=policy: score_epdms(cache, poses, traffic=p, map_api=map_api), repeats, warmup
+            )
         except NotImplementedError as exc:
             row["scoring"][policy] = {"error": str(exc), "navsim_ms": navsim_ms}
             continue

@@ -248,8 +248,13 @@ def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
         raise ValueError("give either metric_cache or data_root, not both")
     config = EPDMSConfig(human_filter=str(cfg.epdms.human_filter))
     maps_root = None
+    map_api = None
     if cfg.metric_cache:
         cache = _epdms_cache_from_path(cfg.metric_cache, cfg.token)
+        if cfg.traffic == "reactive":
+            if not cfg.maps_root:
+                raise ValueError("traffic=reactive with metric_cache=...: give maps_root= (the IDM agents drive on the map)")
+            map_api = load_map(Path(cfg.maps_root), str(cache.base.extra.get("map_name")))
     elif cfg.data_root:
         if cfg.token is None:
             raise ValueError("token: required with data_root (the scene token to score)")
@@ -258,7 +263,8 @@ def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
             raise FileNotFoundError(f"data_root: {data_root} is not a folder")
         maps_root = Path(cfg.maps_root) if cfg.maps_root else data_root / "maps"
         scene = _find_scene(data_root, cfg.split, str(cfg.token))
-        cache = build_epdms_cache(scene, load_map(maps_root, scene.scene_metadata.map_name))
+        map_api = load_map(maps_root, scene.scene_metadata.map_name)
+        cache = build_epdms_cache(scene, map_api)
     else:
         raise ValueError("scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>")
     previous = None
@@ -282,7 +288,9 @@ def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
         previous = PreviousFrame(prev_cache, prev_traj)
     elif cfg.previous_token:
         raise ValueError("previous_token: give previous_candidates too (the plans at that frame)")
-    results = score_epdms(cache, traj, config, traffic=str(cfg.traffic), previous=previous, names=names)
+    results = score_epdms(
+        cache, traj, config, traffic=str(cfg.traffic), previous=previous, names=names, map_api=map_api
+    )
     ref = {k: v for k, v in results.reference.items() if k != "states"}
     return {
         "token": cache.token,

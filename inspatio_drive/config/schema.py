@@ -641,7 +641,7 @@ class BenchPDMConfig:
     build_cache: bool = True
     output: str | None = None
     metric: str = "pdms"
-    traffic: list[str] = field(default_factory=lambda: ["log_replay"])
+    traffic: list[str] = field(default_factory=lambda: ["log_replay", "reactive"])
 
 
 @dataclass

@@ -8,11 +8,12 @@ red lights of the logged route per step, the human future / past, time point, sc
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from inspatio_drive.contracts import PACIFICA, VehicleParameters
-from inspatio_drive.data.types import Scene
+from inspatio_drive.data.types import Frame, Scene
 from inspatio_drive.maps import MapAPI
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
@@ -31,6 +32,19 @@ __all__ = ["EPDMS_BUILDER_VERSION", "build_epdms_cache", "red_lights_of_scene"]
 
 HOLD_STEPS = 5  # a 2 Hz traffic-light status is held for 5 steps of 0.1 s (MCP:234-251)
 HUMAN_POSES = 8
+
+
+def _tracks(frame: Frame) -> dict[str, Any]:
+    """A frame's tracked objects (global) in the cache's track form."""
+    det = detections_of_frame(frame)
+    return {
+        "tokens": det.tokens,
+        "types": det.types,
+        "centers": det.centers,
+        "headings": det.headings,
+        "sizes": det.sizes,
+        "velocities": det.velocities,
+    }
 
 
 def red_lights_of_scene(scene: Scene, map_api: MapAPI, num_steps: int = NUM_STEPS) -> RedLights:
@@ -97,19 +111,7 @@ def build_epdms_cache(
     history = scene.frames[: cur + 1]
     past_states = np.stack([initial_ego_state(f) for f in history])
     past_time = np.array([int(f.timestamp) for f in history], dtype=np.int64)
-    past_tracks = []
-    for f in history[:-1]:
-        det = detections_of_frame(f)
-        past_tracks.append(
-            {
-                "tokens": det.tokens,
-                "types": det.types,
-                "centers": det.centers,
-                "headings": det.headings,
-                "sizes": det.sizes,
-                "velocities": det.velocities,
-            }
-        )
+    past_tracks = [_tracks(f) for f in history[:-1]]
     base.extra["builder"] = EPDMS_BUILDER_VERSION
     return EPDMSCache(
         base=base,
@@ -120,6 +122,7 @@ def build_epdms_cache(
         past_states=past_states,
         red_lights=red_lights_of_scene(scene, map_api),
         past_tracks=past_tracks,
+        current_tracks=_tracks(frame),
         extra={
             "builder": EPDMS_BUILDER_VERSION,
             "map_parameters": {"map_name": scene.scene_metadata.map_name, "map_file": str(map_api.path.name)},

@@ -58,6 +58,7 @@ NUM_STEPS = 41
 """Observation / simulation steps of the v2 scorer (t = 0 … 4 s at 0.1 s)."""
 ORIGINAL, SYNTHETIC = "ORIGINAL", "SYNTHETIC"
 RED_LIGHT_PREFIX = "red_light"
+TRACK_ARRAYS = ("centers", "headings", "sizes", "velocities")
 SYNTHETIC_TOKEN_LENGTH = 17
 
 
@@ -112,6 +113,9 @@ class EPDMSCache:
         past_tracks: tracked objects of the history frames before the current one, one dict per frame
             (``tokens``, ``types``, ``centers [N, 2]``, ``headings [N]``, ``sizes [N, 3]``, ``velocities [N, 2]``,
             global); informative (navsim ``past_detections_tracks``), not used by the scorer.
+        current_tracks: the current frame's tracked objects in the same form (navsim ``current_tracked_objects``;
+            the reactive policy starts its IDM vehicles from them). Future tracked objects are the observation's
+            steps 1 … 40.
         extra: JSON metadata (builder version, map parameters…).
     """
 
@@ -123,6 +127,7 @@ class EPDMSCache:
     past_states: NDArray[np.float64]
     red_lights: RedLights
     past_tracks: list[dict[str, Any]] = field(default_factory=list)
+    current_tracks: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -184,8 +189,11 @@ class EPDMSCache:
         else:
             n_offsets = 0
         for i, frame in enumerate(self.past_tracks):
-            for key in ("centers", "headings", "sizes", "velocities"):
+            for key in TRACK_ARRAYS:
                 arrays[f"past_tracks_{i}_{key}"] = np.asarray(frame[key], dtype=np.float64)
+        if self.current_tracks is not None:
+            for key in TRACK_ARRAYS:
+                arrays[f"current_tracks_{key}"] = np.asarray(self.current_tracks[key], dtype=np.float64)
         np.savez(d / "epdms.tmp.npz", **arrays)
         (d / "epdms.tmp.npz").replace(d / "epdms.npz")
         manifest.update(
@@ -202,6 +210,12 @@ class EPDMSCache:
                         {"tokens": list(map(str, f["tokens"])), "types": list(map(str, f["types"]))}
                         for f in self.past_tracks
                     ],
+                    "current_tracks": None
+                    if self.current_tracks is None
+                    else {
+                        "tokens": list(map(str, self.current_tracks["tokens"])),
+                        "types": list(map(str, self.current_tracks["types"])),
+                    },
                     "extra": self.extra,
                     "arrays": sorted(arrays),
                 },
@@ -249,13 +263,15 @@ class EPDMSCache:
             else:
                 polys = np.array([], dtype=object)
             past_tracks = [
-                {
-                    "tokens": f["tokens"],
-                    "types": f["types"],
-                    **{k: a[f"past_tracks_{i}_{k}"] for k in ("centers", "headings", "sizes", "velocities")},
-                }
+                {"tokens": f["tokens"], "types": f["types"], **{k: a[f"past_tracks_{i}_{k}"] for k in TRACK_ARRAYS}}
                 for i, f in enumerate(meta["past_tracks"])
             ]
+            cur = meta.get("current_tracks")
+            current_tracks = (
+                None
+                if cur is None
+                else {"tokens": cur["tokens"], "types": cur["types"], **{k: a[f"current_tracks_{k}"] for k in TRACK_ARRAYS}}
+            )
             return cls(
                 base=base,
                 timepoint_us=meta["timepoint_us"],
@@ -265,6 +281,7 @@ class EPDMSCache:
                 past_states=a["past_states"],
                 red_lights=RedLights(ids, polys, a["red_light_active"]),
                 past_tracks=past_tracks,
+                current_tracks=current_tracks,
                 extra=meta.get("extra", {}),
             )
         except KeyError as exc:

@@ -27,6 +27,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.maps import MapAPI
 from inspatio_drive.pdm.comfort import COMFORT_CHECKS
 from inspatio_drive.pdm.scorer import (
     CENTER,
@@ -49,6 +50,7 @@ from inspatio_drive.pdm.v2.comfort import (
     history_comfort_checks,
     history_states,
 )
+from inspatio_drive.pdm.v2.idm import IDMTrafficConfig, reactive_observations
 from inspatio_drive.pdm.v2.traffic import TRAFFIC_POLICIES, traffic_observation
 
 __all__ = [
@@ -75,6 +77,10 @@ SUBMETRICS = (
 )
 """navsim v2 ``PDMResults`` sub-metric columns, in navsim's CSV order."""
 MULTIPLICATIVE = SUBMETRICS[:4]
+STATIC_SUBMETRICS = ("drivable_area_compliance", "driving_direction_compliance", "traffic_light_compliance",
+                     "lane_keeping", "history_comfort")
+"""Sub-metrics that do not depend on the traffic policy."""
+_IDM = IDMTrafficConfig()
 EC_COLUMN = "two_frame_extended_comfort"
 EPDMS_COLUMNS = (*SUBMETRICS, EC_COLUMN, "score")
 FILTERABLE = ("no_at_fault_collisions", "drivable_area_compliance", "driving_direction_compliance",
@@ -278,40 +284,56 @@ def _lane_keeping(
     return np.where(failed, 0.0, 1.0)
 
 
-def _score_rows(
-    states: NDArray[np.float64],
-    cache: EPDMSCache,
-    observation: Observation,
-    cfg: EPDMSConfig,
-    history: NDArray[np.float64] | None,
+def _static_metrics(
+    states: NDArray[np.float64], cache: EPDMSCache, cfg: EPDMSConfig, history: NDArray[np.float64] | None
 ) -> dict[str, Any]:
-    """Un-normalised v2 metrics of simulated rows ``[B, 41, 11]`` against one observation."""
-    base = dataclasses.replace(cache.base, observation=observation)
+    """The v2 metrics of simulated rows ``[B, 41, 11]`` that do not depend on the traffic (all but NC and TTC)."""
     bcfg = cfg.base
+    base = cache.base
     coords = ego_box_coords(states, bcfg.vehicle)
     areas = ego_areas(coords, base)
     in_xing = _in_intersection(coords[:, :, CENTER], base)
-    nc, collision_step = _no_at_fault_collisions(states, coords, areas, base, bcfg)
-    n_ttc = states.shape[1] - max(bcfg.ttc_future_steps)  # steps 0 … 31 (navsim SC:536-538)
-    ttc, ttc_step = _time_to_collision(states[:, :n_ttc], coords[:, :n_ttc], areas[:, :n_ttc], base, bcfg)
     if history is not None and len(history):
         padded = np.concatenate([np.broadcast_to(history[None], (len(states), *history.shape)), states], axis=1)
         checks = history_comfort_checks(padded, bcfg.step_s, bcfg.comfort, bcfg.vehicle)
     else:
         checks = np.ones((len(states), len(COMFORT_CHECKS)), dtype=bool)
     return {
-        "no_at_fault_collisions": nc,
+        "coords": coords,
+        "areas": areas,
         "drivable_area_compliance": np.where(areas[..., NON_DRIVABLE].any(axis=-1), 0.0, 1.0),
         "driving_direction_compliance": _driving_direction(coords, areas, in_xing, bcfg),
         "traffic_light_compliance": _traffic_light(coords, cache),
-        "time_to_collision_within_bound": ttc,
         "lane_keeping": _lane_keeping(coords, in_xing, base, cfg),
         "history_comfort": checks.all(axis=-1).astype(np.float64),
         "progress_raw": _progress(coords, base),
-        "collision_step": collision_step,
-        "ttc_step": ttc_step,
         "checks": checks,
     }
+
+
+def _collision_metrics(
+    states: NDArray[np.float64],
+    static: dict[str, Any],
+    rows: NDArray[np.int64],
+    cache: EPDMSCache,
+    observation: Observation,
+    cfg: EPDMSConfig,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """NC, first collision step, TTC (steps 0 … 31), first TTC step of ``rows`` against ``observation``."""
+    base = dataclasses.replace(cache.base, observation=observation)
+    bcfg = cfg.base
+    st, coords, areas = states[rows], static["coords"][rows], static["areas"][rows]
+    nc, collision_step = _no_at_fault_collisions(st, coords, areas, base, bcfg)
+    n_ttc = states.shape[1] - max(bcfg.ttc_future_steps)  # navsim SC:536-538
+    ttc, ttc_step = _time_to_collision(st[:, :n_ttc], coords[:, :n_ttc], areas[:, :n_ttc], base, bcfg)
+    return nc, collision_step, ttc, ttc_step
+
+
+def _uniform(values: NDArray[Any], step: bool = False) -> Any:
+    """A per-candidate reference value: one number when equal for all candidates (always with log replay), else
+    the list (reactive traffic: PDM-Closed is scored against each candidate's traffic); steps: -1 → None."""
+    vals = [None if step and int(v) < 0 else (int(v) if step else float(v)) for v in np.asarray(values)]
+    return vals[0] if len(set(vals)) == 1 else vals
 
 
 def _multiplier(m: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
@@ -390,6 +412,8 @@ def score_epdms(
     traffic: str = "log_replay",
     previous: PreviousFrame | None = None,
     names: list[str] | None = None,
+    map_api: MapAPI | None = None,
+    idm: IDMTrafficConfig = _IDM,
 ) -> EPDMSResults:
     """Score K candidate trajectories of one scene with NAVSIM v2.2's EPDMS.
 
@@ -400,6 +424,8 @@ def score_epdms(
         traffic: traffic-agent policy, one of :data:`~inspatio_drive.pdm.v2.traffic.TRAFFIC_POLICIES`.
         previous: the plans at the frame 0.5 s earlier, for EC; ``None`` = EC NaN and its weight dropped.
         names: optional candidate names.
+        map_api: the scene's map; needed by ``traffic="reactive"`` (IDM agents on the lanes).
+        idm: parameters of the reactive policy (navsim ``navsim_IDM_traffic_agents.yaml``).
 
     Returns:
         :class:`EPDMSResults` (one row per candidate). A candidate is never silently scored with the wrong
@@ -425,31 +451,51 @@ def score_epdms(
     states = simulate_plans(cache, plans, config, with_reference=True)  # [ref, (human), candidates]
     first = 2 if run_filter else 1
     history = history_states(cache.past_time_us, cache.past_states) if len(cache.past_time_us) > 1 else None
+    vehicle = config.base.vehicle
 
-    # candidate call: [PDM-Closed, candidate] with the history; the policy's observation
-    obs = traffic_observation(traffic, cache, states[first:])
+    # candidate calls: [PDM-Closed, candidate k] with the history, against the policy's observation for candidate k
     rows = np.concatenate([states[:1], states[first:]])
-    m = _score_rows(rows, cache, obs, config, history)
-    multiplier = _multiplier(m)
-    masked = m["progress_raw"] * multiplier
-    norm = np.maximum(masked[0], masked[1:])  # pairwise {PDM-Closed, candidate}
+    m = _static_metrics(rows, cache, config, history)
+    nc_ref, nc, col_ref, col = np.ones(k), np.ones(k), np.full(k, -1), np.full(k, -1)
+    ttc_ref, ttc, ttc_step_ref, ttc_step = np.ones(k), np.ones(k), np.full(k, -1), np.full(k, -1)
+    if traffic == "log_replay":  # one observation for every row
+        obs = traffic_observation(traffic, cache, states[first])
+        a, b, c, d = _collision_metrics(rows, m, np.arange(k + 1), cache, obs, config)
+        nc_ref[:], col_ref[:], ttc_ref[:], ttc_step_ref[:] = a[0], b[0], c[0], d[0]
+        nc, col, ttc, ttc_step = a[1:], b[1:], c[1:], d[1:]
+    else:
+        if map_api is None:
+            raise ValueError("traffic=reactive needs the scene's map (score_epdms(..., map_api=...))")
+        observations = reactive_observations(cache, rows[1:], map_api, idm, vehicle)
+        for i, obs in enumerate(observations):
+            a, b, c, d = _collision_metrics(rows, m, np.array([0, 1 + i]), cache, obs, config)
+            nc_ref[i], col_ref[i], ttc_ref[i], ttc_step_ref[i] = a[0], b[0], c[0], d[0]
+            nc[i], col[i], ttc[i], ttc_step[i] = a[1], b[1], c[1], d[1]
+    cand = {key: np.asarray(m[key][1:], dtype=np.float64) for key in STATIC_SUBMETRICS}
+    ref = {key: np.full(k, float(m[key][0])) for key in STATIC_SUBMETRICS}
+    cand.update(no_at_fault_collisions=nc, time_to_collision_within_bound=ttc)
+    ref.update(no_at_fault_collisions=nc_ref, time_to_collision_within_bound=ttc_ref)
+    masked_ref = m["progress_raw"][0] * _multiplier(ref)
+    masked = m["progress_raw"][1:] * _multiplier(cand)
+    norm = np.maximum(masked_ref, masked)  # pairwise {PDM-Closed, candidate}
     with np.errstate(invalid="ignore", divide="ignore"):
         ep = np.where(
             norm > config.base.progress_distance_threshold, np.clip(m["progress_raw"][1:] / norm, 0.0, 1.0), 1.0
         )
-    raw = {key: np.asarray(m[key][1:], dtype=np.float64) for key in SUBMETRICS if key != "ego_progress"}
-    raw["ego_progress"] = ep
-    raw = {key: raw[key] for key in SUBMETRICS}
+    cand["ego_progress"] = ep
+    raw = {key: cand[key] for key in SUBMETRICS}
 
     # human call: the human alone, no history (HC = 1, EP = 1), same policy
     human = None
     filtered_cols: list[list[str]] = [[] for _ in range(k)]
     metrics = {key: v.copy() for key, v in raw.items()}
     if run_filter:
-        h_obs = traffic_observation(traffic, cache, states[1:2])
-        hm = _score_rows(states[1:2], cache, h_obs, config, None)
-        human = {key: float(hm[key][0]) for key in SUBMETRICS if key != "ego_progress"}
-        human["ego_progress"] = 1.0
+        hm = _static_metrics(states[1:2], cache, config, None)
+        h_obs = traffic_observation(traffic, cache, states[1], map_api, idm, vehicle)
+        h_nc, _, h_ttc, _ = _collision_metrics(states[1:2], hm, np.array([0]), cache, h_obs, config)
+        human = {key: float(hm[key][0]) for key in STATIC_SUBMETRICS}
+        human.update(no_at_fault_collisions=float(h_nc[0]), time_to_collision_within_bound=float(h_ttc[0]),
+                     history_comfort=1.0, ego_progress=1.0)
         for key in FILTERABLE:
             if human[key] == 0.0:
                 changed = metrics[key] != 1.0
@@ -469,15 +515,17 @@ def score_epdms(
         metrics=metrics,
         raw=raw,
         progress_raw_m=m["progress_raw"][1:],
-        at_fault_collision_step=m["collision_step"][1:],
-        ttc_infraction_step=m["ttc_step"][1:],
+        at_fault_collision_step=col,
+        ttc_infraction_step=ttc_step,
         history_comfort_checks=m["checks"][1:],
         ec_rms=rms,
         states=states[first:],
         reference={
             "states": states[0],
             "progress_raw_m": float(m["progress_raw"][0]),
-            **{key: float(m[key][0]) for key in SUBMETRICS if key != "ego_progress"},
+            **{key: _uniform(ref[key]) for key in SUBMETRICS if key != "ego_progress"},
+            "at_fault_collision_step": _uniform(col_ref, step=True),
+            "ttc_infraction_step": _uniform(ttc_step_ref, step=True),
         },
         human=human,
         filtered=filtered_cols,

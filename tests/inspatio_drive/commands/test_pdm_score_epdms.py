@@ -1,5 +1,5 @@
 """``metric-cache metric=epdms`` and ``pdm-score metric=epdms``: end to end from the golden v2 logs + map, navsim
-v2 columns per candidate, EC with a previous plan, and the refusals (other metric, reactive traffic)."""
+v2 columns per candidate, EC with a previous plan, reactive traffic, and the refusals (other metric, reactive without a map)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,12 @@ def test_metric_cache_epdms_store_then_pdm_score(data_root, files, tmp_path, cap
     assert metric_cache_main([*common, f"cache_path={cache}"]) == 2
     assert "holds NAVSIM v2 (EPDMS) caches" in capsys.readouterr().err
     assert main([*args, "traffic=reactive", "output=-"]) == 2
-    assert "traffic=reactive" in capsys.readouterr().err
+    assert "give maps_root=" in capsys.readouterr().err
+    assert main([*args, "traffic=reactive", f"maps_root={data_root / 'maps'}", f"output={out}"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["traffic"] == "reactive"
+    for row in doc["candidates"]:
+        gold = files["results"][row["name"]]["epdms_row_reactive_idm"]
+        assert row["score"] == pytest.approx(gold["score_no_previous_frame"], abs=1e-6), row["name"]
     assert main([*args, "epdms.human_filter=pre_151", f"output={out}"]) == 0
     assert {r["human_filter"] for r in json.loads(out.read_text())["candidates"]} == {"pre_151"}

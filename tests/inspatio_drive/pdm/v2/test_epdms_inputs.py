@@ -145,8 +145,8 @@ def test_previous_frame_must_be_just_before(scene_d):
         score_epdms(scene_d.main, scene_d.poses, previous=PreviousFrame(scene_d.prev, scene_d.poses[:3]))
 
 
-def test_reactive_traffic_is_refused_not_replaced(scene_d):
-    with pytest.raises(NotImplementedError, match="traffic=reactive"):
+def test_reactive_traffic_needs_the_map_and_unknown_policies_are_refused(scene_d):
+    with pytest.raises(ValueError, match="traffic=reactive needs the scene's map"):
         score_epdms(scene_d.main, scene_d.poses, traffic="reactive")
     with pytest.raises(ValueError, match="traffic: expected one of"):
         score_epdms(scene_d.main, scene_d.poses, traffic="idm")
