@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from shapely.ops import nearest_points
 
 from inspatio_drive.contracts import PACIFICA, VehicleParameters
 from inspatio_drive.geometry.se2 import principal_value
@@ -119,17 +118,49 @@ class _Path:
     def clamp(self, p: float) -> float:
         return max(self.start, min(p, self.end))
 
-    def state(self, p: float) -> tuple[float, float, float]:
-        """(x, y, heading) at progress ``p`` (scipy ``interp1d`` linear rule; heading unwrapped, then wrapped)."""
+    def states(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``[n, 3]`` (x, y, heading) at progresses ``p [n]`` (scipy ``interp1d``'s linear rule; heading unwrapped
+        along the path, interpolated, wrapped with ``principal_value``)."""
         x = self.progress
-        i = min(max(int(np.searchsorted(x, p, side="left")), 1), len(x) - 1)
+        p = np.asarray(p, dtype=np.float64)
+        i = np.clip(np.searchsorted(x, p, side="left"), 1, len(x) - 1)
         lo = i - 1
         span = x[i] - x[lo]
         w = p - x[lo]
         px = (self.poses[i, 0] - self.poses[lo, 0]) / span * w + self.poses[lo, 0]
         py = (self.poses[i, 1] - self.poses[lo, 1]) / span * w + self.poses[lo, 1]
         h = (self.heading[i] - self.heading[lo]) / span * w + self.heading[lo]
-        return float(px), float(py), float(principal_value(h))
+        return np.stack([px, py, principal_value(h)], axis=-1)
+
+    def state(self, p: float) -> tuple[float, float, float]:
+        """(x, y, heading) at progress ``p``."""
+        x, y, h = self.states(np.array([p]))[0]
+        return float(x), float(y), float(h)
+
+    def lines_to_go(self, p: NDArray[np.float64]) -> NDArray[np.object_]:
+        """:meth:`to_go` of many progresses as shapely line strings."""
+        first = np.searchsorted(self.progress, p, side="right")
+        st = self.states(p)
+        parts = [
+            self.poses[-2:, :2] if f == len(self.progress) else np.vstack([st[r, :2], self.poses[f:, :2]])
+            for r, f in enumerate(first)
+        ]
+        return _lines(parts)
+
+    def lines_trim(self, start: NDArray[np.float64], end: NDArray[np.float64]) -> NDArray[np.object_]:
+        """:meth:`trim` of many (start, end) pairs as shapely line strings."""
+        front = np.searchsorted(self.progress, start, side="right")
+        tail = np.searchsorted(self.progress, end, side="left") - 1
+        a, b = self.states(start), self.states(end)
+        parts = []
+        for r in range(len(start)):
+            if front[r] == len(self.progress):
+                parts.append(self.poses[-2:, :2])
+            elif tail[r] < 0:
+                parts.append(self.poses[:2, :2])
+            else:
+                parts.append(np.vstack([a[r, :2], self.poses[front[r] : tail[r] + 1, :2], b[r, :2]]))
+        return _lines(parts)
 
     def to_go(self, p: float) -> NDArray[np.float64]:
         """``[n, 2]`` points of nuplan ``trim_path_up_to_progress``."""
@@ -149,6 +180,12 @@ class _Path:
             return self.poses[:2, :2]
         a, b = self.state(start), self.state(end)
         return np.vstack([[a[0], a[1]], self.poses[front[0] : tail[-1] + 1, :2], [b[0], b[1]]])
+
+
+def _lines(parts: list[NDArray[np.float64]]) -> NDArray[np.object_]:
+    """Line strings from ``[n_i, 2]`` point arrays, one shapely call."""
+    counts = np.array([len(x) for x in parts])
+    return shapely.linestrings(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)), counts))
 
 
 class _Agent:
@@ -261,6 +298,20 @@ def _ego_box(ego: NDArray[np.float64], vehicle: VehicleParameters) -> NDArray[np
     return box_corners(ego[..., :2], ego[..., S.HEADING], vehicle.length, vehicle.width)
 
 
+def _nearest(own: shapely.Geometry, others: list[tuple[str, shapely.Geometry]]) -> tuple[str, shapely.Geometry]:
+    """The first of ``others`` at the smallest (GEOS) distance from ``own``."""
+    d = shapely.distance(own, np.array([g for _, g in others], dtype=object))
+    return others[int(np.argmin(d))]
+
+
+def _lead_distance(own: Any, other: Any) -> Any:
+    """navsim's lead distance: the distance between the ``nearest_points`` pair (vectorised over arrays)."""
+    line = shapely.shortest_line(own, other)
+    a = shapely.get_point(line, 0)
+    b = shapely.get_point(line, 1)
+    return shapely.distance(a, b)
+
+
 def _propagate(
     agents: dict[str, _Agent],
     occupancy: dict[str, shapely.Geometry],
@@ -295,11 +346,11 @@ def _propagate(
         if token not in inter:
             raise RuntimeError(f"IDM agent {token}: its path does not intersect its own footprint")
         if len(inter) > 1:
-            others = [(k, g) for k, g in inter.items() if k not in token]  # nuplan: substring test
-            other_tree = shapely.STRtree([g for _, g in others])
-            nearest_id, nearest = others[int(other_tree.nearest(inter[token]))]
-            p1, p2 = nearest_points(inter[token], nearest)
-            distance = p1.distance(p2)
+            # the nearest other geometry (navsim: STRtree.nearest; on exactly equal distances GEOS's tree order
+            # decides there, here the occupancy order does)
+            others = [(key, occupancy[key]) for key in occupancy if key in inter and key not in token]
+            nearest_id, nearest = _nearest(inter[token], others)
+            distance = float(_lead_distance(inter[token], nearest))
             heading = agent.pose()[2]
             if "ego" in nearest_id:
                 assert ego is not None
@@ -322,10 +373,17 @@ def _frame_boxes(
     agents: dict[str, _Agent], vehicles: list[_Vehicle], cfg: IDMTrafficConfig
 ) -> dict[str, NDArray[np.float64]]:
     """navsim ``NavsimIDMAgents.get_observation``: agent boxes, plus the parked vehicles that qualify."""
-    boxes = {t: a.corners() for t, a in agents.items()}
-    if not cfg.add_open_loop_parked_vehicles:
+    return _parked({t: a.corners() for t, a in agents.items()}, vehicles, cfg)
+
+
+def _parked(
+    boxes: dict[str, NDArray[np.float64]], vehicles: list[_Vehicle], cfg: IDMTrafficConfig
+) -> dict[str, NDArray[np.float64]]:
+    """Add the current-frame vehicles that are not agents and stay as parked (open-loop) vehicles."""
+    if not cfg.add_open_loop_parked_vehicles or not vehicles:
         return boxes
-    active = [shapely.Polygon(c) for c in boxes.values()]
+    active: list[shapely.Polygon] | None = None
+    out = dict(boxes)
     for v in vehicles:
         if v.token in boxes:
             continue
@@ -333,11 +391,156 @@ def _frame_boxes(
         off_rails = v.lateral is not None and v.lateral > cfg.idm_snap_threshold
         if not ((stationary and not v.in_lanes) or off_rails):
             continue
+        if active is None:
+            active = [shapely.Polygon(c) for c in boxes.values()]
         poly = shapely.Polygon(v.corners)
         if any(poly.intersects(a) for a in active):
             continue
-        boxes[v.token] = v.corners
-    return boxes
+        out[v.token] = v.corners
+    return out
+
+
+def _idm_step(
+    v: float, target: float, speed_limit: float | None, lead_distance: float, lead_velocity: float,
+    lead_length_rear: float, cfg: IDMTrafficConfig,
+) -> tuple[float, float, float]:
+    """One forward-Euler IDM step (the arithmetic of :meth:`_Agent.propagate`): (progress delta, speed, target)."""
+    if speed_limit is not None and speed_limit > 0.0:
+        target = speed_limit
+    s_star = cfg.min_gap_to_lead_agent + v * cfg.headway_time + (v * (v - lead_velocity)) / (
+        2 * math.sqrt(cfg.accel_max * cfg.decel_max)
+    )
+    s_alpha = max(lead_distance - 0 - lead_length_rear, cfg.min_gap_to_lead_agent)
+    v_dot = cfg.accel_max * (1 - (v / target) ** 4 - (s_star / s_alpha) ** 2)
+    return 0 + cfg.step_s * v, max(v + cfg.step_s * min(max(-cfg.decel_max, v_dot), cfg.accel_max), 0), target
+
+
+class _Lockstep:
+    """The per-ego IDM loop of :func:`_propagate` for many egos at once (same rules, one shapely call per agent
+    and step for all egos). Candidates join at their own first step; their agents start from the shared
+    rollout's state of that step."""
+
+    def __init__(self, tokens: list[str], template: dict[str, _Agent], n: int) -> None:
+        self.tokens = tokens
+        self.template = template
+        j = len(tokens)
+        self.progress = np.zeros((n, j))
+        self.velocity = np.zeros((n, j))
+        self.target = np.zeros((n, j))
+        self.alive = np.zeros((n, j), dtype=bool)
+        self.occ = np.full((n, j), None, dtype=object)
+        self.ego = np.full(n, None, dtype=object)
+
+    def load(self, c: int, agents: dict[str, _Agent], occupancy: dict[str, shapely.Geometry]) -> None:
+        for j, token in enumerate(self.tokens):
+            a = agents.get(token)
+            self.alive[c, j] = a is not None
+            if a is not None:
+                self.progress[c, j], self.velocity[c, j], self.target[c, j] = a.progress, a.velocity, a.target
+                self.occ[c, j] = occupancy[token]
+
+    def poses(self, rows: NDArray[np.int64], j: int) -> NDArray[np.float64]:
+        a = self.template[self.tokens[j]]
+        p = np.clip(self.progress[rows, j], a.path.start, a.path.end)
+        return a.path.states(p)
+
+    def step(self, rows: NDArray[np.int64], ego: NDArray[np.float64], cfg: IDMTrafficConfig,
+             vehicle: VehicleParameters) -> None:
+        """One 0.1 s step for candidates ``rows`` with their egos ``[len(rows), 11]`` of the previous step."""
+        self.ego[rows] = shapely.polygons(_closed(_ego_box(ego, vehicle)))
+        for j in range(len(self.tokens)):  # radius filter
+            live = rows[self.alive[rows, j]]
+            if len(live):
+                xy = self.poses(live, j)[:, :2]
+                e = ego[np.searchsorted(rows, live), :2]
+                far = np.sqrt(((e - xy) ** 2).sum(-1)) > cfg.radius
+                self.alive[live[far], j] = False
+                self.occ[live[far], j] = None
+        for j, token in enumerate(self.tokens):
+            act = rows[self.alive[rows, j]]
+            if not len(act):
+                continue
+            agent = self.template[token]
+            path = agent.path
+            live = self.alive[act]
+            self.occ[act] = np.where(live, shapely.simplify(self.occ[act], SIMPLIFY_TOLERANCE, preserve_topology=True), None)
+            self.ego[act] = shapely.simplify(self.ego[act], SIMPLIFY_TOLERANCE, preserve_topology=True)
+            p = np.clip(self.progress[act, j], path.start, path.end)
+            buf = shapely.buffer(path.lines_to_go(p), agent.width / 2, cap_style="flat")
+            hit = live & shapely.intersects(self.occ[act], buf[:, None])
+            hit_ego = shapely.intersects(self.ego[act], buf)
+            if not hit[:, j].all():
+                raise RuntimeError(f"IDM agent {token}: its path does not intersect its own footprint")
+            heading = self.poses(act, j)[:, 2]
+            rows_ego = np.searchsorted(rows, act)
+            own = self.occ[act, j]
+            others = [(jj, t) for jj, t in enumerate(self.tokens) if t not in token]
+            ego_other = "ego" not in token
+            n_hits = hit.sum(axis=1) + hit_ego
+            for r, c in enumerate(act):
+                v = float(self.velocity[c, j])
+                if n_hits[r] > 1:
+                    cands = [(jj, t) for jj, t in others if hit[r, jj]]
+                    geoms = [self.occ[c, jj] for jj, _ in cands]
+                    keys = [t for _, t in cands]
+                    if ego_other and hit_ego[r]:
+                        geoms.append(self.ego[c])
+                        keys.append("ego")
+                    d = shapely.distance(own[r], np.array(geoms, dtype=object))
+                    k = int(np.argmin(d))
+                    nearest_id, nearest = keys[k], geoms[k]
+                    distance = float(_lead_distance(own[r], nearest))
+                    h = float(heading[r])
+                    if "ego" in nearest_id:
+                        e = ego[rows_ego[r]]
+                        speed, relative = math.hypot(e[S.VELOCITY_X], e[S.VELOCITY_Y]), float(e[S.HEADING]) - h
+                    elif "stop_line" in nearest_id:
+                        speed, relative = 0.0, 0.0
+                    else:
+                        jj = self.tokens.index(nearest_id)
+                        speed = float(self.velocity[c, jj])
+                        relative = float(self.poses(np.array([c]), jj)[0, 2]) - h
+                    relative = float(principal_value(relative))
+                    dp, nv, tg = _idm_step(v, float(self.target[c, j]), agent.speed_limit, distance,
+                                           speed * math.cos(relative), 0.0, cfg)
+                else:
+                    dp, nv, tg = _idm_step(v, float(self.target[c, j]), agent.speed_limit,
+                                           path.end - float(self.progress[c, j]), 0.0, agent.length / 2, cfg)
+                self.progress[c, j] += dp
+                self.velocity[c, j] = nv
+                self.target[c, j] = tg
+            self.occ[act, j] = self._footprints(act, j, cfg)
+
+    def _footprints(self, act: NDArray[np.int64], j: int, cfg: IDMTrafficConfig) -> NDArray[np.object_]:
+        agent = self.template[self.tokens[j]]
+        path = agent.path
+        prog, vel = self.progress[act, j], self.velocity[act, j]
+        start = np.clip(prog - agent.length / 2, path.start, path.end)
+        end = np.clip(prog + agent.length / 2 + vel * cfg.headway_time, path.start, path.end)
+        buf = shapely.buffer(path.lines_trim(start, end), agent.width / 2, cap_style="flat")
+        return shapely.union_all(np.stack([buf, shapely.polygons(_closed(self.boxes(act, j)))], axis=1), axis=1)
+
+    def boxes(self, act: NDArray[np.int64], j: int) -> NDArray[np.float64]:
+        agent = self.template[self.tokens[j]]
+        pose = self.poses(act, j)
+        return box_corners(pose[:, :2], pose[:, 2], agent.length, agent.width)
+
+    def frames(
+        self, rows: NDArray[np.int64], vehicles: list[_Vehicle], cfg: IDMTrafficConfig
+    ) -> list[dict[str, NDArray[np.float64]]]:
+        """:func:`_frame_boxes` of candidates ``rows``."""
+        out: list[dict[str, NDArray[np.float64]]] = [{} for _ in rows]
+        for j, token in enumerate(self.tokens):
+            live = np.flatnonzero(self.alive[rows, j])
+            if len(live):
+                boxes = self.boxes(rows[live], j)
+                for r, box in zip(live, boxes, strict=True):
+                    out[r][token] = box
+        return [_parked(b, vehicles, cfg) for b in out]
+
+
+def _closed(corners: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.concatenate([corners, corners[..., :1, :]], axis=-2)
 
 
 def _clone(agents: dict[str, _Agent], occupancy: dict[str, shapely.Geometry]) -> tuple[dict, dict]:
@@ -412,29 +615,35 @@ def reactive_observations(
                 touch |= shapely.intersects(ego_polys[todo, step - 1], buffer)
             diverge[todo[far | touch]] = step
 
-    out = []
-    for c in range(k):
-        corners = shared
-        if diverge[c] < n_steps:
-            corners = shared.copy()
-            corners[[r for r, m in enumerate(keep) if is_vehicle[m]], diverge[c]:] = np.nan
-            own_agents, own_occ = _clone(*snapshots[diverge[c] - 1])
-            for step in range(int(diverge[c]), n_steps):
-                _propagate(own_agents, own_occ, egos[c, step - 1], cfg, vehicle)
-                for token, box in _frame_boxes(own_agents, vehicles, cfg).items():
-                    corners[rows[token], step] = box
-        out.append(
-            Observation(
-                tokens=[obs.tokens[m] for m in keep],
-                types=[obs.types[m] for m in keep],
-                corners=corners,
-                headings=obs.headings[keep],
-                velocities=obs.velocities[keep],
-                is_agent=obs.is_agent[keep],
-                step_s=obs.step_s,
-            )
+    vehicle_rows = [r for r, m in enumerate(keep) if is_vehicle[m]]
+    per_cand = {}
+    late = np.flatnonzero(diverge < n_steps)
+    if len(late):
+        tokens = list(snapshots[0][0])
+        lock = _Lockstep(tokens, snapshots[0][0], k)
+        for c in late:
+            per_cand[int(c)] = shared.copy()
+            per_cand[int(c)][vehicle_rows, diverge[c]:] = np.nan
+        for step in range(int(diverge[late].min()), n_steps):
+            for c in late[diverge[late] == step]:
+                lock.load(int(c), *snapshots[step - 1])
+            rows_now = late[diverge[late] <= step]
+            lock.step(rows_now, egos[rows_now, step - 1], cfg, vehicle)
+            for c, boxes in zip(rows_now, lock.frames(rows_now, vehicles, cfg), strict=True):
+                for token, box in boxes.items():
+                    per_cand[int(c)][rows[token], step] = box
+    return [
+        Observation(
+            tokens=[obs.tokens[m] for m in keep],
+            types=[obs.types[m] for m in keep],
+            corners=per_cand.get(c, shared),
+            headings=obs.headings[keep],
+            velocities=obs.velocities[keep],
+            is_agent=obs.is_agent[keep],
+            step_s=obs.step_s,
         )
-    return out
+        for c in range(k)
+    ]
 
 
 def reactive_observation(

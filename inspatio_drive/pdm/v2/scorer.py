@@ -458,6 +458,7 @@ def score_epdms(
     m = _static_metrics(rows, cache, config, history)
     nc_ref, nc, col_ref, col = np.ones(k), np.ones(k), np.full(k, -1), np.full(k, -1)
     ttc_ref, ttc, ttc_step_ref, ttc_step = np.ones(k), np.ones(k), np.full(k, -1), np.full(k, -1)
+    human_obs = None
     if traffic == "log_replay":  # one observation for every row
         obs = traffic_observation(traffic, cache, states[first])
         a, b, c, d = _collision_metrics(rows, m, np.arange(k + 1), cache, obs, config)
@@ -466,8 +467,11 @@ def score_epdms(
     else:
         if map_api is None:
             raise ValueError("traffic=reactive needs the scene's map (score_epdms(..., map_api=...))")
-        observations = reactive_observations(cache, rows[1:], map_api, idm, vehicle)
-        for i, obs in enumerate(observations):
+        # one batch: the candidates (and the human of the filter call) share the ego-free IDM rollout
+        egos = np.concatenate([states[1:2], rows[1:]]) if run_filter else rows[1:]
+        observations = reactive_observations(cache, egos, map_api, idm, vehicle)
+        human_obs = observations[0] if run_filter else None
+        for i, obs in enumerate(observations[1:] if run_filter else observations):
             a, b, c, d = _collision_metrics(rows, m, np.array([0, 1 + i]), cache, obs, config)
             nc_ref[i], col_ref[i], ttc_ref[i], ttc_step_ref[i] = a[0], b[0], c[0], d[0]
             nc[i], col[i], ttc[i], ttc_step[i] = a[1], b[1], c[1], d[1]
@@ -491,7 +495,7 @@ def score_epdms(
     metrics = {key: v.copy() for key, v in raw.items()}
     if run_filter:
         hm = _static_metrics(states[1:2], cache, config, None)
-        h_obs = traffic_observation(traffic, cache, states[1], map_api, idm, vehicle)
+        h_obs = human_obs if human_obs is not None else traffic_observation(traffic, cache, states[1], map_api, idm, vehicle)
         h_nc, _, h_ttc, _ = _collision_metrics(states[1:2], hm, np.array([0]), cache, h_obs, config)
         human = {key: float(hm[key][0]) for key in STATIC_SUBMETRICS}
         human.update(no_at_fault_collisions=float(h_nc[0]), time_to_collision_within_bound=float(h_ttc[0]),
