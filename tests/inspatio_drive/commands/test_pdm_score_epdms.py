@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from inspatio_drive.commands.bench_pdm import main as bench_main
 from inspatio_drive.commands.metric_cache import main as metric_cache_main
 from inspatio_drive.commands.pdm_score import main
 from inspatio_drive.pdm.v2.scorer import EC_COLUMN, SUBMETRICS
@@ -84,3 +85,23 @@ def test_metric_cache_epdms_store_then_pdm_score(data_root, files, tmp_path, cap
         assert row["score"] == pytest.approx(gold["score_no_previous_frame"], abs=1e-6), row["name"]
     assert main([*args, "epdms.human_filter=pre_151", f"output={out}"]) == 0
     assert {r["human_filter"] for r in json.loads(out.read_text())["candidates"]} == {"pre_151"}
+
+
+def test_first_scene_of_a_log_has_no_previous_frame(data_root, files, capsys):
+    prev_token = "f5f19aa8daa49bb1"  # scene D's earlier scene: the first of its log (frame_interval 1)
+    args = ["metric=epdms", f"candidates={files['cands']}", f"previous_candidates={files['prev']}",
+            f"data_root={data_root}", f"token={prev_token}", "output=-"]
+    assert main(args) == 2
+    assert "first of its log, it has no previous frame" in capsys.readouterr().err
+
+
+def test_bench_pdm_epdms_both_policies(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["metric=epdms", "num_candidates=4", "repeats=1", "warmup=0", f"output={out}", "scenes=[" +
+            str(GOLDEN / "scene_d") + "]"]
+    assert bench_main(args) == 0
+    (row,) = json.loads(out.read_text())["scenes"]
+    assert row["scene"] == "scene_d" and row["cache_ms_median"] > 0 and row["navsim_cache_ms"] > 0
+    assert set(row["scoring"]) == {"log_replay", "reactive"}
+    assert all(v["ms_median"] > 0 and v["navsim_ms"] > 0 for v in row["scoring"].values())
+    assert bench_main(["metric=epdms", "traffic=[idm]", "repeats=1"]) == 2
