@@ -21,7 +21,13 @@ from inspatio_drive.data.log_reader import (
 )
 from inspatio_drive.data.pcd import PCDError, parse_pcd, read_pcd, write_pcd
 from inspatio_drive.data.roots import DataConfig, resolve_data_paths
-from inspatio_drive.data.safe_pickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
+from inspatio_drive.data.safe_pickle import (
+    CorruptPickleError,
+    SafeUnpickler,
+    UnsafePickleError,
+    safe_load,
+    safe_loads,
+)
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
 from inspatio_drive.data.types import (
     CAMERA_NAMES,
@@ -54,6 +60,7 @@ __all__ = [
     "AgentInput",
     "Annotations",
     "Camera",
+    "CorruptPickleError",
     "DataConfig",
     "EgoStatus",
     "Frame",
