@@ -5,10 +5,11 @@ Examples (hydra overrides; knobs in ``configs/pdm_score.yaml``)::
     inspatio-drive pdm-score candidates=cands.npz metric_cache=cache/<token> output=scores.json
     inspatio-drive pdm-score candidates=cands.json data_root=$OPENSCENE_DATA_ROOT token=<token> output=-
 
-Candidates file: NPZ with an array ``trajectories`` (or a single array) of shape ``[K, 8, 3]`` and optional
-``names``; or JSON: ``[[[x, y, heading] * 8] * K]``, ``{"trajectories": ..., "names": [...]}`` or a list of
-``{"name": ..., "poses_local_xyh": [[x, y, heading] * 8]}``. Poses at t = 0.5…4.0 s in the current rear-axle
-frame (x forward, y left, metres, radians).
+Candidates file (:mod:`inspatio_drive.data.candidates`): NPZ with an array ``trajectories`` (or a single array)
+of shape ``[K, 8, 3]`` and optional ``names``; NPY ``[K, 8, 3]``; or JSON: ``[[[x, y, heading] * 8] * K]``,
+``{"trajectories": ..., "names": [...]}`` or a list of ``{"name": ..., "poses_local_xyh": [[x, y, heading] * 8]}``.
+Poses at t = 0.5…4.0 s in the current rear-axle frame (x forward, y left, metres, radians); another sampling
+is refused unless ``candidates_resample=true`` (then the JSON says ``candidates_resampled``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from inspatio_drive.commands.base import compose_command
 from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.data.candidates import read_candidates
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import navsim_backend
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -37,52 +39,13 @@ from inspatio_drive.pdm.types import MetricCache
 __all__ = ["load_candidates", "main", "results_to_json"]
 
 
-def load_candidates(path: str | Path) -> tuple[NDArray[np.float64], list[str] | None]:
-    """Read ``[K, P, 3]`` candidate poses (and optional names) from a JSON or NPZ file; clear errors."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"candidates file {p} does not exist")
-    names: list[str] | None = None
-    if p.suffix.lower() == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            keys = list(z.files)
-            if "trajectories" in z.files:
-                arr = z["trajectories"]
-            elif len([k for k in keys if k != "names"]) == 1:
-                arr = z[next(k for k in keys if k != "names")]
-            else:
-                raise ValueError(f"{p}: expected an array 'trajectories' [K, 8, 3], found arrays {keys}")
-            if "names" in z.files:
-                names = [str(n) for n in z["names"]]
-    elif p.suffix.lower() == ".json":
-        data: Any = json.loads(p.read_text())
-        if isinstance(data, dict):
-            if "trajectories" not in data:
-                raise ValueError(f"{p}: JSON object needs a field 'trajectories' [K, 8, 3]")
-            arr, names = data["trajectories"], data.get("names")
-        elif isinstance(data, list) and data and isinstance(data[0], dict):
-            try:
-                arr = [c["poses_local_xyh"] for c in data]
-            except KeyError as exc:
-                raise ValueError(f"{p}: every candidate object needs a field {exc}") from exc
-            names = [str(c.get("name", i)) for i, c in enumerate(data)]
-        else:
-            arr = data
-    else:
-        raise ValueError(f"{p}: unknown candidates format {p.suffix!r}; expected .json or .npz")
-    try:
-        traj = np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{p}: trajectories are not a numeric [K, 8, 3] array ({exc})") from exc
-    if traj.ndim == 2:
-        traj = traj[None]
-    if traj.ndim != 3 or traj.shape[-1] != 3 or len(traj) == 0:
-        raise ValueError(f"{p}: trajectories must have shape [K, P, 3] (x, y, heading), got {traj.shape}")
-    if not np.isfinite(traj).all():
-        raise ValueError(f"{p}: trajectories contain NaN or infinite values")
-    if names is not None and len(names) != len(traj):
-        raise ValueError(f"{p}: {len(names)} names for {len(traj)} trajectories")
-    return traj, None if names is None else [str(n) for n in names]
+def load_candidates(
+    path: str | Path, interval_s: float | None = None, resample: bool = False
+) -> tuple[NDArray[np.float64], list[str] | None]:
+    """``[K, 8, 3]`` candidate poses at 0.5 s (and optional names) of a JSON / NPZ / NPY file
+    (:func:`inspatio_drive.data.candidates.read_candidates`; other samplings only with ``resample``)."""
+    cands = read_candidates(path, interval_s=interval_s, resample=resample, resample_knob="candidates_resample")
+    return cands.poses, cands.names
 
 
 def results_to_json(results: PDMResults, token: str, backend: str) -> dict[str, Any]:
@@ -176,7 +139,11 @@ def _load_cache(path: str | Path, token: str | None) -> MetricCache:
 
 def run(cfg: Any) -> dict[str, Any]:
     """Score the candidates of ``cfg`` (a composed ``pdm_score`` config); returns the JSON document."""
-    traj, names = load_candidates(cfg.candidates)
+    cands = read_candidates(cfg.candidates, interval_s=cfg.candidates_interval_s, resample=bool(cfg.candidates_resample),
+                            resample_knob="candidates_resample")
+    traj, names = cands.poses, cands.names
+    if cands.resampled:
+        print(f"pdm-score: {cfg.candidates}: {cands.describe_resampling()}", file=sys.stderr)
     if cfg.backend == "navsim":
 
         if not cfg.metric_cache:
@@ -200,7 +167,10 @@ def run(cfg: Any) -> dict[str, Any]:
         token = cache.token
     else:
         raise ValueError(f"backend: {cfg.backend!r}; expected 'inspatio' or 'navsim'")
-    return results_to_json(results, token, cfg.backend)
+    doc = results_to_json(results, token, cfg.backend)
+    if cands.resampled:
+        doc["candidates_resampled"] = cands.describe_resampling()
+    return doc
 
 
 def main(overrides: Sequence[str] = ()) -> int:
