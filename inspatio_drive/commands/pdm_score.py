@@ -70,38 +70,22 @@ def _scorer_config(overrides: dict[str, Any]) -> PDMScorerConfig:
     return PDMScorerConfig(**{k: str(v) if k in text else float(v) for k, v in overrides.items()})
 
 
-def _split_folder(data_root: Path, split: str | None) -> Path:
-    """``<data_root>/navsim_logs/<split>``; with ``split=None`` the only split folder there."""
-    logs = data_root / "navsim_logs"
-    if split:
-        folder = logs / split
-        if not folder.is_dir():
-            raise FileNotFoundError(f"split: {folder} does not exist")
-        return folder
-    splits = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
-    if len(splits) != 1:
-        raise ValueError(
-            f"split: {logs} holds {len(splits)} split folders {[p.name for p in splits]}; choose one with split=<name>"
-        )
-    return splits[0]
-
-
 def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
     """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
 
     logs = data_root / "navsim_logs"
-    if split:
-        folders = [_split_folder(data_root, split)]
+    if split:  # a folder, or a navsim split name (navtest, navmini, ...) resolved by the data layer
+        splits = [split]
     else:
-        folders = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
-        if not folders:
+        splits = sorted(p.name for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+        if not splits:
             raise FileNotFoundError(f"data_root: no split folders under {logs}")
-    for folder in folders:
-        data = {"data_root": str(data_root), "split": folder.name, "scene_filter": {}}
+    for name in splits:
+        data = {"data_root": str(data_root), "split": name, "scene_filter": {}}
         loader = scene_loader_from_config(data, sensors="none", show_progress=False)
         if token in loader.tokens:
             return loader.get_scene_from_token(token)
-    raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
+    raise ValueError(f"token: scene {token} not found in split(s) {splits} of {logs}")
 
 
 def _cache_from_data_root(cfg: Any) -> MetricCache:
