@@ -56,7 +56,7 @@ def _where(source: str, index: int | None, frame: Mapping[str, Any] | None = Non
 
 
 def _fail(source: str, index: int | None, frame: Mapping[str, Any] | None, field: str, expected: str, got: Any) -> None:
-    shown = repr(got)
+    shown = " ".join(repr(got).split())  # one line, even for a multi-line array repr
     if len(shown) > 80:
         shown = shown[:77] + "..."
     raise LogFormatError(f"{_where(source, index, frame)}: field '{field}': expected {expected}, got {shown}")
