@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from PIL import Image
 from tqdm import tqdm
 
 from inspatio_drive.closed_loop.geometric import resize_image
+from inspatio_drive.contracts.errors import brief_repr
 from inspatio_drive.data.log_reader import LogFormatError, float_array
-from inspatio_drive.data.pcd import read_pcd, write_pcd
+from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.safe_pickle import safe_load
+from inspatio_drive.data.sensors import load_image, load_lidar
 from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lidar, Scene, SceneMetadata
 from inspatio_drive.data.writers import write_jpeg
 from inspatio_drive.geometry.intrinsics import resize_intrinsics
@@ -203,10 +204,10 @@ def _scene_metadata(meta: Any, source: str) -> SceneMetadata:
                                                                   "num_history_frames", "num_future_frames")}
     for k in ("log_name", "scene_token", "map_name", "initial_token"):
         if not isinstance(values[k], str):
-            raise LogFormatError(f"{source}: scene_metadata: field {k!r}: expected str, got {values[k]!r:.60}")
+            raise LogFormatError(f"{source}: scene_metadata: field {k!r}: expected str, got {brief_repr(values[k], 60)}")
     for k in ("num_history_frames", "num_future_frames"):
         if isinstance(values[k], bool) or not isinstance(values[k], (int, np.integer)) or values[k] < 0:
-            raise LogFormatError(f"{source}: scene_metadata: field {k!r}: expected an int >= 0, got {values[k]!r:.60}")
+            raise LogFormatError(f"{source}: scene_metadata: field {k!r}: expected an int >= 0, got {brief_repr(values[k], 60)}")
     return SceneMetadata(**values)
 
 
@@ -217,40 +218,42 @@ def _frame(fr: Any, i: int, source: str, blobs: Path, load_images: bool) -> Fram
     def arr(value: Any, shape: tuple[int, ...], field: str) -> NDArray[np.float64]:
         return float_array(value, shape, field, source, i)
 
-    command = np.asarray(_need(st, "driving_command", source, where))
-    if command.shape != (4,) or not np.issubdtype(command.dtype, np.number):
-        raise LogFormatError(f"{source}: {where}: field 'ego_status.driving_command': expected a numeric array of shape (4,)")
+    command = arr(_need(st, "driving_command", source, where), (4,), "ego_status.driving_command")
+    if not ((command == 0) | (command == 1)).all():
+        raise LogFormatError(f"{source}: {where}: field 'ego_status.driving_command': expected one-hot (0 / 1) values, "
+                             f"got {brief_repr(command, 40)}")
+    command = command.astype(np.int64)
+    in_global = st.get("in_global_frame", True)
+    if not isinstance(in_global, (bool, np.bool_)):
+        raise LogFormatError(f"{source}: {where}: field 'ego_status.in_global_frame': expected a bool, got {brief_repr(in_global, 40)}")
     status = EgoStatus(arr(_need(st, "ego_pose", source, where), (3,), "ego_status.ego_pose"),
                        arr(_need(st, "ego_velocity", source, where), (2,), "ego_status.ego_velocity").astype(np.float32),
                        arr(_need(st, "ego_acceleration", source, where), (2,), "ego_status.ego_acceleration").astype(np.float32),
-                       command, bool(st.get("in_global_frame", True)))
+                       command, bool(in_global))
     cams = {}
     camera_dict = _need(fr, "camera_dict", source, where)
     if not isinstance(camera_dict, Mapping):
         raise LogFormatError(f"{source}: {where}: field 'camera_dict': expected a dict, got {type(camera_dict).__name__}")
     for key, c in camera_dict.items():
         if not isinstance(key, str):
-            raise LogFormatError(f"{source}: {where}: field 'camera_dict': expected camera names, got {key!r:.40}")
+            raise LogFormatError(f"{source}: {where}: field 'camera_dict': expected camera names, got {brief_repr(key, 40)}")
         field = f"camera_dict.{key}"
         data_path = _need(c, "data_path", source, where)
         if data_path is not None and not isinstance(data_path, str):
             raise LogFormatError(f"{source}: {where}: field '{field}.data_path': expected str or None")
         image = None
         if load_images and data_path:
-            file = blobs / data_path
-            if not file.is_file():
-                raise FileNotFoundError(f"{source}: {where} camera {key}: image {file} not found")
-            image = np.asarray(Image.open(file).convert("RGB"))
+            image = load_image(blobs / data_path, f"{source}: {where} camera {key}")
         cams[key.upper()] = Camera(key.upper(), image, arr(_need(c, "cam_intrinsic", source, where), (3, 3), f"{field}.cam_intrinsic"),
                                    arr(_need(c, "sensor2lidar_rotation", source, where), (3, 3), f"{field}.sensor2lidar_rotation"),
                                    arr(_need(c, "sensor2lidar_translation", source, where), (3,), f"{field}.sensor2lidar_translation"),
                                    arr(c.get("distortion", np.zeros(5)), (5,), f"{field}.distortion"), data_path)
     lidar = Lidar(None)
     lidar_path = fr.get("lidar_path")
+    if lidar_path is not None and not isinstance(lidar_path, str):
+        raise LogFormatError(f"{source}: {where}: field 'lidar_path': expected str or None, got {brief_repr(lidar_path, 40)}")
     if lidar_path:
-        if not isinstance(lidar_path, str):
-            raise LogFormatError(f"{source}: {where}: field 'lidar_path': expected str or None")
-        lidar = Lidar(read_pcd(blobs / lidar_path), lidar_path)
+        lidar = Lidar(load_lidar(blobs / lidar_path, f"{source}: {where}"), lidar_path)
     ann = fr.get("annotations")
     annotations = None
     if ann is not None:
@@ -264,9 +267,9 @@ def _frame(fr: Any, i: int, source: str, blobs: Path, load_images: bool) -> Fram
             raise LogFormatError(f"{source}: {where}: field 'annotations': {exc}") from None
     token, timestamp = _need(fr, "token", source, where), _need(fr, "timestamp", source, where)
     if not isinstance(token, str):
-        raise LogFormatError(f"{source}: {where}: field 'token': expected str, got {token!r:.40}")
+        raise LogFormatError(f"{source}: {where}: field 'token': expected str, got {brief_repr(token, 40)}")
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, np.integer)):
-        raise LogFormatError(f"{source}: {where}: field 'timestamp': expected int (µs), got {timestamp!r:.40}")
+        raise LogFormatError(f"{source}: {where}: field 'timestamp': expected int (µs), got {brief_repr(timestamp, 40)}")
     try:
         roadblocks = _need(fr, "roadblock_ids", source, where)
         if isinstance(roadblocks, (str, bytes)):
@@ -288,7 +291,7 @@ def read_synthetic_scene(path: str | Path, sensor_blobs: str | Path | None = Non
     Raises:
         LogFormatError: a missing or malformed field (file, frame, field, expectation).
         CorruptPickleError / UnsafePickleError: a truncated or corrupt file, or a forbidden global.
-        PCDError: a malformed LiDAR file; FileNotFoundError: a missing image.
+        SensorError: a missing or unreadable image or LiDAR file (pickle, frame and sensor file named).
     """
     path = Path(path)
     blobs = Path(sensor_blobs) if sensor_blobs else path.parent.parent / "sensor_blobs"

@@ -18,6 +18,7 @@ __all__ = [
     "LogFormatError",
     "MapFormatError",
     "TrajectoryFormatError",
+    "brief_repr",
 ]
 
 
@@ -46,3 +47,10 @@ class CandidateFormatError(InputFormatError):
 class TrajectoryFormatError(InputFormatError):
     """An InSpatio-World trajectory file (3-line ``.txt``, ``target_tcw.txt``, ``.npy``) is malformed:
     file and line (for text files), what was expected."""
+
+
+def brief_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` on one line (whitespace runs collapsed, e.g. a multi-line numpy array) and cut to
+    ``limit`` characters, for the "got …" part of an error message."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from inspatio_drive.contracts.errors import CandidateFormatError
+from inspatio_drive.contracts.errors import CandidateFormatError, brief_repr
 from inspatio_drive.geometry.interpolation import interpolate_se2
 
 __all__ = ["CANDIDATE_INTERVAL_S", "CANDIDATE_NUM_POSES", "CandidateFile", "read_candidates"]
@@ -85,7 +85,7 @@ def _scalar_interval(value: Any, path: Path) -> float:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise _fail(path, f"'interval_s' must be one positive number of seconds, got {value!r:.40}")
+        raise _fail(path, f"'interval_s' must be one positive number of seconds, got {brief_repr(value, 40)}")
     return float(arr)
 
 
@@ -95,7 +95,7 @@ def _names(value: Any, path: Path) -> list[str]:
     out = []
     for n in value:
         if not isinstance(n, (str, int, np.str_, np.integer)):
-            raise _fail(path, f"'names' must be a list of strings, got an entry {n!r:.40}")
+            raise _fail(path, f"'names' must be a list of strings, got an entry {brief_repr(n, 40)}")
         out.append(str(n))
     return out
 
@@ -177,9 +177,12 @@ def read_candidates(
         raise _fail(p, f"the file says interval_s={declared:g} but {interval_s:g} s was given")
     dt = float(declared if declared is not None else (CANDIDATE_INTERVAL_S if interval_s is None else interval_s))
     try:
-        traj = np.asarray(arr, dtype=np.float64)
+        raw = np.asarray(arr)
     except (TypeError, ValueError, OverflowError) as exc:
         raise _fail(p, f"trajectories are not a numeric [K, 8, 3] array ({_detail(exc)})") from None
+    if raw.dtype.kind not in "iuf":  # no strings parsed as numbers, no complex / bool / object values
+        raise _fail(p, f"trajectories are not a numeric [K, 8, 3] array of real numbers (dtype {raw.dtype})")
+    traj = raw.astype(np.float64)
     if traj.ndim == 2:
         traj = traj[None]
     if traj.ndim != 3 or traj.shape[-1] != 3 or traj.shape[0] == 0 or traj.shape[1] == 0:

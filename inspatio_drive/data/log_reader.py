@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pyquaternion import Quaternion
 
-from inspatio_drive.contracts.errors import LogFormatError
+from inspatio_drive.contracts.errors import LogFormatError, brief_repr
 from inspatio_drive.data.safe_pickle import safe_load
 from inspatio_drive.data.types import CAMERA_NAMES, Annotations, Camera, EgoStatus, Frame, Lidar
 
@@ -56,9 +56,7 @@ def _where(source: str, index: int | None, frame: Mapping[str, Any] | None = Non
 
 
 def _fail(source: str, index: int | None, frame: Mapping[str, Any] | None, field: str, expected: str, got: Any) -> None:
-    shown = " ".join(repr(got).split())  # one line, even for a multi-line array repr
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    shown = brief_repr(got, 80)
     raise LogFormatError(f"{_where(source, index, frame)}: field '{field}': expected {expected}, got {shown}")
 
 
@@ -77,8 +75,11 @@ def float_array(
 ) -> NDArray[np.float64]:
     """Convert a field to a finite float64 array of the given shape (``-1`` = any length), or fail clearly."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":  # no strings parsed as numbers, no complex / bool / object values
+            raise TypeError(raw.dtype)
+        arr = raw.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
         _fail(source, index, frame, field, f"numeric array of shape {shape}", value)
     got = arr.shape
     if got != shape and (len(got) != len(shape) or any(s != -1 and s != a for s, a in zip(shape, got))):
@@ -179,9 +180,10 @@ def annotations_from_dict(frame: Mapping[str, Any], source: str, index: int) -> 
         velocity = np.zeros((0, 3))
     for key in ("gt_names", "instance_tokens", "track_tokens"):
         value = anns[key]
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != len(boxes):
-            shown = f"length {len(value)}" if hasattr(value, "__len__") and not isinstance(value, (str, bytes)) else value
-            _fail(source, index, frame, f"anns.{key}", f"one entry per box ({len(boxes)})", shown)
+        is_list = isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+        if not is_list or len(value) != len(boxes):
+            _fail(source, index, frame, f"anns.{key}", f"a list with one entry per box ({len(boxes)})",
+                  f"length {len(value)}" if is_list else value)
     try:
         return Annotations(
             boxes=boxes,

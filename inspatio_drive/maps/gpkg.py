@@ -17,7 +17,7 @@ import shapely
 from numpy.typing import NDArray
 from pyogrio import raw
 
-from inspatio_drive.contracts.errors import MapFormatError
+from inspatio_drive.contracts.errors import MapFormatError, brief_repr
 
 __all__ = ["GpkgLayer", "MapFormatError", "feature_count", "list_layers", "read_layer", "read_projected_crs"]
 
@@ -74,7 +74,7 @@ class GpkgLayer:
             try:
                 out.append(str(int(v)))
             except (TypeError, ValueError, OverflowError):
-                raise MapFormatError(f"{path}: layer {self.name!r} column {name!r}: expected integer ids, got {v!r:.40}") from None
+                raise MapFormatError(f"{path}: layer {self.name!r} column {name!r}: expected integer ids, got {brief_repr(v, 40)}") from None
         return out
 
     def float_column(self, name: str, path: Path | str = "") -> NDArray[np.float64]:

@@ -91,7 +91,7 @@ def _broken(tmp_path, mutate, index=2):
         (lambda f: f["cams"].pop("CAM_R2"), r"'cams': expected all eight cameras.*CAM_R2"),
         (lambda f: f["cams"]["CAM_F0"].update(cam_intrinsic=np.eye(4)), r"'cams.CAM_F0.cam_intrinsic': expected numeric array of shape \(3, 3\)"),
         (lambda f: f["anns"].update(gt_boxes=np.zeros((4, 5))), r"'anns.gt_boxes'"),
-        (lambda f: f["anns"].update(track_tokens=[]), r"'anns.track_tokens': expected one entry per box"),
+        (lambda f: f["anns"].update(track_tokens=[]), r"'anns.track_tokens': expected a list with one entry per box"),
         (lambda f: f["anns"].update(gt_velocity_3d=f["anns"]["gt_velocity_3d"][:, :2]),
          r"'anns.gt_velocity_3d': expected numeric array of shape \(\d+, 3\), got 'shape \(\d+, 2\)'"),
         (lambda f: f["anns"].update(gt_velocity_3d=np.full_like(f["anns"]["gt_velocity_3d"], np.inf)),
