@@ -85,3 +85,18 @@ def test_split_file_errors_name_the_file(tmp_path: Path):
     (tmp_path / "odd.yaml").write_text("data_split: test\nscene_filter: {windows: 3}\n")
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['windows'\]"):
         navsim_split("odd", tmp_path)
+
+
+def test_navsim_v2_scene_filter_yaml_with_synthetic_scenes(tmp_path: Path):
+    """navsim's own navhard filter (include_synthetic_scenes: true) is refused with the way to its first stage;
+    with the switch off, the second-stage token lists are ignored (they never select original scenes)."""
+    from inspatio_drive.data import SceneFilter
+
+    text = ("_target_: navsim.common.dataclasses.SceneFilter\nnum_future_frames: 8\ninclude_synthetic_scenes: {on}\n"
+            "tokens: ['00016f8b45c25a1d']\nreactive_synthetic_initial_tokens: ['5421fa2f2e2b4cb13']\n")
+    (tmp_path / "on.yaml").write_text(text.format(on="true"))
+    with pytest.raises(ValueError, match=r"on\.yaml: .*include_synthetic_scenes: true .*data\.split=navhard_two_stage"):
+        SceneFilter.from_yaml(tmp_path / "on.yaml")
+    (tmp_path / "off.yaml").write_text(text.format(on="false"))
+    sf = SceneFilter.from_yaml(tmp_path / "off.yaml")
+    assert sf.tokens == ["00016f8b45c25a1d"] and sf.num_future_frames == 8
