@@ -11,10 +11,11 @@ With ``metric=epdms`` every candidate row carries navsim v2's columns (the 8 sub
 ``two_frame_extended_comfort`` when ``previous_candidates`` is given, ``score``), the traffic policy and the
 human-filter variant.
 
-Candidates file: NPZ with an array ``trajectories`` (or a single array) of shape ``[K, 8, 3]`` and optional
-``names``; or JSON: ``[[[x, y, heading] * 8] * K]``, ``{"trajectories": ..., "names": [...]}`` or a list of
-``{"name": ..., "poses_local_xyh": [[x, y, heading] * 8]}``. Poses at t = 0.5…4.0 s in the current rear-axle
-frame (x forward, y left, metres, radians).
+Candidates file (:mod:`inspatio_drive.data.candidates`): NPZ with an array ``trajectories`` (or a single array)
+of shape ``[K, 8, 3]`` and optional ``names``; NPY ``[K, 8, 3]``; or JSON: ``[[[x, y, heading] * 8] * K]``,
+``{"trajectories": ..., "names": [...]}`` or a list of ``{"name": ..., "poses_local_xyh": [[x, y, heading] * 8]}``.
+Poses at t = 0.5…4.0 s in the current rear-axle frame (x forward, y left, metres, radians); another sampling
+is refused unless ``candidates_resample=true`` (then the JSON says ``candidates_resampled``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from inspatio_drive.commands.base import compose_command
 from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.data.candidates import read_candidates
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import navsim_backend
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -46,52 +48,13 @@ from inspatio_drive.pdm.v2.scorer import EPDMSConfig, PreviousFrame, score_epdms
 __all__ = ["load_candidates", "main", "results_to_json"]
 
 
-def load_candidates(path: str | Path) -> tuple[NDArray[np.float64], list[str] | None]:
-    """Read ``[K, P, 3]`` candidate poses (and optional names) from a JSON or NPZ file; clear errors."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"candidates file {p} does not exist")
-    names: list[str] | None = None
-    if p.suffix.lower() == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            keys = list(z.files)
-            if "trajectories" in z.files:
-                arr = z["trajectories"]
-            elif len([k for k in keys if k != "names"]) == 1:
-                arr = z[next(k for k in keys if k != "names")]
-            else:
-                raise ValueError(f"{p}: expected an array 'trajectories' [K, 8, 3], found arrays {keys}")
-            if "names" in z.files:
-                names = [str(n) for n in z["names"]]
-    elif p.suffix.lower() == ".json":
-        data: Any = json.loads(p.read_text())
-        if isinstance(data, dict):
-            if "trajectories" not in data:
-                raise ValueError(f"{p}: JSON object needs a field 'trajectories' [K, 8, 3]")
-            arr, names = data["trajectories"], data.get("names")
-        elif isinstance(data, list) and data and isinstance(data[0], dict):
-            try:
-                arr = [c["poses_local_xyh"] for c in data]
-            except KeyError as exc:
-                raise ValueError(f"{p}: every candidate object needs a field {exc}") from exc
-            names = [str(c.get("name", i)) for i, c in enumerate(data)]
-        else:
-            arr = data
-    else:
-        raise ValueError(f"{p}: unknown candidates format {p.suffix!r}; expected .json or .npz")
-    try:
-        traj = np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{p}: trajectories are not a numeric [K, 8, 3] array ({exc})") from exc
-    if traj.ndim == 2:
-        traj = traj[None]
-    if traj.ndim != 3 or traj.shape[-1] != 3 or len(traj) == 0:
-        raise ValueError(f"{p}: trajectories must have shape [K, P, 3] (x, y, heading), got {traj.shape}")
-    if not np.isfinite(traj).all():
-        raise ValueError(f"{p}: trajectories contain NaN or infinite values")
-    if names is not None and len(names) != len(traj):
-        raise ValueError(f"{p}: {len(names)} names for {len(traj)} trajectories")
-    return traj, None if names is None else [str(n) for n in names]
+def load_candidates(
+    path: str | Path, interval_s: float | None = None, resample: bool = False
+) -> tuple[NDArray[np.float64], list[str] | None]:
+    """``[K, 8, 3]`` candidate poses at 0.5 s (and optional names) of a JSON / NPZ / NPY file
+    (:func:`inspatio_drive.data.candidates.read_candidates`; other samplings only with ``resample``)."""
+    cands = read_candidates(path, interval_s=interval_s, resample=resample, resample_knob="candidates_resample")
+    return cands.poses, cands.names
 
 
 def results_to_json(results: PDMResults, token: str, backend: str) -> dict[str, Any]:
@@ -116,37 +79,21 @@ def _scorer_config(overrides: dict[str, Any]) -> PDMScorerConfig:
     return PDMScorerConfig(**{k: str(v) if k in text else float(v) for k, v in overrides.items()})
 
 
-def _split_folder(data_root: Path, split: str | None) -> Path:
-    """``<data_root>/navsim_logs/<split>``; with ``split=None`` the only split folder there."""
-    logs = data_root / "navsim_logs"
-    if split:
-        folder = logs / split
-        if not folder.is_dir():
-            raise FileNotFoundError(f"split: {folder} does not exist")
-        return folder
-    splits = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
-    if len(splits) != 1:
-        raise ValueError(
-            f"split: {logs} holds {len(splits)} split folders {[p.name for p in splits]}; choose one with split=<name>"
-        )
-    return splits[0]
-
-
 def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
     """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
 
     logs = data_root / "navsim_logs"
-    if split:
-        folders = [_split_folder(data_root, split)]
+    if split:  # a folder, or a navsim split name (navtest, navmini, ...) resolved by the data layer
+        splits = [split]
     else:
-        folders = sorted(p for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
-        if not folders:
+        splits = sorted(p.name for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+        if not splits:
             raise FileNotFoundError(f"data_root: no split folders under {logs}")
-    for folder in folders:
-        loader = _token_loader(data_root, folder.name)
+    for name in splits:
+        loader = _token_loader(data_root, name)
         if token in loader.tokens:
             return loader.get_scene_from_token(token)
-    raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
+    raise ValueError(f"token: scene {token} not found in split(s) {splits} of {logs}")
 
 
 def _token_loader(data_root: Path, split: str) -> Any:
@@ -159,9 +106,9 @@ def _token_loader(data_root: Path, split: str) -> Any:
 def _previous_scene(data_root: Path, split: str | None, token: str) -> Any:
     """The scene whose current frame precedes ``token``'s in its log (navsim one-stage pairing), or an error."""
     logs = data_root / "navsim_logs"
-    folders = [_split_folder(data_root, split)] if split else sorted(p for p in logs.glob("*") if p.is_dir())
-    for folder in folders:
-        loader = _token_loader(data_root, folder.name)
+    splits = [split] if split else sorted(p.name for p in logs.glob("*") if p.is_dir())
+    for name in splits:
+        loader = _token_loader(data_root, name)
         for tokens in loader.get_tokens_list_per_log().values():
             if token in tokens:
                 i = tokens.index(token)
@@ -170,7 +117,7 @@ def _previous_scene(data_root: Path, split: str | None, token: str) -> Any:
                         f"previous_candidates: scene {token} is the first of its log, it has no previous frame"
                     )
                 return loader.get_scene_from_token(tokens[i - 1])
-    raise ValueError(f"token: scene {token} not found in {[str(f) for f in folders]}")
+    raise ValueError(f"token: scene {token} not found in split(s) {splits} of {logs}")
 
 
 def _cache_from_data_root(cfg: Any) -> MetricCache:
@@ -307,11 +254,24 @@ def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
 
 def run(cfg: Any) -> dict[str, Any]:
     """Score the candidates of ``cfg`` (a composed ``pdm_score`` config); returns the JSON document."""
-    traj, names = load_candidates(cfg.candidates)
+    cands = read_candidates(cfg.candidates, interval_s=cfg.candidates_interval_s, resample=bool(cfg.candidates_resample),
+                            resample_knob="candidates_resample")
+    traj, names = cands.poses, cands.names
+    if cands.resampled:
+        print(f"pdm-score: {cfg.candidates}: {cands.describe_resampling()}", file=sys.stderr)
     if cfg.metric == "epdms":
-        return run_epdms(cfg, traj, names)
-    if cfg.metric != "pdms":
+        doc = run_epdms(cfg, traj, names)
+    elif cfg.metric != "pdms":
         raise ValueError(f"metric: expected pdms or epdms, got {cfg.metric!r}")
+    else:
+        doc = _run_pdms(cfg, traj, names)
+    if cands.resampled:
+        doc["candidates_resampled"] = cands.describe_resampling()
+    return doc
+
+
+def _run_pdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> dict[str, Any]:
+    """``metric=pdms``: NAVSIM v1.1 PDM score of the candidates (inspatio or navsim backend)."""
     if cfg.previous_candidates or cfg.previous_token:
         raise ValueError("previous_candidates / previous_token: only with metric=epdms (EC between frames)")
     if cfg.traffic != "log_replay":

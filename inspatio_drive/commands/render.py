@@ -12,6 +12,7 @@ import torch
 
 from inspatio_drive.commands.base import compose_command
 from inspatio_drive.data import DataConfig, scene_loader_from_config
+from inspatio_drive.data.candidates import read_candidates
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
@@ -92,15 +93,15 @@ def load_source(cfg: Any) -> dict[str, Any]:
     raise ValueError(f"source must be synthetic, sandbox or navsim, got {source!r}")
 
 
-def load_candidates(spec: str, logged: np.ndarray) -> np.ndarray:
-    """``logged`` or a ``.npy`` file of ``[K, T, 3]`` / ``[T, 3]`` candidates → float64 ``[K, T, 3]``."""
+def load_candidates(spec: str, logged: np.ndarray, interval_s: float | None = None, resample: bool = False) -> np.ndarray:
+    """``logged`` or a candidates file (``.npy`` / ``.npz`` / ``.json``, :func:`~inspatio_drive.data.candidates.read_candidates`:
+    ``[K, 8, 3]`` / ``[8, 3]`` at 0.5 s; other samplings only with ``resample``) → float64 ``[K, 8, 3]``."""
     if spec == "logged":
         return logged[None].astype(np.float64)
-    arr = np.load(Path(spec), allow_pickle=False)
-    arr = arr[None] if arr.ndim == 2 else arr
-    if arr.ndim != 3 or arr.shape[-1] != 3:
-        raise ValueError(f"{spec}: candidates must be [K, T, 3] or [T, 3] (x, y, heading), got {arr.shape}")
-    return arr.astype(np.float64)
+    cands = read_candidates(spec, interval_s=interval_s, resample=resample, resample_knob="candidates_resample")
+    if cands.resampled:
+        log.info("render: %s: %s", spec, cands.describe_resampling())
+    return cands.poses
 
 
 def main(overrides: list[str]) -> int:
@@ -109,7 +110,7 @@ def main(overrides: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     src = load_source(cfg)
-    cands = load_candidates(str(cfg.trajectory), src["logged"])
+    cands = load_candidates(str(cfg.trajectory), src["logged"], cfg.candidates_interval_s, bool(cfg.candidates_resample))
     k = int(cfg.candidate)
     if not 0 <= k < len(cands):
         raise ValueError(f"candidate {k} out of range: the file has {len(cands)} candidates")

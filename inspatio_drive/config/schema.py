@@ -89,6 +89,8 @@ class PDMScoreConfig:
     """``inspatio-drive pdm-score`` (configs/pdm_score.yaml)."""
 
     candidates: str = MISSING
+    candidates_interval_s: float | None = None
+    candidates_resample: bool = False
     metric_cache: str | None = None
     data_root: str | None = None
     maps_root: str | None = None
@@ -250,6 +252,8 @@ class RenderConfig:
     source: str = "synthetic"
     data: RenderDataSection = field(default_factory=RenderDataSection)
     trajectory: str = "logged"
+    candidates_interval_s: float | None = None
+    candidates_resample: bool = False
     candidate: int = 0
     camera: str = "CAM_F0"
     image_size: list[int] = field(default_factory=lambda: [832, 480])

@@ -1,8 +1,8 @@
 """Data layer: OpenScene / NAVSIM logs, sensors, scenes (no navsim or nuplan-devkit needed).
 
 Public entry points: :func:`read_log` (log pickle → typed frames), :class:`SceneLoader` (split →
-scenes / agent inputs, navsim semantics), :class:`SceneFilter`, :class:`SensorConfig`, PCD
-reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`), and
+scenes / agent inputs, navsim semantics), :class:`SceneFilter`, :class:`SensorConfig`, navsim's named splits
+(:func:`navsim_split`), candidate files (:func:`read_candidates`), PCD reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`), and
 :func:`scene_loader_from_config`: the one loader builder from a ``data`` node (schema :class:`DataConfig`). nuPlan maps:
 ``inspatio_drive.maps.load_map``.
 """
@@ -10,6 +10,7 @@ reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`), and
 import os
 from typing import Any
 
+from inspatio_drive.data.candidates import CandidateFile, read_candidates
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
 from inspatio_drive.data.loader import SceneLoader, SceneRef, scene_loader_from_config
 from inspatio_drive.data.log_reader import (
@@ -21,8 +22,15 @@ from inspatio_drive.data.log_reader import (
 )
 from inspatio_drive.data.pcd import PCDError, parse_pcd, read_pcd, write_pcd
 from inspatio_drive.data.roots import DataConfig, resolve_data_paths
-from inspatio_drive.data.safe_pickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
+from inspatio_drive.data.safe_pickle import (
+    CorruptPickleError,
+    SafeUnpickler,
+    UnsafePickleError,
+    safe_load,
+    safe_loads,
+)
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
+from inspatio_drive.data.splits import NavsimSplit, available_splits, navsim_split
 from inspatio_drive.data.types import (
     CAMERA_NAMES,
     LIDAR_FIELDS,
@@ -54,11 +62,14 @@ __all__ = [
     "AgentInput",
     "Annotations",
     "Camera",
+    "CandidateFile",
+    "CorruptPickleError",
     "DataConfig",
     "EgoStatus",
     "Frame",
     "Lidar",
     "LogFormatError",
+    "NavsimSplit",
     "PCDError",
     "SafeUnpickler",
     "Scene",
@@ -70,13 +81,16 @@ __all__ = [
     "SensorError",
     "SensorTimer",
     "UnsafePickleError",
+    "available_splits",
     "frame_from_dict",
     "global_ego_pose",
     "load_image",
     "load_lidar",
     "load_map",
     "navsim_absolute_to_relative",
+    "navsim_split",
     "parse_pcd",
+    "read_candidates",
     "read_log",
     "read_pcd",
     "read_raw_log",

@@ -89,9 +89,15 @@ class SceneFilter:
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> SceneFilter:
         """Build from a dict / hydra config node. Hydra's ``_target_`` / ``_convert_`` keys are ignored, and
-        so are navsim v2's synthetic-scene keys when they are off; any other unknown key is an error."""
+        so are navsim v2's synthetic-scene keys (token lists of the second stage, which never select original
+        scenes) unless ``include_synthetic_scenes`` is true, which is refused: scenes come from the logs.
+        Any other unknown key is an error."""
         known = {f.name for f in fields(cls)}
-        cfg = {k: v for k, v in cfg.items() if k not in _HYDRA_KEYS and not (k in _V2_SYNTHETIC_KEYS and not v)}
+        if cfg.get("include_synthetic_scenes"):
+            raise ValueError("SceneFilter: include_synthetic_scenes: true (navsim v2's second stage, synthetic scene "
+                             "pickles) is not supported, scenes come from the logs; for navhard's first stage use "
+                             "data.split=navhard_two_stage")
+        cfg = {k: v for k, v in cfg.items() if k not in _HYDRA_KEYS and k not in _V2_SYNTHETIC_KEYS}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ValueError(f"SceneFilter: unknown key(s) {unknown}; expected some of {sorted(known)}")

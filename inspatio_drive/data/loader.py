@@ -46,6 +46,7 @@ from inspatio_drive.data.log_reader import (
 )
 from inspatio_drive.data.roots import DataConfig, resolve_data_paths
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
+from inspatio_drive.data.splits import merge_scene_filters, navsim_split
 from inspatio_drive.data.types import (
     CAMERA_NAMES,
     AgentInput,
@@ -381,14 +382,21 @@ def scene_loader_from_config(
         lenient, show_progress, index_cache_dir: override the node's values when given.
         timer: optional sensor I/O timer.
 
+    ``data.split`` naming a navsim split (``navtest``, ``navmini``, ``navhard_two_stage``; ``configs/data_splits``)
+    reads its ``data_split`` folder through its scene filter, merged with ``data.scene_filter``
+    (:func:`~inspatio_drive.data.splits.merge_scene_filters`); ``data.scene_filter_yaml`` then overrides fields.
+
     Raises:
-        ValueError: a renamed or unknown key, or no data root (``data_root`` / ``$OPENSCENE_DATA_ROOT``).
+        ValueError: a renamed or unknown key, no data root (``data_root`` / ``$OPENSCENE_DATA_ROOT``), or a
+            ``data.scene_filter`` key that conflicts with the navsim split.
     """
     cfg = DataConfig.from_node(data)
     logs, blobs, _ = resolve_data_paths(cfg)
     filter_cfg = dict(cfg.scene_filter or {})
+    named = navsim_split(str(cfg.split))
+    if named is not None:  # navsim's split file: its log names, tokens and windowing
+        filter_cfg = merge_scene_filters(named, filter_cfg)
     if cfg.scene_filter_yaml:
-
         filter_cfg.update(asdict(SceneFilter.from_yaml(cfg.scene_filter_yaml)))
     spec = cfg.sensor_config if sensors is None else sensors
     sensor_config = spec if isinstance(spec, SensorConfig) else SensorConfig.from_mapping(

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pyquaternion import Quaternion
 
+from inspatio_drive.contracts.errors import LogFormatError, brief_repr
 from inspatio_drive.data.safe_pickle import safe_load
 from inspatio_drive.data.types import CAMERA_NAMES, Annotations, Camera, EgoStatus, Frame, Lidar
 
@@ -47,10 +48,6 @@ REQUIRED_FRAME_KEYS: tuple[str, ...] = (
 _CAMERA_KEYS = ("data_path", "sensor2lidar_rotation", "sensor2lidar_translation", "cam_intrinsic", "distortion")
 
 
-class LogFormatError(ValueError):
-    """A log pickle does not follow the OpenScene schema (message: file, frame, field, expectation)."""
-
-
 def _where(source: str, index: int | None, frame: Mapping[str, Any] | None = None) -> str:
     if index is None:
         return source
@@ -59,9 +56,7 @@ def _where(source: str, index: int | None, frame: Mapping[str, Any] | None = Non
 
 
 def _fail(source: str, index: int | None, frame: Mapping[str, Any] | None, field: str, expected: str, got: Any) -> None:
-    shown = repr(got)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    shown = brief_repr(got, 80)
     raise LogFormatError(f"{_where(source, index, frame)}: field '{field}': expected {expected}, got {shown}")
 
 
@@ -80,8 +75,11 @@ def float_array(
 ) -> NDArray[np.float64]:
     """Convert a field to a finite float64 array of the given shape (``-1`` = any length), or fail clearly."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":  # no strings parsed as numbers, no complex / bool / object values
+            raise TypeError(raw.dtype)
+        arr = raw.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
         _fail(source, index, frame, field, f"numeric array of shape {shape}", value)
     got = arr.shape
     if got != shape and (len(got) != len(shape) or any(s != -1 and s != a for s, a in zip(shape, got))):
@@ -176,7 +174,16 @@ def annotations_from_dict(frame: Mapping[str, Any], source: str, index: int) -> 
         if key not in anns:
             _fail(source, index, frame, f"anns.{key}", "present", "missing")
     boxes = float_array(anns["gt_boxes"], (-1, 7), "anns.gt_boxes", source, index, frame)
-    velocity = np.asarray(anns["gt_velocity_3d"], dtype=np.float64).reshape(-1, 3) if len(boxes) else np.zeros((0, 3))
+    if len(boxes):
+        velocity = float_array(anns["gt_velocity_3d"], (len(boxes), 3), "anns.gt_velocity_3d", source, index, frame)
+    else:  # no boxes: navsim stores an empty (or dummy) velocity array of any shape
+        velocity = np.zeros((0, 3))
+    for key in ("gt_names", "instance_tokens", "track_tokens"):
+        value = anns[key]
+        is_list = isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+        if not is_list or len(value) != len(boxes):
+            _fail(source, index, frame, f"anns.{key}", f"a list with one entry per box ({len(boxes)})",
+                  f"length {len(value)}" if is_list else value)
     try:
         return Annotations(
             boxes=boxes,
@@ -249,18 +256,29 @@ def frame_from_dict(
 def read_raw_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Load a log pickle safely and check it is a list of dicts (fields are checked when used).
 
+    Also checks what ordering needs: every frame has an int ``timestamp`` (µs) and the timestamps strictly
+    increase (a log out of time order would window scenes with a wrong past / future).
+
     Raises:
-        LogFormatError: not a list of frame dicts.
+        LogFormatError: not a list of frame dicts, or a missing / non-int / non-increasing timestamp.
         inspatio_drive.data.safe_pickle.UnsafePickleError: a forbidden global in the pickle.
-        pickle.UnpicklingError: a corrupt pickle.
+        inspatio_drive.data.safe_pickle.CorruptPickleError: a truncated or corrupt pickle.
     """
     path = Path(path)
     frames = safe_load(path)
     if not isinstance(frames, list):
         raise LogFormatError(f"{path}: expected a list of frame dicts, got {type(frames).__name__}")
+    previous: int | None = None
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict):
             raise LogFormatError(f"{path}: frame {i}: expected a frame dict, got {type(frame).__name__}")
+        timestamp = frame.get("timestamp")
+        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, np.integer)):
+            _fail(str(path), i, frame, "timestamp", "int (µs)", "missing" if timestamp is None else timestamp)
+        if previous is not None and int(timestamp) <= previous:
+            _fail(str(path), i, frame, "timestamp", f"strictly increasing (frames in time order; previous frame {previous} µs)",
+                  int(timestamp))
+        previous = int(timestamp)
     return frames
 
 

@@ -17,14 +17,16 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.contracts.errors import InputFormatError
+
 #: nuPlan MergedPointCloud fields, in the order of NAVSIM's ``Lidar.lidar_pc`` rows.
 PCD_FIELDS: tuple[str, ...] = ("x", "y", "z", "intensity", "ring", "lidar_info")
 _TYPES = {"F": "f", "I": "i", "U": "u"}
 _REQUIRED = ("fields", "size", "type", "points", "data")
 
 
-class PCDError(ValueError):
-    """A PCD file is malformed or lacks the expected fields."""
+class PCDError(InputFormatError):
+    """A PCD file is malformed, truncated or lacks the expected fields (a ``ValueError``)."""
 
 
 def _parse_header(buf: bytes, source: str) -> tuple[dict[str, list[str]], int]:

@@ -1,6 +1,8 @@
 """The ``data`` node of every command (``configs/data/*.yaml``): one schema, :class:`DataConfig`, and where a
 split lives: ``<data_root>/navsim_logs/<split>``, ``<data_root>/sensor_blobs/<sensor_split or split>`` and the
-maps root. A null ``data_root`` with ``split: sample`` is the sandbox sample bundled with the package."""
+maps root. A null ``data_root`` with ``split: sample`` is the sandbox sample bundled with the package. A split
+named by one of navsim's split files (``navtest``, ``navmini``, ``navhard_two_stage``;
+:mod:`inspatio_drive.data.splits`) lives in the folder of its ``data_split`` (``test``, ``mini``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
+
+from inspatio_drive.data.splits import available_splits, navsim_split
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sandbox" / "sample"
 """Data root of the bundled sample (written by :func:`inspatio_drive.sandbox.sample.write_sample`)."""
@@ -36,7 +40,8 @@ class DataConfig:
     Attributes:
         data_root: OpenScene / NAVSIM root holding ``navsim_logs/`` and ``sensor_blobs/``; null with
             ``split: sample`` = the bundled sandbox sample.
-        split: ``navsim_logs/<split>``.
+        split: ``navsim_logs/<split>``, or a navsim split name (``navtest``, ``navmini``,
+            ``navhard_two_stage``: ``configs/data_splits/<name>.yaml``) = its ``data_split`` folder + its filter.
         sensor_split: ``sensor_blobs/<sensor_split>`` when it differs from ``split``.
         maps_root: nuPlan maps root; null = ``<data_root>/maps``.
         scene_filter: :class:`~inspatio_drive.data.filters.SceneFilter` fields.
@@ -95,18 +100,23 @@ class DataConfig:
 
 
 def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path, Path]:
-    """``(navsim_logs/<split>, sensor_blobs/<sensor_split or split>, maps_root)`` of a ``data`` node.
+    """``(navsim_logs/<folder>, sensor_blobs/<sensor_split or folder>, maps_root)`` of a ``data`` node, where
+    ``folder`` is ``split`` or, for a navsim split name (``navtest`` …), its ``data_split``.
 
     Raises:
         ValueError: a renamed / unknown key, or no data root (see :meth:`DataConfig.root`).
-        FileNotFoundError: ``navsim_logs/<split>`` does not exist.
+        FileNotFoundError: the log folder does not exist.
     """
     cfg = DataConfig.from_node(data)
     root = cfg.root()
     split = str(cfg.split)
-    logs, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / str(cfg.sensor_split or split)
+    named = navsim_split(split)
+    folder = split if named is None else named.data_split
+    logs, blobs = root / "navsim_logs" / folder, root / "sensor_blobs" / str(cfg.sensor_split or folder)
     if not logs.is_dir():
-        raise FileNotFoundError(f"data: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl; "
-                                f"data.data_root={root}, data.split={split})")
+        via = "" if named is None else f" (navsim split {split!r} reads navsim_logs/{folder}: {named.path})"
+        raise FileNotFoundError(f"data: {logs} not found{via} (expected <data_root>/navsim_logs/<split>/*.pkl; "
+                                f"data.data_root={root}, data.split={split}; navsim split names: "
+                                f"{', '.join(available_splits())})")
     maps = Path(str(cfg.maps_root or root / "maps")).expanduser()
     return logs, blobs, maps

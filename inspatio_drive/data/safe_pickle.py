@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from inspatio_drive.contracts.errors import InputFormatError
+
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
     from numpy._core import numeric as _numeric
@@ -32,8 +34,12 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import numeric as _numeric  # type: ignore[no-redef]
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(InputFormatError, pickle.UnpicklingError):
     """The pickle references a global outside the allow-list (nothing was executed)."""
+
+
+class CorruptPickleError(InputFormatError, pickle.UnpicklingError):
+    """The file is not a readable pickle: truncated, corrupt or not a pickle at all (file named)."""
 
 
 def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -101,24 +107,25 @@ def safe_load(path: str | os.PathLike[str]) -> Any:
 
     Raises:
         UnsafePickleError: a forbidden global (file and ``module.name`` in the message).
-        pickle.UnpicklingError: a corrupt pickle (file named in the message).
+        CorruptPickleError: a truncated / corrupt file or not a pickle (file named in the message).
         FileNotFoundError: missing file.
     """
     path = Path(path)
     with path.open("rb") as fh:
-        try:
-            return SafeUnpickler(fh, str(path)).load()
-        except UnsafePickleError:
-            raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise pickle.UnpicklingError(f"{path}: corrupt or unreadable pickle: {exc}") from exc
+        return _load(fh, str(path))
+
+
+def _load(fh: io.BufferedIOBase, source: str) -> Any:
+    try:
+        return SafeUnpickler(fh, source).load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise CorruptPickleError(f"{source}: corrupt, truncated or not a pickle ({detail})") from exc
 
 
 def safe_loads(data: bytes, source: str = "<bytes>") -> Any:
     """:func:`safe_load` for in-memory bytes."""
-    try:
-        return SafeUnpickler(io.BytesIO(data), source).load()
-    except UnsafePickleError:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise pickle.UnpicklingError(f"{source}: corrupt or unreadable pickle: {exc}") from exc
+    return _load(io.BytesIO(data), source)

@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
+from inspatio_drive.contracts.errors import InputFormatError
 from inspatio_drive.data.pcd import PCDError, parse_pcd
 
 
-class SensorError(RuntimeError):
+class SensorError(InputFormatError, RuntimeError):
     """A sensor file is missing or unreadable (message names the file and the frame token)."""
 
 

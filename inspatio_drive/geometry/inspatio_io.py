@@ -10,6 +10,10 @@
 * ``.npy`` ``[T, 4, 4]`` float64 c2w (the FORK's ``--target_pose_path``).
 * v1.5 ``target_tcw.txt``: one line per frame, 16 row-major numbers of an OpenCV world-to-camera matrix.
 
+Readers are strict: UTF-8 text, finite numbers, no blank line between rows (trailing blank lines are
+ignored); anything else raises :class:`~inspatio_drive.contracts.errors.TrajectoryFormatError` naming the file
+and the line.
+
 Keyframes are resampled with an *interpolating* spline (``CubicSpline`` over ``linspace(0, 1, K)``;
 linear for <= 3 keys) — InSpatio uses a smoothing ``UnivariateSpline`` that misses its keys.
 """
@@ -22,21 +26,66 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.interpolate import CubicSpline, interp1d
 
+from inspatio_drive.contracts.errors import TrajectoryFormatError
+
+
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file with strict checks, each failure naming the file and the line.
+
+    Refused: a missing or unreadable file, NUL bytes or invalid UTF-8 (a binary file), and blank lines
+    between content lines (trailing blank lines at the end of the file are dropped).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrajectoryFormatError(f"{path}: cannot read the trajectory file ({exc.strerror or exc})") from exc
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise TrajectoryFormatError(f"{path}:{line}: NUL byte: a binary file, expected UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise TrajectoryFormatError(f"{path}:{line}: invalid UTF-8 (byte {exc.start}): a binary file, expected text") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for i, ln in enumerate(lines):
+        if not ln.strip():
+            raise TrajectoryFormatError(f"{path}:{i + 1}: blank line; expected one line of numbers per row")
+    return lines
+
+
+def _numbers(path: Path, lineno: int, line: str, what: str) -> list[float]:
+    """Whitespace-separated finite numbers of one line (1-based ``lineno``), or an error naming file and line."""
+    out = []
+    for col, tok in enumerate(line.split(), 1):
+        try:
+            v = float(tok)
+        except ValueError:
+            raise TrajectoryFormatError(f"{path}:{lineno}: {what}: value {col} {tok[:20]!r} is not a number") from None
+        if not np.isfinite(v):
+            raise TrajectoryFormatError(f"{path}:{lineno}: {what}: value {col} is {tok[:20]!r}; expected a finite number")
+        out.append(v)
+    return out
+
 
 def read_trajectory_txt(
     path: str | Path,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Read a 3-line InSpatio trajectory file → ``(pitch_deg [Kp], yaw_deg [Ky], r [Kr])``."""
+    """Read a 3-line InSpatio trajectory file → ``(pitch_deg [Kp], yaw_deg [Ky], r [Kr])``.
+
+    Raises:
+        TrajectoryFormatError: not three lines of finite numbers (NaN / inf, a blank line between the rows,
+            a binary file, a missing file); the message names the file and the line.
+    """
     path = Path(path)
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    lines = _text_lines(path)
     if len(lines) != 3:
-        raise ValueError(f"{path}: expected 3 non-empty lines (pitch, yaw, displacement), found {len(lines)}")
+        raise TrajectoryFormatError(f"{path}: expected 3 lines (pitch, yaw, displacement), found {len(lines)}")
     out = []
-    for name, line in zip(("pitch", "yaw", "displacement"), lines, strict=True):
-        try:
-            out.append(np.array([float(v) for v in line.split()], dtype=np.float64))
-        except ValueError as exc:
-            raise ValueError(f"{path}: line '{name}' must hold whitespace-separated numbers: {exc}") from exc
+    for i, (name, line) in enumerate(zip(("pitch", "yaw", "displacement"), lines, strict=True)):
+        out.append(np.array(_numbers(path, i + 1, line, f"line '{name}'"), dtype=np.float64))
     return out[0], out[1], out[2]
 
 
@@ -123,11 +172,14 @@ def trajectory_txt_to_poses(
 
 
 def _check_poses(poses: ArrayLike, what: str) -> NDArray[np.float64]:
-    m = np.asarray(poses, dtype=np.float64)
-    if m.ndim != 3 or m.shape[1:] != (4, 4):
-        raise ValueError(f"{what}: expected [T, 4, 4] poses, got {m.shape}")
+    try:
+        m = np.asarray(poses, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TrajectoryFormatError(f"{what}: expected numeric [T, 4, 4] poses ({exc})") from None
+    if m.ndim != 3 or m.shape[1:] != (4, 4) or len(m) == 0:
+        raise TrajectoryFormatError(f"{what}: expected [T, 4, 4] poses with T >= 1, got {m.shape}")
     if not np.all(np.isfinite(m)):
-        raise ValueError(f"{what}: poses contain non-finite values")
+        raise TrajectoryFormatError(f"{what}: poses contain non-finite values")
     return m
 
 
@@ -139,8 +191,20 @@ def write_c2w_npy(path: str | Path, c2w: ArrayLike) -> Path:
 
 
 def read_c2w_npy(path: str | Path) -> NDArray[np.float64]:
-    """Read ``[T, 4, 4]`` c2w poses (no pickles)."""
-    return _check_poses(np.load(Path(path), allow_pickle=False), str(path))
+    """Read ``[T, 4, 4]`` c2w poses (no pickles).
+
+    Raises:
+        TrajectoryFormatError: a missing, truncated or non-``.npy`` file, or not finite ``[T, 4, 4]`` poses.
+    """
+    path = Path(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        detail = " ".join(str(exc).split())[:120]
+        raise TrajectoryFormatError(f"{path}: not a readable .npy array of [T, 4, 4] poses ({detail})") from None
+    if not isinstance(arr, np.ndarray):
+        raise TrajectoryFormatError(f"{path}: expected a .npy array of [T, 4, 4] poses, got an archive")
+    return _check_poses(arr, str(path))
 
 
 def write_tcw_txt(path: str | Path, w2c: ArrayLike) -> Path:
@@ -152,14 +216,17 @@ def write_tcw_txt(path: str | Path, w2c: ArrayLike) -> Path:
 
 
 def read_tcw_txt(path: str | Path) -> NDArray[np.float64]:
-    """Read a v1.5 pose file → ``[T, 4, 4]`` world-to-camera matrices."""
+    """Read a v1.5 pose file → ``[T, 4, 4]`` world-to-camera matrices.
+
+    Raises:
+        TrajectoryFormatError: a line without exactly 16 finite numbers, a blank line between rows, a binary
+            or missing file; the message names the file and the line.
+    """
     path = Path(path)
     rows = []
-    for i, line in enumerate(path.read_text().splitlines()):
-        if not line.strip():
-            continue
-        vals = line.split()
+    for i, line in enumerate(_text_lines(path)):
+        vals = _numbers(path, i + 1, line, "pose row")
         if len(vals) != 16:
-            raise ValueError(f"{path}:{i + 1}: expected 16 numbers per line, found {len(vals)}")
-        rows.append([float(v) for v in vals])
-    return _check_poses(np.array(rows).reshape(-1, 4, 4), str(path))
+            raise TrajectoryFormatError(f"{path}:{i + 1}: expected 16 numbers per line, found {len(vals)}")
+        rows.append(vals)
+    return _check_poses(np.array(rows, dtype=np.float64).reshape(-1, 4, 4), str(path))

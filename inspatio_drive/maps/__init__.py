@@ -2,7 +2,7 @@
 (:func:`write_map_gpkg`, :func:`write_maps_root`)."""
 
 from inspatio_drive.maps.layers import MAP_LOCATIONS, SemanticMapLayer, canonical_location
-from inspatio_drive.maps.map_api import MapAPI, load_map, resolve_map_path
+from inspatio_drive.maps.map_api import REQUIRED_LAYERS, MapAPI, MapFormatError, load_map, resolve_map_path
 from inspatio_drive.maps.objects import Lane, LaneConnector, PolygonMapObject, Roadblock, RoadblockConnector
 from inspatio_drive.maps.writer import (
     AreaSpec,
@@ -19,6 +19,7 @@ from inspatio_drive.maps.writer import (
 
 __all__ = [
     "MAP_LOCATIONS",
+    "REQUIRED_LAYERS",
     "AreaSpec",
     "BoundarySpec",
     "Lane",
@@ -26,6 +27,7 @@ __all__ = [
     "LaneConnectorSpec",
     "LaneSpec",
     "MapAPI",
+    "MapFormatError",
     "MapSpec",
     "PolygonMapObject",
     "Roadblock",

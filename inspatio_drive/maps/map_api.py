@@ -19,7 +19,8 @@ import shapely
 from numpy.typing import NDArray
 from shapely.strtree import STRtree
 
-from inspatio_drive.maps.gpkg import GpkgLayer, list_layers, read_layer, read_projected_crs
+from inspatio_drive.contracts.errors import MapFormatError
+from inspatio_drive.maps.gpkg import GpkgLayer, feature_count, list_layers, read_layer, read_projected_crs
 from inspatio_drive.maps.layers import (
     LANE_CONNECTOR_POLYGONS,
     MAP_LOCATIONS,
@@ -34,7 +35,7 @@ from inspatio_drive.maps.objects import (
     RoadblockConnector,
 )
 
-__all__ = ["MapAPI", "MapObject", "load_map", "resolve_map_path"]
+__all__ = ["REQUIRED_LAYERS", "MapAPI", "MapFormatError", "MapObject", "check_required_layers", "load_map", "resolve_map_path"]
 
 MapObject = Lane | LaneConnector | Roadblock | RoadblockConnector | PolygonMapObject
 
@@ -49,6 +50,42 @@ _AREA_LAYERS: dict[SemanticMapLayer, str] = {
 }
 # DRIVABLE_AREA (nuplan): road_segments + intersections + generic_drivable_areas + carpark_areas
 _DRIVABLE_AREA_LAYERS = ("road_segments", "intersections", "generic_drivable_areas", "carpark_areas")
+
+REQUIRED_LAYERS: tuple[str, ...] = (
+    "meta",
+    "baseline_paths",
+    "lanes_polygons",
+    "lane_groups_polygons",
+    "lane_connectors",
+    LANE_CONNECTOR_POLYGONS,
+    "lane_group_connectors",
+    *_DRIVABLE_AREA_LAYERS,
+    *(name for name in _AREA_LAYERS.values() if name not in _DRIVABLE_AREA_LAYERS),
+)
+"""GPKG layers every map must hold (nuPlan maps and :func:`~inspatio_drive.maps.writer.write_map_gpkg` have
+them all): the lane graph, the drivable area and the area layers. A missing one is refused at load time
+(:class:`MapFormatError` naming the file and the layer) instead of yielding an emptier map — a missing
+``road_segments`` would silently shrink the drivable area. Exception: an empty stub (``meta`` plus layers
+without any feature, as nuplan-devkit needs for locations without data) loads as an empty map."""
+
+
+def check_required_layers(path: str | Path) -> set[str]:
+    """The layer names of ``path``, after checking :data:`REQUIRED_LAYERS` (see there for the stub exception).
+
+    Raises:
+        MapFormatError: unreadable file, or a required layer missing from a map that has features.
+    """
+    available = set(list_layers(path))
+    if "meta" not in available:
+        raise MapFormatError(f"{path}: missing required layer 'meta' (a nuPlan map names its CRS there)")
+    missing = [name for name in REQUIRED_LAYERS if name not in available]
+    if missing and any(feature_count(path, name) for name in sorted(available - {"meta"})):
+        raise MapFormatError(
+            f"{path}: missing required layer {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more: {missing[1:]})" if len(missing) > 1 else "")
+            + "; expected a nuPlan map with every layer of " + ", ".join(REQUIRED_LAYERS)
+        )
+    return available
 
 
 def _str_ids(values: Iterable[str | None]) -> list[str]:
@@ -67,8 +104,8 @@ class MapAPI:
         if not self.path.is_file():
             raise FileNotFoundError(f"nuPlan map not found: {self.path}")
         self.location = location
+        available = check_required_layers(self.path)
         self.crs = read_projected_crs(self.path)
-        available = set(list_layers(self.path))
         self._objects: dict[SemanticMapLayer, dict[str, MapObject]] = {}
         self._lane_incoming: dict[str, list[str]] = defaultdict(list)
         self._lane_outgoing: dict[str, list[str]] = defaultdict(list)
@@ -122,9 +159,9 @@ class MapAPI:
             right = lp.ids_column("right_boundary_fid", p) if "right_boundary_fid" in lp.columns else None
             for k, (i, g) in enumerate(zip(lp.ids, lp.geometries)):
                 if i not in baselines_lane:
-                    raise ValueError(f"{p}: lane {i} has no row in layer 'baseline_paths' (column lane_fid)")
+                    raise MapFormatError(f"{p}: lane {i} has no row in layer 'baseline_paths' (column lane_fid)")
                 if rb[k] is None:
-                    raise ValueError(f"{p}: layer 'lanes_polygons' row {i}: lane_group_fid is NULL")
+                    raise MapFormatError(f"{p}: layer 'lanes_polygons' row {i}: lane_group_fid is NULL")
                 sp = None if speed is None or np.isnan(speed[k]) else float(speed[k])
                 lanes[i] = Lane(
                     i,
@@ -157,18 +194,18 @@ class MapAPI:
             stops = lc.columns.get("traffic_light_stop_line_fids")
             for k, i in enumerate(lc.ids):
                 if exits[k] is None or entries[k] is None or rbcs[k] is None:
-                    raise ValueError(
+                    raise MapFormatError(
                         f"{p}: layer 'lane_connectors' row {i}: exit_lane_fid / entry_lane_fid / "
                         f"lane_group_connector_fid must not be NULL"
                     )
                 if i not in polys:
-                    raise ValueError(
+                    raise MapFormatError(
                         f"{p}: lane connector {i} has no polygon in layer {LANE_CONNECTOR_POLYGONS!r}"
                     )
                 baseline = baselines_lc.get(i)
                 if baseline is None:
                     if lc.geometries is None:
-                        raise ValueError(f"{p}: lane connector {i} has no baseline path")
+                        raise MapFormatError(f"{p}: lane connector {i} has no baseline path")
                     baseline = lc.geometries[k]
                 stop_ids: tuple[str, ...] = ()
                 if stops is not None and isinstance(stops[k], str) and stops[k].strip():
@@ -208,7 +245,7 @@ class MapAPI:
             )
             for k, (i, g) in enumerate(zip(gp.ids, gp.geometries)):
                 if frm[k] is None or to[k] is None:
-                    raise ValueError(
+                    raise MapFormatError(
                         f"{p}: layer 'lane_group_connectors' row {i}: from/to_lane_group_fid is NULL"
                     )
                 rbconn[i] = RoadblockConnector(
@@ -336,14 +373,14 @@ def resolve_map_path(maps_root: str | Path, location: str, version: str | None =
         index_path = root / MAPS_INDEX_NAME
         if index_path.is_file():
             try:
-                index = json.loads(index_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{index_path}: not valid JSON ({exc})") from exc
-            entry = index.get(loc)
+                index = json.loads(index_path.read_bytes().decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                detail = " ".join(str(exc).split())[:120]
+                raise MapFormatError(f"{index_path}: not valid JSON, truncated or corrupt ({detail})") from None
+            entry = index.get(loc) if isinstance(index, dict) else None
             if not isinstance(entry, dict) or "version" not in entry:
-                raise ValueError(
-                    f"{index_path}: no entry {loc!r} with a 'version' field (has {sorted(index)})"
-                )
+                has = sorted(index)[:8] if isinstance(index, dict) else type(index).__name__
+                raise MapFormatError(f"{index_path}: no entry {loc!r} with a 'version' field (has {has})")
             version = str(entry["version"])
         else:
             folder = root / loc

@@ -72,10 +72,10 @@ def test_cli_npz_and_scorer_override(scene_c, tmp_path):
 def test_cli_errors(scene_c, tmp_path, capsys):
     scene_c.cache.save(tmp_path / "cache")
     assert main([f"candidates={tmp_path / 'missing.json'}", f"metric_cache={tmp_path / 'cache'}"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "not found" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text(json.dumps([[[0.0, 0.0]] * 8]))
     assert main([f"candidates={tmp_path / 'bad.json'}", f"metric_cache={tmp_path / 'cache'}"]) == 2
-    assert "[K, P, 3]" in capsys.readouterr().err
+    assert "[K, 8, 3]" in capsys.readouterr().err
     good = GOLDEN / "scene_c" / "candidates.json"
     assert main([f"candidates={good}", f"metric_cache={tmp_path / 'cache'}", "token=nope"]) == 2
     assert "token" in capsys.readouterr().err
@@ -116,15 +116,40 @@ def test_cli_store_and_unknown_token(scene_c, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def test_cli_refuses_other_samplings_unless_resampling_is_asked(scene_c, tmp_path, capsys):
+    """[K, 16, 3] at 0.25 s is refused (it would be scored as 8 s at 0.5 s); with candidates_resample it is
+    resampled, said on stderr and in the JSON, and scores as the 0.5 s poses it passes through."""
+    scene_c.cache.save(tmp_path / "cache")
+    poses = scene_c.candidate_poses_local[:3]
+    keys = np.concatenate([np.zeros((3, 1, 3)), poses], axis=1)
+    fine = np.empty((3, 16, 3))
+    fine[:, 1::2] = poses
+    fine[:, 0::2] = 0.5 * (keys[:, :-1] + keys[:, 1:])  # any in-between pose: the 0.5 s keys are what counts
+    np.save(tmp_path / "fine.npy", fine)
+    base = [f"candidates={tmp_path / 'fine.npy'}", f"metric_cache={tmp_path / 'cache'}"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "expected [K, 8, 3] poses at 0.5 s" in err and "got [K, 16, 3]" in err and "candidates_resample=true" in err
+    out = tmp_path / "r.json"
+    assert main([*base, "candidates_interval_s=0.25", "candidates_resample=true", f"output={out}"]) == 0
+    assert "resampled 3 candidates from 16 poses at 0.25 s" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert "from 16 poses at 0.25 s to 8 poses at 0.5 s" in doc["candidates_resampled"]
+    direct = score_candidates(scene_c.cache, poses).to_rows()
+    assert [r["score"] for r in doc["candidates"]] == pytest.approx([r["score"] for r in direct], abs=1e-9)
+
+
 def test_load_candidates_formats(tmp_path):
     arr = np.arange(2 * 8 * 3, dtype=float).reshape(2, 8, 3)
     (tmp_path / "a.json").write_text(json.dumps({"trajectories": arr.tolist(), "names": ["x", "y"]}))
     traj, names = load_candidates(tmp_path / "a.json")
     np.testing.assert_array_equal(traj, arr)
     assert names == ["x", "y"]
-    np.save(tmp_path / "raw.npy", arr)  # .npy is not accepted
+    np.save(tmp_path / "raw.npy", arr)  # .npy: the format render takes too
+    np.testing.assert_array_equal(load_candidates(tmp_path / "raw.npy")[0], arr)
+    (tmp_path / "raw.txt").write_text("1 2 3")
     with pytest.raises(ValueError, match="unknown candidates format"):
-        load_candidates(tmp_path / "raw.npy")
+        load_candidates(tmp_path / "raw.txt")
     (tmp_path / "n.json").write_text('{"trajectories": [' + ",".join(["[NaN, 0, 0]"] * 8) + "]}")
     with pytest.raises(ValueError, match="NaN"):
         load_candidates(tmp_path / "n.json")

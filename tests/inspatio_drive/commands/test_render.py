@@ -128,3 +128,19 @@ def test_cli_writes_condition_for_a_candidates_file(tmp_path):
                 "data.history_image_size=[96,54]",
             ]
         )
+
+
+def test_candidates_file_must_be_8_poses_at_half_a_second(tmp_path):
+    """render reads candidates as pdm-score does: [K, T != 8, 3] is refused, resampled only when asked."""
+    from inspatio_drive.commands.render import load_candidates
+    from inspatio_drive.contracts.errors import CandidateFormatError
+
+    logged = np.zeros((8, 3))
+    fine = np.zeros((2, 16, 3))
+    fine[..., 0] = np.arange(1, 17) * 1.5
+    np.save(tmp_path / "fine.npy", fine)
+    with pytest.raises(CandidateFormatError, match=r"fine\.npy: expected \[K, 8, 3\] poses at 0\.5 s.*candidates_resample=true"):
+        load_candidates(str(tmp_path / "fine.npy"), logged)
+    out = load_candidates(str(tmp_path / "fine.npy"), logged, interval_s=0.25, resample=True)
+    np.testing.assert_allclose(out, fine[:, 1::2], atol=1e-12)
+    np.testing.assert_array_equal(load_candidates("logged", logged), logged[None])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pyquaternion import Quaternion
 
-from inspatio_drive.data import LogFormatError, UnsafePickleError, read_log
+from inspatio_drive.contracts.errors import InputFormatError
+from inspatio_drive.data import CorruptPickleError, LogFormatError, UnsafePickleError, read_log
 from inspatio_drive.data.writers import write_log
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden" / "pdms"
@@ -90,7 +91,12 @@ def _broken(tmp_path, mutate, index=2):
         (lambda f: f["cams"].pop("CAM_R2"), r"'cams': expected all eight cameras.*CAM_R2"),
         (lambda f: f["cams"]["CAM_F0"].update(cam_intrinsic=np.eye(4)), r"'cams.CAM_F0.cam_intrinsic': expected numeric array of shape \(3, 3\)"),
         (lambda f: f["anns"].update(gt_boxes=np.zeros((4, 5))), r"'anns.gt_boxes'"),
-        (lambda f: f["anns"].update(track_tokens=[]), r"'anns': annotation fields differ"),
+        (lambda f: f["anns"].update(track_tokens=[]), r"'anns.track_tokens': expected a list with one entry per box"),
+        (lambda f: f["anns"].update(gt_velocity_3d=f["anns"]["gt_velocity_3d"][:, :2]),
+         r"'anns.gt_velocity_3d': expected numeric array of shape \(\d+, 3\), got 'shape \(\d+, 2\)'"),
+        (lambda f: f["anns"].update(gt_velocity_3d=np.full_like(f["anns"]["gt_velocity_3d"], np.inf)),
+         r"'anns.gt_velocity_3d': expected finite"),
+        (lambda f: f.update(timestamp=1), r"'timestamp': expected strictly increasing"),
         (lambda f: f.update(traffic_lights=[5]), r"'traffic_lights': expected list of \(lane_connector_id, is_red\)"),
     ],
 )
@@ -112,9 +118,29 @@ def test_not_a_list_and_not_dicts(tmp_path):
     path.write_bytes(pickle.dumps({"token": "a"}))
     with pytest.raises(LogFormatError, match=r"x\.pkl: expected a list of frame dicts, got dict"):
         read_log(path)
-    path.write_bytes(pickle.dumps([{"token": "a"}, 3]))
+    path.write_bytes(pickle.dumps([{"token": "a", "timestamp": 1}, 3]))
     with pytest.raises(LogFormatError, match=r"frame 1: expected a frame dict, got int"):
         read_log(path)
+
+
+def test_timestamps_must_increase(tmp_path):
+    frames = pickle.loads(_golden_log("a").read_bytes())
+    frames[5]["timestamp"], frames[6]["timestamp"] = frames[6]["timestamp"], frames[5]["timestamp"]
+    path = write_log(tmp_path / "swapped.pkl", frames)
+    with pytest.raises(LogFormatError, match=r"swapped\.pkl: frame 6 \(token \w+\): field 'timestamp': expected strictly increasing"):
+        read_log(path)
+    frames[6]["timestamp"] = frames[5]["timestamp"]  # a repeated frame time is refused too
+    write_log(path, frames)
+    with pytest.raises(LogFormatError, match=r"frame 6 .*'timestamp'"):
+        read_log(path)
+
+
+def test_truncated_log_names_the_file(tmp_path):
+    path = tmp_path / "cut.pkl"
+    path.write_bytes(_golden_log("a").read_bytes()[:5000])
+    with pytest.raises(CorruptPickleError, match=r"cut\.pkl: corrupt, truncated or not a pickle") as err:
+        read_log(path)
+    assert isinstance(err.value, InputFormatError) and "\n" not in str(err.value)
 
 
 def test_unsafe_log_refused(tmp_path):

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inspatio_drive.contracts.errors import TrajectoryFormatError
 from inspatio_drive.geometry import (
     pose2sphere,
     read_c2w_npy,
@@ -85,8 +86,53 @@ def test_trajectory_txt_round_trip_and_resampling(tmp_path):
     with pytest.raises(ValueError, match="yaw"):
         read_trajectory_txt(tmp_path / "bad.txt")
     (tmp_path / "two.txt").write_text("1 2\n3\n")
-    with pytest.raises(ValueError, match="3 non-empty lines"):
+    with pytest.raises(ValueError, match="expected 3 lines"):
         read_trajectory_txt(tmp_path / "two.txt")
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        (b"0 10\n0 nan\n1\n", r"bad\.txt:2: line 'yaw': value 2 is 'nan'; expected a finite"),
+        (b"0 10\n0 5\n1 inf\n", r"bad\.txt:3: line 'displacement': value 2 is 'inf'; expected a finite"),
+        (b"0 -Infinity\n0 5\n1\n", r"bad\.txt:1: line 'pitch'.*finite"),
+        (b"0 10\n\n0 5\n1\n", r"bad\.txt:2: blank line"),
+        (b"0 10\n   \n0 5\n1\n", r"bad\.txt:2: blank line"),
+        (b"0 10\n0 5\n\x89PNG\r\n\x1a\n", r"bad\.txt:3: invalid UTF-8"),
+        (b"0 10\n0\x00 5\n1\n", r"bad\.txt:2: NUL byte"),
+    ],
+)
+def test_trajectory_txt_refuses_bad_text_naming_file_and_line(tmp_path, content, pattern):
+    (tmp_path / "bad.txt").write_bytes(content)
+    with pytest.raises(TrajectoryFormatError, match=pattern) as err:
+        read_trajectory_txt(tmp_path / "bad.txt")
+    assert "\n" not in str(err.value)
+    with pytest.raises(TrajectoryFormatError, match=r"bad\.txt"):
+        read_tcw_txt(tmp_path / "bad.txt")
+
+
+def test_trajectory_txt_trailing_blank_lines_are_fine(tmp_path):
+    (tmp_path / "t.txt").write_text("0 10\n0 5\n1\n\n\n")
+    p, y, r = read_trajectory_txt(tmp_path / "t.txt")
+    assert p.tolist() == [0, 10] and y.tolist() == [0, 5] and r.tolist() == [1]
+
+
+def test_pose_readers_name_the_path_of_bad_files(tmp_path):
+    c2w = sphere2pose(np.linspace(-5, 5, 7), np.linspace(10, -10, 7), np.linspace(1, 3, 7))
+    good = write_c2w_npy(tmp_path / "p.npy", c2w)
+    (tmp_path / "cut.npy").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(TrajectoryFormatError, match=r"cut\.npy: not a readable \.npy"):
+        read_c2w_npy(tmp_path / "cut.npy")
+    with pytest.raises(TrajectoryFormatError, match=r"missing\.npy"):
+        read_c2w_npy(tmp_path / "missing.npy")
+    with pytest.raises(TrajectoryFormatError, match=r"missing\.txt: cannot read"):
+        read_tcw_txt(tmp_path / "missing.txt")
+    write_tcw_txt(tmp_path / "tcw.txt", np.linalg.inv(c2w))
+    text = (tmp_path / "tcw.txt").read_text().splitlines()
+    text[4] = " ".join(["nan", *text[4].split()[1:]])
+    (tmp_path / "tcw.txt").write_text("\n".join(text))
+    with pytest.raises(TrajectoryFormatError, match=r"tcw\.txt:5: pose row: value 1 is 'nan'"):
+        read_tcw_txt(tmp_path / "tcw.txt")
 
 
 def test_pose_file_round_trips(tmp_path):

@@ -199,3 +199,52 @@ def test_writer_schema_matches_golden_map(tmp_path: Path) -> None:
         assert list(oi["fields"]) == list(gi["fields"]), name
         assert list(oi["dtypes"]) == list(gi["dtypes"]), name
         assert oi["fid_column"] == "fid"
+
+
+def _drop_layer(path: Path, layer: str) -> None:
+    """Remove ``layer`` from a GeoPackage (its table and its gpkg_contents / geometry-column rows)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute(f'DROP TABLE "{layer}"')
+        for table in ("gpkg_contents", "gpkg_geometry_columns"):
+            db.execute(f"DELETE FROM {table} WHERE table_name = ?", (layer,))
+        db.execute("DELETE FROM gpkg_extensions WHERE table_name = ?", (layer,))
+
+
+@pytest.mark.parametrize("layer", ["road_segments", "baseline_paths", "lane_group_connectors", "crosswalks"])
+def test_missing_required_layer_is_refused_at_load_time(tmp_path: Path, layer: str) -> None:
+    """Not a later KeyError about a lane id, nor a silently smaller drivable area: the file and the layer."""
+    from inspatio_drive.maps import MapFormatError
+
+    root = write_maps_root(tmp_path / "maps", {"us-nv-las-vegas-strip": _two_lane_spec()})
+    path = root / "us-nv-las-vegas-strip" / "synthetic.1" / "map.gpkg"
+    _drop_layer(path, layer)
+    with pytest.raises(MapFormatError, match=rf"map\.gpkg: missing required layer '{layer}'") as err:
+        load_map(root, "us-nv-las-vegas-strip")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_truncated_map_and_index_name_the_path(tmp_path: Path) -> None:
+    from inspatio_drive.maps import MapFormatError
+
+    root = write_maps_root(tmp_path / "maps", {"us-nv-las-vegas-strip": _two_lane_spec()})
+    path = root / "us-nv-las-vegas-strip" / "synthetic.1" / "map.gpkg"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(MapFormatError, match=r"map\.gpkg: ") as err:
+        load_map(root, "us-nv-las-vegas-strip")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(MapFormatError, match=r"map\.gpkg: not a readable GeoPackage"):
+        load_map(root, "us-nv-las-vegas-strip")
+    index = root / "nuplan-maps-v1.0.json"
+    index.write_text(index.read_text()[:40])
+    with pytest.raises(MapFormatError, match=r"nuplan-maps-v1\.0\.json: not valid JSON"):
+        load_map(root, "us-nv-las-vegas-strip")
+
+
+def test_empty_stub_maps_still_load(tmp_path: Path) -> None:
+    """A stub of meta + empty layers (what nuplan-devkit needs for locations without data) is an empty map."""
+    m = load_map(GOLDEN_MAPS, "sg-one-north")  # navsim's stub: meta + an empty lane_connectors layer
+    assert m.get_all_map_objects(L.LANE) == [] and m.get_all_map_objects(L.DRIVABLE_AREA) == []

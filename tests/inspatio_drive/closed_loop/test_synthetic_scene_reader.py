@@ -1,0 +1,60 @@
+"""navsim v2 synthetic scene pickles: malformed fields name file, frame and field (LogFormatError)."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from inspatio_drive.closed_loop.counterfactual import read_synthetic_scene
+from inspatio_drive.contracts.errors import InputFormatError, LogFormatError
+from inspatio_drive.data import CorruptPickleError
+
+
+def _payload():
+    cam = {"data_path": None, "sensor2lidar_rotation": np.eye(3), "sensor2lidar_translation": np.zeros(3),
+           "cam_intrinsic": np.eye(3), "distortion": np.zeros(5)}
+    frame = {"token": "a" * 16, "timestamp": 1, "roadblock_ids": ["1"], "traffic_lights": [(5, True)],
+             "annotations": {"boxes": np.zeros((1, 7)), "names": ["vehicle"], "velocity_3d": np.zeros((1, 3)),
+                             "instance_tokens": ["i"], "track_tokens": ["t"]},
+             "ego_status": {"ego_pose": np.zeros(3), "ego_velocity": np.zeros(2), "ego_acceleration": np.zeros(2),
+                            "driving_command": np.array([0, 1, 0, 0]), "in_global_frame": True},
+             "lidar_path": None, "camera_dict": {"cam_f0": cam}}
+    meta = {"log_name": "log", "scene_token": "b" * 17, "map_name": "us-nv-las-vegas-strip", "initial_token": "b" * 17,
+            "num_history_frames": 1, "num_future_frames": 0}
+    return {"scene_metadata": meta, "frames": [frame], "extended_traffic_light_data": None, "extended_detections_tracks": None}
+
+
+def test_valid_pickle_reads(tmp_path):
+    (tmp_path / "s.pkl").write_bytes(pickle.dumps(_payload()))
+    scene = read_synthetic_scene(tmp_path / "s.pkl", load_images=False)
+    assert scene.frames[0].token == "a" * 16 and scene.frames[0].cameras["CAM_F0"].intrinsics.shape == (3, 3)
+    assert scene.frames[0].annotations.velocity_3d.shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"),
+    [
+        (lambda p: p["frames"][0]["ego_status"].update(ego_pose=np.zeros(2)), r"frame 0: field 'ego_status\.ego_pose': expected numeric array of shape \(3,\)"),
+        (lambda p: p["frames"][0]["annotations"].update(velocity_3d=np.zeros((1, 2))), r"frame 0: field 'annotations\.velocity_3d'"),
+        (lambda p: p["frames"][0]["camera_dict"]["cam_f0"].update(cam_intrinsic=np.full((3, 3), np.nan)), r"'camera_dict\.cam_f0\.cam_intrinsic': expected finite"),
+        (lambda p: p["frames"][0].pop("timestamp"), r"frame 0 has no field 'timestamp'"),
+        (lambda p: p["scene_metadata"].update(num_history_frames="4"), r"scene_metadata: field 'num_history_frames'"),
+        (lambda p: p.update(frames={"0": 1}), r"field 'frames': expected a list"),
+        (lambda p: p["frames"].append(3), r"frame 1: expected a dict, got int"),
+    ],
+)
+def test_malformed_fields_name_file_frame_and_field(tmp_path, mutate, pattern):
+    payload = _payload()
+    mutate(payload)
+    (tmp_path / "s.pkl").write_bytes(pickle.dumps(payload))
+    with pytest.raises(LogFormatError, match=pattern) as err:
+        read_synthetic_scene(tmp_path / "s.pkl", load_images=False)
+    assert str(tmp_path / "s.pkl") in str(err.value) and "\n" not in str(err.value)
+
+
+def test_truncated_pickle_names_the_path(tmp_path):
+    data = pickle.dumps(_payload())
+    (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptPickleError, match=r"cut\.pkl") as err:
+        read_synthetic_scene(tmp_path / "cut.pkl", load_images=False)
+    assert isinstance(err.value, InputFormatError)
