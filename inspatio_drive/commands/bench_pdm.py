@@ -137,8 +137,7 @@ def main(overrides: Sequence[str] = ()) -> int:
     )
     missing = [str(s) for s in scenes if not (s / "metric_cache.json").is_file()]
     if missing:
-        print(f"bench-pdm: scene folders without metric_cache.json: {missing}")
-        return 2
+        raise FileNotFoundError(f"scenes: folders without metric_cache.json: {missing}")
     rows = [
         bench_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed))
         for s in scenes

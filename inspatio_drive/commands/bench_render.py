@@ -28,6 +28,10 @@ from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 from inspatio_drive.render.types import ColoredPoints, RenderCameras
 from inspatio_drive.threads import limit_threads
 
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown camera name."""
+
 
 def fan_of_candidates(k: int, t: int, interval: float = 0.5) -> np.ndarray:
     """``[k, t, 3]`` constant-speed, constant-yaw-rate candidates (speeds 3–12 m/s, yaw rates ±0.35 rad/s)."""

@@ -19,6 +19,10 @@ from inspatio_drive.commands.base import compose_command
 from inspatio_drive.sandbox.oracle import Oracle, RenderConfig
 from inspatio_drive.sandbox.scenarios import generate_scene
 
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown scenario name."""
+
 
 def run(cfg) -> list[dict]:  # type: ignore[no-untyped-def]
     world = generate_scene(str(cfg.scenario), int(cfg.seed))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.evaluate import exit_status
 from inspatio_drive.evaluation.run import print_result, run_evaluation
 from scorers.head import load_head
 
@@ -63,4 +64,4 @@ def main(overrides: Sequence[str]) -> int:
     result = run_evaluation(cfg)
     print_result(result)
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")
-    return 0
+    return exit_status(result, bool(cfg.eval.fail_on_invalid))

@@ -34,11 +34,7 @@ def main(overrides: Sequence[str] = ()) -> int:
     if cfg is None:
         return 2
     if not cfg.maps_root:
-        print(
-            "metric cache: maps_root is not set (set $NUPLAN_MAPS_ROOT or pass maps_root=...)",
-            file=sys.stderr,
-        )
-        return 2
+        raise ValueError("maps_root: not set; expected $NUPLAN_MAPS_ROOT or maps_root=<nuPlan maps root>")
     builder_cfg = MetricCacheConfig.from_dict(OmegaConf.to_container(cfg.builder, resolve=True))  # type: ignore[arg-type]
     loader = scene_loader_from_config(cfg.data)
     report = build_cache_for_split(

@@ -11,6 +11,10 @@ from inspatio_drive.commands.base import compose_command
 from inspatio_drive.render.fidelity import sandbox_fidelity
 from inspatio_drive.sandbox import LidarModel, Oracle, RenderConfig, generate_scene
 
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown scenario name."""
+
 
 def main(overrides: Sequence[str]) -> int:
     """Fidelity table over sandbox scenarios (``configs/render_fidelity.yaml``), markdown to stdout."""

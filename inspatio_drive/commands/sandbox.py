@@ -10,6 +10,10 @@ from inspatio_drive.commands.base import compose_command
 from inspatio_drive.sandbox.oracle import LidarModel, RenderConfig
 from inspatio_drive.sandbox.writer import write_split
 
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown scenario name."""
+
 
 def render_config(cfg: DictConfig) -> RenderConfig:
     """Sensor settings from the ``image`` / ``lidar`` / ``texture_res`` / ``shadows`` keys."""

@@ -35,6 +35,7 @@ class EvalSection:
     report: bool = True
     progress: bool = True
     on_config_change: str = "error"
+    fail_on_invalid: bool = True
 
 
 @dataclass

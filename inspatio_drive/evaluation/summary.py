@@ -58,8 +58,12 @@ def summarize(df: pd.DataFrame, reference: str = "base", n_boot: int = 2000) -> 
     return pd.DataFrame(out)
 
 
+CI_NOTE = "mean±h: h = half-width of the 95 % bootstrap confidence interval of the mean over valid scenes"
+
+
 def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
-    """A compact text table: one line per variant, columns PDMS NC DAC DDC TTC EP C (mean ± half CI)."""
+    """A compact text table: one line per variant, columns PDMS NC DAC DDC TTC EP C, each ``mean±h`` where ``h`` is
+    the half-width of the 95 % bootstrap confidence interval of the mean over scenes (said under the table)."""
     if summary.empty:
         return "(no valid scenes)"
     order = list(ORDER)
@@ -79,6 +83,7 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
             half = (r["ci_high"] - r["ci_low"]) / 2
             cells.append(f"{r['mean']:>7.4f}±{half:<5.3f}")
         lines.append(f"{v:<12}{int(part['scenes'].iloc[0]):>7}  " + "  ".join(cells))
+    lines.append(CI_NOTE)
     return "\n".join(lines)
 
 
