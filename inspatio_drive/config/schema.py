@@ -197,7 +197,7 @@ class SandboxConfig:
 @dataclass
 class RenderDataSection:
     data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
-    split: str = "mini"
+    split: str | None = None
     sensor_split: str | None = None
     scene_token: str | None = None
     sensor_config: Any = "all"
