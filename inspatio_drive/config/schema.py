@@ -293,7 +293,7 @@ class RenderFidelityConfig:
 class BuildVocabConfig:
     """``inspatio-drive build-vocab`` (configs/build_vocab.yaml)."""
 
-    data_root: str | None = None
+    data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
     split: str = "trainval"
     output: str | None = None
     k: int = 64
