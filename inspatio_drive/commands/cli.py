@@ -138,8 +138,11 @@ def command_help(name: str) -> str:
     cmd = SUBCOMMANDS[name]
     path = CONFIG_DIR / f"{cmd.config}.yaml"
     lines = [f"inspatio-drive {name}: {cmd.text}", "",
-             f"usage: inspatio-drive {name} [key=value ...] [--cfg job]",
-             f"example: {cmd.example}", ""]
+             f"usage: inspatio-drive {name} [key=value ...] [--cfg job] [--debug]",
+             f"example: {cmd.example}",
+             "exit status: 0 done; 2 a user error (one line: what, where, what was expected; --debug adds the "
+             "traceback)" + ("; 3 finished with valid=False rows (eval.fail_on_invalid)"
+                             if cmd.config == "evaluate" else ""), ""]
     groups = _groups(cmd.config)
     if groups:
         lines += ["config groups (choose with group=option):", *groups, ""]
@@ -149,7 +152,19 @@ def command_help(name: str) -> str:
     for included in _included(cmd.config):
         lines += ["", f"# --- configs/{included}.yaml (included by configs/{cmd.config}.yaml) ---",
                   (CONFIG_DIR / f"{included}.yaml").read_text().rstrip()]
+    for group, option in _group_defaults(cmd.config):
+        path = CONFIG_DIR / group / f"{option}.yaml"
+        if path.is_file():
+            lines += ["", f"# --- configs/{group}/{option}.yaml (the default {group}={option}; its keys are "
+                          f"{group}.<key>=...) ---", path.read_text().rstrip()]
     return "\n".join(lines)
+
+
+def _group_defaults(config: str) -> list[tuple[str, str]]:
+    """``(group, default option)`` of the config groups in the defaults list of ``configs/<config>.yaml``."""
+    node = OmegaConf.load(CONFIG_DIR / f"{config}.yaml")
+    return [(str(g), str(o)) for e in node.get("defaults") or []
+            if isinstance(e, Mapping) or OmegaConf.is_dict(e) for g, o in e.items()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
