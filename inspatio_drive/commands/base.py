@@ -16,17 +16,20 @@ new input-error type).
 
 from __future__ import annotations
 
+import functools
 import importlib
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig
 
 from inspatio_drive.config import ConfigError, compose
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USER_ERROR = 2
 """Exit status of a user error (one line on stderr)."""
@@ -86,7 +89,12 @@ def user_error_message(exc: BaseException) -> str:
         msg = getattr(exc, "msg", None) or str(exc)
         if type(exc).__name__ == "MissingMandatoryValue":
             return f"{full_key}: missing mandatory value; give it on the command line ({full_key}=...)"
-        return f"{full_key}: {_join(str(msg))}"
+        first = str(msg).strip().splitlines()[0] if str(msg).strip() else type(exc).__name__
+        env = re.search(r"Environment variable '([^']+)' not found", first)
+        if env:
+            return (f"{full_key}: environment variable {env.group(1)} is not set; expected it set, "
+                    f"or {full_key}=<value>")
+        return f"{full_key}: {first}"
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         text = exc.args[0]  # str(KeyError) would quote it
     else:
@@ -104,6 +112,26 @@ def report_user_error(command: str, exc: BaseException) -> int:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     print(f"inspatio-drive {command}: {user_error_message(exc)}", file=sys.stderr)
     return EXIT_USER_ERROR
+
+
+def handles_user_errors(command: str, extra: Sequence[type[BaseException]] = ()) -> Callable[[F], F]:
+    """Decorator of a command entry point ``main(overrides) -> int``: a user error (:data:`USER_ERRORS` plus
+    ``extra``) raised inside it is printed as one line and gives 2, whether ``main`` is called by the
+    ``inspatio-drive`` dispatcher or directly (tests, scripts)."""
+
+    def wrap(main: F) -> F:
+        @functools.wraps(main)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return main(*args, **kwargs)
+            except Exception as exc:
+                if isinstance(exc, user_error_types(extra)):
+                    return report_user_error(command, exc)
+                raise
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 def compose_command(command: str, config_name: str, overrides: Sequence[str]) -> DictConfig | None:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
 from inspatio_drive.data.loader import SceneLoader
 from inspatio_drive.data.sensors import SensorTimer
@@ -224,6 +224,7 @@ def format_report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@handles_user_errors("bench-data")
 def main(overrides: list[str]) -> int:
     """CLI entry point ``inspatio-drive bench-data [key=value ...]``."""
 

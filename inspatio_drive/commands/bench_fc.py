@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from scorers.features import FeatureConfig, ScorerInputs, compute_features
 from scorers.free_space import free_space
 from scorers.motion_recovery import motion_recovery
@@ -91,6 +91,7 @@ def check_sizes(cfg: Any) -> None:
         raise ValueError(f"motion_cameras: expected camera indices in 0..{int(cfg.num_cameras) - 1}, got {bad}")
 
 
+@handles_user_errors("bench-fc")
 def main(overrides: list[str]) -> int:
     cfg = compose_command("bench-fc", "bench_fc", overrides)
     if cfg is None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.commands.pdm_score import _find_scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -126,6 +126,7 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
     }
 
 
+@handles_user_errors("bench-pdm")
 def main(overrides: Sequence[str] = ()) -> int:
     """Entry point of ``inspatio-drive bench-pdm``."""
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.commands.evaluate import exit_status
 from inspatio_drive.evaluation.run import print_result, run_evaluation
 from scorers.head import load_head
@@ -49,6 +49,7 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
     ]
 
 
+@handles_user_errors("demo")
 def main(overrides: Sequence[str]) -> int:
     missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
     if missing:

@@ -7,10 +7,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from scorers.study import load_study_inputs, plot_study, run_study, to_markdown
 
 
+@handles_user_errors("fc-table")
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive fc-table inputs=<npz> [output_dir=...]``: table (markdown) + plot (PNG) + JSON."""
     cfg = compose_command("fc-table", "fc_table", overrides)

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.pdm.cache.bev import save_bev
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
@@ -29,12 +29,17 @@ def _scenes(loader: Any) -> Any:
         yield loader.get_scene_from_token(token)
 
 
+@handles_user_errors("metric-cache")
 def main(overrides: Sequence[str] = ()) -> int:
     cfg = compose_command("metric-cache", "metric_cache", overrides)
     if cfg is None:
         return 2
     if not cfg.maps_root:
-        raise ValueError("maps_root: not set; expected $NUPLAN_MAPS_ROOT or maps_root=<nuPlan maps root>")
+        print(
+            "inspatio-drive metric-cache: maps_root: not set; expected $NUPLAN_MAPS_ROOT or maps_root=<nuPlan maps root>",
+            file=sys.stderr,
+        )
+        return 2
     builder_cfg = MetricCacheConfig.from_dict(OmegaConf.to_container(cfg.builder, resolve=True))  # type: ignore[arg-type]
     loader = scene_loader_from_config(cfg.data)
     report = build_cache_for_split(

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspatio_drive.commands.base import compose_command
-from inspatio_drive.commands.pdm_score import _split_folder as split_folder
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.commands.pdm_score import load_candidates as read_candidate_file
 from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.data.roots import SAMPLE_SPLIT
@@ -105,7 +104,14 @@ def navsim_data_node(data: Any) -> dict[str, Any]:
         node["data_root"] = None
         node["split"] = node.get("split") or SAMPLE_SPLIT
     elif not node.get("split"):
-        node["split"] = split_folder(Path(str(node["data_root"])).expanduser(), None).name
+        logs = Path(str(node["data_root"])).expanduser() / "navsim_logs"
+        if not logs.is_dir():
+            raise FileNotFoundError(f"data.data_root: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl)")
+        splits = sorted(p.name for p in logs.iterdir() if p.is_dir())
+        if len(splits) != 1:
+            raise ValueError(f"data.split: {logs} holds {len(splits)} split folders {splits}; "
+                             "choose one with data.split=<name>")
+        node["split"] = splits[0]
     return node
 
 
@@ -125,6 +131,7 @@ def load_candidates(spec: str, logged: np.ndarray) -> np.ndarray:
     return arr.astype(np.float64)
 
 
+@handles_user_errors("render")
 def main(overrides: list[str]) -> int:
     cfg = compose_command("render", "render", overrides)
     if cfg is None:

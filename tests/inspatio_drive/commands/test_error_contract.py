@@ -23,7 +23,8 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "metric-cache": (["data.data_root=/nonexistent", "maps_root=/nonexistent/maps", "cache_path={tmp}/mc"],
                      "/nonexistent"),
     "sandbox": (["scenarios=[no_such_scenario]", "root={tmp}/sb", "n=1"], "no_such_scenario"),
-    "render": (["source=navsim", "data.data_root=/nonexistent", "output_dir={tmp}/render"], "scene_token"),
+    "render": (["source=navsim", "data.data_root=/nonexistent", "output_dir={tmp}/render"],
+               "data.data_root: /nonexistent/navsim_logs not found"),
     "render-fidelity": (["scenarios=[no_such_scenario]"], "no_such_scenario"),
     "build-vocab": (["data_root=/nonexistent", "output={tmp}/v.safetensors"], "/nonexistent/navsim_logs"),
     "train-fc": (["dataset=/nonexistent/fc.npz", "output_dir={tmp}/fc"], "/nonexistent/fc.npz"),
@@ -49,14 +50,19 @@ def test_every_command_has_a_user_error_case():
     assert set(USER_ERRORS) == set(cli.SUBCOMMANDS)
 
 
-def _run(name: str, tmp_path, *extra: str) -> int:
+def _run(name: str, tmp_path, *extra: str, direct: bool = False) -> int:
     overrides, _ = USER_ERRORS[name]
-    return cli.main([name, *(ov.format(tmp=tmp_path) for ov in overrides), *extra])
+    args = [*(ov.format(tmp=tmp_path) for ov in overrides), *extra]
+    if direct:  # the command's own entry point, as a script or a test calls it
+        cmd = cli.SUBCOMMANDS[name]
+        return getattr(importlib.import_module(cmd.module), cmd.function)(args)
+    return cli.main([name, *args])
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["cli", "entry"])
 @pytest.mark.parametrize("name", sorted(USER_ERRORS))
-def test_user_error_exits_2_with_one_line(name, tmp_path, capsys):
-    assert _run(name, tmp_path) == 2
+def test_user_error_exits_2_with_one_line(name, direct, tmp_path, capsys):
+    assert _run(name, tmp_path, direct=direct) == 2
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert "Traceback" not in err, err
@@ -100,3 +106,11 @@ def test_user_error_list_resolves_every_documented_type():
         module, _, name = entry.partition(":")
         cls = getattr(importlib.import_module(module), name)
         assert isinstance(cls, type) and issubclass(cls, BaseException), entry
+
+
+def test_unset_environment_variable_is_named(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("NO_SUCH_VAR_FOR_TEST", raising=False)
+    assert cli.main(["report", "run_dir=${oc.env:NO_SUCH_VAR_FOR_TEST}"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "inspatio-drive report: run_dir: environment variable NO_SUCH_VAR_FOR_TEST is not set; expected it set, "
+        "or run_dir=<value>")
