@@ -141,7 +141,7 @@ def main(overrides: list[str]) -> int:
     cands = load_candidates(str(cfg.trajectory), src["logged"])
     k = int(cfg.candidate)
     if not 0 <= k < len(cands):
-        raise ValueError(f"candidate {k} out of range: the file has {len(cands)} candidates")
+        raise ValueError(f"candidate: {k} out of range; expected 0..{len(cands) - 1} (the trajectory file has {len(cands)} candidates)")
     camera = str(cfg.camera)
     cam = src["image"].get(camera) if isinstance(src["image"], dict) else None
     out = Path(str(cfg.output_dir))
