@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -167,6 +168,15 @@ def _group_defaults(config: str) -> list[tuple[str, str]]:
             if isinstance(e, Mapping) or OmegaConf.is_dict(e) for g, o in e.items()]
 
 
+def _page(text: str) -> int:
+    """Print help text; a reader that stops early (``| head``) is not an error (no BrokenPipeError traceback)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's final flush stays quiet
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch ``inspatio-drive <subcommand> [key=value ...] [--help | --cfg job] [--debug]``.
 
@@ -175,8 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluation with ``valid=False`` rows (``eval.fail_on_invalid``); a traceback (exit 1) is a bug."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
+        return _page(_usage())
     name, overrides = args[0], args[1:]
     if name not in SUBCOMMANDS:
         print(f"inspatio-drive: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
@@ -185,8 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in overrides
     overrides = [ov for ov in overrides if ov != "--debug"]
     if "-h" in overrides or "--help" in overrides:
-        print(command_help(name))
-        return 0
+        return _page(command_help(name))
     flags = [ov for ov in overrides if ov.startswith("-") and ov != "--cfg"]
     if flags:
         print(f"inspatio-drive {name}: unknown option {flags[0]!r}; expected key=value overrides, --help, "

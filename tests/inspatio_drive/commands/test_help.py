@@ -3,6 +3,11 @@ of every config group's default option (not only the group's name)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -29,3 +34,18 @@ def test_help_has_example_exit_status_and_group_knobs(name, capsys):
 def test_evaluate_help_names_exit_3(capsys):
     cli.main(["evaluate", "--help"])
     assert "3 finished with valid=False rows (eval.fail_on_invalid)" in capsys.readouterr().out
+
+
+def test_help_piped_into_head_is_no_traceback():
+    """``inspatio-drive evaluate --help | head -1``: the reader goes away early (here: before the first write,
+    so the write surely fails); no BrokenPipeError traceback, exit 0."""
+    root = Path(__file__).resolve().parents[3]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "inspatio_drive", "evaluate", "--help"], cwd=root,
+                              stdout=write, stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(write)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0
