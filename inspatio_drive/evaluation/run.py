@@ -137,7 +137,8 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     if plain["eval"].get("metric_cache_dir"):
         index_metric_caches(plain["eval"]["metric_cache_dir"])
     df = store.dataframe()
-    df = df[df["token"].isin([*tokens, *bad_logs])]
+    if not df.empty:
+        df = df[df["token"].isin([*tokens, *bad_logs])]
     summary = summarize(df)
     summary["random_weights"] = task.random_weights
     summary.to_csv(out / "summary.csv", index=False)
