@@ -142,7 +142,7 @@ class MetricCacheCommandConfig:
     """``inspatio-drive metric-cache`` (configs/metric_cache.yaml)."""
 
     data: Any = None
-    maps_root: str | None = "${oc.env:NUPLAN_MAPS_ROOT,null}"
+    maps_root: str | None = "${data.maps_root}"
     map_version: str | None = None
     cache_path: str = "${oc.env:NAVSIM_EXP_ROOT,outputs}/metric_cache"
     force: bool = False

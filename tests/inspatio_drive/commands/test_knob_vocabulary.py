@@ -46,3 +46,12 @@ def test_added_key_outside_the_schema_is_refused(override):
 
 def test_added_config_group_is_still_allowed():
     assert compose("evaluate", ["+scorer=geometric_fc"]).scorer.model is not None
+
+
+def test_metric_cache_reads_the_maps_root_of_the_data_group(monkeypatch):
+    """``data.maps_root`` (the spelling of evaluate / closed-loop) is the metric-cache's maps root too; the
+    top-level ``maps_root`` still overrides it."""
+    monkeypatch.setenv("NUPLAN_MAPS_ROOT", "/from/env")
+    assert compose("metric_cache", []).maps_root == "/from/env"
+    assert compose("metric_cache", ["data.maps_root=/maps/a"]).maps_root == "/maps/a"
+    assert compose("metric_cache", ["maps_root=/maps/b"]).maps_root == "/maps/b"
