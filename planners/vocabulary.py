@@ -32,6 +32,7 @@ from tqdm import tqdm
 from inspatio_drive.config import portable_paths
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.data.roots import SAMPLE_SPLIT
 from inspatio_drive.data.types import AgentInput, Scene
 
 COMMANDS: tuple[str, ...] = ("left", "straight", "right", "unknown")
@@ -205,7 +206,8 @@ def build_vocabulary(
             f"build_vocabulary: futures [N, T, 3], speeds [N], commands [N]; got {fut.shape}, {spd.shape}, {cmd.shape}"
         )
     if len(fut) < k:
-        raise ValueError(f"build_vocabulary: {len(fut)} logged futures, need at least k = {k}")
+        raise ValueError(f"k: {k} trajectories per cell, but the data has only {len(fut)} logged futures; "
+                         f"expected k <= {len(fut)} (e.g. k={len(fut)}), or more scenes")
     if cmd.min(initial=0) < 0 or cmd.max(initial=0) > 3:
         raise ValueError("build_vocabulary: command indices must be in 0..3")
     edges = np.asarray(speed_edges, dtype=np.float64)
@@ -292,7 +294,8 @@ def _load_scenes(cfg) -> Iterable[Scene]:
         "has_route": bool(cfg.has_route),
         "max_scenes": None if cfg.max_scenes is None else int(cfg.max_scenes),
     }
-    data = {"data_root": str(cfg.data_root), "split": str(cfg.split), "scene_filter": scene_filter}
+    root = None if cfg.data_root is None else str(cfg.data_root)  # None with split=sample: the bundled sample
+    data = {"data_root": root, "split": str(cfg.split), "scene_filter": scene_filter}
     loader = scene_loader_from_config(data, sensors="none")
     return (loader.get_scene_from_token(t) for t in loader.tokens)
 
@@ -301,11 +304,15 @@ def build_vocab_from_config(cfg: Any) -> Vocabulary:
     """Cluster and save the vocabulary of a composed ``configs/build_vocab.yaml`` (``inspatio-drive build-vocab``).
 
     Raises:
-        ValueError: ``data_root`` or ``output`` not set.
+        ValueError: ``output`` not set, no ``data_root`` for a split other than the bundled ``sample``, or ``k``
+            larger than the number of logged futures (the message says how many there are).
     """
 
-    if cfg.data_root is None or cfg.output is None:
-        raise ValueError("set data_root=<OpenScene root with navsim_logs/<split>> and output=<file>")
+    if cfg.output is None:
+        raise ValueError("output: not set; expected output=<vocabulary file, .safetensors>")
+    if cfg.data_root is None and str(cfg.split) != SAMPLE_SPLIT:
+        raise ValueError(f"data_root: not set for split {str(cfg.split)!r}; expected data_root=<OpenScene root> "
+                         f"(or $OPENSCENE_DATA_ROOT), or split={SAMPLE_SPLIT} for the bundled sample")
     futures, speeds, commands = samples_from_scenes(_load_scenes(cfg), int(cfg.num_poses), progress=True)
     vocab = build_vocabulary(
         futures, speeds, commands, k=int(cfg.k), speed_edges=list(cfg.speed_edges),

@@ -12,6 +12,7 @@ PDM-Closed exactly like one candidate.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -173,11 +174,12 @@ def track_plan(state: NDArray[np.float64], t_us: int, plan_local: NDArray[np.flo
 
 def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observer: Observer,
             steps: int = 8, use_fc: bool = True, cfg: PDMScorerConfig | None = None,
-            keep_observations: bool = False) -> RolloutResult:
+            keep_observations: bool = False, on_step: Callable[[int], None] | None = None) -> RolloutResult:
     """Run ``steps`` re-planning steps of ``cfg.pose_interval_s`` from the scene's current frame.
 
     Args:
         use_fc: follow the selection with the FC term (``fc_index``) or without it (``base_index``).
+        on_step: called with the step index after every re-planning step (progress bars count steps).
     Raises:
         ValueError: if ``steps · pose_interval_s`` exceeds the scored horizon (``num_steps · step_s``).
     """
@@ -219,6 +221,8 @@ def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observ
         t_us += sub * round(cfg.step_s * 1e6)
         history = [*history[1:], state.copy()]
         commands = [*commands[1:], driving_command(state, cache)]
+        if on_step is not None:
+            on_step(step)
     # pad to the scored horizon by tracking the last plan (only when steps < the horizon)
     if len(executed) < cfg.num_steps + 1:
         sim = track_plan(state, t_us, plans[-1], cfg)

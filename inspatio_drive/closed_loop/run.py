@@ -237,7 +237,8 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     maps: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     folders: list[Path] = []
-    with tqdm(total=len(tokens) * len(variants), desc="closed-loop", unit="rollout",
+    steps = int(section["steps"])
+    with tqdm(total=len(tokens) * len(variants) * steps, desc="closed-loop", unit="step",
               disable=not section.get("progress", True)) as bar:
         for token in tokens:
             scene = loader.get_scene_from_token(token)
@@ -247,9 +248,10 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
             cache = with_agents(build_metric_cache(scene, maps[name]), str(section.get("agents", "log_replay")))
             oracle = scene_oracle(scene, section, blobs)
             for variant in variants:
+                bar.set_postfix_str(f"{token} {variant}")
                 observer = make_observer(scene, section, gen_cfg, oracle, generator)
-                result = rollout(scene, pipeline, cache, observer, steps=int(section["steps"]),
-                                 use_fc=variant == "fc")
+                result = rollout(scene, pipeline, cache, observer, steps=steps, use_fc=variant == "fc",
+                                 on_step=lambda _step: bar.update(1))
                 folder = out / token / variant
                 write_rollout(folder, result, cache, getattr(observer, "views", None), bool(section.get("video", True)),
                               list(section["cameras"]), int(section.get("video_scale", 2)))
@@ -264,7 +266,6 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                 row["steps_off_road"] = sum(not s.in_drivable_area for s in result.steps)
                 row["steps_uncomfortable"] = sum(not s.comfortable for s in result.steps)
                 rows.append(row)
-                bar.update(1)
     table = comparison_table(rows)
     table.to_csv(out / "closed_vs_open.csv", index=False)
     return {"output_dir": out, "table": table, "csv": out / "closed_vs_open.csv", "folders": folders,

@@ -2,8 +2,7 @@
 
 Left: bird's-eye view in the initial ego frame (forward = up, left = left): drivable area, route centerline,
 other agents at the step's time (log replay), the executed path so far, the ego box and the plan chosen at
-this step. Right: the cameras the planner saw (top row) and, on sandbox scenes, the oracle's true views
-(bottom row).
+this step. Right: the cameras the planner saw (top row, each tile labelled ``planner input: <camera>``) and, on sandbox scenes, the oracle's true views (bottom row, ``oracle (true): <camera>``).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
 
 from inspatio_drive.closed_loop.rollout import RolloutResult, relative_pose
 from inspatio_drive.contracts import PACIFICA
@@ -36,9 +36,23 @@ def _plan_global(state: NDArray[np.float64], plan: NDArray[np.float64]) -> NDArr
     return np.stack([state[0] + c * plan[:, 0] - s * plan[:, 1], state[1] + s * plan[:, 0] + c * plan[:, 1]], -1)
 
 
-def _tile(images: Sequence[NDArray[np.uint8]], scale: int) -> NDArray[np.uint8]:
-    row = np.concatenate(list(images), axis=1)
-    return np.repeat(np.repeat(row, scale, axis=0), scale, axis=1) if scale > 1 else row
+def _tile(images: Sequence[NDArray[np.uint8]], scale: int, labels: Sequence[str] | None = None) -> NDArray[np.uint8]:
+    """One row of camera images side by side, upscaled by ``scale``, each labelled top-left (white on black)."""
+    tiles = [np.repeat(np.repeat(im, scale, axis=0), scale, axis=1) if scale > 1 else im for im in images]
+    if labels is not None:
+        tiles = [_label(t, text) for t, text in zip(tiles, labels, strict=True)]
+    return np.concatenate(tiles, axis=1)
+
+
+def _label(image: NDArray[np.uint8], text: str) -> NDArray[np.uint8]:
+    """``image`` with ``text`` in its top-left corner on a black box (readable on any picture)."""
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    draw = ImageDraw.Draw(pil)
+    font = ImageFont.load_default()
+    width = int(font.getlength(text))
+    draw.rectangle((0, 0, width + 5, 13), fill=(0, 0, 0))
+    draw.text((3, 1), text, fill=(255, 255, 255), font=font)
+    return np.asarray(pil)
 
 
 def bev_frames(result: RolloutResult, cache: MetricCache, size_px: int = 360, radius: float = 40.0) -> NDArray[np.uint8]:
@@ -118,9 +132,9 @@ def rollout_video_frames(result: RolloutResult, cache: MetricCache, views: Seque
     bev = bev_frames(result, cache, size_px=max(h, 120))
     out = []
     for b, v in zip(bev, views, strict=False):
-        rows = [_tile([v.images[n] for n in names], scale)]
+        rows = [_tile([v.images[n] for n in names], scale, [f"planner input: {n}" for n in names])]
         if v.oracle is not None:
-            rows.append(_tile([v.oracle[n] for n in names], scale))
+            rows.append(_tile([v.oracle[n] for n in names], scale, [f"oracle (true): {n}" for n in names]))
         cams = np.concatenate(rows, axis=0)
         height = max(b.shape[0], cams.shape[0])
         canvas = np.full((height, b.shape[1] + cams.shape[1], 3), 255, np.uint8)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data.filters import SceneFilter, SensorConfig
 from inspatio_drive.data.loader import SceneLoader
 from inspatio_drive.data.sensors import SensorTimer
@@ -86,6 +86,7 @@ def _phase(
     marks = {max(1, round(f * len(tokens))) for f in _FRACTIONS}
     samples = []
     t1 = time.perf_counter()
+    agent_input = None
     get = loader.get_agent_input_from_token if method == "agent_input" else loader.get_scene_from_token
     for i, token in enumerate(tokens, 1):
         agent_input = get(token)
@@ -138,9 +139,23 @@ def _in_subprocess(**args: Any) -> dict[str, Any]:
     return result
 
 
+def check_sizes(cfg: Any) -> None:
+    """Sizes that give at least one scene (a navsim scene spans ``SceneFilter()``'s 4 + 10 frames); a
+    ``ValueError`` names the knob and the smallest value that works."""
+    need = SceneFilter().num_frames
+    if int(cfg.num_logs) < 1:
+        raise ValueError(f"num_logs: expected >= 1, got {cfg.num_logs}")
+    if int(cfg.frames_per_log) < need:
+        raise ValueError(f"frames_per_log: a scene spans {need} frames; expected >= {need}, got {cfg.frames_per_log}")
+    if int(cfg.image_logs) > 0 and int(cfg.image_frames_per_log) < need:
+        raise ValueError(f"image_frames_per_log: a scene spans {need} frames; expected >= {need} "
+                         f"(or image_logs=0), got {cfg.image_frames_per_log}")
+
+
 def run(cfg: Any) -> dict[str, Any]:
     """Run the benchmark described by ``cfg`` (see ``configs/bench_data.yaml``); returns the results."""
 
+    check_sizes(cfg)
     workdir = Path(cfg.workdir) if cfg.workdir else Path(tempfile.mkdtemp(prefix="inspatio_bench_data_"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"config": {k: cfg[k] for k in cfg}}
@@ -209,6 +224,7 @@ def format_report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@handles_user_errors("bench-data")
 def main(overrides: list[str]) -> int:
     """CLI entry point ``inspatio-drive bench-data [key=value ...]``."""
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data.log_reader import read_raw_log
 from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
 from inspatio_drive.data.writers import write_log
@@ -190,6 +190,7 @@ def check_complete(run: Path, n: int, variants: Sequence[str] = ("base", "oracle
             "invalid": sum(not r["valid"] for r in final.values())}
 
 
+@handles_user_errors("bench-evaluate")
 def main(overrides: Sequence[str]) -> int:
     cfg = compose_command("bench-evaluate", "bench_evaluate", overrides)
     if cfg is None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from scorers.features import FeatureConfig, ScorerInputs, compute_features
 from scorers.free_space import free_space
 from scorers.motion_recovery import motion_recovery
@@ -73,10 +74,29 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
+_POSITIVE = ("num_candidates", "num_poses", "num_cameras", "height", "width", "num_points", "generated_height",
+             "generated_width", "repeats", "threads")
+
+
+def check_sizes(cfg: Any) -> None:
+    """Sizes must be positive (``generated_candidates`` in ``0..num_candidates``); a ``ValueError`` names the knob."""
+    for key in _POSITIVE:
+        if int(cfg[key]) < 1:
+            raise ValueError(f"{key}: expected an integer >= 1, got {cfg[key]}")
+    if not 0 <= int(cfg.generated_candidates) <= int(cfg.num_candidates):
+        raise ValueError(f"generated_candidates: expected 0..num_candidates ({cfg.num_candidates}), "
+                         f"got {cfg.generated_candidates}")
+    bad = [c for c in cfg.motion_cameras if not 0 <= int(c) < int(cfg.num_cameras)]
+    if bad:
+        raise ValueError(f"motion_cameras: expected camera indices in 0..{int(cfg.num_cameras) - 1}, got {bad}")
+
+
+@handles_user_errors("bench-fc")
 def main(overrides: list[str]) -> int:
     cfg = compose_command("bench-fc", "bench_fc", overrides)
     if cfg is None:
         return 2
+    check_sizes(cfg)
     torch.set_num_threads(int(cfg.threads))
     inp = synthetic_inputs(
         cfg.num_candidates, cfg.num_poses, cfg.num_cameras, cfg.height, cfg.width, cfg.num_points,

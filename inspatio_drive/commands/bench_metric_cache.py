@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import SceneLoader
 from inspatio_drive.data.types import Scene
 from inspatio_drive.maps import load_map
@@ -65,6 +65,7 @@ def bench_cache_build(
     }
 
 
+@handles_user_errors("bench-metric-cache")
 def main(overrides: Sequence[str] = ()) -> int:
     """``inspatio-drive bench-metric-cache [data_root=… split=… maps_root=… repeats=5 backend=auto]``
     (configs/bench_metric_cache.yaml)."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.commands.pdm_score import _find_scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -189,13 +189,11 @@ def _main_epdms(cfg: Any) -> int:
     scenes = [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_V2_ROOT / f"scene_{x}" for x in "acd"]
     missing = [str(s) for s in scenes if not (s / "scene.json").is_file()]
     if missing:
-        print(f"bench-pdm: metric=epdms scene folders without scene.json: {missing}")
-        return 2
+        raise FileNotFoundError(f"scenes: metric=epdms scene folders without scene.json: {missing}")
     policies = [str(p) for p in cfg.traffic]
     bad = sorted(set(policies) - set(NAVSIM_V2_KEYS))
     if bad:
-        print(f"bench-pdm: traffic must be among {sorted(NAVSIM_V2_KEYS)}, got {bad}")
-        return 2
+        raise ValueError(f"traffic: expected values among {sorted(NAVSIM_V2_KEYS)}, got {bad}")
     rows = [
         bench_epdms_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed), policies)
         for s in scenes
@@ -227,6 +225,7 @@ def _main_epdms(cfg: Any) -> int:
     return 0
 
 
+@handles_user_errors("bench-pdm")
 def main(overrides: Sequence[str] = ()) -> int:
     """Entry point of ``inspatio-drive bench-pdm``."""
 
@@ -236,15 +235,13 @@ def main(overrides: Sequence[str] = ()) -> int:
     if cfg.metric == "epdms":
         return _main_epdms(cfg)
     if cfg.metric != "pdms":
-        print(f"bench-pdm: metric must be pdms or epdms, got {cfg.metric!r}")
-        return 2
+        raise ValueError(f"metric: expected pdms or epdms, got {cfg.metric!r}")
     scenes = (
         [Path(s) for s in cfg.scenes] if cfg.scenes else [GOLDEN_ROOT / "scene_a", GOLDEN_ROOT / "scene_c"]
     )
     missing = [str(s) for s in scenes if not (s / "metric_cache.json").is_file()]
     if missing:
-        print(f"bench-pdm: scene folders without metric_cache.json: {missing}")
-        return 2
+        raise FileNotFoundError(f"scenes: folders without metric_cache.json: {missing}")
     rows = [
         bench_scene(s, int(cfg.num_candidates), int(cfg.repeats), int(cfg.warmup), int(cfg.seed))
         for s in scenes

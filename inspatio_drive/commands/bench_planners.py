@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar
 from planners.constant_velocity import ConstantVelocityPlanner
 from planners.drivor.features import build_drivor_features
@@ -47,6 +47,7 @@ def _agent_input(rng: np.random.Generator, n_points: int):
     return AgentInput([status] * 4, [cams] * 4, [Lidar(pts)] * 4)
 
 
+@handles_user_errors("bench-planners")
 def main(overrides: list[str]) -> int:
     cfg = compose_command("bench-planners", "bench_planners", overrides)
     if cfg is None:

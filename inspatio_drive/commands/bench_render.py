@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.geometry.camera_poses import ego0_to_camera
 from inspatio_drive.geometry.rig import nuplan_like_rig
 from inspatio_drive.render.point_cloud import build_point_cloud
@@ -27,6 +27,10 @@ from inspatio_drive.render.splat import unpack_keys
 from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 from inspatio_drive.render.types import ColoredPoints, RenderCameras
 from inspatio_drive.threads import limit_threads
+
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown camera name."""
 
 
 def fan_of_candidates(k: int, t: int, interval: float = 0.5) -> np.ndarray:
@@ -183,6 +187,7 @@ def run(cfg: Any) -> dict[str, Any]:
     return result
 
 
+@handles_user_errors("bench-render", USER_ERRORS)
 def main(overrides: list[str]) -> int:
     cfg = compose_command("bench-render", "bench_render", overrides)
     if cfg is None:

@@ -15,9 +15,13 @@ import time
 
 from omegaconf import OmegaConf
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.sandbox.oracle import Oracle, RenderConfig
 from inspatio_drive.sandbox.scenarios import generate_scene
+
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown scenario name."""
 
 
 def run(cfg) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -42,6 +46,7 @@ def run(cfg) -> list[dict]:  # type: ignore[no-untyped-def]
     return rows
 
 
+@handles_user_errors("bench-sandbox", USER_ERRORS)
 def main(overrides: list[str]) -> int:
     cfg = compose_command("bench-sandbox", "bench_sandbox", overrides)
     if cfg is None:

@@ -24,7 +24,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.world_model.condition import pixel_frames
 from inspatio_drive.world_model.factory import (
     compile_blocks,
@@ -179,6 +179,7 @@ def format_results(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@handles_user_errors("bench-world-model")
 def main(overrides: Sequence[str] = ()) -> int:
     cfg = compose_command("bench-world-model", "bench_world_model", overrides)
     if cfg is None:

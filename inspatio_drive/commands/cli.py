@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from inspatio_drive.config import CONFIG_DIR, ConfigError, compose
+from inspatio_drive.config import CONFIG_DIR, compose
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ def _usage() -> str:
     lines = ["usage: inspatio-drive <subcommand> [key=value ...]   (hydra overrides)",
              "       inspatio-drive <subcommand> --help           (what it does, its knobs and defaults)",
              "       inspatio-drive <subcommand> [key=value ...] --cfg job   (print the composed config)",
+             "       inspatio-drive <subcommand> [key=value ...] --debug     (a user error with its traceback)",
+             "",
+             "exit status: 0 done; 2 a user error (one line: what, where, what was expected); 3 evaluate / demo",
+             "             finished with valid=False rows (eval.fail_on_invalid); a traceback is a bug",
              "", "subcommands:"]
     for name, cmd in SUBCOMMANDS.items():
         available = importlib.util.find_spec(cmd.module) is not None
@@ -134,8 +139,11 @@ def command_help(name: str) -> str:
     cmd = SUBCOMMANDS[name]
     path = CONFIG_DIR / f"{cmd.config}.yaml"
     lines = [f"inspatio-drive {name}: {cmd.text}", "",
-             f"usage: inspatio-drive {name} [key=value ...] [--cfg job]",
-             f"example: {cmd.example}", ""]
+             f"usage: inspatio-drive {name} [key=value ...] [--cfg job] [--debug]",
+             f"example: {cmd.example}",
+             "exit status: 0 done; 2 a user error (one line: what, where, what was expected; --debug adds the "
+             "traceback)" + ("; 3 finished with valid=False rows (eval.fail_on_invalid)"
+                             if cmd.config == "evaluate" else ""), ""]
     groups = _groups(cmd.config)
     if groups:
         lines += ["config groups (choose with group=option):", *groups, ""]
@@ -145,22 +153,53 @@ def command_help(name: str) -> str:
     for included in _included(cmd.config):
         lines += ["", f"# --- configs/{included}.yaml (included by configs/{cmd.config}.yaml) ---",
                   (CONFIG_DIR / f"{included}.yaml").read_text().rstrip()]
+    for group, option in _group_defaults(cmd.config):
+        path = CONFIG_DIR / group / f"{option}.yaml"
+        if path.is_file():
+            lines += ["", f"# --- configs/{group}/{option}.yaml (the default {group}={option}; its keys are "
+                          f"{group}.<key>=...) ---", path.read_text().rstrip()]
     return "\n".join(lines)
 
 
+def _group_defaults(config: str) -> list[tuple[str, str]]:
+    """``(group, default option)`` of the config groups in the defaults list of ``configs/<config>.yaml``."""
+    node = OmegaConf.load(CONFIG_DIR / f"{config}.yaml")
+    return [(str(g), str(o)) for e in node.get("defaults") or []
+            if isinstance(e, Mapping) or OmegaConf.is_dict(e) for g, o in e.items()]
+
+
+def _page(text: str) -> int:
+    """Print help text; a reader that stops early (``| head``) is not an error (no BrokenPipeError traceback)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's final flush stays quiet
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``inspatio-drive <subcommand> [key=value ...] [--help | --cfg job] [--debug]``.
+
+    Exit status: 0 done; 2 a user error (one line on stderr naming what, where and what was expected; the
+    types are :data:`inspatio_drive.commands.base.USER_ERRORS`; ``--debug`` adds the traceback); 3 an
+    evaluation with ``valid=False`` rows (``eval.fail_on_invalid``); a traceback (exit 1) is a bug."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
+        return _page(_usage())
     name, overrides = args[0], args[1:]
     if name not in SUBCOMMANDS:
         print(f"inspatio-drive: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     cmd = SUBCOMMANDS[name]
+    debug = "--debug" in overrides
+    overrides = [ov for ov in overrides if ov != "--debug"]
     if "-h" in overrides or "--help" in overrides:
-        print(command_help(name))
-        return 0
+        return _page(command_help(name))
+    flags = [ov for ov in overrides if ov.startswith("-") and ov != "--cfg"]
+    if flags:
+        print(f"inspatio-drive {name}: unknown option {flags[0]!r}; expected key=value overrides, --help, "
+              "--cfg job or --debug", file=sys.stderr)
+        return 2
     if "--cfg" in overrides:
         i = overrides.index("--cfg")
         what = overrides[i + 1] if i + 1 < len(overrides) else "job"
@@ -180,11 +219,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         print(f"inspatio-drive {name}: not available ({exc})", file=sys.stderr)
         return 2
+    base = importlib.import_module(_C + "base")  # loaded by every command module already
+    base.set_debug(debug)
     try:
         return int(getattr(module, cmd.function)(overrides) or 0)
-    except ConfigError as exc:  # a config composed inside the run (e.g. study's evaluate overrides)
-        print(f"inspatio-drive {name}: bad override: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # a user error that the command let through: one line; anything else is a bug
+        # a command module may name further user-error types of its own (``USER_ERRORS = (KeyError,)``)
+        if isinstance(exc, base.user_error_types(getattr(module, "USER_ERRORS", ()))):
+            return int(base.report_user_error(name, exc))
+        raise
+    finally:
+        base.set_debug(False)
 
 
 if __name__ == "__main__":

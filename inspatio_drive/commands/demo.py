@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
+from inspatio_drive.commands.evaluate import exit_status
 from inspatio_drive.evaluation.run import print_result, run_evaluation
 from scorers.head import load_head
 
@@ -48,6 +49,7 @@ def demo_overrides(output_dir: str = "runs/demo") -> list[str]:
     ]
 
 
+@handles_user_errors("demo")
 def main(overrides: Sequence[str]) -> int:
     missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
     if missing:
@@ -63,4 +65,4 @@ def main(overrides: Sequence[str]) -> int:
     result = run_evaluation(cfg)
     print_result(result)
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")
-    return 0
+    return exit_status(result, bool(cfg.eval.fail_on_invalid))

@@ -4,27 +4,20 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf.errors import MissingMandatoryValue
-
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from scorers.study import load_study_inputs, plot_study, run_study, to_markdown
 
 
+@handles_user_errors("fc-table")
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive fc-table inputs=<npz> [output_dir=...]``: table (markdown) + plot (PNG) + JSON."""
     cfg = compose_command("fc-table", "fc_table", overrides)
     if cfg is None:
         return 2
-    try:
-        src = cfg.inputs
-    except MissingMandatoryValue:
-        print("study: set inputs=<study NPZ> (schema: scorers.study.save_study_inputs)", file=sys.stderr)
-        return 2
-    result = run_study(load_study_inputs(src), n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
+    result = run_study(load_study_inputs(cfg.inputs), n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = to_markdown(result)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.contracts.selection import DRIVOR_V1, select
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.fidelity import perturb, sandbox_agent_input
@@ -124,6 +124,7 @@ def sandbox_figure(
 FIGURES = ("sandbox", "render", "planners", "scorers")
 
 
+@handles_user_errors("figures")
 def main(overrides: Sequence[str]) -> int:
     """``inspatio-drive figures [out=docs/img] [which=[sandbox,render,planners,scorers]]``: redraw the
     documentation pictures (docs/img/*.png)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.pdm.cache.bev import save_bev
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
@@ -46,26 +46,18 @@ def _build(cfg: Any, loader: Any, builder_cfg: MetricCacheConfig) -> Any:
     )
 
 
+@handles_user_errors("metric-cache")
 def main(overrides: Sequence[str] = ()) -> int:
     cfg = compose_command("metric-cache", "metric_cache", overrides)
     if cfg is None:
         return 2
     if not cfg.maps_root:
-        print(
-            "metric cache: maps_root is not set (set $NUPLAN_MAPS_ROOT or pass maps_root=...)",
-            file=sys.stderr,
-        )
-        return 2
+        raise ValueError("maps_root: not set; expected $NUPLAN_MAPS_ROOT or maps_root=<nuPlan maps root>")
     if cfg.metric not in METRICS:
-        print(f"metric cache: metric must be one of {'|'.join(METRICS)}, got {cfg.metric!r}", file=sys.stderr)
-        return 2
+        raise ValueError(f"metric: expected one of {'|'.join(METRICS)}, got {cfg.metric!r}")
     builder_cfg = MetricCacheConfig.from_dict(OmegaConf.to_container(cfg.builder, resolve=True))  # type: ignore[arg-type]
     loader = scene_loader_from_config(cfg.data)
-    try:
-        report = _build(cfg, loader, builder_cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"inspatio-drive metric-cache: {exc}", file=sys.stderr)
-        return 2
+    report = _build(cfg, loader, builder_cfg)
     print(
         f"metric cache {cfg.cache_path}: {report.summary()} ({report.ms_per_built_scene:.1f} ms per built scene)"
     )

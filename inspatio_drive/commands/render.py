@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.data.candidates import read_candidates
+from inspatio_drive.data.roots import SAMPLE_SPLIT
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
-from inspatio_drive.render.grid import candidate_grid, save_grid
+from inspatio_drive.render.grid import labelled_grid, save_grid
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates
 from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
@@ -74,12 +75,13 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "provenance": {"source": "sandbox", "world": oracle.world.name, "t_now": t_now},
         }
     if source == "navsim":
-
+        loader = scene_loader_from_config(navsim_data_node(cfg.data))
+        if not loader.tokens:
+            raise ValueError(f"data: no scenes in {navsim_data_node(cfg.data)} after the scene filter")
+        token = str(cfg.data.scene_token or loader.tokens[0])
         if not cfg.data.scene_token:
-            raise ValueError("source=navsim needs data.scene_token")
-        schema = {f.name for f in fields(DataConfig)}  # data.* also holds the sandbox / synthetic knobs
-        loader = scene_loader_from_config({k: v for k, v in cfg.data.items() if k in schema})
-        scene = loader.get_scene_from_token(str(cfg.data.scene_token))
+            log.info("scene      %s (the first of the split; choose with data.scene_token=...)", token)
+        scene = loader.get_scene_from_token(token)
         privileged = str(cfg.dynamic_mode) == "privileged"
         pc = build_point_cloud(scene, use_annotations=privileged, **pc_kw)
         cams = scene.frames[scene.current_index].cameras
@@ -88,9 +90,29 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "logged": scene.get_future_trajectory(8).astype(np.float64),
             "rig": RenderCameras.from_cameras(cams),
             "image": cams,
-            "provenance": {"source": "navsim", "scene_token": str(cfg.data.scene_token)},
+            "provenance": {"source": "navsim", "scene_token": token},
         }
     raise ValueError(f"source must be synthetic, sandbox or navsim, got {source!r}")
+
+
+def navsim_data_node(data: Any) -> dict[str, Any]:
+    """The ``data`` keys of the data room (:class:`~inspatio_drive.data.DataConfig`) for ``source=navsim``, with
+    pdm-score's defaults: no data root → the bundled sample; ``split: null`` → the only split folder there."""
+    schema = {f.name for f in fields(DataConfig)}  # data.* also holds the sandbox / synthetic knobs
+    node = {k: v for k, v in data.items() if k in schema}
+    if node.get("data_root") in (None, "", "null"):
+        node["data_root"] = None
+        node["split"] = node.get("split") or SAMPLE_SPLIT
+    elif not node.get("split"):
+        logs = Path(str(node["data_root"])).expanduser() / "navsim_logs"
+        if not logs.is_dir():
+            raise FileNotFoundError(f"data.data_root: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl)")
+        splits = sorted(p.name for p in logs.iterdir() if p.is_dir())
+        if len(splits) != 1:
+            raise ValueError(f"data.split: {logs} holds {len(splits)} split folders {splits}; "
+                             "choose one with data.split=<name>")
+        node["split"] = splits[0]
+    return node
 
 
 def load_candidates(spec: str, logged: np.ndarray, interval_s: float | None = None, resample: bool = False) -> np.ndarray:
@@ -104,6 +126,7 @@ def load_candidates(spec: str, logged: np.ndarray, interval_s: float | None = No
     return cands.poses
 
 
+@handles_user_errors("render")
 def main(overrides: list[str]) -> int:
     cfg = compose_command("render", "render", overrides)
     if cfg is None:
@@ -113,7 +136,7 @@ def main(overrides: list[str]) -> int:
     cands = load_candidates(str(cfg.trajectory), src["logged"], cfg.candidates_interval_s, bool(cfg.candidates_resample))
     k = int(cfg.candidate)
     if not 0 <= k < len(cands):
-        raise ValueError(f"candidate {k} out of range: the file has {len(cands)} candidates")
+        raise ValueError(f"candidate: {k} out of range; expected 0..{len(cands) - 1} (the trajectory file has {len(cands)} candidates)")
     camera = str(cfg.camera)
     cam = src["image"].get(camera) if isinstance(src["image"], dict) else None
     out = Path(str(cfg.output_dir))
@@ -144,7 +167,8 @@ def main(overrides: list[str]) -> int:
             hole_fill=int(cfg.render.hole_fill),
             dynamic_mode=str(cfg.dynamic_mode),
         )
-        files["grid"] = save_grid(out / "grid.png", candidate_grid(rb))
+        labels = ["logged"] if str(cfg.trajectory) == "logged" else [f"cand {i}" for i in range(n)]
+        files["grid"] = save_grid(out / "grid.png", labelled_grid(rb, camera, candidate_labels=labels))
     for name, path in files.items():
         log.info("%-11s %s", name, path)
     return 0

@@ -7,11 +7,16 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.render.fidelity import sandbox_fidelity
 from inspatio_drive.sandbox import LidarModel, Oracle, RenderConfig, generate_scene
 
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown scenario name."""
 
+
+@handles_user_errors("render-fidelity", USER_ERRORS)
 def main(overrides: Sequence[str]) -> int:
     """Fidelity table over sandbox scenarios (``configs/render_fidelity.yaml``), markdown to stdout."""
     cfg = compose_command("render-fidelity", "render_fidelity", overrides)

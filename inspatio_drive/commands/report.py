@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, report_user_error, user_error_types
 from inspatio_drive.evaluation.report import write_run_report
 
 
@@ -15,8 +14,7 @@ def main(overrides: Sequence[str]) -> int:
         return 2
     try:
         index = write_run_report(cfg.run_dir, cfg.out_dir, cfg.artefacts_dir, cfg.title, cfg.reference_variant)
-    except FileNotFoundError as exc:
-        print(f"inspatio-drive report: {exc}", file=sys.stderr)
-        return 2
+    except user_error_types() as exc:  # no run_dir given, or not a run folder
+        return report_user_error("report", exc)
     print(f"report: {index}  (open it in a browser; it needs no server)")
     return 0

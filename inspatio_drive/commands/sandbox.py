@@ -6,9 +6,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.sandbox.oracle import LidarModel, RenderConfig
 from inspatio_drive.sandbox.writer import write_split
+
+USER_ERRORS = (KeyError,)
+"""User errors of this command besides the common ones (:data:`inspatio_drive.commands.base.USER_ERRORS`):
+the ``KeyError`` of an unknown scenario name."""
 
 
 def render_config(cfg: DictConfig) -> RenderConfig:
@@ -25,6 +29,7 @@ def render_config(cfg: DictConfig) -> RenderConfig:
     )
 
 
+@handles_user_errors("sandbox", USER_ERRORS)
 def main(overrides: list[str]) -> int:
     cfg = compose_command("sandbox", "sandbox", overrides)
     if cfg is None:

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-from inspatio_drive.commands.base import compose_command
+from inspatio_drive.commands.base import compose_command, report_user_error, user_error_types
 from inspatio_drive.evaluation.study import run_study
 
 
@@ -21,9 +20,8 @@ def main(overrides: Sequence[str]) -> int:
     assert isinstance(plain, dict)
     try:
         result = run_study(plain)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"inspatio-drive study: {exc}", file=sys.stderr)
-        return 2
+    except (*user_error_types(), KeyError) as exc:  # KeyError: an unknown sandbox scenario
+        return report_user_error("study", exc)
     if "markdown" in result:
         print(result["markdown"])
         print(f"\nstudy: {result['output_dir']}/study.md, study.json, {result['plot']}")

@@ -47,9 +47,38 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     if not (CONFIG_DIR / f"{config_name}.yaml").is_file():
         raise FileNotFoundError(f"no config {config_name!r}: expected {CONFIG_DIR / (config_name + '.yaml')}")
     try:
-        return _compose(config_name, overrides)
+        cfg = _compose(config_name, overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(describe_error(exc, config_name, overrides)) from exc
+    extra = _keys_outside_schema(cfg, SCHEMAS.get(config_name))
+    if extra:
+        key, keys = extra[0]
+        parent = key.rpartition(".")[0] or config_name
+        text = f"{key}: unknown key (added with +key=...); {parent} has {', '.join(keys)}"
+        close = difflib.get_close_matches(key.rpartition(".")[2], keys, n=1)
+        if close:
+            text += f" (did you mean {'.'.join(filter(None, [key.rpartition('.')[0], close[0]]))}?)"
+        raise ConfigError(text)
+    return cfg
+
+
+def _keys_outside_schema(node: object, tp: object, prefix: str = "") -> list[tuple[str, list[str]]]:
+    """``(dotted key, the keys the schema has there)`` for every key of ``node`` that its schema dataclass ``tp``
+    does not declare (hydra lets ``+key=value`` add keys to a structured config; config groups typed ``Any`` are
+    their own files' business)."""
+    while typing.get_origin(tp) in _UNIONS:
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = inner[0] if len(inner) == 1 else typing.Any
+    if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)) or not isinstance(node, DictConfig):
+        return []
+    hints = typing.get_type_hints(tp)
+    out: list[tuple[str, list[str]]] = []
+    for key in node.keys():
+        if key not in hints:
+            out.append((f"{prefix}{key}", list(hints)))
+        else:
+            out += _keys_outside_schema(node._get_node(key), hints[key], f"{prefix}{key}.")
+    return out
 
 
 def _compose(config_name: str, overrides: Sequence[str]) -> DictConfig:

@@ -35,6 +35,7 @@ class EvalSection:
     report: bool = True
     progress: bool = True
     on_config_change: str = "error"
+    fail_on_invalid: bool = True
 
 
 @dataclass
@@ -153,7 +154,7 @@ class MetricCacheCommandConfig:
     """``inspatio-drive metric-cache`` (configs/metric_cache.yaml)."""
 
     data: Any = None
-    maps_root: str | None = "${oc.env:NUPLAN_MAPS_ROOT,null}"
+    maps_root: str | None = "${data.maps_root}"
     map_version: str | None = None
     cache_path: str = "${oc.env:NAVSIM_EXP_ROOT,outputs}/metric_cache"
     force: bool = False
@@ -209,7 +210,7 @@ class SandboxConfig:
 @dataclass
 class RenderDataSection:
     data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
-    split: str = "mini"
+    split: str | None = None
     sensor_split: str | None = None
     scene_token: str | None = None
     sensor_config: Any = "all"
@@ -307,7 +308,7 @@ class RenderFidelityConfig:
 class BuildVocabConfig:
     """``inspatio-drive build-vocab`` (configs/build_vocab.yaml)."""
 
-    data_root: str | None = None
+    data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
     split: str = "trainval"
     output: str | None = None
     k: int = 64

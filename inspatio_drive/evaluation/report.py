@@ -15,7 +15,7 @@ def write_run_report(run_dir: str | Path, out_dir: str | Path | None = None, art
     """Build ``<out_dir>/index.html`` for the run in ``run_dir``; returns its path."""
     run_dir = Path(run_dir)
     if not (run_dir / JOURNAL).is_file():
-        raise FileNotFoundError(f"report: {run_dir} is not an evaluation run (no {JOURNAL})")
+        raise FileNotFoundError(f"{run_dir}: not an evaluation run (no {JOURNAL}); expected the eval.output_dir of an evaluate run")
     store = ResultStore(run_dir)
     df = store.dataframe()
     summary_rows = []

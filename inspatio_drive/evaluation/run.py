@@ -9,18 +9,23 @@ scenes), ``<variant>.csv`` (navsim v1.1 columns first, then ours, last row ``ave
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from omegaconf import OmegaConf
 
 from inspatio_drive.evaluation.artefacts import write_artefacts
 from inspatio_drive.evaluation.report import write_run_report
 from inspatio_drive.evaluation.results import ResultStore
-from inspatio_drive.evaluation.runner import RunStats, run_tasks
+from inspatio_drive.evaluation.runner import RunStats, failed_rows, run_tasks
 from inspatio_drive.evaluation.summary import format_table, plot_summary, summarize
-from inspatio_drive.evaluation.task import EvaluateTask, index_metric_caches
+from inspatio_drive.evaluation.task import EvaluateTask, bad_log_token, index_metric_caches
 from inspatio_drive.evaluation.workers import make_worker
 
 RESULT_KEYS: tuple[tuple[str, ...], ...] = (
@@ -80,53 +85,121 @@ def check_resume(out: Path, plain: Mapping[str, Any], on_change: str) -> None:
     journal.rename(out / f"results.{n}.jsonl.old")
 
 
+STATUS_AFTER_S = 1.0
+"""A phase without a progress bar (set-up, artefacts, report) prints its status line once it has run this long."""
+
+
+@contextmanager
+def _status(on: bool, message: str) -> Iterator[None]:
+    """A status line on stderr (``evaluate: <message>``) for a phase that lasts longer than
+    :data:`STATUS_AFTER_S`; a quick phase (or one that fails at once on a user error) prints nothing."""
+    timer = threading.Timer(STATUS_AFTER_S, lambda: print(f"evaluate: {message}", file=sys.stderr, flush=True))
+    timer.daemon = True
+    if on:
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def run_evaluation(cfg: Any) -> dict[str, Any]:
-    """Run the composed ``evaluate`` config; returns paths and figures (also printed by :func:`main`)."""
+    """Run the composed ``evaluate`` config; returns paths and figures (also printed by :func:`print_result`).
+
+    A scene or a log that cannot be read does not stop the split: its rows are ``valid=False`` with the reason
+    (a log whose index fails gets rows with the token ``log:<log name>``), listed in ``invalid.csv`` and by
+    :func:`print_result`; ``result["invalid"]`` holds them (``inspatio-drive evaluate`` then exits with 3 unless
+    ``eval.fail_on_invalid=false``)."""
+    start = time.perf_counter()
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
+    show = bool(plain["eval"].get("progress", True))
     out = Path(plain["eval"]["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     check_resume(out, plain, str(plain["eval"].get("on_config_change") or "error"))
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     task = EvaluateTask(plain)
-    tokens = task.tokens()
+    with _status(show, "indexing the split and loading the planner ..."):
+        tokens = task.tokens()
     if plain["eval"].get("max_scenes"):
         tokens = tokens[: int(plain["eval"]["max_scenes"])]
     if not tokens:
         raise ValueError(f"evaluate: no scenes in {plain['data']} after the scene filter")
     store = ResultStore(out)
+    bad_logs = [bad_log_token(name) for name in sorted(task.bad_logs)]
+    fresh = [t for t in bad_logs if t not in store.finished_tokens(task.variants)]
+    for name, reason in sorted(task.bad_logs.items()):
+        if bad_log_token(name) in fresh:
+            store.append(failed_rows(task, bad_log_token(name), f"log not read: {reason}"))
     stats: RunStats = run_tasks(task, tokens, make_worker(plain["worker"]), store,
-                                progress=bool(plain["eval"].get("progress", True)), desc="evaluate")
+                                progress=show, desc="evaluate")
+    stats.invalid_rows += len(fresh) * len(task.variants)
     if plain["eval"].get("metric_cache_dir"):
         index_metric_caches(plain["eval"]["metric_cache_dir"])
     df = store.dataframe()
-    summary = summarize(df[df["token"].isin(tokens)])
+    if not df.empty:
+        df = df[df["token"].isin([*tokens, *bad_logs])]
+    summary = summarize(df)
+    summary["random_weights"] = task.random_weights
     summary.to_csv(out / "summary.csv", index=False)
-    result: dict[str, Any] = {"output_dir": str(out), "stats": stats, "summary": summary,
+    invalid = invalid_rows(df)
+    invalid.to_csv(out / "invalid.csv", index=False)
+    result: dict[str, Any] = {"output_dir": str(out), "stats": stats, "summary": summary, "invalid": invalid,
+                              "random_weights": task.random_weights,
                               "table": format_table(summary, [v for v in ("base", "fc", "fc_only", "oracle")
                                                               if v in set(summary.get("variant", []))])}
-    if not summary.empty:
-        result["plot"] = plot_summary(summary, out / "summary.png",
-                                      title=f"{task.planner_name}: PDM score with / without FC")
+    title = f"{task.planner_name}: PDM score with / without FC"
+    if task.random_weights:
+        title += " (RANDOM WEIGHTS)"
+    if not summary.empty and "metric" in summary:
+        result["plot"] = plot_summary(summary, out / "summary.png", title=title)
     n_art = int(plain["eval"].get("artefacts") or 0)
     if n_art > 0:
-
-        valid = [t for t in tokens if t in store.finished_tokens(task.variants)]
-        result["artefacts"] = write_artefacts(task, valid[:n_art], out / "artefacts", plain)
+        valid = [t for t in tokens if t in store.finished_tokens(task.variants) and t not in set(invalid["token"])]
+        with _status(show, f"writing artefacts (BEV, videos) of {min(n_art, len(valid))} scenes ..."):
+            result["artefacts"] = write_artefacts(task, valid[:n_art], out / "artefacts", plain)
     if plain["eval"].get("report", True):
-
-        result["report"] = write_run_report(out, title=f"inspatio-drive: {task.planner_name}")
+        with _status(show, "writing the HTML report ..."):
+            result["report"] = write_run_report(out, title=f"inspatio-drive: {task.planner_name}")
+    result["wall_s"] = time.perf_counter() - start
     (out / "run_stats.json").write_text(json.dumps({
         "scenes": stats.total, "skipped_finished": stats.skipped, "ran": stats.ran,
-        "invalid_rows": stats.invalid_rows, "wall_s": stats.wall_s, "scenes_per_s": stats.scenes_per_s}, indent=1))
+        "invalid_rows": stats.invalid_rows, "invalid_scenes": int(invalid["token"].nunique()),
+        "scenes_wall_s": stats.wall_s, "wall_s": result["wall_s"], "scenes_per_s": stats.scenes_per_s,
+        "random_weights": task.random_weights}, indent=1))
     return result
 
 
-def print_result(result: dict[str, Any]) -> None:
+def invalid_rows(df: Any) -> pd.DataFrame:
+    """``token, variants, error`` of every scene (or unreadable log, ``log:<name>``) with ``valid=False`` rows."""
+    if df.empty or "valid" not in df:
+        return pd.DataFrame(columns=["token", "variants", "error"])
+    bad = df[~df["valid"].astype(bool)]
+    rows = [{"token": token, "variants": " ".join(sorted(map(str, part["variant"]))),
+             "error": str(next((e for e in part.get("error", []) if e), "invalid"))}
+            for token, part in bad.groupby("token", sort=True)]
+    return pd.DataFrame(rows, columns=["token", "variants", "error"])
+
+
+def print_result(result: dict[str, Any], max_invalid: int = 10) -> None:
+    """The closing summary: counts, wall time of the whole command, the table, invalid scenes with reasons."""
     stats: RunStats = result["stats"]
+    invalid = result.get("invalid")
+    n_invalid = 0 if invalid is None else len(invalid)
     print(f"\nevaluate: {stats.total} scenes ({stats.skipped} already finished, {stats.ran} run, "
-          f"{stats.invalid_rows} invalid rows) in {stats.wall_s:.1f} s")
+          f"{n_invalid} invalid) in {result.get('wall_s', stats.wall_s):.1f} s "
+          f"(whole command; scenes {stats.wall_s:.1f} s)")
+    if result.get("random_weights"):
+        print("WARNING: the planner ran on RANDOM WEIGHTS (planner.random_weights=true): these numbers say "
+              "nothing about the trained planner")
     print(result["table"])
+    if n_invalid:
+        print(f"\ninvalid  : {n_invalid} scenes / logs with valid=False rows (not in the means above):")
+        for _, row in invalid.head(max_invalid).iterrows():
+            print(f"  {row['token']}: {row['error']}")
+        if n_invalid > max_invalid:
+            print(f"  ... and {n_invalid - max_invalid} more")
+        print(f"  all of them: {result['output_dir']}/invalid.csv")
     print(f"\nresults  : {result['output_dir']}  (navsim CSV per variant, results.parquet, summary.csv)")
     if "plot" in result:
         print(f"plot     : {result['plot']}")

@@ -114,10 +114,7 @@ def write_study_split(
         the log pickle paths, in scene order.
     """
 
-    names = list(scenarios) if scenarios else list(SCENARIOS)
-    unknown = [s for s in names if s not in SCENARIOS]
-    if unknown:
-        raise KeyError(f"study: unknown scenario(s) {unknown}; expected names from {sorted(SCENARIOS)}")
+    names = study_scenarios(scenarios)
     logs_dir, blobs = root / "navsim_logs" / split, root / "sensor_blobs" / split
     out: list[Path] = []
     for i in tqdm(range(n), desc=f"sandbox {split}", unit="log", disable=not progress, file=sys.stderr):
@@ -338,6 +335,15 @@ def replace_readme_block(path: Path, text: str) -> None:
 
 
 # -- the pipeline ----------------------------------------------------------------------------------------------
+def study_scenarios(scenarios: Sequence[str] | str | None) -> list[str]:
+    """The sandbox catalogue names of ``scenarios`` (``None``: all); a ``ValueError`` names unknown ones."""
+    names = [scenarios] if isinstance(scenarios, str) else list(scenarios) if scenarios else list(SCENARIOS)
+    unknown = [s for s in names if s not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"scenarios: unknown {unknown}; expected names from {sorted(SCENARIOS)}")
+    return names
+
+
 def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Run the steps of a composed ``configs/study.yaml`` (plain dict); returns paths and the table."""
     out = Path(cfg["output_dir"])
@@ -349,6 +355,7 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
     seeds = [int(s) for s in cfg["seeds"]]
     if not seeds:
         raise ValueError("study.seeds: at least one seed")
+    study_scenarios(cfg.get("scenarios"))  # before any work
     plan = split_plan(cfg)
     data = out / "data"
     progress = bool(cfg.get("progress", True))

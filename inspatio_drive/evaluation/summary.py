@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,8 +59,12 @@ def summarize(df: pd.DataFrame, reference: str = "base", n_boot: int = 2000) -> 
     return pd.DataFrame(out)
 
 
+CI_NOTE = "mean±h: h = half-width of the 95 % bootstrap confidence interval of the mean over valid scenes"
+
+
 def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -> str:
-    """A compact text table: one line per variant, columns PDMS NC DAC DDC TTC EP C (mean ± half CI)."""
+    """A compact text table: one line per variant, columns PDMS NC DAC DDC TTC EP C, each ``mean±h`` where ``h`` is
+    the half-width of the 95 % bootstrap confidence interval of the mean over scenes (said under the table)."""
     if summary.empty:
         return "(no valid scenes)"
     order = list(ORDER)
@@ -79,11 +84,13 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
             half = (r["ci_high"] - r["ci_low"]) / 2
             cells.append(f"{r['mean']:>7.4f}±{half:<5.3f}")
         lines.append(f"{v:<12}{int(part['scenes'].iloc[0]):>7}  " + "  ".join(cells))
+    lines.append(CI_NOTE)
     return "\n".join(lines)
 
 
-def plot_summary(summary: pd.DataFrame, path: str | Path, title: str = "PDM score by variant") -> Path:
-    """Grouped bar chart (metrics × variants) with CI error bars → PNG."""
+def summary_figure(summary: pd.DataFrame, title: str = "PDM score by variant") -> Any:
+    """Grouped bar chart (metrics × variants) with CI error bars; the legend sits right of the axes, clear of
+    the bars. Returns the matplotlib figure (the caller saves / closes it)."""
     import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
@@ -91,7 +98,7 @@ def plot_summary(summary: pd.DataFrame, path: str | Path, title: str = "PDM scor
 
     order = [m for m in ORDER if m in set(summary["metric"])]
     variants = sorted(summary["variant"].unique())
-    fig, ax = plt.subplots(figsize=(1.2 * len(order) + 2, 3.6))
+    fig, ax = plt.subplots(figsize=(1.2 * len(order) + 3.2, 3.6))
     width = 0.8 / max(1, len(variants))
     x = np.arange(len(order))
     for i, v in enumerate(variants):
@@ -103,8 +110,17 @@ def plot_summary(summary: pd.DataFrame, path: str | Path, title: str = "PDM scor
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("mean over scenes (95 % CI)")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, title="variant",
+              title_fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_summary(summary: pd.DataFrame, path: str | Path, title: str = "PDM score by variant") -> Path:
+    """:func:`summary_figure` → PNG."""
+    fig = summary_figure(summary, title)
+    import matplotlib.pyplot as plt  # lazy: plotting only (summary_figure chose the Agg backend)
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

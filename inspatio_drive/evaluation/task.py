@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,12 @@ class EvaluateTask:
         if sensors not in ("all", "drivor"):
             sensors = "none"
         index_dir = Path(self.cfg["eval"]["output_dir"]) / ".log_index"  # workers reuse the parent's index
-        self.loader = scene_loader_from_config(data, sensors=sensors, show_progress=False, index_cache_dir=index_dir)
+        self.loader, self.bad_logs = _loader_without_bad_logs(data, logs, sensors, index_dir)
+        if self.bad_logs:  # worker copies of the task skip the bad logs straight away
+            self.cfg["data"] = _only_logs(data, sorted(_log_stems(logs, data) - set(self.bad_logs)))
         spec = build_planner(self.cfg["planner"])
+        # a planner that runs on untrained weights (planner.random_weights=true) says so in every row
+        self.random_weights = bool(getattr(spec.planner, "random_weights", False))
         fc_cfg = self.cfg.get("scorer") or {}
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
         self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, self.w_fc)
@@ -159,6 +164,7 @@ class EvaluateTask:
             row.update({
                 "mode": "privileged" if (self.privileged or variant == "oracle") else "honest",
                 "planner": self.planner_name,
+                "random_weights": self.random_weights,
                 "candidate": int(index),
                 "num_candidates": int(plan.candidates.num_candidates),
                 "fc_prob": None if plan.fc is None else float(plan.fc.prob[index]),
@@ -168,6 +174,54 @@ class EvaluateTask:
             })
             rows.append(row)
         return rows
+
+
+def bad_log_token(log_name: str) -> str:
+    """The token of the ``valid=False`` rows of a log that could not be read (its scenes are unknown)."""
+    return f"log:{log_name}"
+
+
+def _log_stems(logs: Path, data: Mapping[str, Any]) -> set[str]:
+    """Log names (``*.pkl`` stems) of the split, restricted to ``data.scene_filter.log_names`` when set."""
+    stems = {p.stem for p in logs.glob("*.pkl") if p.is_file()}
+    wanted = (data.get("scene_filter") or {}).get("log_names")
+    return stems if wanted is None else stems & {str(n) for n in wanted}
+
+
+def _only_logs(data: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+    """A copy of the ``data`` node whose scene filter keeps only the logs ``names``."""
+    out = dict(data)
+    out["scene_filter"] = {**(data.get("scene_filter") or {}), "log_names": names}
+    return out
+
+
+def _loader_without_bad_logs(data: Mapping[str, Any], logs: Path, sensors: str,
+                             index_dir: Path) -> tuple[Any, dict[str, str]]:
+    """The split's scene loader and ``{log name: why it could not be read}``.
+
+    A log that cannot be indexed (truncated pickle, :class:`~inspatio_drive.data.log_reader.LogFormatError`, ...)
+    does not stop the split: when indexing the whole split fails, every log is indexed alone, the bad ones are
+    left out (and reported), and the loader is built from the good ones. When no log can be read, the first
+    error is raised (nothing to evaluate)."""
+    try:
+        return scene_loader_from_config(data, sensors=sensors, show_progress=False,
+                                        index_cache_dir=index_dir), {}
+    except Exception as whole:  # one bad log: find it (the cost of one index per log, only on failure)
+        bad: dict[str, str] = {}
+        stems = sorted(_log_stems(logs, data))
+        for stem in stems:
+            one = _only_logs(data, [stem])
+            one["scene_filter"]["max_scenes"] = None
+            try:
+                scene_loader_from_config(one, sensors="none", show_progress=False, index_cache_dir=index_dir)
+            except Exception as exc:  # any reader error of this log: recorded, the split goes on
+                bad[stem] = " ".join("".join(traceback.format_exception_only(type(exc), exc)).split())
+        if not bad or len(bad) == len(stems):
+            raise whole
+        good = [s for s in stems if s not in bad]
+        loader = scene_loader_from_config(_only_logs(data, good), sensors=sensors, show_progress=False,
+                                          index_cache_dir=index_dir)
+        return loader, bad
 
 
 def index_metric_caches(cache_dir: str | Path) -> Path:

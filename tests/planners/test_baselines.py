@@ -128,7 +128,7 @@ def test_vocabulary_is_conditioned_on_command_and_speed(tmp_path):
 
 def test_vocabulary_errors(tmp_path):
     fut, speed, cmd = _synthetic_futures(20)
-    with pytest.raises(ValueError, match="need at least k = 64"):
+    with pytest.raises(ValueError, match="k: 64 trajectories per cell, but the data has only"):
         build_vocabulary(fut, speed, cmd)
     with pytest.raises(ValueError, match="speed_edges must increase"):
         build_vocabulary(fut, speed, cmd, k=4, speed_edges=(5.0, 2.0))

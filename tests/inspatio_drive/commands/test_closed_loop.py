@@ -190,3 +190,19 @@ def test_registered_subcommands(capsys):
     assert cli_main(["closed-loop", "closed_loop.no_such_key=1"]) == 2
     assert cli_main(["counterfactual", "counterfactual.no_such_key=1"]) == 2
     assert "bad override" in capsys.readouterr().err
+
+
+def test_closed_loop_progress_counts_steps_and_video_tiles_are_labelled(tmp_path, capsys, sample):
+    _, loader = sample
+    out = tmp_path / "cl"
+    assert main([f"closed_loop.output_dir={out}", "closed_loop.steps=3", "closed_loop.max_scenes=1",
+                 "closed_loop.image_size=[64,36]", "closed_loop.cameras=[CAM_F0,CAM_R0]", "closed_loop.video_scale=2",
+                 "closed_loop.progress=true"]) == 0
+    err = capsys.readouterr().err
+    assert "3/3" in err and "step" in err  # one scene x one variant x three steps
+    frames, _ = read_mp4(out / loader.tokens[0] / "base" / "rollout.mp4")
+    tile_w = 64 * 2
+    first_tile = frames[0][:14, frames[0].shape[1] - 2 * tile_w:frames[0].shape[1] - 2 * tile_w + 100]
+    gray = first_tile.astype(int).mean(axis=-1)
+    assert (gray < 60).mean() > 0.5, "a dark label box at the top-left of the first camera tile"
+    assert (gray > 180).sum() > 20, "with light text (the camera name) in it"

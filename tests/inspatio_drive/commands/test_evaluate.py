@@ -53,7 +53,7 @@ def test_candidate_dumps_become_an_fc_dataset(tmp_path):
         assert main(["evaluate", f"data.data_root={GOLDEN}", f"data.split={split}", f"eval.output_dir={tmp_path / split}",
                      f"eval.dump_dir={tmp_path / 'dump' / split}", "eval.artefacts=0", "eval.report=false",
                      "eval.progress=false", "eval.sensors=none", "planner.yaw_rates=[-0.1,0.0,0.1]",
-                     "planner.scorer=null"]) in (0, 2)
+                     "planner.scorer=null"]) == 3  # every row invalid: exit status 3
     # the planner has 3 candidates but no logits: every scene fails with a clear error, and no dump is written
     rows = pd.read_csv(tmp_path / "golden_a" / "base.csv", index_col=0)
     assert not rows.iloc[0]["valid"] and "no sub-score logits" in rows.iloc[0]["error"]

@@ -90,7 +90,7 @@ def test_grid_tiles_candidates_by_time(cloud):
     assert (g[20:, 68:][hole] == [255, 0, 255]).all()
 
 
-def test_cli_writes_condition_for_a_candidates_file(tmp_path):
+def test_cli_writes_condition_for_a_candidates_file(tmp_path, capsys):
     from inspatio_drive.commands.render import main
 
     cands = np.zeros((3, 8, 3))
@@ -118,16 +118,17 @@ def test_cli_writes_condition_for_a_candidates_file(tmp_path):
     np.testing.assert_allclose(meta["trajectory"], cands[1])
     for name in ("render.mp4", "mask.mp4", "poses_c2w.npy", "target_tcw.txt", "grid.png", "source.png"):
         assert (out / name).is_file()
-    with pytest.raises(ValueError, match="out of range"):
-        main(
-            [
-                f"output_dir={out}",
-                f"trajectory={tmp_path / 'cands.npy'}",
-                "candidate=5",
-                "data.synthetic_step=0.4",
-                "data.history_image_size=[96,54]",
-            ]
-        )
+    rc = main(
+        [
+            f"output_dir={out}",
+            f"trajectory={tmp_path / 'cands.npy'}",
+            "candidate=5",
+            "data.synthetic_step=0.4",
+            "data.history_image_size=[96,54]",
+        ]
+    )
+    assert rc == 2  # a user error: one line, exit 2
+    assert "candidate: 5 out of range; expected 0..2" in capsys.readouterr().err
 
 
 def test_candidates_file_must_be_8_poses_at_half_a_second(tmp_path):

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inspatio_drive.evaluation.summary import bootstrap_ci, format_table, plot_summary, summarize
+from inspatio_drive.evaluation.summary import (
+    CI_NOTE,
+    bootstrap_ci,
+    format_table,
+    plot_summary,
+    summarize,
+    summary_figure,
+)
 
 
 def _rows(n=40, seed=0):
@@ -36,3 +43,18 @@ def test_summarize_paired_difference_and_table(tmp_path):
     text = format_table(s)
     assert text.splitlines()[2].startswith("base") and "PDMS" in text.splitlines()[0]
     assert plot_summary(s, tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_summary_plot_legend_is_clear_of_the_bars():
+    fig = summary_figure(summarize(_rows(), n_boot=50))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    bars = [p.get_window_extent() for p in ax.patches]
+    assert bars and not any(legend.overlaps(b) for b in bars)
+    assert not legend.overlaps(ax.get_window_extent())  # outside the plotting area altogether
+
+
+def test_table_says_what_the_plus_minus_is():
+    table = format_table(summarize(_rows(), n_boot=50))
+    assert "±" in table and table.splitlines()[-1] == CI_NOTE

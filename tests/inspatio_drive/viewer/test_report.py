@@ -145,6 +145,39 @@ def test_report_in_headless_chromium(tmp_path):
         shutil.copy(shot, Path(os.environ["INSPATIO_SCREENSHOT_DIR"]) / "viewer.png")
 
 
+def test_report_tables_fit_a_laptop_screen(tmp_path):
+    """At 1366 px the scene table (token + PDMS of four variants) is not cut off, and counts read as integers."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = _chromium()
+    write_scene_artefacts(_scene("tok_a"), tmp_path / "art")
+    variants = ("base", "fc", "fc_only", "oracle")
+    rows = {f"{i:032x}": {f"pdms_{v}": 0.5 + 0.01 * i for v in variants} for i in range(6)}
+    summary = [{"variant": v, "scenes": 6, "PDMS": 0.5, "ci_low": 0.4, "ci_high": 0.6} for v in variants]
+    index = build_report(tmp_path / "art", tmp_path / "report", summary=summary, scene_rows=rows)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(index.as_uri())
+        page.wait_for_selector("#scene-list tr:nth-child(7)")
+        fit = page.evaluate("""() => {
+          const side = document.getElementById('sidebar');
+          const s = side.getBoundingClientRect();
+          const right = (id) => document.getElementById(id).getBoundingClientRect().right;
+          return {scroll: side.scrollWidth, client: side.clientWidth, side: s.right,
+                  list: right('scene-list'), summary: right('summary'), width: window.innerWidth};
+        }""")
+        scenes = page.inner_text("#summary tr:nth-child(2) td:nth-child(2)")
+        shot = tmp_path / "laptop.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert fit["scroll"] <= fit["client"], fit  # nothing to scroll sideways: no column cut off
+    assert fit["list"] <= fit["side"] and fit["summary"] <= fit["side"], fit
+    assert fit["side"] <= fit["width"] / 2 + 1, fit  # the videos keep at least half of the screen
+    assert scenes == "6"
+    if os.environ.get("INSPATIO_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["INSPATIO_SCREENSHOT_DIR"]) / "viewer_laptop.png")
+
+
 def test_run_report_cli(tmp_path, capsys):
     from inspatio_drive.commands.cli import main
     from inspatio_drive.evaluation import ResultStore
