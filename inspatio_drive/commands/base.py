@@ -45,7 +45,9 @@ USER_ERRORS: list[str] = [
     "builtins:NotADirectoryError",
     "builtins:IsADirectoryError",
     "builtins:ValueError",  # the house's input error: documented readers' errors below subclass it
-    "inspatio_drive.data.log_reader:LogFormatError",  # a log pickle that is not an OpenScene log
+    "inspatio_drive.contracts.errors:InputFormatError",  # a file a user gave that is not what its reader expects:
+    # LogFormatError, MapFormatError, CandidateFormatError, TrajectoryFormatError (and the errors below that
+    # subclass it: PCDError, SensorError, UnsafePickleError, CorruptPickleError)
     "inspatio_drive.data.pcd:PCDError",  # a LiDAR file that is not a PCD
     "inspatio_drive.data.safe_pickle:UnsafePickleError",  # a pickle that would run code
     "inspatio_drive.data.sensors:SensorError",  # a missing / corrupt sensor file
