@@ -1,7 +1,7 @@
 """The documented error types of every reader of a user-supplied file.
 
 Every reader of a file a user hands to inspatio-drive (log pickles, PCD point clouds, GPKG maps, candidate
-trajectories, InSpatio trajectory files, synthetic scene pickles) raises a subclass of
+trajectories, InSpatio trajectory files, synthetic scene pickles, metric caches) raises a subclass of
 :class:`InputFormatError` when the file is missing a field, malformed, truncated, binary where text is
 expected, or refused as unsafe. Its message is **one line** naming the file (and, where it applies, the line,
 frame, layer or field) and what was expected, so a command can print it as is and exit 2.
@@ -17,6 +17,7 @@ __all__ = [
     "InputFormatError",
     "LogFormatError",
     "MapFormatError",
+    "MetricCacheFormatError",
     "TrajectoryFormatError",
     "brief_repr",
 ]
@@ -38,6 +39,11 @@ class LogFormatError(InputFormatError):
 
 class MapFormatError(InputFormatError):
     """A nuPlan GPKG map (or the maps index JSON) is unreadable or lacks a required layer / column / row."""
+
+
+class MetricCacheFormatError(InputFormatError):
+    """A metric-cache folder or store (``manifest.json``, ``arrays.npz``, ``epdms.npz``) is truncated, corrupt,
+    of a field type this code did not write, or of the other metric (v1.1 PDMS vs v2 EPDMS)."""
 
 
 class CandidateFormatError(InputFormatError):

@@ -29,6 +29,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.strtree import STRtree
 
+from inspatio_drive.contracts.errors import InputFormatError, MetricCacheFormatError, brief_repr
 from inspatio_drive.maps.layers import SemanticMapLayer
 from inspatio_drive.pdm import area_numba
 from inspatio_drive.pdm.linear_ref import line_locate
@@ -59,9 +60,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     try:
         d = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: corrupt or truncated metric-cache manifest ({exc})") from exc
+        raise MetricCacheFormatError(f"{path}: corrupt or truncated metric-cache manifest ({brief_repr(str(exc))})") from exc
     if not isinstance(d, dict):
-        raise ValueError(f"{path}: corrupt metric-cache manifest (expected a JSON object)")
+        raise MetricCacheFormatError(f"{path}: corrupt metric-cache manifest (expected a JSON object)")
     return d
 
 
@@ -72,7 +73,21 @@ def read_arrays(path: Path) -> dict[str, NDArray[Any]]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{path}: corrupt or truncated metric-cache arrays ({exc})") from exc
+        raise MetricCacheFormatError(f"{path}: corrupt or truncated metric-cache arrays ({brief_repr(str(exc))})") from exc
+
+
+CORRUPT_FIELD_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException)
+"""What rebuilding a cache from a manifest whose fields were altered can raise (wrapped into
+:class:`MetricCacheFormatError` naming the folder by :func:`corrupt_cache_error`)."""
+
+
+def corrupt_cache_error(directory: Path, exc: BaseException) -> InputFormatError:
+    """One-line error naming the cache ``directory`` for an exception raised while rebuilding it from its files
+    (an :class:`InputFormatError` that already names a path is returned as is)."""
+    if isinstance(exc, InputFormatError):
+        return exc
+    what = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {brief_repr(str(exc))}"
+    return MetricCacheFormatError(f"{directory}: corrupt metric cache, {what}; rebuild it")
 
 
 class StateIndex(IntEnum):
@@ -486,20 +501,23 @@ class MetricCache:
                 raise FileNotFoundError(f"metric cache {d}: missing {p.name}")
         manifest = read_manifest(man_path)
         if manifest.get("format") == EPDMS_CACHE_FORMAT:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"{d}: is a NAVSIM v2 (EPDMS) metric cache; the v1.1 PDM scorer cannot use it "
                 "(score with metric=epdms, or rebuild the cache with metric=pdms)"
             )
         if manifest.get("format") != CACHE_FORMAT:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"{man_path}: field 'format' is {manifest.get('format')!r}, expected a metric cache"
             )
         if manifest.get("version") != CACHE_FORMAT_VERSION:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"{man_path}: field 'version' is {manifest.get('version')!r}, this code reads version "
                 f"{CACHE_FORMAT_VERSION}; rebuild the cache"
             )
-        return cls.from_manifest(d, manifest)
+        try:
+            return cls.from_manifest(d, manifest)
+        except CORRUPT_FIELD_ERRORS as exc:
+            raise corrupt_cache_error(d, exc) from exc
 
     @classmethod
     def from_manifest(cls, directory: str | Path, manifest: dict[str, Any]) -> MetricCache:

@@ -152,9 +152,6 @@ def cache_seed(workdir):
     return workdir / "store_seed"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "metric-cache store: a truncated / corrupt manifest.json or arrays.npz still gives KeyError / JSONDecodeError / "
-    "BadZipFile without the path; fixed in inspatio_drive.pdm (EPDMS helper, issue 18 item 1): remove this mark then"))
 @settings(FUZZ, max_examples=40)
 @given(data=st.data())
 def test_metric_cache_store_read_side(workdir, cache_seed, data):

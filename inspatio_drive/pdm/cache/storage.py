@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from inspatio_drive.contracts.errors import MetricCacheFormatError
 from inspatio_drive.pdm.cache.builder import BUILDER_VERSION
 from inspatio_drive.pdm.types import CACHE_FORMAT, CACHE_FORMAT_VERSION, EPDMS_CACHE_FORMAT, MetricCache
 from inspatio_drive.pdm.v2.cache import EPDMS_BUILDER_VERSION, EPDMS_CACHE_VERSION, EPDMSCache
@@ -75,7 +76,7 @@ class MetricCacheStore:
     def open(cls, root: str | os.PathLike[str], create: bool = True, metric: str = "pdms") -> MetricCacheStore:
         """Open (or create) a store of ``metric`` caches; a store of the other metric is refused (one line)."""
         if metric not in METRICS:
-            raise ValueError(f"metric cache: metric must be one of {METRICS}, got {metric!r}")
+            raise MetricCacheFormatError(f"metric cache: metric must be one of {METRICS}, got {metric!r}")
         r = Path(root)
         man = r / MANIFEST
         if not man.is_file():
@@ -85,28 +86,37 @@ class MetricCacheStore:
             return cls(r, metric=metric)
         try:
             d = json.loads(man.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{man}: not valid JSON ({exc})") from exc
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MetricCacheFormatError(f"{man}: not valid JSON ({exc})") from exc
+        if not isinstance(d, dict):
+            raise MetricCacheFormatError(f"{man}: expected a JSON object")
         if d.get("format") != STORE_FORMAT:
-            raise ValueError(f"{man}: field 'format' is {d.get('format')!r}, expected {STORE_FORMAT!r}")
+            raise MetricCacheFormatError(f"{man}: field 'format' is {d.get('format')!r}, expected {STORE_FORMAT!r}")
         found = d.get("metric") or _metric_of_builder(d.get("builder"))
         if found in METRICS and found != metric:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"metric cache {r}: holds {_LABEL[found]} caches, metric={metric} needs {_LABEL[metric]} caches "
                 f"(use metric={found}, or build a {metric} cache with metric-cache metric={metric})"
             )
         want_format = _ENTRY_FORMAT[metric][1]
         for key, want in (("version", STORE_VERSION), ("cache_format_version", want_format)):
             if d.get(key) != want:
-                raise ValueError(
+                raise MetricCacheFormatError(
                     f"{man}: field {key!r} is {d.get(key)!r}, this code needs {want}; rebuild the cache"
                 )
         if d.get("builder") != _BUILDER[metric]:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"{man}: field 'builder' is {d.get('builder')!r}, this code builds {_BUILDER[metric]!r}; "
                 "rebuild the cache"
             )
-        return cls(r, dict(d.get("entries", {})), dict(d.get("failed", {})), d["builder"], metric)
+        entries, failed = d.get("entries", {}), d.get("failed", {})
+        if not isinstance(entries, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries.values()
+        ):
+            raise MetricCacheFormatError(f"{man}: field 'entries' must map tokens to {{'path': <folder>, ...}}")
+        if not isinstance(failed, dict):
+            raise MetricCacheFormatError(f"{man}: field 'failed' must be an object (token -> reason)")
+        return cls(r, dict(entries), dict(failed), d["builder"], metric)
 
     # ------------------------------------------------------------------------------------------ write
     def entry_dir(self, log_name: str, token: str) -> Path:

@@ -29,11 +29,14 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from inspatio_drive.contracts.errors import MetricCacheFormatError
 from inspatio_drive.pdm.types import (
     CACHE_FORMAT,
+    CORRUPT_FIELD_ERRORS,
     EPDMS_CACHE_FORMAT,
     STATE_SIZE,
     MetricCache,
+    corrupt_cache_error,
     read_arrays,
     read_manifest,
 )
@@ -236,14 +239,14 @@ class EPDMSCache:
         manifest = read_manifest(man_path)
         fmt = manifest.get("format")
         if fmt == CACHE_FORMAT:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"{d}: is a NAVSIM v1.1 (PDMS) metric cache; the EPDMS scorer needs a v2 cache "
                 "(rebuild it with metric-cache metric=epdms)"
             )
         if fmt != EPDMS_CACHE_FORMAT:
-            raise ValueError(f"{man_path}: field 'format' is {fmt!r}, expected {EPDMS_CACHE_FORMAT!r}")
+            raise MetricCacheFormatError(f"{man_path}: field 'format' is {fmt!r}, expected {EPDMS_CACHE_FORMAT!r}")
         if manifest.get("version") != EPDMS_CACHE_VERSION:
-            raise ValueError(
+            raise MetricCacheFormatError(
                 f"{man_path}: field 'version' is {manifest.get('version')!r}, this code reads version "
                 f"{EPDMS_CACHE_VERSION}; rebuild the cache"
             )
@@ -255,7 +258,7 @@ class EPDMSCache:
             a = read_arrays(d / "epdms.npz")
             missing = sorted(set(meta["arrays"]) - set(a))
             if missing:
-                raise ValueError(f"{d / 'epdms.npz'}: missing arrays {missing}")
+                raise MetricCacheFormatError(f"{d / 'epdms.npz'}: missing arrays {missing}")
             ids = meta["red_light_connector_ids"]
             if ids:
                 offsets = tuple(a[f"red_light_offsets_{i}"] for i in range(meta["red_light_num_offsets"]))
@@ -284,8 +287,8 @@ class EPDMSCache:
                 current_tracks=current_tracks,
                 extra=meta.get("extra", {}),
             )
-        except KeyError as exc:
-            raise ValueError(f"{man_path}: corrupt EPDMS metric cache, missing field {exc}") from exc
+        except CORRUPT_FIELD_ERRORS as exc:
+            raise corrupt_cache_error(d, exc) from exc
 
 
 def as_epdms_cache(cache: object, what: str = "metric cache") -> EPDMSCache:
