@@ -106,8 +106,11 @@ class InSpatioAgent(AbstractAgent):
             planner_obj, weights = planner, selection_weights("v1")
         if selection is not None:
             weights = selection_weights(selection)
-        if isinstance(fc, Mapping):
-            fc = instantiate_node(fc) if fc.get("_target_") else None
+        if isinstance(fc, Mapping):  # a node hydra did not instantiate (e.g. _recursive_: false)
+            if fc and not fc.get("_target_"):
+                raise ConfigError(f"agent.fc: expected null or a node with _target_ (agent/fc=geometric), got keys "
+                                  f"{sorted(fc)}")
+            fc = instantiate_node(fc) if fc else None
         self.pipeline = PlanningPipeline(planner_obj, weights, fc, resolve_w_fc(w_fc))
         self.num_history_frames = int(num_history_frames)
         derived = self.pipeline.sensor_config(self.num_history_frames)
