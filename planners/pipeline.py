@@ -29,10 +29,11 @@ def navsim_agent_input(agent_input: AgentInput) -> AgentInput:
     (``SceneLoader.get_agent_input_from_token``), not the float64 of ``Scene.get_agent_input``. The FC term
     reprojects the history sweeps with these poses, so a float64 pose moved its logits by up to ~1e-2;
     :meth:`PlanningPipeline.plan` applies this first, so every caller decides alike. Only the poses are copied."""
-    if all(np.asarray(s.ego_pose).dtype == np.float32 for s in agent_input.ego_statuses):
-        return agent_input
+    statuses = getattr(agent_input, "ego_statuses", None)
+    if not statuses or all(np.asarray(s.ego_pose).dtype == np.float32 for s in statuses):
+        return agent_input  # nothing to cast (also: a stand-in input of a planner that reads none of it)
     statuses = [dataclasses.replace(s, ego_pose=np.asarray(s.ego_pose, dtype=np.float32)) if not s.in_global_frame
-                else s for s in agent_input.ego_statuses]
+                else s for s in statuses]
     return dataclasses.replace(agent_input, ego_statuses=statuses)
 
 
