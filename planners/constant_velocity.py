@@ -70,3 +70,7 @@ class ConstantVelocityPlanner:
         speed = float(np.sqrt((v**2).sum(-1)))
         poses = constant_turn_poses(speed * self.speed_factors, self.yaw_rates, self.times)
         return Candidates(poses=poses)
+
+    def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
+        """No sensor: the current ego velocity only (see :data:`planners.protocol.SensorNeeds`)."""
+        return {}

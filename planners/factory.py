@@ -82,9 +82,10 @@ class DrivoRPlannerConfig:
     path: Optional[str] = None  # noqa: UP045
     dinov2: Optional[str] = None  # noqa: UP045
     config: Any = field(default_factory=DrivoRModelConfig)
-    device: str = "cpu"
+    device: str = "auto"
     allow_missing_cameras: bool = False
     amp_dtype: Optional[str] = None  # noqa: UP045
+    random_weights: bool = False
 
 
 @dataclass
@@ -94,7 +95,7 @@ class InstalledDrivoRPlannerConfig:
     _target_: str = "planners.drivor.installed.InstalledDrivoRPlanner.from_config"
     config: dict[str, Any] = field(default_factory=dict)
     checkpoint_path: Optional[str] = None  # noqa: UP045
-    device: str = "cpu"
+    device: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,33 @@ Both choices are returned, so one planner call gives the "base" and "fc" variant
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from inspatio_drive.contracts import Candidates, FCOutput, FutureConsistency
 from inspatio_drive.contracts.selection import DRIVOR_V1, SelectionWeights, argmax_valid, selection_score
+from inspatio_drive.data.filters import SensorConfig
 from inspatio_drive.data.types import AgentInput
-from planners.protocol import Planner
+from planners.protocol import Planner, SensorNeeds, merge_sensor_needs, sensor_needs
 from scorers.fusion import DEFAULT_W_FC, fused_score_from_logits, resolve_w_fc
+
+
+def navsim_agent_input(agent_input: AgentInput) -> AgentInput:
+    """``agent_input`` as navsim's scoring scripts hand it to agents: relative ego poses in float32
+    (``SceneLoader.get_agent_input_from_token``), not the float64 of ``Scene.get_agent_input``. The FC term
+    reprojects the history sweeps with these poses, so a float64 pose moved its logits by up to ~1e-2;
+    :meth:`PlanningPipeline.plan` applies this first, so every caller decides alike. Only the poses are copied."""
+    statuses = getattr(agent_input, "ego_statuses", None)
+    if not statuses or all(np.asarray(s.ego_pose).dtype == np.float32 for s in statuses):
+        return agent_input  # nothing to cast (also: a stand-in input of a planner that reads none of it)
+    statuses = [dataclasses.replace(s, ego_pose=np.asarray(s.ego_pose, dtype=np.float32)) if not s.in_global_frame
+                else s for s in statuses]
+    return dataclasses.replace(agent_input, ego_statuses=statuses)
 
 
 @dataclass
@@ -61,8 +77,23 @@ class PlanningPipeline:
     def __post_init__(self) -> None:
         self.w_fc = resolve_w_fc(self.w_fc)
 
+    def sensor_needs(self, num_history_frames: int = 4) -> SensorNeeds | None:
+        """What the planner and the FC term read from the agent input (:data:`planners.protocol.SensorNeeds`);
+        ``None`` when one of them does not declare it."""
+        fc = {} if self.fc is None else sensor_needs(self.fc, num_history_frames)
+        return merge_sensor_needs([sensor_needs(self.planner, num_history_frames), fc])
+
+    def sensor_config(self, num_history_frames: int = 4) -> SensorConfig:
+        """The loading spec of exactly :meth:`sensor_needs` (every sensor of every frame when unknown): what the
+        navsim agent asks navsim for, so its decisions equal ``evaluate``'s (which may load more)."""
+        needs = self.sensor_needs(num_history_frames)
+        if needs is None:
+            return SensorConfig.build_all_sensors()
+        return SensorConfig.from_mapping({name: frames for name, frames in needs.items()})
+
     def plan(self, agent_input: AgentInput, rescore: Callable[[Candidates], Candidates] | None = None) -> PlanResult:
-        """Propose, (optionally) re-score, judge with FC, select with and without it.
+        """Propose, (optionally) re-score, judge with FC, select with and without it (on
+        :func:`navsim_agent_input` of ``agent_input``, so evaluate and navsim decide alike).
 
         Args:
             rescore: applied to the proposals before selection, e.g. the privileged PDM oracle
@@ -70,6 +101,7 @@ class PlanningPipeline:
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
+        agent_input = navsim_agent_input(agent_input)
         candidates = self.planner.propose(agent_input)
         if rescore is not None:
             candidates = rescore(candidates)

@@ -34,6 +34,7 @@ from inspatio_drive.contracts import Candidates
 from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.data.roots import SAMPLE_SPLIT
 from inspatio_drive.data.types import AgentInput, Scene
+from planners.protocol import SensorNeeds, sensor_needs
 
 COMMANDS: tuple[str, ...] = ("left", "straight", "right", "unknown")
 DEFAULT_SPEED_EDGES: tuple[float, ...] = (1.0, 4.0, 8.0, 12.0)  # m/s: S = 5 bins
@@ -282,6 +283,10 @@ class VocabularyPlanner:
             extras={"command": COMMANDS[command], "speed_bin": self.vocabulary.speed_bin(speed)},
         )
         return self.scorer(cands, agent_input) if self.scorer is not None else cands
+
+    def sensor_needs(self, num_history_frames: int) -> SensorNeeds | None:
+        """Only what its scorer reads (the cell itself needs the ego status alone)."""
+        return {} if self.scorer is None else sensor_needs(self.scorer, num_history_frames)
 
 
 def _load_scenes(cfg) -> Iterable[Scene]:

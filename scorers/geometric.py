@@ -2,32 +2,56 @@
 (coloured LiDAR point cloud rendered along every candidate) → FC features → FC head → logit per candidate.
 
 ``GeometricFC`` is what ``configs/scorer/geometric_fc.yaml`` instantiates; with ``head=null`` it computes the
-features only (logit 0), which is how the FC training data is produced.
+features only (logit 0), which is how the FC training data is produced. That yaml's ``model`` node is the one
+source of its defaults: an argument left at ``None`` takes the yaml's value (:func:`geometric_fc_defaults`), so
+``evaluate``, the closed loop, the navsim agent and Python callers build the same scorer.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
+from inspatio_drive.config import CONFIG_DIR
 from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 from inspatio_drive.data.types import AgentInput
 from inspatio_drive.render import build_point_cloud, render_candidates
 from inspatio_drive.render.types import render_cameras
 from inspatio_drive.world_model.condition import check_image_size
-from inspatio_drive.world_model.factory import build_generator
+from inspatio_drive.world_model.factory import build_generator, resolve_device
 from scorers.features import FeatureConfig, ScorerInputs, compute_features
 from scorers.head import load_head
+
+DEFAULTS_YAML = CONFIG_DIR / "scorer" / "geometric_fc.yaml"
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    node = OmegaConf.to_container(OmegaConf.load(DEFAULTS_YAML)["model"], resolve=True)
+    assert isinstance(node, dict)
+    node.pop("_target_", None)
+    return node
+
+
+def geometric_fc_defaults() -> dict[str, Any]:
+    """:class:`GeometricFC`'s defaults: the ``model`` node of ``configs/scorer/geometric_fc.yaml`` without
+    ``_target_`` (a copy; the one source of these values)."""
+    return copy.deepcopy(_defaults())
 
 
 class GeometricFC:
     """Future consistency from the geometric renderer (honest by default: only the agent input is used).
+
+    Every argument left at ``None`` takes its value from :func:`geometric_fc_defaults` (the yaml).
 
     Args:
         head: path of a ``train-fc`` safetensors checkpoint, or ``None`` for features only.
@@ -37,7 +61,7 @@ class GeometricFC:
         sweeps, voxel_size, splat: point-cloud and splatting knobs of :mod:`inspatio_drive.render`.
         features: :class:`scorers.features.FeatureConfig` overrides.
         mode: ``honest`` or ``privileged``.
-        device: where to render (``cuda`` for the GPU path).
+        device: where to render (``cuda`` for the GPU path, ``auto`` = cuda when available).
         generator: a ``configs/generator`` node (``{name: inspatio, ...}``) → world-model frames for the
             ``generate_top`` best candidates by the planner's own selection score (DrivoR v1 weights), which add
             the generated-frame features (render agreement, camera-motion recovery); ``None`` or
@@ -48,26 +72,35 @@ class GeometricFC:
     def __init__(
         self,
         head: str | Path | None = None,
-        cameras: Sequence[str] = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"),
-        image_size: Sequence[int] = (160, 90),
-        render_steps: int = 8,
-        sweeps: int = 4,
-        voxel_size: float = 0.15,
-        splat: int = 2,
+        cameras: Sequence[str] | None = None,
+        image_size: Sequence[int] | None = None,
+        render_steps: int | None = None,
+        sweeps: int | None = None,
+        voxel_size: float | None = None,
+        splat: int | None = None,
         features: dict[str, Any] | None = None,
-        mode: str = "honest",
-        device: str = "cpu",
+        mode: str | None = None,
+        device: str | None = None,
         generator: dict[str, Any] | None = None,
-        generate_top: int = 4,
-        generate_size: Sequence[int] = (256, 144),
+        generate_top: int | None = None,
+        generate_size: Sequence[int] | None = None,
     ) -> None:
+        given = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        d = geometric_fc_defaults()
+        unknown = sorted(set(d) - set(given))
+        if unknown:
+            raise ValueError(f"{DEFAULTS_YAML}: unknown GeometricFC keys {unknown}")
+        v = {k: (d.get(k) if value is None else value) for k, value in given.items()}
+        head, cameras, image_size, render_steps = v["head"], v["cameras"], v["image_size"], v["render_steps"]
+        sweeps, voxel_size, splat, features, mode = v["sweeps"], v["voxel_size"], v["splat"], v["features"], v["mode"]
+        device, generator, generate_top, generate_size = v["device"], v["generator"], v["generate_top"], v["generate_size"]
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.render_steps = int(render_steps)
         self.sweeps, self.voxel_size, self.splat = int(sweeps), float(voxel_size), int(splat)
         self.feature_cfg = FeatureConfig.from_mapping(dict(features or {}))
         self.mode = mode
-        self.device = device
+        self.device = str(resolve_device(str(device)))
         self.generator = None
         self.generator_name = "geometric"
         if generator is not None and dict(generator).get("name", "geometric") != "geometric":
@@ -85,6 +118,15 @@ class GeometricFC:
             self.head.eval()
             if info["privileged"] and mode != "privileged":
                 raise ValueError(f"{head}: this FC head was trained on privileged features; set mode=privileged")
+
+    def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
+        """What the FC term reads (see :data:`planners.protocol.SensorNeeds`): its cameras at every history frame
+        (:func:`~inspatio_drive.render.build_point_cloud` colours the merged cloud from all history images) and the
+        LiDAR of the last ``sweeps`` frames (the current one included)."""
+        n = num_history_frames
+        needs = {cam.lower(): list(range(n)) for cam in self.cameras}
+        needs["lidar_pc"] = list(range(max(0, n - self.sweeps), n))
+        return needs
 
     def render(self, agent_input: AgentInput, poses: torch.Tensor) -> tuple[Any, Any]:
         """Geometric futures ``(RenderBatch [K, T, C, H, W], RenderCameras)`` of the first ``render_steps``

@@ -31,12 +31,32 @@ def write_jpeg(path: str | os.PathLike[str], image: ArrayLike, quality: int = 90
     return path
 
 
+class Numpy1Pickler(pickle._Pickler):
+    """A pickler whose numpy references read under numpy 1.x and 2.x alike, as the published OpenScene logs (written
+    under numpy 1.x) do: numpy 2 pickles arrays and scalars through ``numpy._core.multiarray._reconstruct`` /
+    ``.scalar``, a module numpy 1.x lacks; this writes ``numpy.core.multiarray.*`` instead (numpy 2 keeps those names
+    importable, without a warning, for old pickles). Everything else is pickled as :mod:`pickle` does (the
+    pure-Python pickler, which lets :meth:`save_global` be overridden)."""
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        module = getattr(obj, "__module__", None) or ""
+        if module == "numpy._core" or module.startswith("numpy._core."):
+            legacy = "numpy.core" + module[len("numpy._core"):]
+            self.save(legacy)
+            self.save(name or obj.__qualname__)
+            self.write(pickle.STACK_GLOBAL)
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
 def write_log(path: str | os.PathLike[str], frames: Sequence[Mapping[str, Any]]) -> Path:
-    """Pickle a list of OpenScene frame dicts (protocol 4, like the published logs)."""
+    """Pickle a list of OpenScene frame dicts (protocol 4, like the published logs; numpy 1.x reads it:
+    :class:`Numpy1Pickler`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
-        pickle.dump([dict(f) for f in frames], fh, protocol=4)
+        Numpy1Pickler(fh, protocol=4).dump([dict(f) for f in frames])
     return path
 
 

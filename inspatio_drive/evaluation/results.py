@@ -9,12 +9,15 @@ Exports (written to a temporary file, then renamed into place, so a reader never
 ``<variant>.csv`` with navsim v1.1's columns first (``token, valid, no_at_fault_collisions,
 drivable_area_compliance, ego_progress, time_to_collision_within_bound, comfort,
 driving_direction_compliance, score``), then ours, and a last row ``token="average"`` holding the mean over
-valid rows, as navsim's ``run_pdm_score.py`` writes it; ``results.parquet`` holds all rows of all variants.
+valid rows, as navsim's ``run_pdm_score.py`` writes it; ``results.parquet`` holds all rows of all variants — when
+pandas finds a Parquet engine that works with this numpy (pyarrow 26+ refuses numpy 1.x, as in navsim's
+environment): otherwise a one-line warning says why and the CSVs and the journal are the complete results.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -28,6 +31,7 @@ from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS
 PDM_COLUMNS: tuple[str, ...] = NAVSIM_PDM_COLUMNS
 NAVSIM_COLUMNS: tuple[str, ...] = ("token", "valid", *PDM_COLUMNS)
 JOURNAL = "results.jsonl"
+log = logging.getLogger(__name__)
 
 
 def _jsonable(value: Any) -> Any:
@@ -122,7 +126,16 @@ class ResultStore:
             if flat[col].map(lambda v: isinstance(v, dict | list)).any():
                 flat[col] = flat[col].map(lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
         parquet = self.run_dir / "results.parquet"
-        _atomic_write(parquet, lambda p: flat.to_parquet(p, index=False))
+        try:
+            _atomic_write(parquet, lambda p: flat.to_parquet(p, index=False))
+        except ImportError as exc:  # no engine, or one built for another numpy (pyarrow >= 26 with numpy 1.x)
+            reason = " ".join(str(exc).split())
+            log.warning("%s not written: no usable Parquet engine (%s); the CSVs and %s hold the complete results "
+                        "(with numpy 1.x install pyarrow>=16,<26: pip install 'inspatio-drive[navsim]')",
+                        parquet, reason, JOURNAL)
+            for tmp in self.run_dir.glob(f".{parquet.name}.tmp*"):
+                tmp.unlink()
+            return written
         written["parquet"] = parquet
         return written
 

@@ -4,17 +4,24 @@ A thin conversion to :class:`inspatio_drive.maps.writer.MapSpec` (same layers an
 maps, ``meta`` holding the UTM CRS) written by :func:`inspatio_drive.maps.writer.write_map_gpkg`.
 Geometry is written in UTM metres: local network coordinates plus ``origin``. Layout of a maps root:
 ``<root>/<location>/<version>/map.gpkg`` and ``<root>/nuplan-maps-v1.0.json``.
+
+navsim / nuplan-devkit open a map by one of nuPlan's four location names (``get_maps_api(root,
+"nuplan-maps-v1.0", map_name)`` → ``<root>/<location>/<version from the index>/map.gpkg``; nuplan's maps DB knows
+the dimensions of those four only). :func:`navsim_location` gives each sandbox world of a maps root one of them,
+with the sandbox's own map version (:data:`MAP_VERSION`); the index records which world holds it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import shapely
 import shapely.affinity
 
+from inspatio_drive.maps import MAP_LOCATIONS
 from inspatio_drive.maps import writer as mw
 from inspatio_drive.sandbox.roads import RoadNetwork
 
@@ -23,6 +30,30 @@ DEFAULT_CRS = "EPSG:32611"
 MAP_VERSION = "sandbox.1"
 MAPS_INDEX = mw.MAPS_INDEX_NAME
 BOUNDARY_TYPES = {"lane": 1, "center": 2, "edge": 3}
+WORLD_KEY = "sandbox_world"
+"""Key of a maps-index entry naming the sandbox world whose map it is (nuplan reads ``version`` and ``layers``)."""
+
+log = logging.getLogger(__name__)
+
+
+def navsim_location(maps_root: str | os.PathLike[str], world_name: str) -> str:
+    """The nuPlan location name under which ``world_name``'s map is (or will be) written in ``maps_root``: the one
+    the index already gives that world, else the first of :data:`~inspatio_drive.maps.MAP_LOCATIONS` not yet in the
+    index. A root holds four navsim-readable worlds (navsim knows four locations); a fifth world is written under
+    its own name (this package reads it, navsim does not) with a warning.
+    """
+    index_path = Path(maps_root) / MAPS_INDEX
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    for location, entry in index.items():
+        if isinstance(entry, dict) and entry.get(WORLD_KEY) == world_name:
+            return location
+    for location in MAP_LOCATIONS:
+        if location not in index:
+            return location
+    log.warning("%s: all four nuPlan map locations hold other sandbox worlds; %s's map is written under its own "
+                "name, which navsim cannot open (write at most four worlds per data root for navsim)",
+                maps_root, world_name)
+    return world_name
 
 
 def network_to_map_spec(network: RoadNetwork, origin: tuple[float, float] = (0.0, 0.0),
@@ -82,13 +113,14 @@ def write_maps_root(
     network: RoadNetwork,
     origin: tuple[float, float],
     crs: str = DEFAULT_CRS,
+    world: str | None = None,
 ) -> Path:
     """Write ``<maps_root>/<location>/<MAP_VERSION>/map.gpkg`` and register it in the version index
-    (other entries kept). Returns the GPKG path."""
+    (other entries kept; ``world`` recorded as the entry's :data:`WORLD_KEY`). Returns the GPKG path."""
     root = Path(maps_root)
     out = write_map_gpkg(root / location / MAP_VERSION / "map.gpkg", network, origin, crs)
     index_path = root / MAPS_INDEX
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    index[location] = {"version": MAP_VERSION, "layers": {}}
+    index[location] = {"version": MAP_VERSION, "layers": {}, **({WORLD_KEY: world} if world else {})}
     index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2))
     return out

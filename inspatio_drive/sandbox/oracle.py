@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -264,10 +265,12 @@ class Oracle:
 
 
 def save_world_spec(path: str | os.PathLike[str], world: World, config: RenderConfig) -> Path:
-    """Write what regenerates ``world`` (scenario, seed, generation parameters) and its sensor settings."""
+    """Write what regenerates ``world`` (scenario, seed, generation parameters, the map location it was written
+    under) and its sensor settings."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    spec = {"scenario": world.scenario, "seed": world.seed, "params": world.params, "render": config.to_dict()}
+    spec = {"scenario": world.scenario, "seed": world.seed, "params": world.params, "location": world.location,
+            "render": config.to_dict()}
     path.write_text(json.dumps(spec, indent=1))
     return path
 
@@ -288,6 +291,8 @@ def load_world(path: str | os.PathLike[str]) -> tuple[World, RenderConfig]:
         params = dict(spec["params"])
         params["origin"] = tuple(params["origin"])
         world = generate_scene(spec["scenario"], int(spec["seed"]), **params)
+        if spec.get("location"):  # the map location of the written logs (a nuPlan name, see sandbox.gpkg)
+            world = dataclasses.replace(world, location=str(spec["location"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{p}: malformed sandbox world spec ({exc}); expected keys scenario, seed, params") from exc
     return world, RenderConfig.from_dict(spec.get("render", {}))

@@ -6,11 +6,17 @@ Layout written under ``root``::
     sensor_blobs/<split>/<log_name>/CAM_*/<token>.jpg         # 8 cameras, RGB JPEG
     sensor_blobs/<split>/<log_name>/MergedPointCloud/<token>.pcd   # binary PCD, ego frame
     sensor_blobs/<split>/<log_name>/sandbox_world.json        # what regenerates the world (for the Oracle)
-    maps/nuplan-maps-v1.0.json, maps/<log_name>/<version>/map.gpkg   # one nuPlan GPKG per log
+    maps/nuplan-maps-v1.0.json, maps/<location>/<version>/map.gpkg   # one nuPlan GPKG per log
+
+``<location>`` is one of nuPlan's four map names (:func:`~inspatio_drive.sandbox.gpkg.navsim_location`; the logs'
+``map_location`` says which), ``<version>`` the sandbox's own; log pickles are written so numpy 1.x reads them
+(:class:`~inspatio_drive.data.writers.Numpy1Pickler`): navsim's loaders, metric caching and scoring scripts read
+the tree unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +26,7 @@ from tqdm import tqdm
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.writers import camera_dict, frame_dict, write_jpeg, write_log
 from inspatio_drive.geometry.rig import nuplan_like_rig
-from inspatio_drive.sandbox.gpkg import write_maps_root
+from inspatio_drive.sandbox.gpkg import navsim_location, write_maps_root
 from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle, RenderConfig, save_world_spec
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
 from inspatio_drive.sandbox.world import World, token
@@ -77,8 +83,9 @@ def write_world(
     config = config or RenderConfig()
     root = Path(root)
     blobs = root / "sensor_blobs" / split
+    world = dataclasses.replace(world, location=navsim_location(root / "maps", world.name))
     oracle = Oracle(world, config)
-    write_maps_root(root / "maps", world.location, world.network, world.origin)
+    write_maps_root(root / "maps", world.location, world.network, world.origin, world=world.name)
     save_world_spec(blobs / world.name / WORLD_FILE, world, config)
     frames = frame_dicts(world, config)
     for frame, t in zip(frames, world.frame_times):

@@ -23,8 +23,10 @@ from omegaconf import OmegaConf
 
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
+from inspatio_drive.world_model.factory import resolve_device
 from planners.drivor.features import DEFAULT_CAMERAS, build_drivor_features
 from planners.drivor.planner import output_to_candidates
+from planners.protocol import camera_needs
 
 OFFICIAL_AGENT = "navsim.agents.drivoR.drivor_agent"
 
@@ -68,7 +70,7 @@ class InstalledDrivoRPlanner:
         self.model = model
         self.cameras = tuple(cameras)
         self.image_size = tuple(image_size)
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device))
         for method in ("eval", "to"):
             if hasattr(model, method):
                 getattr(model, method)(*(() if method == "eval" else (self.device,)))
@@ -98,6 +100,10 @@ class InstalledDrivoRPlanner:
         ]
         cams = tuple(f"CAM_{n.upper()}" for n in order)
         return cls(agent, cameras=cams, image_size=tuple(cfg.image_size), device=device)
+
+    def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
+        """Its cameras at the current frame (what :func:`build_drivor_features` reads)."""
+        return camera_needs(self.cameras, [num_history_frames - 1])
 
     def build_features(self, agent_input: object) -> dict[str, torch.Tensor]:
         """Unbatched features (ours for our AgentInput, the agent's builders for a navsim AgentInput)."""

@@ -7,13 +7,21 @@ from pathlib import Path
 
 import torch
 
+from inspatio_drive.config import ConfigError
 from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE, Candidates
 from inspatio_drive.contracts.selection import SelectionWeights
 from inspatio_drive.data.types import AgentInput
+from inspatio_drive.world_model.factory import resolve_device
 from planners.drivor.checkpoint import load_state_dict_strict, read_checkpoint
 from planners.drivor.features import build_drivor_features
 from planners.drivor.model import DrivoRConfig, DrivoRModel
 from planners.drivor.vit import load_dinov2_weights
+from planners.protocol import camera_needs
+
+NO_CHECKPOINT = (
+    "DrivoR planner: no checkpoint: set planner.checkpoint=<Nav1_25epochs.pth> (inside navsim: "
+    "agent.planner.checkpoint=...) or the DRIVOR_CHECKPOINT variable; planner.random_weights=true runs untrained weights"
+)
 
 
 class DrivoRPlanner:
@@ -22,6 +30,10 @@ class DrivoRPlanner:
     ``Candidates.features`` holds the scorer tokens ``[K, 256]`` (the heads' input, frozen features for
     :mod:`planners.training`); ``Candidates.extras`` holds DrivoR's own ``pdm_score [K]`` and
     ``selected_index`` under the model's selection weights.
+
+    ``random_weights`` is True when the model was built without a checkpoint (:meth:`from_checkpoint` with
+    ``random_weights=True``); evaluation rows and the navsim agent's name say so. ``device="auto"`` = CUDA when
+    available, else CPU.
     """
 
     name = "drivor"
@@ -33,10 +45,12 @@ class DrivoRPlanner:
         device: str | torch.device = "cpu",
         allow_missing_cameras: bool = False,
         amp_dtype: str | torch.dtype | None = None,
+        random_weights: bool = False,
     ) -> None:
-        self.model = model.eval().to(device)
+        self.device = resolve_device(str(device))
+        self.model = model.eval().to(self.device)
         self.weights = weights or model.cfg.selection
-        self.device = torch.device(device)
+        self.random_weights = bool(random_weights)
         self.allow_missing_cameras = allow_missing_cameras
         if isinstance(amp_dtype, str):
             if amp_dtype not in ("float16", "bfloat16"):
@@ -54,14 +68,16 @@ class DrivoRPlanner:
         path: str | Path | None,
         dinov2: str | Path | None = None,
         config: DrivoRConfig | None = None,
+        random_weights: bool = False,
         **kwargs: object,
     ) -> DrivoRPlanner:
         """Build the model and load weights.
 
         Args:
             path: DrivoR Lightning checkpoint (``state_dict`` keys ``agent._drivor_model.*``), a bare state
-                dict, or a ``.safetensors`` file; loaded strictly. ``None`` keeps random weights (then pass
-                ``dinov2`` for a pretrained backbone, e.g. to train heads).
+                dict, or a ``.safetensors`` file; loaded strictly. ``None`` is refused unless ``random_weights``.
+            random_weights: build untrained weights on purpose (pass ``dinov2`` for a pretrained backbone, e.g. to
+                train heads); the planner's ``random_weights`` attribute then says so.
             dinov2: timm's ``vit_small_patch14_reg4_dinov2.lvd142m`` ``model.safetensors``, loaded into the
                 backbone first (as DrivoR does when it builds the model); the checkpoint then overrides it.
             config: architecture / selection (default: the released configuration).
@@ -69,13 +85,22 @@ class DrivoRPlanner:
 
         Raises:
             CheckpointError: listing missing / unexpected / mis-shaped keys.
+            ConfigError: no ``path`` and not ``random_weights``, or both (one line naming the keys to set).
         """
+        if path is None and not random_weights:
+            raise ConfigError(NO_CHECKPOINT)
+        if path is not None and random_weights:
+            raise ConfigError(f"DrivoR planner: planner.random_weights=true and planner.checkpoint={path}: choose one")
         model = DrivoRModel(config or DrivoRConfig())
         if dinov2 is not None:
             load_dinov2_weights(model.image_backbone.vit, str(dinov2))
         if path is not None:
             load_state_dict_strict(model, read_checkpoint(path), source=f"DrivoR checkpoint {path}")
-        return cls(model, **kwargs)  # type: ignore[arg-type]
+        return cls(model, random_weights=path is None, **kwargs)  # type: ignore[arg-type]
+
+    def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
+        """Its cameras at the current frame (``drivoR.yaml``; see :data:`planners.protocol.SensorNeeds`)."""
+        return camera_needs(self.model.cfg.cameras, [num_history_frames - 1])
 
     def build_features(self, agent_input: AgentInput) -> dict[str, torch.Tensor]:
         """Unbatched features ``image [n_cams, 3, H, W]``, ``ego_status [T_hist, 11]``."""

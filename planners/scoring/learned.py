@@ -11,6 +11,7 @@ from torch import nn
 
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
+from planners.protocol import SensorNeeds, sensor_needs
 from planners.scoring.rules import RuleBasedScorer
 from planners.training import ScoreHeads
 
@@ -25,6 +26,9 @@ class RuleFeatures:
 
     def __call__(self, candidates: Candidates, agent_input: AgentInput) -> torch.Tensor:
         return self.rules.features(candidates.poses, agent_input)
+
+    def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
+        return self.rules.sensor_needs(num_history_frames)
 
 
 class LearnedHeadScorer:
@@ -41,6 +45,10 @@ class LearnedHeadScorer:
     def __init__(self, head: nn.Module, features: FeatureFn | None = None) -> None:
         self.head = head.eval()
         self.features = features if features is not None else RuleFeatures()
+
+    def sensor_needs(self, num_history_frames: int) -> SensorNeeds | None:
+        """What its feature function reads (``None``: unknown, for a feature function that does not say)."""
+        return sensor_needs(self.features, num_history_frames)
 
     @classmethod
     def from_file(cls, path: str | Path, features: FeatureFn | None = None) -> LearnedHeadScorer:

@@ -244,6 +244,10 @@ class RuleBasedScorer:
     def __init__(self, config: RuleConfig | None = None) -> None:
         self.cfg = config or RuleConfig()
 
+    def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
+        """The current LiDAR sweep (see :data:`planners.protocol.SensorNeeds`)."""
+        return {"lidar_pc": [num_history_frames - 1]}
+
     def _points(self, agent_input: AgentInput) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         lidar = agent_input.lidars[-1] if agent_input.lidars else None

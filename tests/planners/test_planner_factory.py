@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from inspatio_drive.config import compose
+from inspatio_drive.config import ConfigError, compose
 from inspatio_drive.contracts.selection import DRIVOR_V1, DRIVOR_V2
 from planners.drivor.planner import DrivoRPlanner
 from planners.factory import build_planner
@@ -46,13 +47,26 @@ def test_vocabulary_with_oracle(tmp_path):
         build_planner(compose("planners", ["planner=vocabulary"]).planner)
 
 
-def test_drivor_random_weights_small():
-    cfg = compose(
-        "planners", ["planner=drivor", "planner.model.image_size=[224,126]", "planner/selection=v2"]
-    )
-    spec = build_planner(cfg.planner)
-    assert isinstance(spec.planner, DrivoRPlanner)
+def test_drivor_random_weights_only_when_asked(monkeypatch):
+    monkeypatch.delenv("DRIVOR_CHECKPOINT", raising=False)
+    small = ["planner=drivor", "planner.model.image_size=[224,126]", "planner/selection=v2"]
+    with pytest.raises(ConfigError, match=r"planner\.checkpoint=.*DRIVOR_CHECKPOINT.*planner\.random_weights=true") as err:
+        build_planner(compose("planners", small).planner)
+    assert "\n" not in str(err.value)
+    spec = build_planner(compose("planners", [*small, "planner.random_weights=true"]).planner)
+    assert isinstance(spec.planner, DrivoRPlanner) and spec.planner.random_weights
     assert spec.planner.model.cfg.image_size == (224, 126) and spec.planner.weights == DRIVOR_V2
+    assert spec.planner.device.type == ("cuda" if torch.cuda.is_available() else "cpu")  # device: auto
+    with pytest.raises(ConfigError, match="choose one"):
+        build_planner(compose("planners", [*small, "planner.random_weights=true", "planner.checkpoint=x.pth"]).planner)
+    cv = build_planner(compose("planners", ["planner=constant_velocity"]).planner).planner
+    assert getattr(cv, "random_weights", False) is False
+
+
+def test_drivor_checkpoint_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DRIVOR_CHECKPOINT", str(tmp_path / "from_env.pth"))
+    with pytest.raises(FileNotFoundError, match=r"from_env\.pth"):
+        build_planner(compose("planners", ["planner=drivor", "planner.model.image_size=[224,126]"]).planner)
 
 
 def test_bad_configs():

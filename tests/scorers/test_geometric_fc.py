@@ -52,3 +52,24 @@ def test_inspatio_generator_adds_generated_features(scene_input, tmp_path):
     has = out.features["has_generated"].numpy()
     assert has[top.numpy()].tolist() == [1.0, 1.0] and has.sum() == 2
     assert np.isfinite(out.features["generated_render_l1"].numpy()).all() if "generated_render_l1" in out.features else True
+
+
+def test_geometric_fc_defaults_have_one_source():
+    """Every GeometricFC default is the yaml's value (the class said splat=2 while the yaml said 1)."""
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from inspatio_drive.config import CONFIG_DIR
+    from scorers.geometric import GeometricFC, geometric_fc_defaults
+
+    node = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "scorer" / "geometric_fc.yaml").model)
+    node.pop("_target_")
+    assert geometric_fc_defaults() == node
+    params = inspect.signature(GeometricFC.__init__).parameters
+    assert set(node) == set(params) - {"self"}
+    assert all(p.default is None for name, p in params.items() if name != "self")  # no second copy in the class
+    fc = GeometricFC()
+    assert fc.splat == node["splat"] == 1 and fc.image_size == tuple(node["image_size"])
+    assert fc.sweeps == node["sweeps"] and fc.cameras == tuple(node["cameras"])
+    assert GeometricFC(splat=3).splat == 3
