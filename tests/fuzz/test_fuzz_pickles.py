@@ -30,9 +30,9 @@ from fuzz_harness import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspatio_drive.closed_loop.counterfactual import read_synthetic_scene
 from inspatio_drive.contracts.errors import InputFormatError
 from inspatio_drive.data import SceneLoader, read_log
+from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
 from inspatio_drive.pdm.cache.storage import MetricCacheStore
 from inspatio_drive.pdm.golden import load_golden_scene
 
