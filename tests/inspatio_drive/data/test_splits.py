@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from inspatio_drive.config import compose
-from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
-from inspatio_drive.data.splits import SPLITS_DIR, available_splits, navsim_split
+from inspatio_drive.data import SceneFilter, resolve_data_paths, scene_loader_from_config
+from inspatio_drive.data.splits import SPLITS_DIR, available_splits, merge_scene_filters, navsim_split
 from inspatio_drive.data.synthetic import write_synthetic_split
 from inspatio_drive.data.writers import write_log
 
@@ -97,8 +97,6 @@ def test_split_file_errors_name_the_file(tmp_path: Path):
 
 def test_navsim_v2_scene_filter_yaml_with_synthetic_scenes(tmp_path: Path):
     """navsim's own navhard filter reads with its v2 keys; synthetic tokens without the switch warn, as navsim."""
-    from inspatio_drive.data import SceneFilter
-
     text = ("_target_: navsim.common.dataclasses.SceneFilter\nnum_future_frames: 8\ninclude_synthetic_scenes: {on}\n"
             "tokens: ['00016f8b45c25a1d']\nreactive_synthetic_initial_tokens: ['5421fa2f2e2b4cb13']\n"
             "synthetic_scene_tokens: ['5421fa2f2e2b4cb13']\n")
@@ -113,3 +111,13 @@ def test_navsim_v2_scene_filter_yaml_with_synthetic_scenes(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("include_synthetic_scenes: 'yes'\n")
     with pytest.raises(ValueError, match=r"bad\.yaml: SceneFilter\.include_synthetic_scenes must be a bool"):
         SceneFilter.from_yaml(tmp_path / "bad.yaml")
+
+
+def test_navhard_second_stage_can_be_switched_off_and_narrowed():
+    navhard = navsim_split("navhard_two_stage")
+    synthetic = navhard.scene_filter["reactive_synthetic_initial_tokens"]
+    assert merge_scene_filters(navhard, {})["include_synthetic_scenes"] is True
+    off = merge_scene_filters(navhard, {"include_synthetic_scenes": False})
+    assert off["include_synthetic_scenes"] is False and len(off["tokens"]) == 450
+    narrowed = merge_scene_filters(navhard, {"reactive_synthetic_initial_tokens": [synthetic[3], "nope", synthetic[1]]})
+    assert narrowed["reactive_synthetic_initial_tokens"] == [synthetic[3], synthetic[1]]
