@@ -47,23 +47,21 @@ __all__ = [
 
 
 class NuplanRecord:
-    """Inert stand-in for one pickled nuplan object: ``nuplan_name`` (its class), ``args`` (constructor
-    arguments the pickle passed, if any) and ``state`` (its pickled attributes, ``__dict__`` and ``__slots__``
-    merged). Building one stores data and runs nothing else."""
+    """Inert stand-in for one pickled nuplan object: ``nuplan_name`` (its class) and ``state`` (its pickled
+    attributes, ``__dict__`` and ``__slots__`` merged); constructor arguments a pickle passes are dropped.
+    Building one stores data and runs nothing else."""
 
     nuplan_name = "?"
+    state: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance, never mutated
+    bad_state: str | None = None
 
-    def __new__(cls, *args: Any) -> NuplanRecord:  # pickle's NEWOBJ / REDUCE
-        obj = super().__new__(cls)
-        obj.args = args
-        obj.state = {}
-        obj.bad_state = None
-        return obj
-
-    def __init__(self, *args: Any) -> None:  # REDUCE calls the class: nothing more to do
+    def __init__(self, *args: Any) -> None:  # REDUCE calls the class: nothing to do
         pass
 
     def __setstate__(self, state: Any) -> None:
+        if type(state) is dict and not self.state:  # the common case (keys checked on use)
+            self.state = state
+            return
         parts = list(state) if isinstance(state, tuple) and len(state) == 2 else [state]
         for part in parts:
             if part is None:
@@ -71,7 +69,7 @@ class NuplanRecord:
             if not isinstance(part, dict) or not all(isinstance(k, str) for k in part):
                 self.bad_state = brief_repr(part, 60)  # reported with the file by the conversion
                 continue
-            self.state.update(part)
+            self.state = {**self.state, **part}
 
     def __repr__(self) -> str:
         return f"<nuplan {self.nuplan_name} record: {sorted(self.state)}>"

@@ -7,11 +7,11 @@ of the original scene, with scene type SYNTHETIC and no human trajectory."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import fake_nuplan as fn
 import numpy as np
 import pytest
-from conftest import GOLDEN
 
 from inspatio_drive.data import SceneFilter, SceneLoader
 from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
@@ -19,6 +19,7 @@ from inspatio_drive.pdm.cache.epdms import build_epdms_cache, red_lights_of_scen
 from inspatio_drive.pdm.cache.scene_input import detections_at, traffic_lights_at
 from inspatio_drive.pdm.v2.cache import ORIGINAL, SYNTHETIC
 
+GOLDEN = Path(__file__).resolve().parents[3] / "data" / "golden" / "epdms"
 TOKEN = "5421fa2f2e2b4cb13"  # 17 characters: synthetic by navsim's rule
 
 
