@@ -1,5 +1,6 @@
 """Counterfactual scenes: the same scene seen from a perturbed ego path, written as NAVSIM v2-style synthetic
-scenes (``Scene.save_to_disk`` layout, reference §2.5) that :func:`read_synthetic_scene` loads back.
+scenes (``Scene.save_to_disk`` layout, reference §2.5) that :func:`inspatio_drive.data.synthetic_scenes.read_synthetic_scene`
+(the format's one reader, re-exported here) loads back.
 
 A :class:`Perturbation` moves the whole ego path rigidly about the current pose (``lateral_m`` to the left,
 ``heading_deg`` counter-clockwise) and re-times it (``speed_factor``: the ego is where the logged ego was at
@@ -28,12 +29,11 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from inspatio_drive.closed_loop.geometric import resize_image
-from inspatio_drive.contracts.errors import brief_repr
-from inspatio_drive.data.log_reader import LogFormatError, float_array
 from inspatio_drive.data.pcd import write_pcd
-from inspatio_drive.data.safe_pickle import safe_load
-from inspatio_drive.data.sensors import load_image, load_lidar
-from inspatio_drive.data.types import Annotations, Camera, EgoStatus, Frame, Lidar, Scene, SceneMetadata
+from inspatio_drive.data.synthetic_scenes import (
+    read_synthetic_scene as read_synthetic_scene,  # the format's one reader
+)
+from inspatio_drive.data.types import Annotations, EgoStatus, Lidar, Scene
 from inspatio_drive.data.writers import write_jpeg
 from inspatio_drive.geometry.intrinsics import resize_intrinsics
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_absolute_se2
@@ -189,120 +189,6 @@ def write_synthetic_scene(scene: Scene, original: Scene, out_root: str | Path) -
         pickle.dump(payload, fh, protocol=4)
     tmp.replace(path)
     return path
-
-
-def _need(d: Any, key: str, source: str, where: str) -> Any:
-    if not isinstance(d, Mapping):
-        raise LogFormatError(f"{source}: {where}: expected a dict, got {type(d).__name__}")
-    if key not in d:
-        raise LogFormatError(f"{source}: {where} has no field {key!r}")
-    return d[key]
-
-
-def _scene_metadata(meta: Any, source: str) -> SceneMetadata:
-    values = {k: _need(meta, k, source, "scene_metadata") for k in ("log_name", "scene_token", "map_name", "initial_token",
-                                                                  "num_history_frames", "num_future_frames")}
-    for k in ("log_name", "scene_token", "map_name", "initial_token"):
-        if not isinstance(values[k], str):
-            raise LogFormatError(f"{source}: scene_metadata: field {k!r}: expected str, got {brief_repr(values[k], 60)}")
-    for k in ("num_history_frames", "num_future_frames"):
-        if isinstance(values[k], bool) or not isinstance(values[k], (int, np.integer)) or values[k] < 0:
-            raise LogFormatError(f"{source}: scene_metadata: field {k!r}: expected an int >= 0, got {brief_repr(values[k], 60)}")
-    return SceneMetadata(**values)
-
-
-def _frame(fr: Any, i: int, source: str, blobs: Path, load_images: bool) -> Frame:
-    where = f"frame {i}"
-    st = _need(fr, "ego_status", source, where)
-
-    def arr(value: Any, shape: tuple[int, ...], field: str) -> NDArray[np.float64]:
-        return float_array(value, shape, field, source, i)
-
-    command = arr(_need(st, "driving_command", source, where), (4,), "ego_status.driving_command")
-    if not ((command == 0) | (command == 1)).all():
-        raise LogFormatError(f"{source}: {where}: field 'ego_status.driving_command': expected one-hot (0 / 1) values, "
-                             f"got {brief_repr(command, 40)}")
-    command = command.astype(np.int64)
-    in_global = st.get("in_global_frame", True)
-    if not isinstance(in_global, (bool, np.bool_)):
-        raise LogFormatError(f"{source}: {where}: field 'ego_status.in_global_frame': expected a bool, got {brief_repr(in_global, 40)}")
-    status = EgoStatus(arr(_need(st, "ego_pose", source, where), (3,), "ego_status.ego_pose"),
-                       arr(_need(st, "ego_velocity", source, where), (2,), "ego_status.ego_velocity").astype(np.float32),
-                       arr(_need(st, "ego_acceleration", source, where), (2,), "ego_status.ego_acceleration").astype(np.float32),
-                       command, bool(in_global))
-    cams = {}
-    camera_dict = _need(fr, "camera_dict", source, where)
-    if not isinstance(camera_dict, Mapping):
-        raise LogFormatError(f"{source}: {where}: field 'camera_dict': expected a dict, got {type(camera_dict).__name__}")
-    for key, c in camera_dict.items():
-        if not isinstance(key, str):
-            raise LogFormatError(f"{source}: {where}: field 'camera_dict': expected camera names, got {brief_repr(key, 40)}")
-        field = f"camera_dict.{key}"
-        data_path = _need(c, "data_path", source, where)
-        if data_path is not None and not isinstance(data_path, str):
-            raise LogFormatError(f"{source}: {where}: field '{field}.data_path': expected str or None")
-        image = None
-        if load_images and data_path:
-            image = load_image(blobs / data_path, f"{source}: {where} camera {key}")
-        cams[key.upper()] = Camera(key.upper(), image, arr(_need(c, "cam_intrinsic", source, where), (3, 3), f"{field}.cam_intrinsic"),
-                                   arr(_need(c, "sensor2lidar_rotation", source, where), (3, 3), f"{field}.sensor2lidar_rotation"),
-                                   arr(_need(c, "sensor2lidar_translation", source, where), (3,), f"{field}.sensor2lidar_translation"),
-                                   arr(c.get("distortion", np.zeros(5)), (5,), f"{field}.distortion"), data_path)
-    lidar = Lidar(None)
-    lidar_path = fr.get("lidar_path")
-    if lidar_path is not None and not isinstance(lidar_path, str):
-        raise LogFormatError(f"{source}: {where}: field 'lidar_path': expected str or None, got {brief_repr(lidar_path, 40)}")
-    if lidar_path:
-        lidar = Lidar(load_lidar(blobs / lidar_path, f"{source}: {where}"), lidar_path)
-    ann = fr.get("annotations")
-    annotations = None
-    if ann is not None:
-        boxes = arr(_need(ann, "boxes", source, where), (-1, 7), "annotations.boxes")
-        try:
-            annotations = Annotations(boxes, [str(n) for n in _need(ann, "names", source, where)],
-                                      arr(_need(ann, "velocity_3d", source, where), (len(boxes), 3), "annotations.velocity_3d"),
-                                      [str(t) for t in _need(ann, "instance_tokens", source, where)],
-                                      [str(t) for t in _need(ann, "track_tokens", source, where)])
-        except (TypeError, ValueError) as exc:
-            raise LogFormatError(f"{source}: {where}: field 'annotations': {exc}") from None
-    token, timestamp = _need(fr, "token", source, where), _need(fr, "timestamp", source, where)
-    if not isinstance(token, str):
-        raise LogFormatError(f"{source}: {where}: field 'token': expected str, got {brief_repr(token, 40)}")
-    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, np.integer)):
-        raise LogFormatError(f"{source}: {where}: field 'timestamp': expected int (µs), got {brief_repr(timestamp, 40)}")
-    try:
-        roadblocks = _need(fr, "roadblock_ids", source, where)
-        if isinstance(roadblocks, (str, bytes)):
-            raise TypeError("a single string")
-        lights = [(int(a), bool(b)) for a, b in _need(fr, "traffic_lights", source, where)]
-        roadblocks = [str(r) for r in roadblocks]
-    except (TypeError, ValueError) as exc:
-        raise LogFormatError(f"{source}: {where}: field 'roadblock_ids' / 'traffic_lights': expected lists ({exc})") from None
-    return Frame(token, int(timestamp), roadblocks, lights, annotations, status, lidar, cams)
-
-
-def read_synthetic_scene(path: str | Path, sensor_blobs: str | Path | None = None,
-                         load_images: bool = True) -> Scene:
-    """Load a navsim v2 synthetic scene pickle (restricted unpickler) → :class:`Scene`.
-
-    Args:
-        sensor_blobs: root of the relative ``data_path`` / ``lidar_path`` (default: ``<pkl>/../../sensor_blobs``).
-
-    Raises:
-        LogFormatError: a missing or malformed field (file, frame, field, expectation).
-        CorruptPickleError / UnsafePickleError: a truncated or corrupt file, or a forbidden global.
-        SensorError: a missing or unreadable image or LiDAR file (pickle, frame and sensor file named).
-    """
-    path = Path(path)
-    blobs = Path(sensor_blobs) if sensor_blobs else path.parent.parent / "sensor_blobs"
-    raw = safe_load(path)
-    source = str(path)
-    meta = _scene_metadata(_need(raw, "scene_metadata", source, "the scene"), source)
-    frames_raw = _need(raw, "frames", source, "the scene")
-    if not isinstance(frames_raw, list):
-        raise LogFormatError(f"{source}: field 'frames': expected a list of frame dicts, got {type(frames_raw).__name__}")
-    frames = [_frame(fr, i, source, blobs, load_images) for i, fr in enumerate(frames_raw)]
-    return Scene(meta, frames)
 
 
 class GeometricRenderFn:

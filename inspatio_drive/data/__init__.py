@@ -1,7 +1,8 @@
 """Data layer: OpenScene / NAVSIM logs, sensors, scenes (no navsim or nuplan-devkit needed).
 
 Public entry points: :func:`read_log` (log pickle → typed frames), :class:`SceneLoader` (split →
-scenes / agent inputs, navsim semantics), :class:`SceneFilter`, :class:`SensorConfig`, navsim's named splits
+scenes / agent inputs, navsim semantics; with ``include_synthetic_scenes`` also navsim v2's synthetic scene pickles,
+:func:`read_synthetic_scene`), :class:`SceneFilter`, :class:`SensorConfig`, navsim's named splits
 (:func:`navsim_split`), candidate files (:func:`read_candidates`), PCD reader/writer, OpenScene writers (:mod:`inspatio_drive.data.writers`), and
 :func:`scene_loader_from_config`: the one loader builder from a ``data`` node (schema :class:`DataConfig`). nuPlan maps:
 ``inspatio_drive.maps.load_map``.
@@ -31,6 +32,7 @@ from inspatio_drive.data.safe_pickle import (
 )
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
 from inspatio_drive.data.splits import NavsimSplit, available_splits, navsim_split
+from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
 from inspatio_drive.data.types import (
     CAMERA_NAMES,
     LIDAR_FIELDS,
@@ -43,6 +45,9 @@ from inspatio_drive.data.types import (
     Lidar,
     Scene,
     SceneMetadata,
+    TrackedObjects,
+    TrafficLightStatus,
+    TrafficLightStatusType,
     navsim_absolute_to_relative,
 )
 from inspatio_drive.maps import load_map as _load_map
@@ -80,6 +85,9 @@ __all__ = [
     "SensorConfig",
     "SensorError",
     "SensorTimer",
+    "TrackedObjects",
+    "TrafficLightStatus",
+    "TrafficLightStatusType",
     "UnsafePickleError",
     "available_splits",
     "frame_from_dict",
@@ -94,6 +102,7 @@ __all__ = [
     "read_log",
     "read_pcd",
     "read_raw_log",
+    "read_synthetic_scene",
     "resolve_data_paths",
     "safe_load",
     "safe_loads",

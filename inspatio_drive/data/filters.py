@@ -1,15 +1,23 @@
-"""Scene filter and sensor configuration with navsim v1.1 semantics (``navsim/common/dataclasses.py``).
+"""Scene filter and sensor configuration with navsim semantics (``navsim/common/dataclasses.py``, v1.1 + v2's
+synthetic-scene keys).
 
 :class:`SceneFilter` windows each log into scenes of ``num_history_frames + num_future_frames``
 frames starting every ``frame_interval`` frames (default: ``num_frames``, i.e. non-overlapping); the
 scene token is the token of frame ``num_history_frames - 1``. :class:`SensorConfig` says, per camera
 and for the LiDAR, whether to load it at every frame (``True``), never (``False``) or only at the
 listed frame indices of the scene (``[3]`` = the current frame with the default 4 history frames).
+
+navsim v2 adds the second stage: ``include_synthetic_scenes`` makes the loader also serve synthetic scene
+pickles (:mod:`inspatio_drive.data.synthetic_scenes`), selected by ``synthetic_scene_tokens`` or, without it, by
+their ``corresponding_original_scene``; ``reactive_synthetic_initial_tokens`` /
+``non_reactive_synthetic_initial_tokens`` name the second-stage scenes of each traffic policy and ``all_mapping``
+is carried as navsim has it.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,10 +27,8 @@ import yaml
 
 SensorInclude = Union[bool, list[int]]  # noqa: UP007 - kept for dataclass field introspection
 _HYDRA_KEYS = frozenset({"_target_", "_convert_", "_recursive_", "_partial_"})
-_V2_SYNTHETIC_KEYS = frozenset(
-    {"include_synthetic_scenes", "all_mapping", "synthetic_scene_tokens", "reactive_synthetic_initial_tokens",
-     "non_reactive_synthetic_initial_tokens"}
-)
+_TOKEN_LIST_KEYS = ("log_names", "tokens", "synthetic_scene_tokens", "reactive_synthetic_initial_tokens",
+                    "non_reactive_synthetic_initial_tokens")
 
 
 @dataclass
@@ -35,8 +41,14 @@ class SceneFilter:
         frame_interval: stride between window starts; ``None`` → ``num_frames`` (non-overlapping).
         has_route: drop scenes whose current frame has no route ``roadblock_ids``.
         max_scenes: stop after this many scenes (in log order).
-        log_names: only these logs (file name without ``.pkl``).
+        log_names: only these logs (file name without ``.pkl``); also filters synthetic scenes by log.
         tokens: only these scene tokens.
+        include_synthetic_scenes: also serve synthetic scene pickles (navsim v2 second stage).
+        all_mapping: navsim's first-stage → second-stage token mapping, carried unchanged (navsim reads the split's
+            ``reactive_all_mapping`` instead: :class:`~inspatio_drive.data.splits.NavsimSplit`).
+        synthetic_scene_tokens: only these synthetic scenes (``initial_token``), related to a loaded scene or not.
+        reactive_synthetic_initial_tokens / non_reactive_synthetic_initial_tokens: the second-stage scenes scored
+            with reactive / non-reactive traffic (``SceneLoader.reactive_tokens_stage_two`` …).
     """
 
     num_history_frames: int = 4
@@ -46,6 +58,11 @@ class SceneFilter:
     max_scenes: int | None = None
     log_names: list[str] | None = None
     tokens: list[str] | None = None
+    include_synthetic_scenes: bool = False
+    all_mapping: Any = None
+    synthetic_scene_tokens: list[str] | None = None
+    reactive_synthetic_initial_tokens: list[str] | None = None
+    non_reactive_synthetic_initial_tokens: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.frame_interval is None:
@@ -58,12 +75,17 @@ class SceneFilter:
             raise ValueError(f"SceneFilter.frame_interval must be an int >= 1 or None, got {self.frame_interval!r}")
         if self.max_scenes is not None and self.max_scenes < 1:
             raise ValueError(f"SceneFilter.max_scenes must be >= 1 or None, got {self.max_scenes!r}")
-        for name in ("log_names", "tokens"):
+        if not isinstance(self.include_synthetic_scenes, bool):
+            raise ValueError(f"SceneFilter.include_synthetic_scenes must be a bool, got {self.include_synthetic_scenes!r}")
+        for name in _TOKEN_LIST_KEYS:
             value = getattr(self, name)
             if isinstance(value, str):
                 raise ValueError(f"SceneFilter.{name} must be a list of str, got the single string {value!r}")
             if value is not None:
                 setattr(self, name, [str(v) for v in value])
+        if not self.include_synthetic_scenes and self.synthetic_scene_tokens:
+            warnings.warn("SceneFilter: synthetic_scene_tokens are given but include_synthetic_scenes is false: no "
+                          "synthetic scene will be loaded", stacklevel=2)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> SceneFilter:
@@ -88,20 +110,15 @@ class SceneFilter:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> SceneFilter:
-        """Build from a dict / hydra config node. Hydra's ``_target_`` / ``_convert_`` keys are ignored, and
-        so are navsim v2's synthetic-scene keys (token lists of the second stage, which never select original
-        scenes) unless ``include_synthetic_scenes`` is true, which is refused: scenes come from the logs.
-        Any other unknown key is an error."""
+        """Build from a dict / hydra config node (navsim's keys, v2's synthetic-scene keys included). Hydra's
+        ``_target_`` / ``_convert_`` keys are ignored; any other unknown key is an error."""
         known = {f.name for f in fields(cls)}
-        if cfg.get("include_synthetic_scenes"):
-            raise ValueError("SceneFilter: include_synthetic_scenes: true (navsim v2's second stage, synthetic scene "
-                             "pickles) is not supported, scenes come from the logs; for navhard's first stage use "
-                             "data.split=navhard_two_stage")
-        cfg = {k: v for k, v in cfg.items() if k not in _HYDRA_KEYS and k not in _V2_SYNTHETIC_KEYS}
+        cfg = {k: v for k, v in cfg.items() if k not in _HYDRA_KEYS}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ValueError(f"SceneFilter: unknown key(s) {unknown}; expected some of {sorted(known)}")
-        values = {k: (list(v) if isinstance(v, Iterable) and not isinstance(v, str) else v) for k, v in cfg.items()}
+        values = {k: (list(v) if k != "all_mapping" and isinstance(v, Iterable) and not isinstance(v, str | Mapping) else v)
+                  for k, v in cfg.items()}
         return cls(**values)
 
 

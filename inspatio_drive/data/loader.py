@@ -16,6 +16,12 @@ Semantics follow navsim v1.1 ``filter_scenes`` / ``SceneLoader`` / ``AgentInput.
 * a missing or corrupt sensor file raises :class:`~inspatio_drive.data.sensors.SensorError` naming
   the file and the frame, or — with ``lenient=True`` — yields an empty sensor (camera ``image=None``,
   LiDAR ``[6, 0]``) whose ``load_error`` says why (navsim raises / DrivoR yields an empty LiDAR).
+
+navsim v2 second stage: with ``scene_filter.include_synthetic_scenes`` the loader also serves the synthetic scene
+pickles of ``synthetic_scenes_path`` (navsim ``filter_synthetic_scenes``; :mod:`inspatio_drive.data.synthetic_scenes`)
+after the log scenes: ``tokens`` = first-stage tokens + synthetic tokens, ``tokens_stage_one``,
+``reactive_tokens_stage_two`` … as navsim's loader. Synthetic scenes are read whole per call (no log cache, no
+``lenient`` / ``draft_size`` / timer).
 """
 
 from __future__ import annotations
@@ -44,9 +50,14 @@ from inspatio_drive.data.log_reader import (
     global_ego_pose,
     read_raw_log,
 )
-from inspatio_drive.data.roots import DataConfig, resolve_data_paths
+from inspatio_drive.data.roots import DataConfig, resolve_data_paths, resolve_synthetic_paths
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
 from inspatio_drive.data.splits import merge_scene_filters, navsim_split
+from inspatio_drive.data.synthetic_scenes import (
+    SyntheticSceneRef,
+    index_synthetic_scenes,
+    read_synthetic_scene,
+)
 from inspatio_drive.data.types import (
     CAMERA_NAMES,
     AgentInput,
@@ -95,6 +106,10 @@ class SceneLoader:
         index_cache_dir: folder for a JSON summary of every log (tokens, routes; keyed by file size
             and mtime) so later loaders on the same split index without unpickling the logs;
             ``None`` = no cache.
+        synthetic_scenes_path: folder of navsim synthetic scene pickles, read when
+            ``scene_filter.include_synthetic_scenes`` (required then).
+        synthetic_sensor_path: root of the synthetic scenes' sensor paths (default: ``<synthetic_scenes_path>/../
+            sensor_blobs``, navsim's ``navhard_two_stage/sensor_blobs`` layout).
     """
 
     def __init__(
@@ -110,6 +125,8 @@ class SceneLoader:
         timer: SensorTimer | None = None,
         io_workers: int = 1,
         index_cache_dir: str | os.PathLike[str] | None = None,
+        synthetic_scenes_path: str | os.PathLike[str] | None = None,
+        synthetic_sensor_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self._data_path = Path(data_path)
         if not self._data_path.is_dir():
@@ -132,7 +149,16 @@ class SceneLoader:
         self._index_cache_dir = None if index_cache_dir is None else Path(index_cache_dir)
         # LRU of parsed logs: path -> (frame dicts, {frame index: validated camera calibrations})
         self._cache: OrderedDict[Path, tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]] = OrderedDict()
+        self._final_tokens: list[str] = []
         self._index: dict[str, SceneRef] = self._build_index(show_progress)
+        self._synthetic_sensor_path = None if synthetic_sensor_path is None else Path(synthetic_sensor_path)
+        self._synthetic: dict[str, SyntheticSceneRef] = {}
+        if self._scene_filter.include_synthetic_scenes:
+            if synthetic_scenes_path is None:
+                raise ValueError("SceneLoader: scene_filter.include_synthetic_scenes is true but synthetic_scenes_path "
+                                 "is None (the folder of navsim synthetic scene pickles; data.synthetic_scenes_path)")
+            self._synthetic = index_synthetic_scenes(synthetic_scenes_path, self._scene_filter, self._final_tokens,
+                                                     show_progress)
 
     # ------------------------------------------------------------------ index
     def _log_files(self) -> list[Path]:
@@ -169,6 +195,9 @@ class SceneLoader:
                     if wanted is not None and token not in wanted:
                         continue
                     index[token] = SceneRef(log_path, start, summary.log_names[start] or log_path.stem)
+                    final = summary.tokens[start + sf.num_frames - 1]
+                    if final is not None:  # navsim: synthetic scenes continue the final frame of a scene
+                        self._final_tokens.append(final)
                     if sf.max_scenes is not None and len(index) >= sf.max_scenes:
                         return index
         finally:
@@ -179,17 +208,65 @@ class SceneLoader:
     # ------------------------------------------------------------------ navsim API
     @property
     def tokens(self) -> list[str]:
-        """Scene tokens in log order."""
+        """Scene tokens: the log scenes in log order, then the synthetic scenes (navsim order)."""
+        return list(self._index) + list(self._synthetic)
+
+    @property
+    def tokens_stage_one(self) -> list[str]:
+        """The scenes read from logs (navsim ``tokens_stage_one``)."""
         return list(self._index)
 
+    @property
+    def synthetic_tokens(self) -> list[str]:
+        """The synthetic scenes served (``initial_token`` of each pickle)."""
+        return list(self._synthetic)
+
+    def _stage_two(self, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        wanted = set(names)
+        return [t for t in self._synthetic if t in wanted]
+
+    @property
+    def reactive_tokens_stage_two(self) -> list[str] | None:
+        """Synthetic scenes listed in ``reactive_synthetic_initial_tokens`` (``None`` without that list)."""
+        return self._stage_two(self._scene_filter.reactive_synthetic_initial_tokens)
+
+    @property
+    def non_reactive_tokens_stage_two(self) -> list[str] | None:
+        """Synthetic scenes listed in ``non_reactive_synthetic_initial_tokens`` (``None`` without that list)."""
+        return self._stage_two(self._scene_filter.non_reactive_synthetic_initial_tokens)
+
+    @property
+    def reactive_tokens(self) -> list[str]:
+        """First-stage scenes + the reactive second-stage ones (navsim ``reactive_tokens``)."""
+        return self.tokens_stage_one + (self.reactive_tokens_stage_two or [])
+
+    @property
+    def non_reactive_tokens(self) -> list[str]:
+        """First-stage scenes + the non-reactive second-stage ones (navsim ``non_reactive_tokens``)."""
+        return self.tokens_stage_one + (self.non_reactive_tokens_stage_two or [])
+
+    def is_synthetic(self, token: str) -> bool:
+        """Whether ``token`` is served from a synthetic scene pickle."""
+        return token in self._synthetic
+
+    def synthetic_ref(self, token: str) -> SyntheticSceneRef:
+        """Pickle path and metadata of a synthetic scene token."""
+        try:
+            return self._synthetic[token]
+        except KeyError:
+            raise KeyError(f"scene token {token!r} is not a synthetic scene of this SceneLoader "
+                           f"({len(self._synthetic)} synthetic scenes)") from None
+
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._index) + len(self._synthetic)
 
     def __getitem__(self, idx: int) -> str:
         return self.tokens[idx]
 
     def __contains__(self, token: object) -> bool:
-        return token in self._index
+        return token in self._index or token in self._synthetic
 
     @property
     def scene_filter(self) -> SceneFilter:
@@ -200,10 +277,13 @@ class SceneLoader:
         return self._sensor_config
 
     def scene_ref(self, token: str) -> SceneRef:
-        """Log file and window start of a scene token."""
+        """Log file and window start of a scene token (synthetic scenes have none: :meth:`synthetic_ref`)."""
         try:
             return self._index[token]
         except KeyError:
+            if token in self._synthetic:
+                raise KeyError(f"scene token {token!r} is a synthetic scene ({self._synthetic[token].path}), not a "
+                               "window of a log") from None
             raise KeyError(f"scene token {token!r} is not in this SceneLoader ({len(self)} scenes from {self._data_path})") from None
 
     def get_tokens_list_per_log(self) -> dict[str, list[str]]:
@@ -211,6 +291,8 @@ class SceneLoader:
         out: dict[str, list[str]] = {}
         for token, ref in self._index.items():
             out.setdefault(ref.log_name, []).append(token)
+        for token, syn in self._synthetic.items():  # navsim lists the pickle's file stem (= its scene token)
+            out.setdefault(syn.log_name, []).append(token)
         return out
 
     def get_scene_frames(self, token: str) -> list[dict[str, Any]]:
@@ -220,8 +302,10 @@ class SceneLoader:
         return frames[ref.start : ref.start + self._scene_filter.num_frames]
 
     def get_agent_input_from_token(self, token: str) -> AgentInput:
-        """History ego statuses (float32 poses relative to the current rear axle, as navsim's loader) and
-        the requested history sensors of a scene."""
+        """History ego statuses (float32 poses relative to the current rear axle, as navsim's loader; float64 for
+        a synthetic scene, navsim's ``Scene.get_agent_input``) and the requested history sensors of a scene."""
+        if token in self._synthetic:
+            return self._synthetic_scene(token).get_agent_input()
         ref = self.scene_ref(token)
         frames = self.get_scene_frames(token)
         source = str(ref.log_path)
@@ -246,7 +330,10 @@ class SceneLoader:
         return AgentInput(statuses, cameras, lidars)
 
     def get_scene_from_token(self, token: str) -> Scene:
-        """Full scene: global frames with annotations; sensors per ``sensor_config`` at every scene frame."""
+        """Full scene: global frames with annotations; sensors per ``sensor_config`` at every scene frame. A
+        synthetic scene also carries its ``extended_*`` steps."""
+        if token in self._synthetic:
+            return self._synthetic_scene(token)
         ref = self.scene_ref(token)
         frames = self.get_scene_frames(token)
         source = str(ref.log_path)
@@ -288,6 +375,10 @@ class SceneLoader:
         self.close()
 
     # ------------------------------------------------------------------ internals
+    def _synthetic_scene(self, token: str) -> Scene:
+        ref = self._synthetic[token]
+        return read_synthetic_scene(ref.path, self._synthetic_sensor_path, sensor_config=self._sensor_config)
+
     def _load_log(self, path: Path) -> tuple[list[dict[str, Any]], dict[int, dict[str, Camera]]]:
         entry = self._cache.get(path)
         if entry is not None:
@@ -385,6 +476,8 @@ def scene_loader_from_config(
     ``data.split`` naming a navsim split (``navtest``, ``navmini``, ``navhard_two_stage``; ``configs/data_splits``)
     reads its ``data_split`` folder through its scene filter, merged with ``data.scene_filter``
     (:func:`~inspatio_drive.data.splits.merge_scene_filters`); ``data.scene_filter_yaml`` then overrides fields.
+    With ``include_synthetic_scenes`` the synthetic scenes come from ``data.synthetic_scenes_path``
+    (:func:`~inspatio_drive.data.roots.resolve_synthetic_paths`).
 
     Raises:
         ValueError: a renamed or unknown key, no data root (``data_root`` / ``$OPENSCENE_DATA_ROOT``), or a
@@ -398,6 +491,8 @@ def scene_loader_from_config(
         filter_cfg = merge_scene_filters(named, filter_cfg)
     if cfg.scene_filter_yaml:
         filter_cfg.update(asdict(SceneFilter.from_yaml(cfg.scene_filter_yaml)))
+    scene_filter = SceneFilter.from_mapping(filter_cfg)
+    synthetic, synthetic_blobs = resolve_synthetic_paths(cfg) if scene_filter.include_synthetic_scenes else (None, None)
     spec = cfg.sensor_config if sensors is None else sensors
     sensor_config = spec if isinstance(spec, SensorConfig) else SensorConfig.from_mapping(
         spec if isinstance(spec, str) else dict(spec))
@@ -406,7 +501,7 @@ def scene_loader_from_config(
     return SceneLoader(
         logs,
         blobs,
-        SceneFilter.from_mapping(filter_cfg),
+        scene_filter,
         sensor_config,
         lenient=bool(cfg.lenient if lenient is None else lenient),
         cache_logs=int(cfg.cache_logs),
@@ -415,6 +510,8 @@ def scene_loader_from_config(
         timer=timer,
         io_workers=int(cfg.io_workers),
         index_cache_dir=cache_dir,
+        synthetic_scenes_path=synthetic,
+        synthetic_sensor_path=synthetic_blobs,
     )
 
 

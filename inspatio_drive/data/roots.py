@@ -48,6 +48,10 @@ class DataConfig:
         scene_filter_yaml: a navsim scene-filter YAML whose fields override ``scene_filter``.
         sensor_config: ``none`` | ``all`` | ``drivor`` | a mapping of :class:`SensorConfig` fields.
         lenient, cache_logs, io_workers, index_cache_dir, draft_size, show_progress: ``SceneLoader`` knobs.
+        synthetic_scenes_path: navsim v2 synthetic scene pickles, read when ``scene_filter.include_synthetic_scenes``
+            (navhard's second stage); null = ``<data_root>/<split>/synthetic_scene_pickles`` (navsim's
+            ``navhard_two_stage/synthetic_scene_pickles`` for ``split: navhard_two_stage``).
+        synthetic_sensor_path: their sensor blobs; null = ``<synthetic_scenes_path>/../sensor_blobs``.
     """
 
     data_root: Optional[str] = None  # noqa: UP045 - OmegaConf structured configs need Optional
@@ -63,6 +67,8 @@ class DataConfig:
     index_cache_dir: Optional[str] = None  # noqa: UP045
     draft_size: Optional[list[int]] = None  # noqa: UP045
     show_progress: bool = True
+    synthetic_scenes_path: Optional[str] = None  # noqa: UP045
+    synthetic_sensor_path: Optional[str] = None  # noqa: UP045
 
     @classmethod
     def from_node(cls, node: Mapping[str, Any] | DataConfig) -> DataConfig:
@@ -120,3 +126,13 @@ def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path
                                 f"{', '.join(available_splits())})")
     maps = Path(str(cfg.maps_root or root / "maps")).expanduser()
     return logs, blobs, maps
+
+
+def resolve_synthetic_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path]:
+    """``(synthetic scene pickles, their sensor blobs)`` of a ``data`` node (see :class:`DataConfig`)."""
+    cfg = DataConfig.from_node(data)
+    scenes = (Path(str(cfg.synthetic_scenes_path)).expanduser() if cfg.synthetic_scenes_path
+              else cfg.root() / str(cfg.split) / "synthetic_scene_pickles")
+    sensors = (Path(str(cfg.synthetic_sensor_path)).expanduser() if cfg.synthetic_sensor_path
+               else scenes.parent / "sensor_blobs")
+    return scenes, sensors

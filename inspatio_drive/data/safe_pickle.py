@@ -9,7 +9,9 @@ naming the file and the forbidden global.
 Allowed globals: numpy's array/scalar reconstruct helpers under both the numpy 1.x
 (``numpy.core.*``) and 2.x (``numpy._core.*``) module names, ``numpy.ndarray``, ``numpy.dtype``,
 ``_codecs.encode`` restricted to latin-1 (protocol-2 byte strings), ``collections.OrderedDict``, and
-the builtins ``set``, ``frozenset``, ``bytearray``, ``complex``, ``slice``, ``range``.
+the builtins ``set``, ``frozenset``, ``bytearray``, ``complex``, ``slice``, ``range``. A reader of another
+format may add entries (``extra_globals``): navsim's synthetic scene pickles add the nuplan classes they contain,
+each resolved to one of this project's data-only reconstruction classes (:mod:`inspatio_drive.data.nuplan_pickle`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import collections
 import io
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,27 +86,34 @@ class SafeUnpickler(pickle.Unpickler):
     Args:
         file: binary file object.
         source: name used in error messages (the file path).
+        extra_globals: further ``(module, name) → object`` entries a format allows (data-only constructors).
+        what: the format named in the refusal message.
     """
 
-    def __init__(self, file: io.BufferedIOBase, source: str = "<stream>") -> None:
+    def __init__(self, file: io.BufferedIOBase, source: str = "<stream>",
+                 extra_globals: Mapping[tuple[str, str], Any] | None = None,
+                 what: str = "OpenScene logs may only contain builtin and numpy types") -> None:
         super().__init__(file, encoding="latin1")  # numpy 1.x arrays pickled under Python 2 need latin1
         self._source = source
+        self._extra = extra_globals or {}
+        self._what = what
 
     def find_class(self, module: str, name: str) -> Any:
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
+        found = ALLOWED_GLOBALS.get((module, name), self._extra.get((module, name)))
+        if found is None:
             raise UnsafePickleError(
-                f"{self._source}: refusing to load global '{module}.{name}': OpenScene logs may only contain "
-                "builtin and numpy types (the file is corrupt or not a log pickle, or may be malicious)"
-            ) from None
+                f"{self._source}: refusing to load global '{module}.{name}': {self._what} "
+                "(the file is corrupt or not such a pickle, or may be malicious)"
+            )
+        return found
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError(f"{self._source}: persistent ids are not allowed in log pickles")
 
 
-def safe_load(path: str | os.PathLike[str]) -> Any:
-    """Load a pickle file through :class:`SafeUnpickler`.
+def safe_load(path: str | os.PathLike[str], extra_globals: Mapping[tuple[str, str], Any] | None = None,
+              what: str | None = None) -> Any:
+    """Load a pickle file through :class:`SafeUnpickler` (``extra_globals`` / ``what``: see there).
 
     Raises:
         UnsafePickleError: a forbidden global (file and ``module.name`` in the message).
@@ -112,12 +122,15 @@ def safe_load(path: str | os.PathLike[str]) -> Any:
     """
     path = Path(path)
     with path.open("rb") as fh:
-        return _load(fh, str(path))
+        return _load(fh, str(path), extra_globals, what)
 
 
-def _load(fh: io.BufferedIOBase, source: str) -> Any:
+def _load(fh: io.BufferedIOBase, source: str, extra_globals: Mapping[tuple[str, str], Any] | None = None,
+          what: str | None = None) -> Any:
     try:
-        return SafeUnpickler(fh, source).load()
+        unpickler = (SafeUnpickler(fh, source, extra_globals) if what is None
+                     else SafeUnpickler(fh, source, extra_globals, what))
+        return unpickler.load()
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
@@ -126,6 +139,7 @@ def _load(fh: io.BufferedIOBase, source: str) -> Any:
         raise CorruptPickleError(f"{source}: corrupt, truncated or not a pickle ({detail})") from exc
 
 
-def safe_loads(data: bytes, source: str = "<bytes>") -> Any:
+def safe_loads(data: bytes, source: str = "<bytes>", extra_globals: Mapping[tuple[str, str], Any] | None = None,
+               what: str | None = None) -> Any:
     """:func:`safe_load` for in-memory bytes."""
-    return _load(io.BytesIO(data), source)
+    return _load(io.BytesIO(data), source, extra_globals, what)

@@ -9,6 +9,7 @@ extrinsics are camera → ego (OpenScene's ``sensor2lidar_*``), OpenCV camera ax
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
@@ -155,12 +156,87 @@ class Frame:
 
 @dataclass
 class SceneMetadata:
+    """navsim ``SceneMetadata``. For a synthetic (navsim v2 second-stage) scene, ``corresponding_original_scene``
+    is the token of the original log frame at the same time (navsim matches it against the *final* frame token
+    of the loaded first-stage scenes) and ``corresponding_original_initial_token`` the original frame at
+    0.0 s; both are ``None`` for scenes read from logs."""
+
     log_name: str
     scene_token: str
     map_name: str
     initial_token: str
     num_history_frames: int
     num_future_frames: int
+    corresponding_original_scene: str | None = None
+    corresponding_original_initial_token: str | None = None
+
+
+class TrafficLightStatusType(IntEnum):
+    """nuplan ``TrafficLightStatusType`` values."""
+
+    GREEN = 0
+    YELLOW = 1
+    RED = 2
+    UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class TrafficLightStatus:
+    """One lane connector's light at one time (nuplan ``TrafficLightStatusData``): ``timestamp_us`` in µs."""
+
+    lane_connector_id: int
+    status: TrafficLightStatusType
+    timestamp_us: int
+
+    @property
+    def is_red(self) -> bool:
+        return self.status == TrafficLightStatusType.RED
+
+
+TRACKED_OBJECT_TYPES: tuple[str, ...] = (
+    "vehicle", "pedestrian", "bicycle", "traffic_cone", "barrier", "czone_sign", "generic_object", "ego")
+"""nuplan ``TrackedObjectType`` names by value (0 … 7); also OpenScene's ``gt_names``."""
+
+
+@dataclass
+class TrackedObjects:
+    """Tracked objects of one time step in the **global** frame (nuplan ``DetectionsTracks``), in the pickle's
+    order (nuplan keeps them stably sorted by type value).
+
+    Attributes:
+        tokens: ``[N]`` object tokens (nuplan ``metadata.token``). track_tokens: ``[N]`` track tokens.
+        types: ``[N]`` :data:`TRACKED_OBJECT_TYPES` names.
+        centers: float64 ``[N, 2]`` box centres (m, global). headings: float64 ``[N]`` (rad).
+        sizes: float64 ``[N, 3]`` length, width, height (m).
+        velocities: float64 ``[N, 2]`` global (m/s); 0 for static objects.
+        is_agent: bool ``[N]``: a nuplan ``Agent`` (else a ``StaticObject``).
+        timestamps_us: int64 ``[N]`` (``metadata.timestamp_us``).
+    """
+
+    tokens: list[str]
+    track_tokens: list[str]
+    types: list[str]
+    centers: NDArray[np.float64]
+    headings: NDArray[np.float64]
+    sizes: NDArray[np.float64]
+    velocities: NDArray[np.float64]
+    is_agent: NDArray[np.bool_]
+    timestamps_us: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        n = len(self.tokens)
+        shapes = {"track_tokens": (len(self.track_tokens),), "types": (len(self.types),),
+                  "centers": np.shape(self.centers), "headings": np.shape(self.headings), "sizes": np.shape(self.sizes),
+                  "velocities": np.shape(self.velocities), "is_agent": np.shape(self.is_agent),
+                  "timestamps_us": np.shape(self.timestamps_us)}
+        want = {"track_tokens": (n,), "types": (n,), "centers": (n, 2), "headings": (n,), "sizes": (n, 3),
+                "velocities": (n, 2), "is_agent": (n,), "timestamps_us": (n,)}
+        bad = {k: v for k, v in shapes.items() if v != want[k]}
+        if bad:
+            raise ValueError(f"TrackedObjects of {n} objects: fields of wrong shape {bad}")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass
@@ -175,10 +251,29 @@ class AgentInput:
 
 @dataclass
 class Scene:
-    """A NAVSIM scene: ``num_history_frames`` + ``num_future_frames`` frames at 2 Hz."""
+    """A NAVSIM scene: ``num_history_frames`` + ``num_future_frames`` frames at 2 Hz.
+
+    A synthetic (navsim v2 second-stage) scene may carry what happens after its last frame, one entry per 0.5 s
+    step (navsim ``Scene.extended_*``; ``NavSimScenario`` serves frame ``len(frames) + k`` from entry ``k``):
+    ``extended_traffic_lights`` (per step, the lights) and ``extended_detections`` (per step, global tracked
+    objects). ``None`` for scenes read from logs. :meth:`timestamp_at` extends the frame times by 0.5 s steps.
+    """
 
     scene_metadata: SceneMetadata
     frames: list[Frame]
+    extended_traffic_lights: list[list[TrafficLightStatus]] | None = None
+    extended_detections: list[TrackedObjects] | None = None
+
+    @property
+    def is_synthetic(self) -> bool:
+        """navsim's rule: a 17-character scene token (``frames[current].token``) is a synthetic scene."""
+        return len(self.frames[self.current_index].token) == 17
+
+    def timestamp_at(self, index: int) -> int:
+        """µs time of frame ``index``; beyond the last frame, the last time + 0.5 s per step (navsim ``get_time_point``)."""
+        if index < len(self.frames):
+            return int(self.frames[index].timestamp)
+        return int(self.frames[-1].timestamp) + (index - len(self.frames) + 1) * 500_000
 
     @property
     def current_index(self) -> int:

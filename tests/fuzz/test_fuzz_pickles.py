@@ -7,9 +7,11 @@ Each example: the reader returns or raises a documented error (one line, naming 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +32,9 @@ from fuzz_harness import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspatio_drive.closed_loop.counterfactual import read_synthetic_scene
 from inspatio_drive.contracts.errors import InputFormatError
 from inspatio_drive.data import SceneLoader, read_log
+from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
 from inspatio_drive.pdm.cache.storage import MetricCacheStore
 from inspatio_drive.pdm.golden import load_golden_scene
 
@@ -123,6 +125,48 @@ def _scene_payload():
 
 
 SCENE_PATHS = leaf_paths(_scene_payload())
+
+# navsim's extended steps: pickled nuplan objects, written with the fake nuplan classes of the room tests
+_SPEC = importlib.util.spec_from_file_location(
+    "fuzz_fake_nuplan", Path(__file__).resolve().parents[1] / "inspatio_drive" / "fake_nuplan.py")
+fn = sys.modules.setdefault("fuzz_fake_nuplan", importlib.util.module_from_spec(_SPEC))
+_SPEC.loader.exec_module(fn)
+_ROW = {"type": "vehicle", "x": 1.0, "y": 2.0, "heading": 0.5, "length": 4.5, "width": 1.9, "height": 1.6, "vx": 3.0,
+        "vy": 0.0, "token": "i", "track_token": "t", "timestamp_us": 1}
+_NUPLAN_EDITS = (  # (what, setter) on the nuplan objects before pickling: one field made odd
+    lambda d, lt, v: setattr(d.tracked_objects.tracked_objects[0]._box._center, "x", v),
+    lambda d, lt, v: setattr(d.tracked_objects.tracked_objects[0]._box, "_length", v),
+    lambda d, lt, v: setattr(d.tracked_objects.tracked_objects[1], "_tracked_object_type", v),
+    lambda d, lt, v: object.__setattr__(d.tracked_objects.tracked_objects[0]._metadata, "token", v),
+    lambda d, lt, v: setattr(d.tracked_objects.tracked_objects[0], "_velocity", v),
+    lambda d, lt, v: setattr(d.tracked_objects, "tracked_objects", v),
+    lambda d, lt, v: setattr(d, "tracked_objects", v),
+    lambda d, lt, v: setattr(lt.traffic_lights[0], "status", v),
+    lambda d, lt, v: setattr(lt.traffic_lights[0], "lane_connector_id", v),
+    lambda d, lt, v: setattr(lt, "traffic_lights", v),
+)
+
+
+def _nuplan_payload(draw=None):
+    tracks = fn.detections_tracks([_ROW, {**_ROW, "type": "barrier", "track_token": "u"}], cache=True)
+    lights = fn.traffic_light_statuses([(5, 2), (6, 0)], 1)
+    if draw is not None:
+        draw(st.sampled_from(_NUPLAN_EDITS))(tracks, lights, draw(ODD))
+    return {**_scene_payload(), "extended_traffic_light_data": [lights], "extended_detections_tracks": [tracks]}
+
+
+@settings(FUZZ, max_examples=150)
+@given(data=st.data())
+def test_synthetic_scene_nuplan_objects(workdir, data):
+    """Extended steps of nuplan objects (allow-listed stand-ins): odd fields or corrupt bytes → only the readers'
+    errors, nothing run."""
+    folder = slot(workdir, "nuplan")
+    target = folder / "scene.pkl"
+    structured = data.draw(st.booleans())
+    fn.write_pickle(target, _nuplan_payload(data.draw if structured else None))
+    if not structured:
+        target.write_bytes(mutate_bytes(target.read_bytes(), data.draw))
+    check(lambda: read_synthetic_scene(target, load_images=False), target, (InputFormatError,))
 
 
 @settings(FUZZ, max_examples=200)

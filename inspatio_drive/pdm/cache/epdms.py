@@ -18,7 +18,12 @@ from inspatio_drive.maps import MapAPI
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
 from inspatio_drive.pdm.cache.route import load_route
-from inspatio_drive.pdm.cache.scene_input import detections_of_frame, initial_ego_state, scene_token
+from inspatio_drive.pdm.cache.scene_input import (
+    detections_of_frame,
+    initial_ego_state,
+    scene_token,
+    traffic_lights_at,
+)
 from inspatio_drive.pdm.v2.cache import (
     EPDMS_BUILDER_VERSION,
     NUM_STEPS,
@@ -47,27 +52,35 @@ def _tracks(frame: Frame) -> dict[str, Any]:
     }
 
 
+def _frame_name(scene: Scene, index: int) -> str:
+    if index < len(scene.frames):
+        return str(scene.frames[index].token)
+    return f"{scene_token(scene)} + extended step {index - len(scene.frames)}"
+
+
 def red_lights_of_scene(scene: Scene, map_api: MapAPI, num_steps: int = NUM_STEPS) -> RedLights:
     """Red on-route lane connectors of the frames t0 … t0 + 4 s, each status held 5 steps (navsim v2.2).
 
     The route is the current frame's *logged* ``roadblock_ids`` (not PDM-Closed's corrected route); a red light
-    counts when its lane-connector id is an interior lane of one of those roadblocks.
+    counts when its lane-connector id is an interior lane of one of those roadblocks. A synthetic scene (one with
+    ``extended_detections``) takes the frames past its end from ``extended_traffic_lights`` (none where it has no
+    step, as navsim); a scene without them must have the frames.
     """
     cur = scene.current_index
     frame = scene.frames[cur]
     route = load_route(map_api, frame.roadblock_ids)
     n_frames = -(-num_steps // HOLD_STEPS)  # frames 0 … 8 for 41 steps
-    if cur + n_frames > len(scene.frames):
+    if scene.extended_detections is None and cur + n_frames > len(scene.frames):
         raise ValueError(
             f"scene {scene_token(scene)}: the EPDMS cache needs {n_frames} frames from the current one "
             f"(t0 … t0 + 4 s), the scene has {len(scene.frames) - cur}"
         )
     active: dict[str, np.ndarray] = {}
     for i in range(n_frames):
-        for lc, is_red in scene.frames[cur + i].traffic_lights:
+        for lc, is_red in traffic_lights_at(scene, cur + i):
             if not isinstance(is_red, bool | np.bool_):
                 raise ValueError(
-                    f"frame {scene.frames[cur + i].token}: traffic light {lc} has status {is_red!r}, "
+                    f"frame {_frame_name(scene, cur + i)}: traffic light {lc} has status {is_red!r}, "
                     "expected a bool (red or not)"
                 )
             key = str(lc)

@@ -4,7 +4,8 @@ Annotation boxes of the current and the next 10 frames (t = 0, 0.5 … 5 s) are 
 frame and, per track, linearly interpolated (x, y, unwrapped heading, vx, vy; scipy ``interp1d``) to
 t = 0, 0.1 … 5 s. An object is present only between its first and last annotated time; an object annotated
 at a single time is kept static at *every* step (navsim's rule). Box size, type, heading and velocity used by
-the collision rules are those of the first appearance.
+the collision rules are those of the first appearance. Frames past the end of a synthetic (navsim v2 second-stage)
+scene come from its extended steps (:func:`~inspatio_drive.pdm.cache.scene_input.scene_detections_from_current`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from inspatio_drive.pdm.cache.geometry import box_corners, normalize_angle
 from inspatio_drive.pdm.cache.scene_input import (
     TYPE_ORDER,
     Detections,
-    detections_of_frame,
-    scene_frames_from_current,
+    scene_detections_from_current,
 )
 from inspatio_drive.pdm.types import Observation
 
@@ -38,11 +38,9 @@ def ground_truth_observation_reference(scene: Scene, config: MetricCacheConfig |
     """:func:`ground_truth_observation` track by track with scipy ``interp1d`` (the reference)."""
     config = config or MetricCacheConfig()
     ann_times, interp_times, _ = observation_times(config)
-    frames = scene_frames_from_current(scene, len(ann_times))
     states: dict[str, list[np.ndarray]] = {}
     first: dict[str, tuple[Detections, int]] = {}
-    for t, frame in zip(ann_times, frames):
-        det = detections_of_frame(frame)
+    for t, det in zip(ann_times, scene_detections_from_current(scene, len(ann_times))):
         for i, token in enumerate(det.tokens):
             row = np.zeros(6, dtype=np.float64)
             row[:4] = (t, det.centers[i, 0], det.centers[i, 1], det.headings[i])
@@ -100,11 +98,9 @@ def _annotation_tracks(
     scene: Scene, ann_times: np.ndarray
 ) -> tuple[list[str], dict[str, list[np.ndarray]], dict]:
     """Per track token (first-appearance order): rows (t, x, y, heading, vx, vy) and its first detection."""
-    frames = scene_frames_from_current(scene, len(ann_times))
     states: dict[str, list[np.ndarray]] = {}
     first: dict[str, tuple[Detections, int]] = {}
-    for t, frame in zip(ann_times, frames):
-        det = detections_of_frame(frame)
+    for t, det in zip(ann_times, scene_detections_from_current(scene, len(ann_times))):
         rows = np.zeros((len(det.tokens), 6), dtype=np.float64)
         rows[:, 0] = t
         rows[:, 1:3] = det.centers

@@ -4,7 +4,10 @@
   steering and yaw terms zero (navsim ``get_ego_state_at_iteration``);
 * detections: the annotation boxes of a frame converted to the global frame with that frame's ego pose
   (navsim ``annotations_to_detection_tracks``): centre rotated by the ego heading and shifted, heading
-  ``normalize_angle(box_yaw + ego_heading)``, velocity (agents only) rotated by the ego heading.
+  ``normalize_angle(box_yaw + ego_heading)``, velocity (agents only) rotated by the ego heading;
+* beyond the scene's last frame (a navsim v2 synthetic scene): the scene's ``extended_detections`` /
+  ``extended_traffic_lights`` step ``index - len(frames)`` (navsim ``NavSimScenario``): detections already global,
+  lights as (lane connector, is_red); a missing step is an error for detections and no lights for lights.
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from inspatio_drive.data.types import Frame, Scene
+from inspatio_drive.data.types import Frame, Scene, TrackedObjects
 from inspatio_drive.pdm.cache.geometry import box_corners, normalize_angle
 from inspatio_drive.pdm.types import AGENT_TYPES, OBJECT_TYPES, STATE_SIZE, StateIndex
 
 __all__ = [
     "TYPE_ORDER",
     "Detections",
+    "detections_at",
     "detections_of_frame",
+    "detections_of_tracked_objects",
     "initial_ego_state",
+    "scene_detections_from_current",
     "scene_frames_from_current",
+    "traffic_lights_at",
 ]
 
 TYPE_ORDER: dict[str, int] = {name: i for i, name in enumerate((*OBJECT_TYPES, "ego"))}
@@ -125,3 +132,66 @@ def detections_of_frame(frame: Frame) -> Detections:
         velocities=velocities.reshape(-1, 2),
         is_agent=is_agent,
     )
+
+
+def detections_of_tracked_objects(objects: TrackedObjects, where: str = "tracked objects") -> Detections:
+    """Global tracked objects (a synthetic scene's extended step) as :class:`Detections`: stably sorted by nuplan
+    type order, ``ego`` objects dropped, track tokens as tokens, velocities zero for non-agent types."""
+    names = list(objects.types)
+    bad = sorted({n for n in names if n not in OBJECT_TYPES and n != "ego"})
+    if bad:
+        raise ValueError(f"{where}: unknown object types {bad}; expected {OBJECT_TYPES}")
+    order = [i for i in sorted(range(len(names)), key=lambda i: TYPE_ORDER[names[i]]) if names[i] != "ego"]
+    idx = np.array(order, dtype=np.int64)
+    types = [names[i] for i in order]
+    is_agent = np.array([n in AGENT_TYPES for n in types], dtype=bool)
+    velocities = np.asarray(objects.velocities, dtype=np.float64).reshape(-1, 2)[idx].copy()
+    velocities[~is_agent] = 0.0
+    return Detections(
+        tokens=[str(objects.track_tokens[i]) for i in order],
+        types=types,
+        centers=np.asarray(objects.centers, dtype=np.float64).reshape(-1, 2)[idx].copy(),
+        headings=np.asarray(objects.headings, dtype=np.float64)[idx].copy(),  # as pickled (navsim reads them raw)
+        sizes=np.asarray(objects.sizes, dtype=np.float64).reshape(-1, 3)[idx].copy(),
+        velocities=velocities,
+        is_agent=is_agent,
+    )
+
+
+def detections_at(scene: Scene, index: int) -> Detections:
+    """Global detections of frame ``index`` of ``scene``; past the last frame the extended step (navsim
+    ``get_tracked_objects_at_iteration``).
+
+    Raises:
+        ValueError: ``index`` past the frames and past the extended steps (or the scene has none).
+    """
+    if index < len(scene.frames):
+        return detections_of_frame(scene.frames[index])
+    step = index - len(scene.frames)
+    extended = scene.extended_detections
+    if extended is None or step >= len(extended):
+        have = 0 if extended is None else len(extended)
+        raise ValueError(f"scene {scene_token(scene)}: needs objects at frame {index}, the scene has {len(scene.frames)} "
+                         f"frames and {have} extended steps")
+    return detections_of_tracked_objects(extended[step], f"scene {scene_token(scene)}: extended step {step}")
+
+
+def scene_detections_from_current(scene: Scene, count: int) -> list[Detections]:
+    """Detections of frames ``current … current + count - 1`` (:func:`detections_at`); a clear error if the scene
+    and its extended steps are too short."""
+    start = scene.current_index
+    if scene.extended_detections is None:
+        return [detections_of_frame(f) for f in scene_frames_from_current(scene, count)]
+    return [detections_at(scene, start + i) for i in range(count)]
+
+
+def traffic_lights_at(scene: Scene, index: int) -> list[tuple[int, bool]]:
+    """(lane connector, is_red) of frame ``index``; past the last frame the extended step's lights, none when the
+    scene has no such step (navsim ``get_traffic_light_status_at_iteration``)."""
+    if index < len(scene.frames):
+        return list(scene.frames[index].traffic_lights)
+    step = index - len(scene.frames)
+    extended = scene.extended_traffic_lights
+    if extended is None or step >= len(extended):
+        return []
+    return [(light.lane_connector_id, light.is_red) for light in extended[step]]

@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-from inspatio_drive.closed_loop.counterfactual import read_synthetic_scene
 from inspatio_drive.contracts.errors import InputFormatError, LogFormatError
 from inspatio_drive.data import CorruptPickleError
+from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
 
 
 def _payload():

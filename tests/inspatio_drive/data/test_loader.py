@@ -218,8 +218,8 @@ def test_scene_filter_from_navsim_yaml(tmp_path):
     )
     sf = SceneFilter.from_yaml(path)
     assert (sf.frame_interval, sf.log_names, sf.tokens, sf.max_scenes) == (1, ["log_a"], ["6774548111cb5ba4"], None)
-    path.write_text("num_history_frames: 4\ninclude_synthetic_scenes: true\n")
-    with pytest.raises(ValueError, match=r"navmini_like\.yaml.*include_synthetic_scenes"):
+    path.write_text("num_history_frames: 4\nsynthetic_frames: true\n")
+    with pytest.raises(ValueError, match=r"navmini_like\.yaml.*unknown key\(s\) \['synthetic_frames'\]"):
         SceneFilter.from_yaml(path)
 
 

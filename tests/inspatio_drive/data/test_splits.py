@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from inspatio_drive.config import compose
-from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
-from inspatio_drive.data.splits import SPLITS_DIR, available_splits, navsim_split
+from inspatio_drive.data import SceneFilter, resolve_data_paths, scene_loader_from_config
+from inspatio_drive.data.splits import SPLITS_DIR, available_splits, merge_scene_filters, navsim_split
 from inspatio_drive.data.synthetic import write_synthetic_split
 from inspatio_drive.data.writers import write_log
 
@@ -43,7 +43,15 @@ def test_shipped_split_files():
     assert navtest.scene_filter["frame_interval"] == 1 and navtest.scene_filter["num_future_frames"] == 10
     assert (navmini.data_split, len(navmini.scene_filter["tokens"]), navmini.scene_filter["frame_interval"]) == ("mini", 396, None)
     assert (navhard.data_split, navhard.scene_filter["num_future_frames"], len(navhard.scene_filter["tokens"])) == ("test", 8, 450)
-    assert all(len(t) == 16 for t in navhard.scene_filter["tokens"])  # first stage: original scenes only
+    assert all(len(t) == 16 for t in navhard.scene_filter["tokens"])  # first stage: original scenes
+    # second stage, as navsim ships it: 5462 synthetic tokens, 225 mappings of (orig, prev) to 17-char pairs
+    synthetic = navhard.scene_filter["reactive_synthetic_initial_tokens"]
+    assert navhard.scene_filter["include_synthetic_scenes"] is True and len(synthetic) == len(set(synthetic)) == 5462
+    mapping = navhard.reactive_all_mapping
+    assert len(mapping) == 225 and sum(len(m[2]) for m in mapping) == 2731
+    assert {m[0] for m in mapping} | {m[1] for m in mapping} == set(navhard.scene_filter["tokens"])
+    assert {t for m in mapping for pair in m[2] for t in pair} == set(synthetic)
+    assert all(len(t) == 17 for t in synthetic) and navtest.reactive_all_mapping is None
     assert navsim_split("test") is None and navsim_split("../configs/evaluate") is None
 
 
@@ -88,15 +96,28 @@ def test_split_file_errors_name_the_file(tmp_path: Path):
 
 
 def test_navsim_v2_scene_filter_yaml_with_synthetic_scenes(tmp_path: Path):
-    """navsim's own navhard filter (include_synthetic_scenes: true) is refused with the way to its first stage;
-    with the switch off, the second-stage token lists are ignored (they never select original scenes)."""
-    from inspatio_drive.data import SceneFilter
-
+    """navsim's own navhard filter reads with its v2 keys; synthetic tokens without the switch warn, as navsim."""
     text = ("_target_: navsim.common.dataclasses.SceneFilter\nnum_future_frames: 8\ninclude_synthetic_scenes: {on}\n"
-            "tokens: ['00016f8b45c25a1d']\nreactive_synthetic_initial_tokens: ['5421fa2f2e2b4cb13']\n")
+            "tokens: ['00016f8b45c25a1d']\nreactive_synthetic_initial_tokens: ['5421fa2f2e2b4cb13']\n"
+            "synthetic_scene_tokens: ['5421fa2f2e2b4cb13']\n")
     (tmp_path / "on.yaml").write_text(text.format(on="true"))
-    with pytest.raises(ValueError, match=r"on\.yaml: .*include_synthetic_scenes: true .*data\.split=navhard_two_stage"):
-        SceneFilter.from_yaml(tmp_path / "on.yaml")
+    sf = SceneFilter.from_yaml(tmp_path / "on.yaml")
+    assert sf.include_synthetic_scenes and sf.reactive_synthetic_initial_tokens == ["5421fa2f2e2b4cb13"]
+    assert sf.synthetic_scene_tokens == ["5421fa2f2e2b4cb13"] and sf.num_future_frames == 8
     (tmp_path / "off.yaml").write_text(text.format(on="false"))
-    sf = SceneFilter.from_yaml(tmp_path / "off.yaml")
-    assert sf.tokens == ["00016f8b45c25a1d"] and sf.num_future_frames == 8
+    with pytest.warns(UserWarning, match="include_synthetic_scenes is false"):
+        sf = SceneFilter.from_yaml(tmp_path / "off.yaml")
+    assert sf.tokens == ["00016f8b45c25a1d"] and not sf.include_synthetic_scenes
+    (tmp_path / "bad.yaml").write_text("include_synthetic_scenes: 'yes'\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: SceneFilter\.include_synthetic_scenes must be a bool"):
+        SceneFilter.from_yaml(tmp_path / "bad.yaml")
+
+
+def test_navhard_second_stage_can_be_switched_off_and_narrowed():
+    navhard = navsim_split("navhard_two_stage")
+    synthetic = navhard.scene_filter["reactive_synthetic_initial_tokens"]
+    assert merge_scene_filters(navhard, {})["include_synthetic_scenes"] is True
+    off = merge_scene_filters(navhard, {"include_synthetic_scenes": False})
+    assert off["include_synthetic_scenes"] is False and len(off["tokens"]) == 450
+    narrowed = merge_scene_filters(navhard, {"reactive_synthetic_initial_tokens": [synthetic[3], "nope", synthetic[1]]})
+    assert narrowed["reactive_synthetic_initial_tokens"] == [synthetic[3], synthetic[1]]
