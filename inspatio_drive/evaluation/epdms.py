@@ -84,10 +84,13 @@ def _frame(row: pd.Series) -> FrameResult:
 
 
 def one_stage_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """variant → navsim's one-stage table (:data:`ONE_STAGE_COLUMNS`, one row per scene in the journal's order,
-    then ``average_all_frames``) from EPDMS result rows."""
+    """variant → navsim's one-stage table (:data:`ONE_STAGE_COLUMNS`, one row per scene ordered by log and time —
+    the same whatever order workers finished in; scenes that failed last —, then ``average_all_frames``) from EPDMS
+    result rows."""
     out: dict[str, pd.DataFrame] = {}
+    keys = [c for c in ("log_name", "time_point_s", "token") if c in df]
     for variant, part in df.groupby("variant", sort=True):
+        part = part.sort_values(keys, na_position="last", kind="stable")
         rows = one_stage_rows([_frame(r) for _, r in part.iterrows()])
         table = pd.DataFrame(rows)
         out[str(variant)] = table[[c for c in ONE_STAGE_COLUMNS if c in table]]

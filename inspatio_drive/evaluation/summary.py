@@ -115,7 +115,8 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
         said = [f"metric: {first['score_metric']}"]
         said += [f"{k}={first[k]}" for k in ("traffic", "human_filter") if k in summary and pd.notna(first[k])]
         if "EC" in set(summary["metric"]):
-            said.append("EPDMS with EC (one-stage: the chosen plans of adjacent scenes of a log)")
+            said.append("one-stage EPDMS: EC between the chosen plans of scenes 0.5 s apart in a log, "
+                        "its weight dropped where a scene has none (EC – : no such pair)")
         lines.append(", ".join(said))
     return "\n".join(lines)
 

@@ -211,3 +211,17 @@ def test_run_folders_from_before_the_metric_knob_resume(tmp_path):
     with pytest.raises(ValueError, match="metric"):
         check_resume(out, {**plain, "metric": "epdms", "traffic": "log_replay", "epdms": {"human_filter": "v2.2"}},
                      "error")
+
+
+def test_bundled_sample_has_no_adjacent_scenes(tmp_path, capsys):
+    """The bundled sandbox sample: one 14-frame scene per log, so no scene has a previous one 0.5 s before in its
+    log: EC NaN everywhere, each score the 14-weight one, and the table says EC is absent."""
+    out = tmp_path / "run"
+    assert main(["evaluate", "metric=epdms", f"eval.output_dir={out}", "eval.max_scenes=2", "eval.artefacts=0",
+                 "eval.report=false", "eval.progress=false", "eval.sensors=none", "eval.variants=[base]"]) == 0
+    assert "EC – : no such pair" in capsys.readouterr().out
+    table = pd.read_csv(out / "base_one_stage.csv", index_col=0)
+    assert len(table) == 3 and table[EC_COLUMN].isna().all()
+    ours = pd.read_csv(out / "base.csv", index_col=0).iloc[:-1]
+    assert ours["log_name"].nunique() == 2
+    assert (ours["score"] == ours["score_without_ec"]).all()
