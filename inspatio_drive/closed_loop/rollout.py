@@ -6,11 +6,14 @@ x, y in the map's UTM metres, heading rad, velocities / accelerations in the rea
 sees poses relative to its current rear axle (x forward, y left), as in navsim. Other agents replay their
 logged tracks (the metric cache's observation), so the rollout is scored with the same PDM rules as the
 open-loop plan: the executed 4 s (8 re-planning steps of 0.5 s) are 40 simulated 0.1 s states, scored against
-PDM-Closed exactly like one candidate.
+PDM-Closed exactly like one candidate. With ``metric=epdms``, :func:`epdms_of_rollout` scores the executed path
+and the first plan with NAVSIM v2.2's EPDMS and adds the per-step two-frame extended comfort between consecutive
+re-planned plans.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +24,14 @@ from numpy.typing import NDArray
 
 from inspatio_drive.data.types import AgentInput, EgoStatus, Scene
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
+from inspatio_drive.maps import MapAPI
 from inspatio_drive.pdm.comfort import _derivative, _smooth, _unwrap
 from inspatio_drive.pdm.scorer import PDMResults, PDMScorerConfig, _aggregate, score_states
 from inspatio_drive.pdm.simulation import candidate_states, reference_states, simulate
 from inspatio_drive.pdm.types import MetricCache, StateIndex
+from inspatio_drive.pdm.v2 import SUBMETRICS as V2_SUBMETRICS
+from inspatio_drive.pdm.v2 import EPDMSCache, EPDMSConfig, score_epdms
+from inspatio_drive.pdm.v2.comfort import extended_comfort
 from planners.pipeline import PlanningPipeline
 
 S = StateIndex
@@ -241,3 +248,52 @@ def rollout(scene: Scene, pipeline: PlanningPipeline, cache: MetricCache, observ
         r.progress_m = float(progress[i] - progress[0])
         r.comfortable = bool(comfy[i: i + sub + 1].all())
     return RolloutResult(scene.scene_metadata.initial_token, states, closed, opened, records, plans, observations)
+
+
+@dataclass
+class EPDMSRollout:
+    """NAVSIM v2.2 EPDMS of a rollout (``closed-loop metric=epdms``).
+
+    Attributes:
+        closed_loop: the 8 sub-metrics and ``score`` (EPDMS without EC) of the executed path: its poses at
+            t = 0.5 … 4 s (every 0.5 s step of ``RolloutResult.states``, in the initial rear-axle frame), scored as
+            one candidate (re-tracked from t = 0 by the PDM simulator, like any navsim plan).
+        open_loop: the same columns of the first plan alone (exactly navsim's open-loop EPDMS of that plan).
+        step_ec: ``[steps]`` two-frame extended comfort between the plan chosen at each re-planning step and the
+            plan of the step before (0.5 s earlier; each simulated from where the car was); NaN at step 0.
+        traffic, human_filter: the rules used.
+    """
+
+    closed_loop: dict[str, float]
+    open_loop: dict[str, float]
+    step_ec: list[float]
+    traffic: str
+    human_filter: str
+
+
+def epdms_of_rollout(result: RolloutResult, cache: EPDMSCache, config: EPDMSConfig | None = None,
+                     traffic: str = "log_replay", map_api: MapAPI | None = None,
+                     cfg: PDMScorerConfig | None = None) -> EPDMSRollout:
+    """Score a finished rollout with EPDMS (see :class:`EPDMSRollout`).
+
+    Args:
+        cache: the scene's EPDMS cache (its current frame = the rollout's start).
+        traffic / map_api: the traffic policy (``reactive`` needs the scene's map).
+    """
+    config = config or EPDMSConfig()
+    cfg = cfg or PDMScorerConfig()
+    sub = round(cfg.pose_interval_s / cfg.step_s)
+    origin = result.states[0, :3]
+    executed = np.stack([relative_pose(origin, result.states[i * sub, :3]) for i in range(1, 9)])
+    res = score_epdms(cache, np.stack([executed, result.plans[0]]), config, traffic=traffic, map_api=map_api)
+    cols = (*V2_SUBMETRICS, "score")
+    closed = {k: float(res[k][0]) for k in cols}
+    opened = {k: float(res[k][1]) for k in cols}
+    step_us = round(cfg.step_s * 1e6)
+    t0 = int(cache.base.initial_time_us)
+    sims = [track_plan(result.states[i * sub], t0 + i * sub * step_us, plan, cfg) for i, plan in enumerate(result.plans)]
+    ec = [float("nan")]
+    for prev, cur in itertools.pairwise(sims):
+        value, _ = extended_comfort(cur[None], prev[None], cfg.pose_interval_s, cfg.step_s, config.extended_comfort)
+        ec.append(float(value[0]))
+    return EPDMSRollout(closed, opened, ec, traffic, config.human_filter)

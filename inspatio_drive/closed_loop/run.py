@@ -4,10 +4,14 @@ closed-loop (``configs/closed_loop.yaml``) writes into ``closed_loop.output_dir`
 
     <token>/<variant>/steps.jsonl     # one JSON line per re-planning step (StepRecord + the chosen plan)
     <token>/<variant>/metrics.csv     # the per-step metrics table, then the closed- and open-loop sub-scores
-    <token>/<variant>/scores.json     # closed_loop / open_loop PDM sub-scores
+    <token>/<variant>/scores.json     # closed_loop / open_loop PDM sub-scores (+ "epdms" with metric=epdms)
     <token>/<variant>/rollout.mp4     # BEV + camera video (one frame per step)
     closed_vs_open.csv                # one row per scene and variant, then the mean per variant
     config.yaml
+
+``metric=epdms`` (with ``traffic`` and ``epdms.human_filter``): every rollout is also scored with NAVSIM v2.2's
+EPDMS (:func:`~inspatio_drive.closed_loop.rollout.epdms_of_rollout`: executed path, first plan, the per-step EC
+between consecutive plans); the table then shows the EPDMS columns and every row says ``metric``.
 
 counterfactual (``configs/counterfactual.yaml``) writes navsim v2 synthetic scenes into
 ``counterfactual.output_dir`` (``synthetic_scene_pickles/``, ``sensor_blobs/``, ``manifest.csv``).
@@ -38,11 +42,21 @@ from inspatio_drive.closed_loop.counterfactual import (
 )
 from inspatio_drive.closed_loop.geometric import GeometricObserver, WorldModelObserver, sandbox_oracle
 from inspatio_drive.closed_loop.observers import LidarWorldObserver
-from inspatio_drive.closed_loop.rollout import SUBSCORES, RolloutResult, rollout
+from inspatio_drive.closed_loop.rollout import (
+    SUBSCORES,
+    EPDMSRollout,
+    RolloutResult,
+    epdms_of_rollout,
+    rollout,
+)
 from inspatio_drive.closed_loop.video import rollout_video_frames
 from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
+from inspatio_drive.pdm.v2 import SUBMETRICS as V2_SUBMETRICS
+from inspatio_drive.pdm.v2 import EPDMSConfig
+from inspatio_drive.pdm.v2.knobs import EPDMS_SHORT, METRIC_LABEL, check_metric
 from inspatio_drive.viewer import write_mp4
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator
@@ -124,13 +138,17 @@ def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping
 
 # -- outputs ---------------------------------------------------------------------------------------------
 def write_rollout(folder: Path, result: RolloutResult, cache: Any, views: Sequence[Any] | None,
-                  video: bool = True, cameras: Sequence[str] | None = None, scale: int = 2) -> dict[str, Path]:
-    """Step log (JSONL), metrics table (CSV), scores (JSON) and the BEV + camera video of one rollout."""
+                  video: bool = True, cameras: Sequence[str] | None = None, scale: int = 2,
+                  epdms: EPDMSRollout | None = None) -> dict[str, Path]:
+    """Step log (JSONL), metrics table (CSV), scores (JSON) and the BEV + camera video of one rollout; with
+    ``epdms`` the step log gets each step's ``epdms_step_ec``, the metrics table the EPDMS rows and
+    ``scores.json`` an ``epdms`` block."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {"steps": folder / "steps.jsonl", "metrics": folder / "metrics.csv", "scores": folder / "scores.json"}
     with open(out["steps"], "w") as fh:
-        for r, plan in zip(result.steps, result.plans, strict=True):
-            fh.write(json.dumps({**_json_ready(asdict(r)), "plan": np.round(plan, 4).tolist()}) + "\n")
+        for i, (r, plan) in enumerate(zip(result.steps, result.plans, strict=True)):
+            extra = {} if epdms is None else _json_ready({"epdms_step_ec": epdms.step_ec[i]})
+            fh.write(json.dumps({**_json_ready(asdict(r)), **extra, "plan": np.round(plan, 4).tolist()}) + "\n")
     with open(out["metrics"], "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(STEP_COLUMNS)
@@ -141,8 +159,18 @@ def write_rollout(folder: Path, result: RolloutResult, cache: Any, views: Sequen
         w.writerow(["aggregate", *SUBSCORES])
         w.writerow(["closed_loop", *[_fmt(result.closed_loop[k]) for k in SUBSCORES]])
         w.writerow(["open_loop", *[_fmt(result.open_loop[k]) for k in SUBSCORES]])
-    out["scores"].write_text(json.dumps({"token": result.token, "closed_loop": result.closed_loop,
-                                         "open_loop": result.open_loop, **drift_summary(result)}, indent=1))
+        if epdms is not None:
+            cols = (*V2_SUBMETRICS, "score")
+            w.writerow([])
+            w.writerow([f"aggregate ({METRIC_LABEL['epdms']}, traffic={epdms.traffic}, "
+                        f"human_filter={epdms.human_filter})", *cols])
+            w.writerow(["closed_loop", *[_fmt(epdms.closed_loop[k]) for k in cols]])
+            w.writerow(["open_loop", *[_fmt(epdms.open_loop[k]) for k in cols]])
+    doc: dict[str, Any] = {"token": result.token, "closed_loop": result.closed_loop,
+                           "open_loop": result.open_loop, **drift_summary(result)}
+    if epdms is not None:
+        doc["epdms"] = _finite({"metric": METRIC_LABEL["epdms"], **asdict(epdms)})
+    out["scores"].write_text(json.dumps(doc, indent=1))
     if video:
 
         frames = rollout_video_frames(result, cache, views, cameras, scale)
@@ -165,6 +193,15 @@ def _fmt(v: Any) -> Any:
     return "" if v is None else v
 
 
+def _finite(value: Any) -> Any:
+    """NaN → None, recursively (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
 def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
 
@@ -175,7 +212,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> Any:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    labels = ("token", "variant", "planner", "observer", "agents", "mode")
+    labels = ("token", "variant", "planner", "observer", "agents", "mode", "metric", "traffic", "human_filter")
     numeric = [c for c in df.columns if c not in labels]
     means = df.groupby("variant", sort=False)[numeric].mean().reset_index()
     means["token"] = "mean"
@@ -186,13 +223,28 @@ def comparison_table(rows: list[dict[str, Any]]) -> Any:
 
 
 def format_comparison(table: Any) -> str:
-    """Markdown table of closed- vs open-loop PDMS and the main sub-scores."""
+    """Markdown table of closed- vs open-loop PDMS and the main sub-scores (EPDMS and its v2 sub-metrics, the mean
+    per-step EC, when the rows were scored with ``metric=epdms``); the line above the table names the metric."""
     if table.empty:
         return "(no rollouts)"
-    cols = ["token", "variant", "open_score", "closed_score", "closed_no_at_fault_collisions",
-            "closed_drivable_area_compliance", "closed_ego_progress", "closed_comfort", "mean_psnr_db", "mean_coverage"]
-    head = ["scene", "variant", "PDMS open", "PDMS closed", "NC closed", "DAC closed", "EP closed", "C closed",
-            "PSNR dB", "coverage"]
+    epdms = "epdms_closed_score" in table
+    if epdms:
+        subs = ("no_at_fault_collisions", "drivable_area_compliance", "traffic_light_compliance", "ego_progress",
+                "lane_keeping", "history_comfort")
+        cols = ["token", "variant", "epdms_open_score", "epdms_closed_score",
+                *[f"epdms_closed_{k}" for k in subs], "epdms_mean_step_ec", "mean_psnr_db", "mean_coverage"]
+        head = ["scene", "variant", "EPDMS open", "EPDMS closed", *[f"{EPDMS_SHORT[k]} closed" for k in subs],
+                "step EC", "PSNR dB", "coverage"]
+        first = table.iloc[0]
+        said = (f"metric: {first['metric']}, traffic={first['traffic']}, human_filter={first['human_filter']} "
+                "(EPDMS without EC; step EC = extended comfort between consecutive re-planned plans)")
+    else:
+        cols = ["token", "variant", "open_score", "closed_score", "closed_no_at_fault_collisions",
+                "closed_drivable_area_compliance", "closed_ego_progress", "closed_comfort", "mean_psnr_db",
+                "mean_coverage"]
+        head = ["scene", "variant", "PDMS open", "PDMS closed", "NC closed", "DAC closed", "EP closed", "C closed",
+                "PSNR dB", "coverage"]
+        said = f"metric: {METRIC_LABEL['pdms']}"
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         cells = []
@@ -201,7 +253,7 @@ def format_comparison(table: Any) -> str:
             cells.append(f"{v:.3f}" if isinstance(v, float) and np.isfinite(v) else ("—" if v is None or
                          (isinstance(v, float) and not np.isfinite(v)) else str(v)))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join([said, *lines])
 
 
 # -- closed loop -----------------------------------------------------------------------------------------
@@ -216,6 +268,12 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     if section.get("agents", "log_replay") not in AGENT_MODES:
         raise ValueError(f"closed_loop.agents must be one of {AGENT_MODES}, got {section.get('agents')!r}")
+    metric, traffic = str(plain.get("metric") or "pdms"), str(plain.get("traffic") or "log_replay")
+    human_filter = str((plain.get("epdms") or {}).get("human_filter") or "v2.2")
+    check_metric(metric, traffic, human_filter)
+    if metric == "epdms" and section.get("agents", "log_replay") != "log_replay":
+        raise ValueError(f"closed_loop.agents={section.get('agents')}: EPDMS scores with its own traffic policies; "
+                         "with metric=epdms use closed_loop.agents=log_replay and traffic=log_replay|reactive")
     loader, blobs, maps_root = _loader(plain["data"])
     tokens = _tokens(loader, section)
     pipeline, planner_name, has_fc = build_pipeline(plain)
@@ -246,15 +304,19 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
             if name not in maps:
                 maps[name] = load_map(maps_root, name)
             cache = with_agents(build_metric_cache(scene, maps[name]), str(section.get("agents", "log_replay")))
+            v2_cache = build_epdms_cache(scene, maps[name]) if metric == "epdms" else None
             oracle = scene_oracle(scene, section, blobs)
             for variant in variants:
                 bar.set_postfix_str(f"{token} {variant}")
                 observer = make_observer(scene, section, gen_cfg, oracle, generator)
                 result = rollout(scene, pipeline, cache, observer, steps=steps, use_fc=variant == "fc",
                                  on_step=lambda _step: bar.update(1))
+                epdms = None if v2_cache is None else epdms_of_rollout(
+                    result, v2_cache, EPDMSConfig(human_filter=human_filter), traffic,
+                    maps[name] if traffic == "reactive" else None)
                 folder = out / token / variant
                 write_rollout(folder, result, cache, getattr(observer, "views", None), bool(section.get("video", True)),
-                              list(section["cameras"]), int(section.get("video_scale", 2)))
+                              list(section["cameras"]), int(section.get("video_scale", 2)), epdms)
                 folders.append(folder)
                 row: dict[str, Any] = {"token": token, "variant": variant, "planner": planner_name,
                                        "observer": observer_name, "agents": section.get("agents", "log_replay"),
@@ -262,6 +324,13 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                                        else "honest"}
                 row.update({f"open_{k}": result.open_loop[k] for k in SUBSCORES})
                 row.update({f"closed_{k}": result.closed_loop[k] for k in SUBSCORES})
+                row["metric"] = METRIC_LABEL[metric]
+                if epdms is not None:
+                    row.update(traffic=traffic, human_filter=human_filter)
+                    row.update({f"epdms_open_{k}": v for k, v in epdms.open_loop.items()})
+                    row.update({f"epdms_closed_{k}": v for k, v in epdms.closed_loop.items()})
+                    finite = [e for e in epdms.step_ec if np.isfinite(e)]
+                    row["epdms_mean_step_ec"] = float(np.mean(finite)) if finite else float("nan")
                 row.update(drift_summary(result))
                 row["steps_off_road"] = sum(not s.in_drivable_area for s in result.steps)
                 row["steps_uncomfortable"] = sum(not s.comfortable for s in result.steps)

@@ -14,7 +14,8 @@ def main(overrides: Sequence[str]) -> int:
                              (FileNotFoundError, ValueError, KeyError))
     if result is None:
         return 2
-    print("\nclosed loop vs open loop (PDM sub-scores; drift = imagined vs oracle views, steps 1..N-1)")
+    print("\nclosed loop vs open loop (sub-scores of the metric named below; drift = imagined vs oracle views, "
+          "steps 1..N-1)")
     print(result["markdown"])
     print(f"\ntable    : {result['csv']}")
     print(f"rollouts : {result['output_dir']}/<token>/<variant>/ (steps.jsonl, metrics.csv, rollout.mp4)")

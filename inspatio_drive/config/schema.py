@@ -39,6 +39,11 @@ class EvalSection:
 
 
 @dataclass
+class EvalEPDMSSection:
+    human_filter: str = "v2.2"
+
+
+@dataclass
 class EvaluateConfig:
     """``inspatio-drive evaluate`` / ``demo`` (configs/evaluate.yaml)."""
 
@@ -46,6 +51,9 @@ class EvaluateConfig:
     planner: Any = None
     worker: Any = None
     scorer: Any = None
+    metric: str = "pdms"
+    traffic: str = "log_replay"
+    epdms: EvalEPDMSSection = field(default_factory=EvalEPDMSSection)
     eval: EvalSection = field(default_factory=EvalSection)
 
 
@@ -481,6 +489,9 @@ class StudyConfig:
     train_fc_overrides: list[str] = field(default_factory=list)
     report: StudyReportSection = field(default_factory=StudyReportSection)
     progress: bool = True
+    metric: str = "pdms"
+    traffic: str = "log_replay"
+    epdms: EvalEPDMSSection = field(default_factory=EvalEPDMSSection)
 
 
 # ------------------------------------------------------------------------------------ closed-loop, counterfactual
@@ -519,6 +530,9 @@ class ClosedLoopConfig:
     generator: Any = None
     planner: Any = None
     scorer: Any = None
+    metric: str = "pdms"
+    traffic: str = "log_replay"
+    epdms: EvalEPDMSSection = field(default_factory=EvalEPDMSSection)
     closed_loop: ClosedLoopSection = field(default_factory=ClosedLoopSection)
 
 

@@ -1,10 +1,14 @@
-"""``inspatio-drive report``: the static HTML viewer of an evaluation run (scene list with PDMS per
-variant, BEV plots, synced video panels per candidate)."""
+"""``inspatio-drive report``: the static HTML viewer of an evaluation run (scene list with PDMS — or the one-stage
+EPDMS of a ``metric=epdms`` run, with its sub-metrics — per variant, BEV plots, synced video panels per
+candidate)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
+from inspatio_drive.evaluation.epdms import is_epdms, with_one_stage
 from inspatio_drive.evaluation.results import JOURNAL, ResultStore
 from inspatio_drive.evaluation.summary import summarize
 from inspatio_drive.viewer import build_report
@@ -17,17 +21,22 @@ def write_run_report(run_dir: str | Path, out_dir: str | Path | None = None, art
     if not (run_dir / JOURNAL).is_file():
         raise FileNotFoundError(f"{run_dir}: not an evaluation run (no {JOURNAL}); expected the eval.output_dir of an evaluate run")
     store = ResultStore(run_dir)
-    df = store.dataframe()
+    df = with_one_stage(store.dataframe())  # EPDMS rows: EC and the one-stage score (adjacent scenes of a log)
+    label = "EPDMS" if is_epdms(df) else "PDMS"
     summary_rows = []
-    if not df.empty:
-        s = summarize(df, reference=reference_variant, n_boot=500)
-        pdms = s[s["metric"] == "PDMS"]
-        for _, r in pdms.iterrows():
-            summary_rows.append({"variant": r["variant"], "scenes": r["scenes"], "PDMS": r["mean"],
-                                 "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+    s = summarize(df, reference=reference_variant, n_boot=500) if not df.empty else pd.DataFrame()
+    if not s.empty:  # empty when every row is valid=False
+        main = s[s["metric"] == label]
+        for _, r in main.iterrows():
+            row: dict[str, object] = {"variant": r["variant"], "scenes": r["scenes"], label: r["mean"],
+                                      "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+            subs = s[(s["variant"] == r["variant"]) & (s["metric"] != label)]
+            row.update({str(m): v for m, v in zip(subs["metric"], subs["mean"], strict=True)})
+            row.update({k: r[k] for k in ("score_metric", "traffic", "human_filter") if k in r and pd.notna(r[k])})
+            summary_rows.append(row)
     scene_rows: dict[str, dict[str, object]] = {}
-    for row in store.rows():
-        scene_rows.setdefault(row["token"], {})[f"pdms_{row['variant']}"] = row.get("score")
+    for _, row in df.iterrows():
+        scene_rows.setdefault(row["token"], {})[f"{label.lower()}_{row['variant']}"] = row.get("score")
     artefacts = Path(artefacts_dir) if artefacts_dir else run_dir / "artefacts"
     artefacts.mkdir(parents=True, exist_ok=True)
     return build_report(artefacts, Path(out_dir) if out_dir else run_dir / "report", title, summary_rows, scene_rows)

@@ -12,6 +12,8 @@ driving_direction_compliance, score``), then ours, and a last row ``token="avera
 valid rows, as navsim's ``run_pdm_score.py`` writes it; ``results.parquet`` holds all rows of all variants — when
 pandas finds a Parquet engine that works with this numpy (pyarrow 26+ refuses numpy 1.x, as in navsim's
 environment): otherwise a one-line warning says why and the CSVs and the journal are the complete results.
+EPDMS rows (``evaluate metric=epdms``) put navsim v2's columns first instead (the 8 sub-metrics,
+``two_frame_extended_comfort``, ``score``); their internal ``epdms_states`` are not exported.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS
+from inspatio_drive.evaluation.epdms import ONE_STAGE_COLUMNS, STATES_COLUMN, is_epdms
 
 PDM_COLUMNS: tuple[str, ...] = NAVSIM_PDM_COLUMNS
 NAVSIM_COLUMNS: tuple[str, ...] = ("token", "valid", *PDM_COLUMNS)
@@ -110,9 +113,11 @@ class ResultStore:
         return pd.DataFrame(self.rows())
 
     # -- export ------------------------------------------------------------------------------------------
-    def export(self) -> dict[str, Path]:
-        """Write ``<variant>.csv`` (navsim-compatible, with an ``average`` row) and ``results.parquet``."""
-        df = self.dataframe()
+    def export(self, frame: pd.DataFrame | None = None) -> dict[str, Path]:
+        """Write ``<variant>.csv`` (navsim-compatible, with an ``average`` row) and ``results.parquet`` from the
+        journal, or from ``frame`` (rows derived from it, e.g. with the one-stage EPDMS score)."""
+        df = self.dataframe() if frame is None else frame
+        df = df.drop(columns=[STATES_COLUMN], errors="ignore")
         written: dict[str, Path] = {}
         if df.empty:
             return written
@@ -153,17 +158,19 @@ class ResultStore:
 
 
 def navsim_table(part: pd.DataFrame) -> pd.DataFrame:
-    """Order columns as navsim v1.1's CSV and append the ``average`` row (mean over valid rows)."""
+    """Order columns as navsim v1.1's CSV (v2's for EPDMS rows) and append the ``average`` row (mean over valid
+    rows)."""
     part = part.copy()
-    for col in NAVSIM_COLUMNS:
+    first = ONE_STAGE_COLUMNS if is_epdms(part) else NAVSIM_COLUMNS
+    for col in first:
         if col not in part:
             part[col] = math.nan
-    ours = [c for c in part.columns if c not in NAVSIM_COLUMNS]
-    part = part[[*NAVSIM_COLUMNS, *ours]].reset_index(drop=True)
+    ours = [c for c in part.columns if c not in first]
+    part = part[[*first, *ours]].reset_index(drop=True)
     valid = part[part["valid"].astype(bool)]
     average: dict[str, Any] = {c: None for c in part.columns}
     average.update({"token": "average", "valid": bool(len(valid))})
-    for col in (*PDM_COLUMNS, *ours):
+    for col in (*first[2:], *ours):
         if pd.api.types.is_numeric_dtype(part[col]) and not pd.api.types.is_bool_dtype(part[col]):
             average[col] = valid[col].mean() if len(valid) else math.nan
     return pd.concat([part, pd.DataFrame([average])], ignore_index=True)

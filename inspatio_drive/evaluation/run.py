@@ -4,6 +4,12 @@ Writes into ``eval.output_dir``: ``results.jsonl`` (the crash-safe journal; re-r
 scenes), ``<variant>.csv`` (navsim v1.1 columns first, then ours, last row ``average``),
 ``results.parquet``, ``summary.csv`` / ``summary.png`` (means with bootstrap CIs, paired differences to
 ``base``), ``config.yaml``, per-scene artefacts (``artefacts/<token>/``) and the HTML report.
+
+``metric=epdms`` (NAVSIM v2.2): the rows hold the v2 sub-metrics; once the scenes are done, EC and the final
+score come from navsim's one-stage aggregation over the whole journal (adjacent scenes of a log, ≤ 0.55 s apart;
+:mod:`inspatio_drive.evaluation.epdms`), written as ``<variant>_one_stage.csv`` (navsim's one-stage CSV: token,
+valid, 8 sub-metrics, ``two_frame_extended_comfort``, ``score``, last row ``average_all_frames``); the
+``<variant>.csv``, Parquet, summary, plot and report then carry the one-stage score too.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from inspatio_drive.evaluation.artefacts import write_artefacts
+from inspatio_drive.evaluation.epdms import one_stage_tables, with_one_stage
 from inspatio_drive.evaluation.report import write_run_report
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.runner import RunStats, failed_rows, run_tasks
@@ -30,8 +37,11 @@ from inspatio_drive.evaluation.workers import make_worker
 
 RESULT_KEYS: tuple[tuple[str, ...], ...] = (
     ("data",), ("planner",), ("scorer",), ("eval", "variants"), ("eval", "sensors"), ("eval", "privileged"),
+    ("metric",), ("traffic",), ("epdms",),
 )
 """Config entries that define a run's numbers (worker, progress, outputs and artefacts do not)."""
+METRIC_DEFAULTS: dict[str, Any] = {"metric": "pdms", "traffic": "log_replay", "epdms": {"human_filter": "v2.2"}}
+"""What a run folder made before the ``metric`` knob was scored with (its ``config.yaml`` lacks these keys)."""
 
 
 def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -70,7 +80,8 @@ def check_resume(out: Path, plain: Mapping[str, Any], on_change: str) -> None:
     if not (journal.is_file() and journal.stat().st_size and stored.is_file()) or on_change == "keep":
         return
     old = OmegaConf.to_container(OmegaConf.load(stored), resolve=True)
-    diff = _config_diff(old if isinstance(old, Mapping) else {}, plain)
+    old = {**METRIC_DEFAULTS, **old} if isinstance(old, Mapping) else {}
+    diff = _config_diff(old, {**METRIC_DEFAULTS, **plain})
     if not diff:
         return
     if on_change == "error":
@@ -135,8 +146,12 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
                                 progress=show, desc="evaluate")
     stats.invalid_rows += len(fresh) * len(task.variants)
     if plain["eval"].get("metric_cache_dir"):
-        index_metric_caches(plain["eval"]["metric_cache_dir"])
+        index_metric_caches(plain["eval"]["metric_cache_dir"], task.metric)
     df = store.dataframe()
+    one_stage: dict[str, Path] = {}
+    if task.metric == "epdms" and not df.empty:
+        with _status(show, "one-stage EPDMS (EC between adjacent scenes) ..."):
+            df, one_stage = _one_stage(store, df, out)
     if not df.empty:
         df = df[df["token"].isin([*tokens, *bad_logs])]
     summary = summarize(df)
@@ -145,10 +160,11 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     invalid = invalid_rows(df)
     invalid.to_csv(out / "invalid.csv", index=False)
     result: dict[str, Any] = {"output_dir": str(out), "stats": stats, "summary": summary, "invalid": invalid,
+                              "metric": task.metric, "one_stage": one_stage,
                               "random_weights": task.random_weights,
                               "table": format_table(summary, [v for v in ("base", "fc", "fc_only", "oracle")
                                                               if v in set(summary.get("variant", []))])}
-    title = f"{task.planner_name}: PDM score with / without FC"
+    title = f"{task.planner_name}: {_metric_title(task)} with / without FC"
     if task.random_weights:
         title += " (RANDOM WEIGHTS)"
     if not summary.empty and "metric" in summary:
@@ -168,6 +184,29 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
         "scenes_wall_s": stats.wall_s, "wall_s": result["wall_s"], "scenes_per_s": stats.scenes_per_s,
         "random_weights": task.random_weights}, indent=1))
     return result
+
+
+def _metric_title(task: EvaluateTask) -> str:
+    """``PDM score`` or ``EPDMS (traffic=…, human_filter=…)``."""
+    if task.metric == "epdms":
+        return f"EPDMS (traffic={task.traffic}, human_filter={task.human_filter})"
+    return "PDM score"
+
+
+def _one_stage(store: ResultStore, df: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """navsim's one-stage aggregation over the whole journal: ``<variant>_one_stage.csv`` per variant, and the
+    exports (``<variant>.csv``, Parquet) rewritten with EC and the one-stage score. Returns those rows."""
+    tables = one_stage_tables(df)
+    written = {}
+    for variant, table in tables.items():
+        path = out / f"{variant}_one_stage.csv"
+        tmp = path.with_name(f".{path.name}.tmp")
+        table.to_csv(tmp)
+        tmp.replace(path)
+        written[variant] = path
+    final = with_one_stage(df, tables)
+    store.export(final)
+    return final, written
 
 
 def invalid_rows(df: Any) -> pd.DataFrame:
@@ -201,6 +240,8 @@ def print_result(result: dict[str, Any], max_invalid: int = 10) -> None:
             print(f"  ... and {n_invalid - max_invalid} more")
         print(f"  all of them: {result['output_dir']}/invalid.csv")
     print(f"\nresults  : {result['output_dir']}  (navsim CSV per variant, results.parquet, summary.csv)")
+    for variant, path in result.get("one_stage", {}).items():
+        print(f"one-stage: {path}  (navsim v2.2 one-stage EPDMS CSV, {variant})")
     if "plot" in result:
         print(f"plot     : {result['plot']}")
     for video in result.get("artefacts", {}).get("videos", []):

@@ -33,9 +33,12 @@ class SceneTask(Protocol):
 
 
 def failed_rows(task: SceneTask, token: str, error: str, elapsed_s: float = 0.0) -> list[dict[str, Any]]:
-    """The rows recorded for a scene that raised: ``valid=False``, NaN scores, the error text."""
+    """The rows recorded for a scene that raised: ``valid=False``, NaN scores (the task's score ``columns`` when it
+    names them, else the v1.1 PDM columns) and the task's ``labels`` (which metric), the error text."""
+    columns = getattr(task, "columns", PDM_COLUMNS)
+    labels = dict(getattr(task, "labels", {}) or {})
     return [
-        {"token": token, "variant": v, "valid": False, **dict.fromkeys(PDM_COLUMNS), "error": error,
+        {"token": token, "variant": v, "valid": False, **dict.fromkeys(columns), **labels, "error": error,
          "time_s": elapsed_s}
         for v in task.variants
     ]

@@ -38,6 +38,7 @@ from inspatio_drive.config import compose
 from inspatio_drive.contracts import METRIC_LABELS
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.writers import write_jpeg, write_log
+from inspatio_drive.evaluation.epdms import check_metric
 from inspatio_drive.evaluation.fc_data import collect_fc_dataset
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.run import run_evaluation
@@ -344,8 +345,22 @@ def study_scenarios(scenarios: Sequence[str] | str | None) -> list[str]:
     return names
 
 
+def check_study_metric(cfg: Mapping[str, Any]) -> None:
+    """The study is a NAVSIM v1.1 PDMS study: ``metric=epdms`` is refused with one line naming what is missing
+    (the knobs are accepted for one spelling with ``evaluate`` / ``closed-loop``)."""
+    metric, traffic = str(cfg.get("metric") or "pdms"), str(cfg.get("traffic") or "log_replay")
+    check_metric(metric, traffic, str((cfg.get("epdms") or {}).get("human_filter") or "v2.2"))
+    if metric != "pdms":
+        raise ValueError(
+            "study: metric=epdms is not supported yet: the FC dataset of train-fc (scorers.dataset) holds v1.1 PDM sub-score targets "
+            "(NC DAC DDC TTC EP C), the v1_comfort selection and the study table are v1.1; run evaluate metric=epdms "
+            "on the study's test splits instead"
+        )
+
+
 def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Run the steps of a composed ``configs/study.yaml`` (plain dict); returns paths and the table."""
+    check_study_metric(cfg)  # before any work
     out = Path(cfg["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     steps = list(cfg["steps"])

@@ -1,5 +1,9 @@
 """Closing summary of a run: mean PDMS and sub-scores per variant with bootstrap confidence intervals,
-paired differences against a reference variant, a printable table and a plot."""
+paired differences against a reference variant, a printable table and a plot.
+
+EPDMS rows (``evaluate metric=epdms``, after the one-stage aggregation) are summarised with navsim v2's columns:
+EPDMS NC DAC DDC TLC EP TTC LK HC EC; every summary row says which metric (``score_metric``, and ``traffic`` /
+``human_filter`` for EPDMS)."""
 
 from __future__ import annotations
 
@@ -11,10 +15,17 @@ import numpy as np
 import pandas as pd
 
 from inspatio_drive.contracts import METRIC_LABELS
+from inspatio_drive.evaluation.epdms import EPDMS_SHORT, is_epdms
 from inspatio_drive.evaluation.results import PDM_COLUMNS
 
 SHORT = dict(METRIC_LABELS)  # navsim name → short name
 ORDER = tuple(short for _, short in METRIC_LABELS)  # PDMS NC DAC DDC TTC EP C
+EPDMS_ORDER = ("EPDMS", "NC", "DAC", "DDC", "TLC", "EP", "TTC", "LK", "HC", "EC")
+
+
+def _order(summary: pd.DataFrame) -> tuple[str, ...]:
+    """The metric order of a summary (v2 order when it holds EPDMS)."""
+    return EPDMS_ORDER if "EPDMS" in set(summary.get("metric", [])) else ORDER
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -29,6 +40,12 @@ def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, se
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean of the finite values (NaN when none: e.g. EC where no scene has a previous frame)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def summarize(df: pd.DataFrame, reference: str = "base", n_boot: int = 2000) -> pd.DataFrame:
     """One row per (variant, metric): mean, CI low/high over valid scenes, scenes, and — for variants other
     than ``reference`` — the paired mean difference to it on the scenes both scored, with its CI.
@@ -39,7 +56,13 @@ def summarize(df: pd.DataFrame, reference: str = "base", n_boot: int = 2000) -> 
     if df.empty:
         return pd.DataFrame()
     valid = df[df["valid"].astype(bool)]
-    metrics = [c for c in PDM_COLUMNS if c in df]
+    epdms = is_epdms(df)
+    short = EPDMS_SHORT if epdms else SHORT
+    metrics = [c for c in (EPDMS_SHORT if epdms else PDM_COLUMNS) if c in df]
+    labels = {c: str(df[c].dropna().iloc[0]) for c in ("metric", "traffic", "human_filter")
+              if c in df and df[c].notna().any()}
+    if "metric" in labels:
+        labels["score_metric"] = labels.pop("metric")
     ref = valid[valid["variant"] == reference].set_index("token")
     out = []
     for variant, part in valid.groupby("variant", sort=True):
@@ -47,13 +70,12 @@ def summarize(df: pd.DataFrame, reference: str = "base", n_boot: int = 2000) -> 
         for metric in metrics:
             vals = part[metric].to_numpy(dtype=np.float64)
             lo, hi = bootstrap_ci(vals, n_boot)
-            row = {"variant": variant, "metric": SHORT.get(metric, metric), "mean": float(np.nanmean(vals))
-                   if vals.size else float("nan"), "ci_low": lo, "ci_high": hi, "scenes": int(vals.size)}
+            row = {"variant": variant, "metric": short.get(metric, metric), **labels, "mean": _mean(vals), "ci_low": lo, "ci_high": hi, "scenes": int(vals.size)}
             if variant != reference and not ref.empty:
                 common = part.index.intersection(ref.index)
                 diff = part.loc[common, metric].to_numpy(np.float64) - ref.loc[common, metric].to_numpy(np.float64)
                 dlo, dhi = bootstrap_ci(diff, n_boot)
-                row.update({"diff_vs_ref": float(np.nanmean(diff)) if diff.size else float("nan"),
+                row.update({"diff_vs_ref": _mean(diff),
                             "diff_ci_low": dlo, "diff_ci_high": dhi})
             out.append(row)
     return pd.DataFrame(out)
@@ -67,7 +89,7 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
     the half-width of the 95 % bootstrap confidence interval of the mean over scenes (said under the table)."""
     if summary.empty:
         return "(no valid scenes)"
-    order = list(ORDER)
+    order = list(_order(summary))
     variants = list(variants or sorted(summary["variant"].unique()))
     header = f"{'variant':<12}{'scenes':>7}  " + "  ".join(f"{m:>13}" for m in order)
     lines = [header, "-" * len(header)]
@@ -81,10 +103,21 @@ def format_table(summary: pd.DataFrame, variants: Sequence[str] | None = None) -
                 cells.append(f"{'–':>13}")
                 continue
             r = part.loc[m]
+            if not np.isfinite(r["mean"]):  # e.g. EC where no scene has a previous frame
+                cells.append(f"{'–':>13}")
+                continue
             half = (r["ci_high"] - r["ci_low"]) / 2
             cells.append(f"{r['mean']:>7.4f}±{half:<5.3f}")
         lines.append(f"{v:<12}{int(part['scenes'].iloc[0]):>7}  " + "  ".join(cells))
     lines.append(CI_NOTE)
+    if "score_metric" in summary and summary["score_metric"].notna().any():
+        first = summary.iloc[0]
+        said = [f"metric: {first['score_metric']}"]
+        said += [f"{k}={first[k]}" for k in ("traffic", "human_filter") if k in summary and pd.notna(first[k])]
+        if "EC" in set(summary["metric"]):
+            said.append("one-stage EPDMS: EC between the chosen plans of scenes 0.5 s apart in a log, "
+                        "its weight dropped where a scene has none (EC – : no such pair)")
+        lines.append(", ".join(said))
     return "\n".join(lines)
 
 
@@ -96,7 +129,7 @@ def summary_figure(summary: pd.DataFrame, title: str = "PDM score by variant") -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
-    order = [m for m in ORDER if m in set(summary["metric"])]
+    order = [m for m in _order(summary) if m in set(summary["metric"])]
     variants = sorted(summary["variant"].unique())
     fig, ax = plt.subplots(figsize=(1.2 * len(order) + 3.2, 3.6))
     width = 0.8 / max(1, len(variants))

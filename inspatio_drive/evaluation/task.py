@@ -6,7 +6,13 @@ Variants (one row each per scene):
 * ``base``     — the planner's own selection (DrivoR's formula on its sub-score logits);
 * ``fc``       — base + ``w_fc · logσ(FC)`` (only when an FC scorer is configured);
 * ``fc_only``  — argmax of the FC logit alone (study of issue 7);
-* ``oracle``   — the best candidate by true PDMS (oracle@K, the headroom; privileged by definition).
+* ``oracle``   — the best candidate by the true score (oracle@K, the headroom; privileged by definition).
+
+The score is the one the ``metric`` knob names: ``pdms`` (NAVSIM v1.1, :func:`score_candidates`) or ``epdms``
+(NAVSIM v2.2, :func:`~inspatio_drive.pdm.v2.score_epdms` with ``traffic`` and ``epdms.human_filter``); the
+oracle variant, the FC training dumps and every row use it, and every row says which (``metric`` column, and
+``traffic`` / ``human_filter`` for EPDMS). EPDMS rows carry what the one-stage aggregation needs
+(:mod:`inspatio_drive.evaluation.epdms`).
 
 The task is a picklable :class:`~inspatio_drive.evaluation.runner.SceneTask`: it holds only the plain config
 and builds the loader, planner, FC scorer and maps in :meth:`setup` inside each worker.
@@ -26,12 +32,21 @@ from hydra.utils import instantiate
 
 from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.data.roots import resolve_data_paths
+from inspatio_drive.evaluation.epdms import (
+    STATES_COLUMN,
+    check_metric,
+    encode_states,
+    metric_columns,
+    row_labels,
+)
 from inspatio_drive.evaluation.results import PDM_COLUMNS
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import MetricCache
 from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
 from inspatio_drive.pdm.cache.storage import MetricCacheStore
 from inspatio_drive.pdm.scorer import score_candidates
+from inspatio_drive.pdm.v2 import EPDMSCache, EPDMSConfig, score_epdms
 from planners.factory import build_planner
 from planners.pipeline import PlanningPipeline, PlanResult
 from scorers.fusion import w_fc_from_config
@@ -56,6 +71,12 @@ class EvaluateTask:
         # without an FC scorer the fc variants do not exist (rather than being copies of base)
         self.variants = tuple(v for v in requested if has_fc or v not in ("fc", "fc_only"))
         self.w_fc = w_fc_from_config(self.cfg.get("scorer"))  # refuses the former scorer.weight early
+        self.metric = str(self.cfg.get("metric") or "pdms")
+        self.traffic = str(self.cfg.get("traffic") or "log_replay")
+        self.human_filter = str((self.cfg.get("epdms") or {}).get("human_filter") or "v2.2")
+        check_metric(self.metric, self.traffic, self.human_filter)
+        self.columns = metric_columns(self.metric)
+        self.labels = row_labels(self.metric, self.traffic, self.human_filter)
         self._ready = False
 
     # -- worker set-up -----------------------------------------------------------------------------------
@@ -80,6 +101,9 @@ class EvaluateTask:
         fc = instantiate(fc_cfg["model"], _convert_="all") if fc_cfg.get("model") else None
         self.pipeline = PlanningPipeline(spec.planner, spec.weights, fc, self.w_fc)
         self.oracle = spec.oracle  # privileged PDM oracle scorer (needs the scene's metric cache)
+        if self.oracle is not None and self.metric != "pdms":
+            raise ValueError(f"planner.scorer=oracle ranks candidates by NAVSIM v1.1 PDMS, not metric={self.metric}; "
+                             "use the oracle variant (eval.variants) for the best candidate by EPDMS")
         self.planner_name = str(getattr(spec.planner, "name", type(spec.planner).__name__))
         if self.oracle is not None:
             self.planner_name += "+oracle"
@@ -107,7 +131,7 @@ class EvaluateTask:
             return None
         if getattr(self, "_store", None) is None:
 
-            self._store = MetricCacheStore.open(cache_dir)
+            self._store = MetricCacheStore.open(cache_dir, metric=self.metric)
         return self._store
 
     def metric_cache(self, scene: Any) -> Any:
@@ -123,8 +147,9 @@ class EvaluateTask:
             for folder in (store.entry_dir(meta.log_name, meta.initial_token),  # written by another worker
                            store.root / meta.initial_token):  # the layout evaluate wrote before the store
                 if (folder / "manifest.json").is_file():
-                    return MetricCache.load(folder)
-        cache = build_metric_cache(scene, self._map(meta.map_name))
+                    return EPDMSCache.load(folder) if self.metric == "epdms" else MetricCache.load(folder)
+        build = build_epdms_cache if self.metric == "epdms" else build_metric_cache
+        cache = build(scene, self._map(meta.map_name))
         if store is not None:
             store.save(cache)
         return cache
@@ -146,21 +171,39 @@ class EvaluateTask:
         timings.update(plan.timings)
 
         t0 = time.perf_counter()
-        results = score_candidates(cache, plan.candidates.poses.detach().cpu().numpy().astype(np.float64))
+        poses = plan.candidates.poses.detach().cpu().numpy().astype(np.float64)
+        if self.metric == "epdms":
+            results = score_epdms(cache, poses, EPDMSConfig(human_filter=self.human_filter), traffic=self.traffic,
+                                  map_api=self._map(scene.scene_metadata.map_name) if self.traffic == "reactive"
+                                  else None)
+        else:
+            results = score_candidates(cache, poses)
         timings["pdm_s"] = time.perf_counter() - t0
         return scene, plan, results, cache, timings
 
+    def column(self, results: Any, name: str) -> np.ndarray:
+        """``[K]`` values of the score column ``name`` (navsim names of the chosen metric) of every candidate."""
+        return np.asarray(results[name] if self.metric == "epdms" else getattr(results, name), np.float64)
+
     def __call__(self, token: str) -> list[dict[str, Any]]:
         t_start = time.perf_counter()
-        _, plan, results, _, timings = self.plan_and_score(token)
+        _, plan, results, cache, timings = self.plan_and_score(token)
         timings["total_s"] = time.perf_counter() - t_start
         chosen = choose_variants(plan, results.score, self.variants)
         if self.cfg["eval"].get("dump_dir"):
-            dump_candidates(Path(self.cfg["eval"]["dump_dir"]), token, plan, results)
+            dump_candidates(Path(self.cfg["eval"]["dump_dir"]), token, plan,
+                            {k: self.column(results, k) for k in self.columns}, self.labels)
         rows = []
         for variant, index in chosen.items():
             row: dict[str, Any] = {"token": token, "variant": variant, "valid": True}
-            row.update({k: float(getattr(results, k)[index]) for k in SUBSCORES})
+            row.update({k: float(self.column(results, k)[index]) for k in self.columns})
+            row.update(self.labels)
+            if self.metric == "epdms":
+                row.update({"log_name": cache.log_name, "time_point_s": cache.time_s, "scene_type": cache.scene_type,
+                            "human_filter_applied": bool(results.human_filter_applied),
+                            STATES_COLUMN: encode_states(results.states[index])})
+                if not results.valid[index]:  # scored, but not by the rules (e.g. human filter could not run)
+                    row.update(valid=False, error=results.reason[index])
             row.update({
                 "mode": "privileged" if (self.privileged or variant == "oracle") else "honest",
                 "planner": self.planner_name,
@@ -224,11 +267,11 @@ def _loader_without_bad_logs(data: Mapping[str, Any], logs: Path, sensors: str,
         return loader, bad
 
 
-def index_metric_caches(cache_dir: str | Path) -> Path:
-    """Re-index the metric-cache store at ``cache_dir`` from its entry folders and write its manifest (after the
-    workers of a run added entries)."""
+def index_metric_caches(cache_dir: str | Path, metric: str = "pdms") -> Path:
+    """Re-index the metric-cache store (of ``metric`` caches) at ``cache_dir`` from its entry folders and write its
+    manifest (after the workers of a run added entries)."""
 
-    store = MetricCacheStore.open(cache_dir)
+    store = MetricCacheStore.open(cache_dir, metric=metric)
     store.rebuild_index()
     return store.write_manifest()
 
@@ -251,16 +294,25 @@ def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[s
     return out
 
 
-def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any) -> Path:
+def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any,
+                    labels: dict[str, Any] | None = None) -> Path:
     """Every candidate of one scene → ``<folder>/<token>.npz``: ``features [K, F]``, ``feature_names [F]``,
-    ``base_log_score [K]``, ``poses [K, T, 3]`` and the true PDM sub-scores ``[K]`` (the FC training data;
-    :func:`inspatio_drive.evaluation.fc_data.collect_fc_dataset` merges the files)."""
+    ``base_log_score [K]``, ``poses [K, T, 3]`` and the true sub-scores ``[K]`` (the FC training data;
+    :func:`inspatio_drive.evaluation.fc_data.collect_fc_dataset` merges the files).
+
+    ``results``: v1.1 :class:`~inspatio_drive.pdm.scorer.PDMResults` (PDM columns), or a mapping column → ``[K]``
+    (e.g. the EPDMS columns); ``labels``: which metric made them (``metric``, ``traffic``, ``human_filter``),
+    stored as 0-d string arrays."""
     folder.mkdir(parents=True, exist_ok=True)
     names = sorted(plan.fc.features) if plan.fc is not None else []
     k = plan.candidates.num_candidates
     feats = (np.stack([plan.fc.features[n].detach().cpu().numpy() for n in names], -1).astype(np.float32)
              if names else np.zeros((k, 0), np.float32))
-    arrays = {k_: np.asarray(getattr(results, k_), np.float64) for k_ in SUBSCORES}
+    if isinstance(results, Mapping):
+        arrays = {str(k_): np.asarray(v, np.float64) for k_, v in results.items()}
+    else:
+        arrays = {k_: np.asarray(getattr(results, k_), np.float64) for k_ in SUBSCORES}
+    arrays.update({k_: np.array(str(v)) for k_, v in (labels or {}).items()})
     tmp = folder / f".{token}.tmp.npz"
     np.savez(tmp, features=feats, feature_names=np.array(names, dtype=str), token=np.array(token),
              base_log_score=plan.base_scores.detach().cpu().numpy().astype(np.float64),

@@ -59,7 +59,9 @@ class CandidateArtefact:
 class SceneArtefacts:
     """What the viewer shows for one scene. ``scores``: variant (``base``, ``fc``) → PDMS of its choice;
     ``chosen``: variant → candidate index; ``generator``: what made the ``future`` panel
-    (``geometric`` or ``inspatio``); ``mode``: ``honest`` or ``privileged``."""
+    (``geometric`` or ``inspatio``); ``mode``: ``honest`` or ``privileged``; ``metric``: the score's label shown
+    with each candidate (``PDMS``, or ``EPDMS`` for ``evaluate metric=epdms``: the candidates' ``pdms`` field then
+    holds their EPDMS and ``subscores`` the v2 sub-metrics)."""
 
     token: str
     fps: float
@@ -71,6 +73,7 @@ class SceneArtefacts:
     generator: str = "geometric"
     camera: str = "CAM_F0"
     bev_png: bytes | str | Path | None = None
+    metric: str = "PDMS"
 
 
 def write_scene_artefacts(art: SceneArtefacts, root: str | Path) -> Path:

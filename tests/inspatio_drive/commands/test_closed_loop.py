@@ -11,6 +11,9 @@ import pytest
 
 from inspatio_drive.closed_loop.counterfactual import read_synthetic_scene
 from inspatio_drive.commands.closed_loop import counterfactual_main, main
+from inspatio_drive.maps import load_map
+from inspatio_drive.pdm.cache.epdms import build_epdms_cache
+from inspatio_drive.pdm.v2 import SUBMETRICS, score_epdms
 from inspatio_drive.viewer import read_mp4
 
 
@@ -206,3 +209,40 @@ def test_closed_loop_progress_counts_steps_and_video_tiles_are_labelled(tmp_path
     gray = first_tile.astype(int).mean(axis=-1)
     assert (gray < 60).mean() > 0.5, "a dark label box at the top-left of the first camera tile"
     assert (gray > 180).sum() > 20, "with light text (the camera name) in it"
+
+
+def test_closed_loop_epdms(tmp_path, capsys, sample):
+    """metric=epdms: the rollout is scored with NAVSIM v2.2's EPDMS (open loop = score_epdms of the first plan),
+    the table says which metric, every step has its two-frame EC against the step before."""
+    root, loader = sample
+    out = tmp_path / "cl"
+    assert main([f"closed_loop.output_dir={out}", "closed_loop.steps=3", "closed_loop.max_scenes=1",
+                 "closed_loop.observer=lidar", "closed_loop.video=false", "closed_loop.progress=false",
+                 "metric=epdms"]) == 0
+    printed = capsys.readouterr().out
+    assert "EPDMS closed" in printed and "metric: navsim_v2.2_epdms, traffic=log_replay, human_filter=v2.2" in printed
+    token = loader.tokens[0]
+    folder = out / token / "base"
+    scores = json.loads((folder / "scores.json").read_text())["epdms"]
+    assert scores["metric"] == "navsim_v2.2_epdms" and scores["traffic"] == "log_replay"
+    assert scores["step_ec"][0] is None and all(e in (0.0, 1.0) for e in scores["step_ec"][1:])
+    steps = [json.loads(line) for line in (folder / "steps.jsonl").read_text().splitlines()]
+    assert [s["epdms_step_ec"] for s in steps] == scores["step_ec"]
+    # the open-loop EPDMS is the scorer's own number for the first plan
+    scene = loader.get_scene_from_token(token)
+    cache = build_epdms_cache(scene, load_map(root / "maps", scene.scene_metadata.map_name))
+    direct = score_epdms(cache, np.array([steps[0]["plan"]]))
+    for col in (*SUBMETRICS, "score"):
+        assert scores["open_loop"][col] == pytest.approx(direct[col][0], abs=1e-3), col  # plan rounded to 1e-4 m
+    table = pd.read_csv(out / "closed_vs_open.csv")
+    assert table.loc[0, "metric"] == "navsim_v2.2_epdms" and table.loc[0, "epdms_closed_score"] == pytest.approx(
+        scores["closed_loop"]["score"])
+    rows = list(csv.reader(open(folder / "metrics.csv")))
+    assert rows[-3][0].startswith("aggregate (navsim_v2.2_epdms") and rows[-2][0] == "closed_loop"
+
+
+def test_closed_loop_epdms_refusals(tmp_path, capsys):
+    assert main([f"closed_loop.output_dir={tmp_path}", "metric=epdms", "closed_loop.agents=constant_velocity"]) == 2
+    assert "closed_loop.agents=constant_velocity" in capsys.readouterr().err
+    assert main([f"closed_loop.output_dir={tmp_path}", "traffic=reactive"]) == 2
+    assert "only metric=epdms has traffic policies" in capsys.readouterr().err

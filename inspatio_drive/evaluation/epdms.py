@@ -1,0 +1,127 @@
+"""``evaluate metric=epdms``: NAVSIM v2.2 EPDMS rows, their journal form, and navsim's one-stage aggregation.
+
+What a scene's row holds (one per variant, journalled in ``results.jsonl`` like the v1.1 rows): the 8 navsim v2
+sub-metrics of the chosen candidate, ``score`` = its EPDMS *without* EC (the frame alone: (5·EP + 5·TTC + 2·LK +
+2·HC) / 14), the scene's ``log_name`` / ``time_point_s`` / ``scene_type`` (for pairing) and ``epdms_states``: the
+chosen plan's simulated states ``[41, 11]`` (global, :class:`~inspatio_drive.pdm.types.StateIndex`) as base64 of
+little-endian float64 — lossless, so EC of a resumed run equals EC of a run without interruption.
+
+EC needs the chosen plan of the scene 0.5 s earlier in the same log, which another worker may score (or a
+resumed run may have scored in an earlier process). So EC and the final ``score`` are computed once at the end of
+the run from the journal, for every variant: :func:`one_stage_tables` (navsim ``run_pdm_score_one_stage``
+pairing via :func:`~inspatio_drive.pdm.v2.aggregate.one_stage_rows`) and :func:`with_one_stage` (the rows with
+``two_frame_extended_comfort`` added and ``score`` replaced by the one-stage score; the frame score is kept as
+``score_without_ec``). The states are internal: they are dropped from the exported CSV / Parquet.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS
+from inspatio_drive.pdm.v2 import (
+    EC_COLUMN,
+    SUBMETRICS,
+    FrameResult,
+    one_stage_rows,
+)
+from inspatio_drive.pdm.v2.cache import ORIGINAL
+from inspatio_drive.pdm.v2.knobs import EPDMS_SHORT, METRIC_LABEL, METRICS, check_metric
+
+__all__ = ["EPDMS_SHORT", "METRICS", "METRIC_LABEL", "ONE_STAGE_COLUMNS", "STATES_COLUMN", "check_metric",
+           "decode_states", "encode_states", "is_epdms", "metric_columns", "one_stage_tables", "row_labels",
+           "with_one_stage"]
+
+STATES_COLUMN = "epdms_states"
+STATE_SHAPE = (41, 11)
+ONE_STAGE_COLUMNS = ("token", "valid", *SUBMETRICS, EC_COLUMN, "score")
+"""navsim v2.2 one-stage CSV columns (``run_pdm_score_one_stage.py``), in its order."""
+
+
+def encode_states(states: NDArray[np.float64]) -> str:
+    """``[41, 11]`` float64 → base64 text (exact)."""
+    arr = np.ascontiguousarray(states, dtype="<f8")
+    if arr.shape != STATE_SHAPE:
+        raise ValueError(f"epdms states: expected {STATE_SHAPE}, got {arr.shape}")
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def decode_states(text: str | None) -> NDArray[np.float64]:
+    """Inverse of :func:`encode_states`; ``None`` / empty → all-NaN states (a row that was not scored)."""
+    if not text:
+        return np.full(STATE_SHAPE, np.nan)
+    return np.frombuffer(base64.b64decode(text), dtype="<f8").reshape(STATE_SHAPE).astype(np.float64)
+
+
+def is_epdms(df: pd.DataFrame) -> bool:
+    """Whether the result rows are EPDMS rows (their ``metric`` column says so)."""
+    return not df.empty and "metric" in df and bool((df["metric"] == METRIC_LABEL["epdms"]).any())
+
+
+def _frame(row: pd.Series) -> FrameResult:
+    valid = bool(row.get("valid"))
+    metrics = {k: float(row[k]) if row.get(k) is not None and not pd.isna(row.get(k)) else math.nan
+               for k in SUBMETRICS}
+    reason = row.get("error") or row.get("reason") or ""
+    time_s = row.get("time_point_s")
+    return FrameResult(
+        token=str(row["token"]),
+        log_name=str(row.get("log_name") or ""),
+        time_s=float(time_s) if time_s is not None and not pd.isna(time_s) else math.nan,
+        # a failed scene has no states: never paired (it cannot be anyone's previous frame)
+        scene_type=str(row.get("scene_type") or ORIGINAL) if valid else "INVALID",
+        metrics=metrics,
+        states=decode_states(row.get(STATES_COLUMN) if valid else None),
+        valid=valid,
+        reason="" if reason is None or (isinstance(reason, float) and math.isnan(reason)) else str(reason),
+    )
+
+
+def one_stage_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """variant → navsim's one-stage table (:data:`ONE_STAGE_COLUMNS`, one row per scene ordered by log and time —
+    the same whatever order workers finished in; scenes that failed last —, then ``average_all_frames``) from EPDMS
+    result rows."""
+    out: dict[str, pd.DataFrame] = {}
+    keys = [c for c in ("log_name", "time_point_s", "token") if c in df]
+    for variant, part in df.groupby("variant", sort=True):
+        part = part.sort_values(keys, na_position="last", kind="stable")
+        rows = one_stage_rows([_frame(r) for _, r in part.iterrows()])
+        table = pd.DataFrame(rows)
+        out[str(variant)] = table[[c for c in ONE_STAGE_COLUMNS if c in table]]
+    return out
+
+
+def with_one_stage(df: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """The rows with EC and the one-stage ``score`` (the frame score kept as ``score_without_ec``), states
+    dropped. Rows that are not EPDMS rows are returned unchanged."""
+    if not is_epdms(df):
+        return df
+    tables = tables if tables is not None else one_stage_tables(df)
+    parts = []
+    for variant, part in df.groupby("variant", sort=False):
+        final = tables[str(variant)].set_index("token")
+        part = part.copy()
+        part["score_without_ec"] = part["score"]
+        part[EC_COLUMN] = part["token"].map(final[EC_COLUMN])
+        part["score"] = part["token"].map(final["score"]).where(part["valid"].astype(bool), part["score"])
+        parts.append(part)
+    out = pd.concat(parts).loc[df.index]
+    return out.drop(columns=[STATES_COLUMN], errors="ignore")
+
+
+def metric_columns(metric: str) -> tuple[str, ...]:
+    """Score columns of a row of ``metric`` (``score`` included): v1.1 PDM columns or the v2 ones."""
+    return (*SUBMETRICS, "score") if metric == "epdms" else NAVSIM_PDM_COLUMNS
+
+
+def row_labels(metric: str, traffic: str, human_filter: str) -> dict[str, Any]:
+    """The columns that say which metric scored a row (``human_filter`` / ``traffic`` only for EPDMS)."""
+    if metric == "epdms":
+        return {"metric": METRIC_LABEL[metric], "traffic": traffic, "human_filter": human_filter}
+    return {"metric": METRIC_LABEL[metric]}
