@@ -382,7 +382,7 @@ def scene_loader_from_config(
         lenient, show_progress, index_cache_dir: override the node's values when given.
         timer: optional sensor I/O timer.
 
-    ``data.split`` naming a navsim split (``navtest``, ``navmini``, ``navhard_two_stage``; ``configs/data_splits``)
+    ``data.scene_token`` keeps that one scene (``scene_filter.tokens = [scene_token]``). ``data.split`` naming a navsim split (``navtest``, ``navmini``, ``navhard_two_stage``; ``configs/data_splits``)
     reads its ``data_split`` folder through its scene filter, merged with ``data.scene_filter``
     (:func:`~inspatio_drive.data.splits.merge_scene_filters`); ``data.scene_filter_yaml`` then overrides fields.
 
@@ -393,11 +393,15 @@ def scene_loader_from_config(
     cfg = DataConfig.from_node(data)
     logs, blobs, _ = resolve_data_paths(cfg)
     filter_cfg = dict(cfg.scene_filter or {})
-    named = navsim_split(str(cfg.split))
+    named = navsim_split(cfg.split_name())
     if named is not None:  # navsim's split file: its log names, tokens and windowing
         filter_cfg = merge_scene_filters(named, filter_cfg)
     if cfg.scene_filter_yaml:
         filter_cfg.update(asdict(SceneFilter.from_yaml(cfg.scene_filter_yaml)))
+    if cfg.scene_token not in (None, ""):  # one scene: kept only if the filter keeps it too
+        tokens = filter_cfg.get("tokens")
+        filter_cfg["tokens"] = [str(cfg.scene_token)] if tokens is None or str(cfg.scene_token) in map(
+            str, tokens) else []
     spec = cfg.sensor_config if sensors is None else sensors
     sensor_config = spec if isinstance(spec, SensorConfig) else SensorConfig.from_mapping(
         spec if isinstance(spec, str) else dict(spec))
