@@ -1,6 +1,6 @@
 """Benchmark of metric-cache building: ms per scene (warm, map loaded), split by stage.
 
-``python -m inspatio_drive.commands.bench_metric_cache [data_root=... split=... maps_root=... repeats=5 backend=auto]`` —
+``python -m inspatio_drive.commands.bench_metric_cache [data.data_root=... data.split=... data.maps_root=... repeats=5 backend=auto]`` —
 defaults to the golden NAVSIM scenes shipped in ``tests/data/golden/pdms`` (navsim v1.1 itself: 0.21–0.22 s per
 scene warm on a 2-core machine, golden README). Prints a JSON report. ``backend=numpy`` times the reference
 paths instead of the compiled (numba) kernels. The timed builds are warm: the first build (map loading, numba
