@@ -43,6 +43,7 @@ from inspatio_drive.closed_loop.video import rollout_video_frames
 from inspatio_drive.data import resolve_data_paths, scene_loader_from_config
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
+from inspatio_drive.threads import status_line
 from inspatio_drive.viewer import write_mp4
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator
@@ -218,7 +219,8 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
         raise ValueError(f"closed_loop.agents must be one of {AGENT_MODES}, got {section.get('agents')!r}")
     loader, blobs, maps_root = _loader(plain["data"])
     tokens = _tokens(loader, section)
-    pipeline, planner_name, has_fc = build_pipeline(plain)
+    with status_line(bool(section.get("progress", True)), "closed-loop: loading the planner ..."):
+        pipeline, planner_name, has_fc = build_pipeline(plain)
     variants = [v for v in section.get("variants", ["base"]) if v != "fc" or has_fc]
     unknown = set(variants) - {"base", "fc"}
     if unknown or not variants:
