@@ -299,8 +299,7 @@ def _load_scenes(cfg) -> Iterable[Scene]:
         "has_route": bool(cfg.has_route),
         "max_scenes": None if cfg.max_scenes is None else int(cfg.max_scenes),
     }
-    root = None if cfg.data_root is None else str(cfg.data_root)  # None with split=sample: the bundled sample
-    data = {"data_root": root, "split": str(cfg.split), "scene_filter": scene_filter}
+    data = {**OmegaConf.to_container(cfg.data, resolve=True), "scene_filter": scene_filter}  # type: ignore[dict-item]
     loader = scene_loader_from_config(data, sensors="none")
     return (loader.get_scene_from_token(t) for t in loader.tokens)
 
@@ -309,21 +308,22 @@ def build_vocab_from_config(cfg: Any) -> Vocabulary:
     """Cluster and save the vocabulary of a composed ``configs/build_vocab.yaml`` (``inspatio-drive build-vocab``).
 
     Raises:
-        ValueError: ``output`` not set, no ``data_root`` for a split other than the bundled ``sample``, or ``k``
+        ValueError: ``output`` not set, no ``data.data_root`` for a split other than the bundled ``sample``, or ``k``
             larger than the number of logged futures (the message says how many there are).
     """
 
     if cfg.output is None:
         raise ValueError("output: not set; expected output=<vocabulary file, .safetensors>")
-    if cfg.data_root is None and str(cfg.split) != SAMPLE_SPLIT:
-        raise ValueError(f"data_root: not set for split {str(cfg.split)!r}; expected data_root=<OpenScene root> "
-                         f"(or $OPENSCENE_DATA_ROOT), or split={SAMPLE_SPLIT} for the bundled sample")
+    if cfg.data.data_root is None and str(cfg.data.split) != SAMPLE_SPLIT:
+        raise ValueError(f"data.data_root: not set for split {str(cfg.data.split)!r}; expected "
+                         f"data.data_root=<OpenScene root> (or $OPENSCENE_DATA_ROOT), or data.split={SAMPLE_SPLIT} "
+                         "for the bundled sample")
     futures, speeds, commands = samples_from_scenes(_load_scenes(cfg), int(cfg.num_poses), progress=True)
     vocab = build_vocabulary(
         futures, speeds, commands, k=int(cfg.k), speed_edges=list(cfg.speed_edges),
         heading_weight=float(cfg.heading_weight), seed=int(cfg.seed), iters=int(cfg.iters), progress=True,
     )  # fmt: skip
-    vocab.meta.update({"split": str(cfg.split), "config": OmegaConf.to_container(cfg)})
+    vocab.meta.update({"split": str(cfg.data.split), "config": OmegaConf.to_container(cfg)})
     path = vocab.save(cfg.output)
     print(
         f"build-vocab: {len(futures)} logged futures -> {tuple(vocab.trajectories.shape)} written to {path}"

@@ -57,6 +57,7 @@ from inspatio_drive.pdm.cache.epdms import build_epdms_cache
 from inspatio_drive.pdm.v2 import SUBMETRICS as V2_SUBMETRICS
 from inspatio_drive.pdm.v2 import EPDMSConfig
 from inspatio_drive.pdm.v2.knobs import EPDMS_SHORT, METRIC_LABEL, check_metric
+from inspatio_drive.threads import status_line
 from inspatio_drive.viewer import write_mp4
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator
@@ -276,7 +277,8 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                          "with metric=epdms use closed_loop.agents=log_replay and traffic=log_replay|reactive")
     loader, blobs, maps_root = _loader(plain["data"])
     tokens = _tokens(loader, section)
-    pipeline, planner_name, has_fc = build_pipeline(plain)
+    with status_line(bool(section.get("progress", True)), "closed-loop: loading the planner ..."):
+        pipeline, planner_name, has_fc = build_pipeline(plain)
     variants = [v for v in section.get("variants", ["base"]) if v != "fc" or has_fc]
     unknown = set(variants) - {"base", "fc"}
     if unknown or not variants:

@@ -28,7 +28,7 @@ from typing import Any
 
 from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data.log_reader import read_raw_log
-from inspatio_drive.data.roots import SAMPLE_SPLIT, sample_root
+from inspatio_drive.data.roots import DataConfig
 from inspatio_drive.data.writers import write_log
 
 
@@ -195,12 +195,8 @@ def main(overrides: Sequence[str]) -> int:
     cfg = compose_command("bench-evaluate", "bench_evaluate", overrides)
     if cfg is None:
         return 2
-    src = Path(cfg.data_root) if cfg.data_root else None
-    if src is None:
-
-        src, split = sample_root(), SAMPLE_SPLIT
-    else:
-        split = str(cfg.split)
+    data = DataConfig.from_node(cfg.data)  # data.data_root null (data.split sample): the bundled sample
+    src, split = data.root(), data.split_name()
     work = Path(cfg.work_dir) if cfg.work_dir else Path(tempfile.mkdtemp(prefix="inspatio_bench_eval_"))
     try:
         root = replicate_split(src, split, work / "data", int(cfg.n))

@@ -1,6 +1,6 @@
 """Benchmark of metric-cache building: ms per scene (warm, map loaded), split by stage.
 
-``python -m inspatio_drive.commands.bench_metric_cache [data_root=... split=... maps_root=... repeats=5 backend=auto]`` —
+``python -m inspatio_drive.commands.bench_metric_cache [data.data_root=... data.split=... data.maps_root=... repeats=5 backend=auto]`` —
 defaults to the golden NAVSIM scenes shipped in ``tests/data/golden/pdms`` (navsim v1.1 itself: 0.21–0.22 s per
 scene warm on a 2-core machine, golden README). Prints a JSON report. ``backend=numpy`` times the reference
 paths instead of the compiled (numba) kernels. The timed builds are warm: the first build (map loading, numba
@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from inspatio_drive.commands.base import compose_command, handles_user_errors
-from inspatio_drive.data import SceneLoader
+from inspatio_drive.data import DataConfig, SceneLoader
 from inspatio_drive.data.types import Scene
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -67,16 +68,21 @@ def bench_cache_build(
 
 @handles_user_errors("bench-metric-cache")
 def main(overrides: Sequence[str] = ()) -> int:
-    """``inspatio-drive bench-metric-cache [data_root=… split=… maps_root=… repeats=5 backend=auto]``
-    (configs/bench_metric_cache.yaml)."""
+    """``inspatio-drive bench-metric-cache [data.data_root=… data.split=… data.maps_root=… repeats=5 backend=auto]``
+    (configs/bench_metric_cache.yaml; no data root: the bundled golden scenes)."""
 
     cfg = compose_command("bench-metric-cache", "bench_metric_cache", overrides)
     if cfg is None:
         return 2
-    root = Path(cfg.data_root) if cfg.data_root else _GOLDEN
-    maps_root = Path(cfg.maps_root) if cfg.maps_root else root / "maps"
+    node = dict(OmegaConf.to_container(cfg.data, resolve=True))  # type: ignore[arg-type]
+    if node.get("data_root") in (None, "", "null"):
+        node["data_root"] = str(_GOLDEN)
+    data = DataConfig.from_node(node)
+    root, maps_root = data.root(), data.maps_dir()  # maps: data.maps_root, null = <data_root>/maps
     logs = root / "navsim_logs"
-    splits = [str(cfg.split)] if cfg.split else sorted(p.name for p in logs.iterdir() if p.is_dir())
+    if not logs.is_dir():
+        raise FileNotFoundError(f"data.data_root: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl)")
+    splits = [str(data.split)] if data.split else sorted(p.name for p in logs.iterdir() if p.is_dir())
     scenes: list[Scene] = []
     for split in splits:
         loader = SceneLoader(logs / split, None, show_progress=False)

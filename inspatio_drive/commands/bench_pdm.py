@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.commands.pdm_score import _find_scene
+from inspatio_drive.data import DataConfig
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm.cache.builder import build_metric_cache
 from inspatio_drive.pdm.cache.epdms import build_epdms_cache
@@ -121,7 +122,7 @@ def bench_cache_build(data_root: Path, token: str, repeats: int, warmup: int) ->
     the timed call is ``build_metric_cache(scene, map_api)``: route correction, drivable map, centerline,
     PDM-Closed and the ground-truth observation.
     """
-    scene = _find_scene(data_root, None, token)
+    scene = _find_scene(DataConfig(data_root=str(data_root), split=None), token)
     t = time.perf_counter()
     map_api = load_map(data_root / "maps", scene.scene_metadata.map_name)
     build_metric_cache(scene, map_api)
@@ -147,7 +148,7 @@ def bench_epdms_scene(
     cand = json.loads((scene_dir / "candidates.json").read_text())
     navsim = meta["timings_this_machine"]
     root = scene_dir.parent
-    scene = _find_scene(root, meta.get("split"), meta["token"])
+    scene = _find_scene(DataConfig(data_root=str(root), split=meta.get("split")), meta["token"])
     map_api = load_map(root / "maps", scene.scene_metadata.map_name)
     t = time.perf_counter()
     cache = build_epdms_cache(scene, map_api)

@@ -10,5 +10,5 @@ from planners.vocabulary import build_vocab_from_config
 
 
 def main(overrides: Sequence[str]) -> int:
-    """``inspatio-drive build-vocab data_root=... split=... output=... [k=64 ...]``."""
+    """``inspatio-drive build-vocab data.data_root=... data.split=... output=... [k=64 ...]``."""
     return 0 if compose_and_run("build-vocab", "build_vocab", overrides, build_vocab_from_config, (ValueError,)) is not None else 2

@@ -1,6 +1,7 @@
 """Command line of the metric-cache builder: ``python -m inspatio_drive.commands.metric_cache [hydra overrides]``.
 
-Composes ``configs/metric_cache.yaml`` (data split via ``configs/data/openscene.yaml``), builds every scene's
+Composes ``configs/metric_cache.yaml`` (data split via ``configs/data/openscene.yaml``; nuPlan maps at
+``data.maps_root``, null = ``<data_root>/maps``, as in every command), builds every scene's
 cache into ``cache_path`` and prints a summary (built / skipped / failed with tokens). Exit code 1 when any
 scene failed. ``metric=pdms`` builds NAVSIM v1.1 caches, ``metric=epdms`` NAVSIM v2.2 caches (one store holds one
 kind; the other is refused). The v2 cache does not depend on the traffic policy (chosen when scoring).
@@ -16,7 +17,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from inspatio_drive.commands.base import compose_command, handles_user_errors
-from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.pdm.cache.bev import save_bev
 from inspatio_drive.pdm.cache.config import MetricCacheConfig
 from inspatio_drive.pdm.cache.split import build_cache_for_split
@@ -30,10 +31,10 @@ def _scenes(loader: Any) -> Any:
         yield loader.get_scene_from_token(token)
 
 
-def _build(cfg: Any, loader: Any, builder_cfg: MetricCacheConfig) -> Any:
+def _build(cfg: Any, loader: Any, builder_cfg: MetricCacheConfig, maps_root: Path) -> Any:
     return build_cache_for_split(
         _scenes(loader),
-        cfg.maps_root,
+        maps_root,
         cfg.cache_path,
         builder_cfg,
         force=bool(cfg.force),
@@ -51,13 +52,15 @@ def main(overrides: Sequence[str] = ()) -> int:
     cfg = compose_command("metric-cache", "metric_cache", overrides)
     if cfg is None:
         return 2
-    if not cfg.maps_root:
-        raise ValueError("maps_root: not set; expected $NUPLAN_MAPS_ROOT or maps_root=<nuPlan maps root>")
+    maps_root = DataConfig.from_node(cfg.data).maps_dir()  # data.maps_root, null = <data_root>/maps
+    if not maps_root.is_dir():
+        raise FileNotFoundError(f"data.maps_root: {maps_root} is not a folder (expected the nuPlan maps root: "
+                                "data.maps_root=... or $NUPLAN_MAPS_ROOT; null = <data_root>/maps)")
     if cfg.metric not in METRICS:
         raise ValueError(f"metric: expected one of {'|'.join(METRICS)}, got {cfg.metric!r}")
     builder_cfg = MetricCacheConfig.from_dict(OmegaConf.to_container(cfg.builder, resolve=True))  # type: ignore[arg-type]
     loader = scene_loader_from_config(cfg.data)
-    report = _build(cfg, loader, builder_cfg)
+    report = _build(cfg, loader, builder_cfg, maps_root)
     print(
         f"metric cache {cfg.cache_path}: {report.summary()} ({report.ms_per_built_scene:.1f} ms per built scene)"
     )

@@ -3,9 +3,15 @@
 Examples (hydra overrides; knobs in ``configs/pdm_score.yaml``)::
 
     inspatio-drive pdm-score candidates=cands.npz metric_cache=cache/<token> output=scores.json
-    inspatio-drive pdm-score candidates=cands.json data_root=$OPENSCENE_DATA_ROOT token=<token> output=-
-    inspatio-drive pdm-score metric=epdms candidates=cands.json data_root=DATA token=<token> output=-
-    inspatio-drive pdm-score metric=epdms candidates=c.json previous_candidates=prev.json data_root=DATA token=<token>
+    inspatio-drive pdm-score candidates=cands.json data.scene_token=<token> output=-   # a scene of the bundled sample
+    inspatio-drive pdm-score candidates=cands.json data=openscene data.split=navtest data.scene_token=<token> output=-
+    inspatio-drive pdm-score metric=epdms candidates=cands.json data.data_root=DATA data.scene_token=<token> output=-
+    inspatio-drive pdm-score metric=epdms candidates=c.json previous_candidates=prev.json data.data_root=DATA data.scene_token=<token>
+
+The scene comes from a metric cache (``metric_cache=``) or from the ``data`` node every command reads
+(``configs/data/*.yaml``, :class:`~inspatio_drive.data.DataConfig`): ``data.data_root`` (null: the bundled sample),
+``data.split`` (null: every split folder is searched for the token), ``data.maps_root`` (null:
+``<data_root>/maps``) and ``data.scene_token``.
 
 With ``metric=epdms`` every candidate row carries navsim v2's columns (the 8 sub-metrics,
 ``two_frame_extended_comfort`` when ``previous_candidates`` is given, ``score``), the traffic policy and the
@@ -33,7 +39,7 @@ from numpy.typing import NDArray
 from omegaconf.errors import OmegaConfBaseException
 
 from inspatio_drive.commands.base import compose_command
-from inspatio_drive.data import scene_loader_from_config
+from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.data.candidates import read_candidates
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import navsim_backend
@@ -79,36 +85,45 @@ def _scorer_config(overrides: dict[str, Any]) -> PDMScorerConfig:
     return PDMScorerConfig(**{k: str(v) if k in text else float(v) for k, v in overrides.items()})
 
 
-def _find_scene(data_root: Path, split: str | None, token: str) -> Any:
-    """The NAVSIM scene of ``token`` (searched in one split, or in every split folder when ``split`` is None)."""
+def _data(cfg: Any) -> DataConfig:
+    """The command's ``data`` node, validated (:class:`~inspatio_drive.data.DataConfig`)."""
+    return DataConfig.from_node(cfg.data)
 
-    logs = data_root / "navsim_logs"
-    if split:  # a folder, or a navsim split name (navtest, navmini, ...) resolved by the data layer
-        splits = [split]
-    else:
-        splits = sorted(p.name for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
-        if not splits:
-            raise FileNotFoundError(f"data_root: no split folders under {logs}")
+
+def _splits(data: DataConfig) -> list[str]:
+    """``data.split``, or every split folder under ``<data_root>/navsim_logs`` when it is null."""
+    if data.split not in (None, "", "null"):  # a folder, or a navsim split name (navtest, ...) resolved by the data layer
+        return [str(data.split)]
+    logs = data.root() / "navsim_logs"
+    splits = sorted(p.name for p in logs.glob("*") if p.is_dir()) if logs.is_dir() else []
+    if not splits:
+        raise FileNotFoundError(f"data.data_root: no split folders under {logs} (expected <data_root>/navsim_logs/<split>)")
+    return splits
+
+
+def _find_scene(data: DataConfig, token: str) -> Any:
+    """The NAVSIM scene of ``token`` (searched in ``data.split``, or in every split folder when it is null)."""
+    splits = _splits(data)
     for name in splits:
-        loader = _token_loader(data_root, name)
+        loader = _token_loader(data, name)
         if token in loader.tokens:
             return loader.get_scene_from_token(token)
-    raise ValueError(f"token: scene {token} not found in split(s) {splits} of {logs}")
+    raise ValueError(f"data.scene_token: scene {token} not found in split(s) {splits} of {data.root() / 'navsim_logs'}")
 
 
-def _token_loader(data_root: Path, split: str) -> Any:
+def _token_loader(data: DataConfig, split: str) -> Any:
     """A loader of every scene window of a split (frame_interval 1: each frame with enough history and future
     is the current frame of one scene), for looking scenes up by token."""
-    data = {"data_root": str(data_root), "split": split, "scene_filter": {"frame_interval": 1}}
-    return scene_loader_from_config(data, sensors="none", show_progress=False)
+    node = {"data_root": None if data.data_root is None else str(data.root()), "split": split,
+            "sensor_split": data.sensor_split, "scene_filter": {"frame_interval": 1}}
+    return scene_loader_from_config(node, sensors="none", show_progress=False)
 
 
-def _previous_scene(data_root: Path, split: str | None, token: str) -> Any:
+def _previous_scene(data: DataConfig, token: str) -> Any:
     """The scene whose current frame precedes ``token``'s in its log (navsim one-stage pairing), or an error."""
-    logs = data_root / "navsim_logs"
-    splits = [split] if split else sorted(p.name for p in logs.glob("*") if p.is_dir())
+    splits = _splits(data)
     for name in splits:
-        loader = _token_loader(data_root, name)
+        loader = _token_loader(data, name)
         for tokens in loader.get_tokens_list_per_log().values():
             if token in tokens:
                 i = tokens.index(token)
@@ -117,19 +132,30 @@ def _previous_scene(data_root: Path, split: str | None, token: str) -> Any:
                         f"previous_candidates: scene {token} is the first of its log, it has no previous frame"
                     )
                 return loader.get_scene_from_token(tokens[i - 1])
-    raise ValueError(f"token: scene {token} not found in split(s) {splits} of {logs}")
+    raise ValueError(f"previous_token: scene {token} not found in split(s) {splits} of {data.root() / 'navsim_logs'}")
+
+
+def _scene_and_map(cfg: Any) -> tuple[Any, Any, Path]:
+    """``(scene, map, maps root)`` of ``data.scene_token`` in the ``data`` node (logs + nuPlan maps)."""
+    data = _data(cfg)
+    if data.scene_token in (None, ""):
+        raise ValueError("data.scene_token: required (the scene to score), or give metric_cache=<dir>")
+    root = data.root()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.data_root: {root} is not a folder")
+    scene = _find_scene(data, str(data.scene_token))
+    maps_root = data.maps_dir()
+    return scene, load_map(maps_root, scene.scene_metadata.map_name), maps_root
+
+
+def _check_one_source(cfg: Any) -> None:
+    if cfg.metric_cache and _data(cfg).data_root not in (None, "", "null"):
+        raise ValueError("give either metric_cache or data.data_root, not both")
 
 
 def _cache_from_data_root(cfg: Any) -> MetricCache:
     """Build the scene's metric cache from logs + maps with the maps-cache room's builder."""
-    if cfg.token is None:
-        raise ValueError("token: required with data_root (the scene token to score)")
-    data_root = Path(cfg.data_root)
-    if not data_root.is_dir():
-        raise FileNotFoundError(f"data_root: {data_root} is not a folder")
-    maps_root = Path(cfg.maps_root) if cfg.maps_root else data_root / "maps"
-    scene = _find_scene(data_root, cfg.split, str(cfg.token))
-    map_api = load_map(maps_root, scene.scene_metadata.map_name)
+    scene, map_api, _ = _scene_and_map(cfg)
     cache = build_metric_cache(scene, map_api)
     assert isinstance(cache, MetricCache)
     return cache
@@ -142,14 +168,14 @@ def _load_cache(path: str | Path, token: str | None) -> MetricCache:
     if entry.is_file() and (p / "arrays.npz").is_file():
         cache = MetricCache.load(p)
         if token is not None and str(token) != cache.token:
-            raise ValueError(f"token: {token} requested but metric cache {p} is {cache.token}")
+            raise ValueError(f"data.scene_token: {token} requested but metric cache {p} is {cache.token}")
         return cache
 
     store = MetricCacheStore.open(p, create=False)
     if token is None:
-        raise ValueError(f"token: required to pick a scene from the metric-cache store {p}")
+        raise ValueError(f"data.scene_token: required to pick a scene from the metric-cache store {p}")
     if str(token) not in store:
-        raise ValueError(f"token: scene {token} has no entry in the metric-cache store {p}")
+        raise ValueError(f"data.scene_token: scene {token} has no entry in the metric-cache store {p}")
     return store.load(str(token))
 
 
@@ -159,13 +185,13 @@ def _epdms_cache_from_path(path: str | Path, token: str | None) -> EPDMSCache:
     if (p / "manifest.json").is_file() and (p / "arrays.npz").is_file():
         cache = EPDMSCache.load(p)
         if token is not None and str(token) != cache.token:
-            raise ValueError(f"token: {token} requested but metric cache {p} is {cache.token}")
+            raise ValueError(f"data.scene_token: {token} requested but metric cache {p} is {cache.token}")
         return cache
     store = MetricCacheStore.open(p, create=False, metric="epdms")
     if token is None:
-        raise ValueError(f"token: required to pick a scene from the metric-cache store {p}")
+        raise ValueError(f"data.scene_token: required to pick a scene from the metric-cache store {p}")
     if str(token) not in store:
-        raise ValueError(f"token: scene {token} has no entry in the metric-cache store {p}")
+        raise ValueError(f"data.scene_token: scene {token} has no entry in the metric-cache store {p}")
     return store.load(str(token))
 
 
@@ -191,29 +217,21 @@ def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
     """``metric=epdms``: NAVSIM v2.2 EPDMS of the candidates (one row per candidate, navsim v2 columns)."""
     if cfg.backend != "inspatio":
         raise ValueError(f"metric=epdms: backend must be inspatio (got {cfg.backend!r})")
-    if cfg.metric_cache and cfg.data_root:
-        raise ValueError("give either metric_cache or data_root, not both")
+    _check_one_source(cfg)
     config = EPDMSConfig(human_filter=str(cfg.epdms.human_filter))
     maps_root = None
     map_api = None
+    token = _data(cfg).scene_token
     if cfg.metric_cache:
-        cache = _epdms_cache_from_path(cfg.metric_cache, cfg.token)
+        cache = _epdms_cache_from_path(cfg.metric_cache, token)
         if cfg.traffic == "reactive":
-            if not cfg.maps_root:
-                raise ValueError("traffic=reactive with metric_cache=...: give maps_root= (the IDM agents drive on the map)")
-            map_api = load_map(Path(cfg.maps_root), str(cache.base.extra.get("map_name")))
-    elif cfg.data_root:
-        if cfg.token is None:
-            raise ValueError("token: required with data_root (the scene token to score)")
-        data_root = Path(cfg.data_root)
-        if not data_root.is_dir():
-            raise FileNotFoundError(f"data_root: {data_root} is not a folder")
-        maps_root = Path(cfg.maps_root) if cfg.maps_root else data_root / "maps"
-        scene = _find_scene(data_root, cfg.split, str(cfg.token))
-        map_api = load_map(maps_root, scene.scene_metadata.map_name)
-        cache = build_epdms_cache(scene, map_api)
+            if _data(cfg).maps_root in (None, "", "null"):
+                raise ValueError("traffic=reactive with metric_cache=...: give data.maps_root= (the IDM agents drive on "
+                                 "the map)")
+            map_api = load_map(_data(cfg).maps_dir(), str(cache.base.extra.get("map_name")))
     else:
-        raise ValueError("scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>")
+        scene, map_api, maps_root = _scene_and_map(cfg)
+        cache = build_epdms_cache(scene, map_api)
     previous = None
     if cfg.previous_candidates:
         prev_traj, _ = load_candidates(cfg.previous_candidates)
@@ -224,11 +242,10 @@ def run_epdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
                 else _epdms_previous_from_store(cfg.metric_cache, cache)
             )
         else:
-            data_root = Path(cfg.data_root)
             prev_scene = (
-                _find_scene(data_root, cfg.split, str(cfg.previous_token))
+                _find_scene(_data(cfg), str(cfg.previous_token))
                 if cfg.previous_token
-                else _previous_scene(data_root, cfg.split, cache.token)
+                else _previous_scene(_data(cfg), cache.token)
             )
             assert maps_root is not None
             prev_cache = build_epdms_cache(prev_scene, load_map(maps_root, prev_scene.scene_metadata.map_name))
@@ -282,18 +299,10 @@ def _run_pdms(cfg: Any, traj: NDArray[np.float64], names: list[str] | None) -> d
             raise ValueError("backend=navsim: metric_cache must point to a navsim metric_cache.pkl")
         cache = navsim_backend.load_navsim_metric_cache(cfg.metric_cache)
         results = navsim_backend.score_candidates(cache, traj, names=names)
-        token = str(getattr(cache, "token", cfg.token or ""))
+        token = str(getattr(cache, "token", _data(cfg).scene_token or ""))
     elif cfg.backend == "inspatio":
-        if cfg.metric_cache and cfg.data_root:
-            raise ValueError("give either metric_cache or data_root, not both")
-        if cfg.metric_cache:
-            cache = _load_cache(cfg.metric_cache, cfg.token)
-        elif cfg.data_root:
-            cache = _cache_from_data_root(cfg)
-        else:
-            raise ValueError(
-                "scene: give metric_cache=<dir> or data_root=<NAVSIM data root> token=<scene token>"
-            )
+        _check_one_source(cfg)
+        cache = _load_cache(cfg.metric_cache, _data(cfg).scene_token) if cfg.metric_cache else _cache_from_data_root(cfg)
         scorer_cfg = _scorer_config(dict(cfg.scorer or {}))
         results = score_candidates(cache, traj, config=scorer_cfg, names=names)
         token = cache.token

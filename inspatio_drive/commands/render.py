@@ -13,7 +13,6 @@ import torch
 from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.data.candidates import read_candidates
-from inspatio_drive.data.roots import SAMPLE_SPLIT
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
@@ -96,29 +95,22 @@ def load_source(cfg: Any) -> dict[str, Any]:
 
 
 def navsim_data_node(data: Any) -> dict[str, Any]:
-    """The ``data`` keys of the data room (:class:`~inspatio_drive.data.DataConfig`) for ``source=navsim``, with
-    pdm-score's defaults: no data root → the bundled sample; ``split: null`` → the only split folder there."""
-    schema = {f.name for f in fields(DataConfig)}  # data.* also holds the sandbox / synthetic knobs
+    """The ``data`` keys of the data room (:class:`~inspatio_drive.data.DataConfig`) for ``source=navsim``, defaulted
+    as in every command (:meth:`~inspatio_drive.data.DataConfig.split_name`): no data root → the bundled sample;
+    ``split: null`` → the only split folder there. ``scene_token`` is left out: render picks it from the split."""
+    schema = {f.name for f in fields(DataConfig)} - {"scene_token"}  # data.* also holds the sandbox / synthetic knobs
     node = {k: v for k, v in data.items() if k in schema}
     if node.get("data_root") in (None, "", "null"):
         node["data_root"] = None
-        node["split"] = node.get("split") or SAMPLE_SPLIT
-    elif not node.get("split"):
-        logs = Path(str(node["data_root"])).expanduser() / "navsim_logs"
-        if not logs.is_dir():
-            raise FileNotFoundError(f"data.data_root: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl)")
-        splits = sorted(p.name for p in logs.iterdir() if p.is_dir())
-        if len(splits) != 1:
-            raise ValueError(f"data.split: {logs} holds {len(splits)} split folders {splits}; "
-                             "choose one with data.split=<name>")
-        node["split"] = splits[0]
+    node["split"] = DataConfig.from_node(node).split_name()
     return node
 
 
-def load_candidates(spec: str, logged: np.ndarray, interval_s: float | None = None, resample: bool = False) -> np.ndarray:
-    """``logged`` or a candidates file (``.npy`` / ``.npz`` / ``.json``, :func:`~inspatio_drive.data.candidates.read_candidates`:
+def load_candidates(spec: str | None, logged: np.ndarray, interval_s: float | None = None,
+                    resample: bool = False) -> np.ndarray:
+    """``logged`` (or None) or a candidates file (``.npy`` / ``.npz`` / ``.json``, :func:`~inspatio_drive.data.candidates.read_candidates`:
     ``[K, 8, 3]`` / ``[8, 3]`` at 0.5 s; other samplings only with ``resample``) → float64 ``[K, 8, 3]``."""
-    if spec == "logged":
+    if spec in (None, "logged"):
         return logged[None].astype(np.float64)
     cands = read_candidates(spec, interval_s=interval_s, resample=resample, resample_knob="candidates_resample")
     if cands.resampled:
@@ -133,10 +125,10 @@ def main(overrides: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     src = load_source(cfg)
-    cands = load_candidates(str(cfg.trajectory), src["logged"], cfg.candidates_interval_s, bool(cfg.candidates_resample))
+    cands = load_candidates(cfg.candidates, src["logged"], cfg.candidates_interval_s, bool(cfg.candidates_resample))
     k = int(cfg.candidate)
     if not 0 <= k < len(cands):
-        raise ValueError(f"candidate: {k} out of range; expected 0..{len(cands) - 1} (the trajectory file has {len(cands)} candidates)")
+        raise ValueError(f"candidate: {k} out of range; expected 0..{len(cands) - 1} (the candidates file has {len(cands)} candidates)")
     camera = str(cfg.camera)
     cam = src["image"].get(camera) if isinstance(src["image"], dict) else None
     out = Path(str(cfg.output_dir))
@@ -167,7 +159,7 @@ def main(overrides: list[str]) -> int:
             hole_fill=int(cfg.render.hole_fill),
             dynamic_mode=str(cfg.dynamic_mode),
         )
-        labels = ["logged"] if str(cfg.trajectory) == "logged" else [f"cand {i}" for i in range(n)]
+        labels = ["logged"] if cfg.candidates in (None, "logged") else [f"cand {i}" for i in range(n)]
         files["grid"] = save_grid(out / "grid.png", labelled_grid(rb, camera, candidate_labels=labels))
     for name, path in files.items():
         log.info("%-11s %s", name, path)

@@ -23,7 +23,7 @@ from hydra.errors import ConfigCompositionException, HydraException, MissingConf
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from inspatio_drive.config.schema import SCHEMAS, register
+from inspatio_drive.config.schema import RENAMED_KEYS, SCHEMAS, register
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -41,11 +41,17 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     Raises:
         FileNotFoundError: if the config file does not exist.
         ConfigError: if the overrides (or the file) do not fit the config: one line naming the key and what
-            was expected, e.g. ``eval.max_scenes: expected int or null, got 'abc'``.
+            was expected, e.g. ``eval.max_scenes: expected int or null, got 'abc'``; a renamed key
+            (:data:`~inspatio_drive.config.schema.RENAMED_KEYS`) names the new one: ``data_root: renamed data.data_root``.
     """
 
     if not (CONFIG_DIR / f"{config_name}.yaml").is_file():
         raise FileNotFoundError(f"no config {config_name!r}: expected {CONFIG_DIR / (config_name + '.yaml')}")
+    renamed = RENAMED_KEYS.get(config_name, {})
+    for ov in overrides:
+        key = _override_key(ov)
+        if "=" in ov and key in renamed:
+            raise ConfigError(f"{key}: renamed {renamed[key]} (one spelling in every command)")
     try:
         cfg = _compose(config_name, overrides)
     except (HydraException, OmegaConfBaseException) as exc:

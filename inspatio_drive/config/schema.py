@@ -101,10 +101,7 @@ class PDMScoreConfig:
     candidates_interval_s: float | None = None
     candidates_resample: bool = False
     metric_cache: str | None = None
-    data_root: str | None = None
-    maps_root: str | None = None
-    split: str | None = None
-    token: str | None = None
+    data: Any = None
     output: str | None = "pdm_scores.json"
     backend: str = "inspatio"
     metric: str = "pdms"
@@ -162,7 +159,6 @@ class MetricCacheCommandConfig:
     """``inspatio-drive metric-cache`` (configs/metric_cache.yaml)."""
 
     data: Any = None
-    maps_root: str | None = "${data.maps_root}"
     map_version: str | None = None
     cache_path: str = "${oc.env:NAVSIM_EXP_ROOT,outputs}/metric_cache"
     force: bool = False
@@ -260,7 +256,7 @@ class RenderConfig:
 
     source: str = "synthetic"
     data: RenderDataSection = field(default_factory=RenderDataSection)
-    trajectory: str = "logged"
+    candidates: str | None = None
     candidates_interval_s: float | None = None
     candidates_resample: bool = False
     candidate: int = 0
@@ -316,8 +312,7 @@ class RenderFidelityConfig:
 class BuildVocabConfig:
     """``inspatio-drive build-vocab`` (configs/build_vocab.yaml)."""
 
-    data_root: str | None = "${oc.env:OPENSCENE_DATA_ROOT,null}"
-    split: str = "trainval"
+    data: Any = None
     output: str | None = None
     k: int = 64
     speed_edges: list[float] = field(default_factory=lambda: [1.0, 4.0, 8.0, 12.0])
@@ -667,9 +662,7 @@ class BenchPDMConfig:
 class BenchMetricCacheConfig:
     """``inspatio-drive bench-metric-cache`` (configs/bench_metric_cache.yaml)."""
 
-    data_root: str | None = None
-    maps_root: str | None = None
-    split: str | None = None
+    data: Any = None
     repeats: int = 5
     backend: str = "auto"
 
@@ -723,8 +716,7 @@ class BenchFCConfig:
 class BenchEvaluateConfig:
     """``inspatio-drive bench-evaluate`` (configs/bench_evaluate.yaml)."""
 
-    data_root: str | None = None
-    split: str = "sample"
+    data: Any = None
     n: int = 500
     workers: list[int] = field(default_factory=lambda: [1, 2])
     fault_test: bool = True
@@ -779,6 +771,22 @@ SCHEMAS: dict[str, type] = {
     "bench_world_model": BenchWorldModelConfig,
 }
 """Command config name (``configs/<name>.yaml``) → its schema, stored in the ConfigStore as ``<name>_schema``."""
+
+
+_DATA_RENAMES = {"data_root": "data.data_root", "split": "data.split", "maps_root": "data.maps_root"}
+
+RENAMED_KEYS: dict[str, dict[str, str]] = {
+    "pdm_score": {**_DATA_RENAMES, "token": "data.scene_token"},
+    "build_vocab": {"data_root": "data.data_root", "split": "data.split"},
+    "metric_cache": {"maps_root": "data.maps_root"},
+    "render": {"trajectory": "candidates", "data_root": "data.data_root", "split": "data.split",
+               "token": "data.scene_token"},
+    "bench_metric_cache": dict(_DATA_RENAMES),
+    "bench_evaluate": {"data_root": "data.data_root", "split": "data.split"},
+}
+"""Command config name → {old key: new key}: keys that were renamed so that every command spells the data root,
+split, maps root and scene token the same (the ``data`` node, :class:`inspatio_drive.data.DataConfig`);
+:func:`inspatio_drive.config.compose` refuses the old spelling with ``<old>: renamed <new>``."""
 
 
 def register() -> None:

@@ -473,7 +473,7 @@ def scene_loader_from_config(
         lenient, show_progress, index_cache_dir: override the node's values when given.
         timer: optional sensor I/O timer.
 
-    ``data.split`` naming a navsim split (``navtest``, ``navmini``, ``navhard_two_stage``; ``configs/data_splits``)
+    ``data.scene_token`` keeps that one scene (``scene_filter.tokens = [scene_token]``). ``data.split`` naming a navsim split (``navtest``, ``navmini``, ``navhard_two_stage``; ``configs/data_splits``)
     reads its ``data_split`` folder through its scene filter, merged with ``data.scene_filter``
     (:func:`~inspatio_drive.data.splits.merge_scene_filters`); ``data.scene_filter_yaml`` then overrides fields.
     With ``include_synthetic_scenes`` the synthetic scenes come from ``data.synthetic_scenes_path``
@@ -486,11 +486,15 @@ def scene_loader_from_config(
     cfg = DataConfig.from_node(data)
     logs, blobs, _ = resolve_data_paths(cfg)
     filter_cfg = dict(cfg.scene_filter or {})
-    named = navsim_split(str(cfg.split))
+    named = navsim_split(cfg.split_name())
     if named is not None:  # navsim's split file: its log names, tokens and windowing
         filter_cfg = merge_scene_filters(named, filter_cfg)
     if cfg.scene_filter_yaml:
         filter_cfg.update(asdict(SceneFilter.from_yaml(cfg.scene_filter_yaml)))
+    if cfg.scene_token not in (None, ""):  # one scene: kept only if the filter keeps it too
+        tokens = filter_cfg.get("tokens")
+        filter_cfg["tokens"] = [str(cfg.scene_token)] if tokens is None or str(cfg.scene_token) in map(
+            str, tokens) else []
     scene_filter = SceneFilter.from_mapping(filter_cfg)
     synthetic, synthetic_blobs = resolve_synthetic_paths(cfg) if scene_filter.include_synthetic_scenes else (None, None)
     spec = cfg.sensor_config if sensors is None else sensors

@@ -40,10 +40,14 @@ class DataConfig:
     Attributes:
         data_root: OpenScene / NAVSIM root holding ``navsim_logs/`` and ``sensor_blobs/``; null with
             ``split: sample`` = the bundled sandbox sample.
-        split: ``navsim_logs/<split>``, or a navsim split name (``navtest``, ``navmini``,
+        split: ``navsim_logs/<split>`` (null = the only folder under ``navsim_logs``; the bundled sample when
+            ``data_root`` is null too), or a navsim split name (``navtest``, ``navmini``,
             ``navhard_two_stage``: ``configs/data_splits/<name>.yaml``) = its ``data_split`` folder + its filter.
         sensor_split: ``sensor_blobs/<sensor_split>`` when it differs from ``split``.
-        maps_root: nuPlan maps root; null = ``<data_root>/maps``.
+        maps_root: nuPlan maps root; null = ``<data_root>/maps`` (:meth:`maps_dir`; ``configs/data/openscene.yaml``
+            defaults it to ``$NUPLAN_MAPS_ROOT``).
+        scene_token: one scene: the scene ``pdm-score`` scores and ``render`` renders; for the commands that run a
+            split (``evaluate``, ``closed-loop`` …) it keeps that scene only (``scene_filter.tokens = [scene_token]``).
         scene_filter: :class:`~inspatio_drive.data.filters.SceneFilter` fields.
         scene_filter_yaml: a navsim scene-filter YAML whose fields override ``scene_filter``.
         sensor_config: ``none`` | ``all`` | ``drivor`` | a mapping of :class:`SensorConfig` fields.
@@ -55,9 +59,10 @@ class DataConfig:
     """
 
     data_root: Optional[str] = None  # noqa: UP045 - OmegaConf structured configs need Optional
-    split: str = SAMPLE_SPLIT
+    split: Optional[str] = SAMPLE_SPLIT  # noqa: UP045
     sensor_split: Optional[str] = None  # noqa: UP045
     maps_root: Optional[str] = None  # noqa: UP045
+    scene_token: Optional[str] = None  # noqa: UP045
     scene_filter: dict[str, Any] = field(default_factory=dict)
     scene_filter_yaml: Optional[str] = None  # noqa: UP045
     sensor_config: Any = "none"
@@ -98,11 +103,39 @@ class DataConfig:
             ValueError: no data root for a split other than the bundled sample.
         """
         if self.data_root in (None, "", "null"):
-            if self.split != SAMPLE_SPLIT:
+            if self.split not in (None, SAMPLE_SPLIT):
                 raise ValueError(f"data.data_root is not set for split {self.split!r} (set $OPENSCENE_DATA_ROOT "
                                  "or pass data.data_root=...)")
             return sample_root()
         return Path(str(self.data_root)).expanduser()
+
+    def split_name(self) -> str:
+        """``split``, or when it is null the only folder under ``<data_root>/navsim_logs`` (``sample`` for the
+        bundled sample).
+
+        Raises:
+            FileNotFoundError: no ``navsim_logs`` folder under the data root.
+            ValueError: ``split`` is null and ``navsim_logs`` holds no or several folders.
+        """
+        if self.split not in (None, "", "null"):
+            return str(self.split)
+        if self.data_root in (None, "", "null"):
+            return SAMPLE_SPLIT
+        logs = self.root() / "navsim_logs"
+        if not logs.is_dir():
+            raise FileNotFoundError(f"data.data_root: {logs} not found (expected <data_root>/navsim_logs/<split>/*.pkl)")
+        splits = sorted(p.name for p in logs.iterdir() if p.is_dir())
+        if len(splits) != 1:
+            raise ValueError(f"data.split: not set and {logs} holds {len(splits)} split folders {splits}; "
+                             "choose one with data.split=<name>")
+        return splits[0]
+
+    def maps_dir(self) -> Path:
+        """The nuPlan maps root: ``maps_root``, or ``<data_root>/maps`` when it is null (the one rule of every
+        command; ``configs/data/openscene.yaml`` sets ``maps_root`` from ``$NUPLAN_MAPS_ROOT``)."""
+        if self.maps_root not in (None, "", "null"):
+            return Path(str(self.maps_root)).expanduser()
+        return self.root() / "maps"
 
 
 def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path, Path]:
@@ -115,7 +148,7 @@ def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path
     """
     cfg = DataConfig.from_node(data)
     root = cfg.root()
-    split = str(cfg.split)
+    split = cfg.split_name()
     named = navsim_split(split)
     folder = split if named is None else named.data_split
     logs, blobs = root / "navsim_logs" / folder, root / "sensor_blobs" / str(cfg.sensor_split or folder)
@@ -124,8 +157,7 @@ def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path
         raise FileNotFoundError(f"data: {logs} not found{via} (expected <data_root>/navsim_logs/<split>/*.pkl; "
                                 f"data.data_root={root}, data.split={split}; navsim split names: "
                                 f"{', '.join(available_splits())})")
-    maps = Path(str(cfg.maps_root or root / "maps")).expanduser()
-    return logs, blobs, maps
+    return logs, blobs, cfg.maps_dir()
 
 
 def resolve_synthetic_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path]:

@@ -39,4 +39,14 @@ def write_run_report(run_dir: str | Path, out_dir: str | Path | None = None, art
         scene_rows.setdefault(row["token"], {})[f"{label.lower()}_{row['variant']}"] = row.get("score")
     artefacts = Path(artefacts_dir) if artefacts_dir else run_dir / "artefacts"
     artefacts.mkdir(parents=True, exist_ok=True)
-    return build_report(artefacts, Path(out_dir) if out_dir else run_dir / "report", title, summary_rows, scene_rows)
+    invalid = _invalid_rows(run_dir)
+    return build_report(artefacts, Path(out_dir) if out_dir else run_dir / "report", title, summary_rows, scene_rows,
+                        invalid=invalid)
+
+
+def _invalid_rows(run_dir: Path) -> list[dict[str, object]]:
+    """The run's ``invalid.csv`` (``token, variants, error`` of the valid=False rows, written by evaluate) as rows."""
+    path = run_dir / "invalid.csv"
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")

@@ -15,8 +15,6 @@ valid, 8 sub-metrics, ``two_frame_extended_comfort``, ``score``, last row ``aver
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from inspatio_drive.evaluation.runner import RunStats, failed_rows, run_tasks
 from inspatio_drive.evaluation.summary import format_table, plot_summary, summarize
 from inspatio_drive.evaluation.task import EvaluateTask, bad_log_token, index_metric_caches
 from inspatio_drive.evaluation.workers import make_worker
+from inspatio_drive.threads import status_line
 
 RESULT_KEYS: tuple[tuple[str, ...], ...] = (
     ("data",), ("planner",), ("scorer",), ("eval", "variants"), ("eval", "sensors"), ("eval", "privileged"),
@@ -104,14 +103,8 @@ STATUS_AFTER_S = 1.0
 def _status(on: bool, message: str) -> Iterator[None]:
     """A status line on stderr (``evaluate: <message>``) for a phase that lasts longer than
     :data:`STATUS_AFTER_S`; a quick phase (or one that fails at once on a user error) prints nothing."""
-    timer = threading.Timer(STATUS_AFTER_S, lambda: print(f"evaluate: {message}", file=sys.stderr, flush=True))
-    timer.daemon = True
-    if on:
-        timer.start()
-    try:
+    with status_line(on, f"evaluate: {message}", STATUS_AFTER_S):  # the house's one status line (threads.py)
         yield
-    finally:
-        timer.cancel()
 
 
 def run_evaluation(cfg: Any) -> dict[str, Any]:

@@ -397,7 +397,7 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
                 if not (pool / pkl.name).exists():
                     shutil.copyfile(pkl, pool / pkl.name)
         v = cfg["vocabulary"]
-        build_vocab_from_config(compose("build_vocab", [f"data_root={data}", "split=vocab_pool", f"output={vocab}", f"k={int(v['k'])}",
+        build_vocab_from_config(compose("build_vocab", [f"data.data_root={data}", "data.split=vocab_pool", f"output={vocab}", f"k={int(v['k'])}",
                                f"frame_interval={int(v['frame_interval'])}", f"iters={int(v['iters'])}",
                                f"speed_edges=[{','.join(str(float(e)) for e in v['speed_edges'])}]"]))
     result["vocab"] = str(vocab)

@@ -131,6 +131,7 @@ def build_report(
     title: str = "inspatio-drive report",
     summary: Sequence[Mapping[str, Any]] = (),
     scene_rows: Mapping[str, Mapping[str, Any]] | None = None,
+    invalid: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """Build ``out_dir/index.html`` from the scene folders under ``artefacts_root``.
 
@@ -138,6 +139,10 @@ def build_report(
         summary: rows of the run's summary table (e.g. variant, scenes, mean PDMS and sub-scores).
         scene_rows: token → extra columns for the scene list (e.g. PDMS base / fc from the result CSV);
             scenes without artefacts are listed too, without a video panel.
+        invalid: rows that could not be evaluated (``valid=False``; e.g. ``token``, ``variants``, ``error`` of
+            the run's ``invalid.csv``), listed in their own table with the reason.
+
+    A column prints as integers when its values are integers (:func:`integer_columns`), else with three decimals.
     Returns:
         The path of ``index.html``.
     """
@@ -156,8 +161,13 @@ def build_report(
             for variant, score in scene.get("scores", {}).items():
                 extra.setdefault(f"pdms_{variant}", score)
         rows.append({"token": token, "has_artefacts": scene is not None, **extra})
-    payload = {"title": title, "scenes": scenes, "rows": rows, "summary": list(summary),
-               "panels": list(PANELS), "panel_titles": PANEL_TITLES}
+    invalid_list = [dict(r) for r in invalid]
+    payload = {"title": title, "scenes": scenes, "rows": rows, "summary": list(summary), "invalid": invalid_list,
+               "panels": list(PANELS), "panel_titles": PANEL_TITLES,
+               "int_columns": {"summary": integer_columns(summary), "rows": integer_columns(rows),
+                               "invalid": integer_columns(invalid_list),
+                               "candidate": integer_columns([_candidate_details(c) for s in scenes
+                                                             for c in s.get("candidates", [])])}}
     template = (Path(__file__).parent / "template.html").read_text()
     data = json.dumps(_finite(payload), default=_json_default, allow_nan=False).replace("</", "<\\/")
     page = template.replace("{{TITLE}}", html.escape(title)).replace("{{DATA}}", data)
@@ -165,6 +175,37 @@ def build_report(
     index = out_dir / "index.html"
     index.write_text(page)
     return index
+
+
+def integer_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys of ``rows`` whose values are all integers: of an integral type (``int``, ``numpy`` integers; not
+    ``bool``), or floats with an integral value (``6.0``). Missing / None / NaN values do not count; a key with no
+    number at all is not an integer column."""
+    seen: dict[str, bool] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value is None or isinstance(value, (str, bool, np.bool_)):
+                if isinstance(value, (str, bool, np.bool_)):
+                    seen[key] = False
+                continue
+            if isinstance(value, (int, np.integer)):
+                seen.setdefault(key, True)
+            elif isinstance(value, (float, np.floating)):
+                if np.isnan(value):
+                    continue
+                seen[key] = seen.get(key, True) and bool(np.isfinite(value)) and float(value).is_integer()
+            else:
+                seen[key] = False
+    return sorted(k for k, ok in seen.items() if ok)
+
+
+def _candidate_details(cand: Mapping[str, Any]) -> dict[str, Any]:
+    """The rows of the viewer's candidate table (label → value), as the template labels them."""
+    out: dict[str, Any] = {"candidate": cand.get("index"), "PDMS": cand.get("pdms")}
+    out.update(cand.get("subscores") or {})
+    out["FC probability"] = cand.get("fc_prob")
+    out.update({f"fc: {k}": v for k, v in (cand.get("fc_features") or {}).items()})
+    return out
 
 
 def _finite(value: Any) -> Any:

@@ -200,7 +200,7 @@ def test_samples_from_scenes_and_cli(tmp_path, monkeypatch):
 
     monkeypatch.setattr(vocabulary_module, "_load_scenes", lambda cfg: iter(scenes))
     out = tmp_path / "v.safetensors"
-    rc = build_vocab_main([f"data_root={tmp_path}", f"output={out}", "k=4", "iters=5", "speed_edges=[5.0]"])
+    rc = build_vocab_main([f"data.data_root={tmp_path}", f"output={out}", "k=4", "iters=5", "speed_edges=[5.0]"])
     assert rc == 0
     vocab = Vocabulary.load(out)
     assert vocab.trajectories.shape == (len(COMMANDS), 2, 4, 8, 3)
@@ -213,7 +213,7 @@ def test_build_vocab_cli_on_a_synthetic_split(tmp_path):
 
     write_synthetic_split(tmp_path / "root", num_logs=2, frames_per_log=30, split="mini", sensors=False)
     out = tmp_path / "vocab.safetensors"
-    overrides = [f"data_root={tmp_path / 'root'}", "split=mini", f"output={out}", "k=8", "iters=5"]
+    overrides = [f"data.data_root={tmp_path / 'root'}", "data.split=mini", f"output={out}", "k=8", "iters=5"]
     assert build_vocab_main(overrides) == 0
     vocab = Vocabulary.load(out)
     assert vocab.meta["num_samples"] == 2 * (30 - 4 - 8 + 1)  # every window of 4 history + 8 future frames

@@ -77,7 +77,7 @@ def test_cli_errors(scene_c, tmp_path, capsys):
     assert main([f"candidates={tmp_path / 'bad.json'}", f"metric_cache={tmp_path / 'cache'}"]) == 2
     assert "[K, 8, 3]" in capsys.readouterr().err
     good = GOLDEN / "scene_c" / "candidates.json"
-    assert main([f"candidates={good}", f"metric_cache={tmp_path / 'cache'}", "token=nope"]) == 2
+    assert main([f"candidates={good}", f"metric_cache={tmp_path / 'cache'}", "data.scene_token=nope"]) == 2
     assert "token" in capsys.readouterr().err
     assert main([f"candidates={good}"]) == 2
     assert "metric_cache" in capsys.readouterr().err
@@ -90,7 +90,7 @@ def test_cli_data_root_end_to_end(scene_dir, token, tmp_path):
     """Logs + GPKG map → metric cache (maps-cache builder) → scores equal navsim's golden numbers."""
     out = tmp_path / "o.json"
     cands = GOLDEN / scene_dir / "candidates.json"
-    assert main([f"candidates={cands}", f"data_root={GOLDEN}", f"token={token}", f"output={out}"]) == 0
+    assert main([f"candidates={cands}", f"data.data_root={GOLDEN}", f"data.scene_token={token}", f"output={out}"]) == 0
     doc = json.loads(out.read_text())
     gold = json.loads((GOLDEN / scene_dir / "results.json").read_text())["results"]
     assert doc["token"] == token
@@ -108,11 +108,11 @@ def test_cli_store_and_unknown_token(scene_c, tmp_path, capsys):
     cands = GOLDEN / "scene_c" / "candidates.json"
     out = tmp_path / "o.json"
     args = [f"candidates={cands}", f"metric_cache={tmp_path / 'store'}", f"output={out}"]
-    assert main([*args, f"token={scene_c.cache.token}"]) == 0
+    assert main([*args, f"data.scene_token={scene_c.cache.token}"]) == 0
     assert json.loads(out.read_text())["num_candidates"] == len(scene_c.candidate_names)
-    assert main([*args, "token=0000"]) == 2
+    assert main([*args, "data.scene_token=0000"]) == 2
     assert "no entry" in capsys.readouterr().err
-    assert main([f"candidates={cands}", f"data_root={GOLDEN}", "token=0000"]) == 2
+    assert main([f"candidates={cands}", f"data.data_root={GOLDEN}", "data.scene_token=0000"]) == 2
     assert "not found" in capsys.readouterr().err
 
 

@@ -51,7 +51,7 @@ def _check(doc: dict, results: dict, variant: str) -> None:
 
 def test_pdm_score_epdms_from_logs(data_root, files, tmp_path):
     out = tmp_path / "o.json"
-    base = ["metric=epdms", f"candidates={files['cands']}", f"data_root={data_root}", f"token={files['token']}"]
+    base = ["metric=epdms", f"candidates={files['cands']}", f"data.data_root={data_root}", f"data.scene_token={files['token']}"]
     assert main([*base, f"output={out}"]) == 0
     _check(json.loads(out.read_text()), files["results"], "no_previous_frame")
     assert main([*base, f"previous_candidates={files['prev']}", f"output={out}"]) == 0
@@ -63,21 +63,21 @@ def test_pdm_score_epdms_from_logs(data_root, files, tmp_path):
 def test_metric_cache_epdms_store_then_pdm_score(data_root, files, tmp_path, capsys):
     cache = tmp_path / "cache"
     common = [f"data.data_root={data_root}", "data.split=golden_d", "data.show_progress=false",
-              "data.scene_filter.frame_interval=1", f"maps_root={data_root / 'maps'}", "progress=false"]
+              "data.scene_filter.frame_interval=1", f"data.maps_root={data_root / 'maps'}", "progress=false"]
     assert metric_cache_main([*common, "metric=epdms", f"cache_path={cache}"]) == 0
     out = tmp_path / "o.json"
-    args = ["metric=epdms", f"candidates={files['cands']}", f"metric_cache={cache}", f"token={files['token']}"]
+    args = ["metric=epdms", f"candidates={files['cands']}", f"metric_cache={cache}", f"data.scene_token={files['token']}"]
     assert main([*args, f"previous_candidates={files['prev']}", f"output={out}"]) == 0
     _check(json.loads(out.read_text()), files["results"], "prev_plan_human_gt")
     capsys.readouterr()
     # the other metric is refused with one line, never misread
-    assert main([f"candidates={files['cands']}", f"metric_cache={cache}", f"token={files['token']}", "output=-"]) == 2
+    assert main([f"candidates={files['cands']}", f"metric_cache={cache}", f"data.scene_token={files['token']}", "output=-"]) == 2
     assert "holds NAVSIM v2 (EPDMS) caches, metric=pdms" in capsys.readouterr().err
     assert metric_cache_main([*common, f"cache_path={cache}"]) == 2
     assert "holds NAVSIM v2 (EPDMS) caches" in capsys.readouterr().err
     assert main([*args, "traffic=reactive", "output=-"]) == 2
-    assert "give maps_root=" in capsys.readouterr().err
-    assert main([*args, "traffic=reactive", f"maps_root={data_root / 'maps'}", f"output={out}"]) == 0
+    assert "give data.maps_root=" in capsys.readouterr().err
+    assert main([*args, "traffic=reactive", f"data.maps_root={data_root / 'maps'}", f"output={out}"]) == 0
     doc = json.loads(out.read_text())
     assert doc["traffic"] == "reactive"
     for row in doc["candidates"]:
@@ -90,7 +90,7 @@ def test_metric_cache_epdms_store_then_pdm_score(data_root, files, tmp_path, cap
 def test_first_scene_of_a_log_has_no_previous_frame(data_root, files, capsys):
     prev_token = "f5f19aa8daa49bb1"  # scene D's earlier scene: the first of its log (frame_interval 1)
     args = ["metric=epdms", f"candidates={files['cands']}", f"previous_candidates={files['prev']}",
-            f"data_root={data_root}", f"token={prev_token}", "output=-"]
+            f"data.data_root={data_root}", f"data.scene_token={prev_token}", "output=-"]
     assert main(args) == 2
     assert "first of its log, it has no previous frame" in capsys.readouterr().err
 

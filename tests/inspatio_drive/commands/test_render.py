@@ -101,7 +101,7 @@ def test_cli_writes_condition_for_a_candidates_file(tmp_path, capsys):
     rc = main(
         [
             f"output_dir={out}",
-            f"trajectory={tmp_path / 'cands.npy'}",
+            f"candidates={tmp_path / 'cands.npy'}",
             "candidate=1",
             "data.synthetic_step=0.4",
             "data.history_image_size=[96,54]",
@@ -121,7 +121,7 @@ def test_cli_writes_condition_for_a_candidates_file(tmp_path, capsys):
     rc = main(
         [
             f"output_dir={out}",
-            f"trajectory={tmp_path / 'cands.npy'}",
+            f"candidates={tmp_path / 'cands.npy'}",
             "candidate=5",
             "data.synthetic_step=0.4",
             "data.history_image_size=[96,54]",

@@ -42,7 +42,7 @@ def test_render_reads_pdm_score_candidate_files(tmp_path, monkeypatch):
     path = tmp_path / "cands.json"
     path.write_text(json.dumps({"trajectories": cands, "names": ["slow", "mid", "fast"]}))
     out = tmp_path / "r"
-    assert main(["render", *SMALL, f"trajectory={path}", "candidate=2", f"output_dir={out}"]) == 0
+    assert main(["render", *SMALL, f"candidates={path}", "candidate=2", f"output_dir={out}"]) == 0
     meta = json.loads((out / "condition.json").read_text())
     assert meta["candidate"] == 2
     grid = np.asarray(Image.open(out / "grid.png").convert("RGB"))

@@ -48,7 +48,7 @@ def test_evaluate_reads_the_metric_cache_command_store(tmp_path, monkeypatch):
     from inspatio_drive.commands.metric_cache import main as metric_cache_main
 
     assert metric_cache_main([f"data.data_root={GOLDEN}", "data.split=golden_a", "data.show_progress=false",
-                              f"maps_root={GOLDEN / 'maps'}", f"cache_path={tmp_path / 'cache'}",
+                              f"data.maps_root={GOLDEN / 'maps'}", f"cache_path={tmp_path / 'cache'}",
                               "progress=false"]) == 0
     _no_building(monkeypatch)
     rows = _evaluate(tmp_path / "run", tmp_path / "cache")

@@ -191,3 +191,51 @@ def test_run_report_cli(tmp_path, capsys):
     data = json.loads(index.read_text().split('id="report-data">')[1].split("</script>")[0])
     assert data["rows"][0]["pdms_fc"] == 0.9 and {r["variant"] for r in data["summary"]} == {"base", "fc"}
     assert main(["report", f"run_dir={tmp_path / 'nothing'}"]) == 2
+
+
+def test_integer_columns_are_decided_by_the_values():
+    from inspatio_drive.viewer.report import integer_columns
+
+    rows = [{"episodes": 6.0, "k": np.int64(64), "PDMS": 0.5, "name": "a", "gap": None, "flag": True, "mixed": 1},
+            {"episodes": 12.0, "k": 32, "PDMS": 1.0, "name": "b", "gap": float("nan"), "flag": False, "mixed": 1.5}]
+    assert integer_columns(rows) == ["episodes", "k"]
+    assert integer_columns([{"all_missing": None}]) == []
+
+
+def test_report_prints_integers_by_value_and_lists_invalid_rows(tmp_path):
+    """A column of integral values (whatever its name) reads as integers, other numbers with three decimals; the
+    rows that could not be evaluated are listed with their reason."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = _chromium()
+    write_scene_artefacts(_scene("tok_a"), tmp_path / "art")
+    summary = [{"variant": "base", "episodes": 6.0, "PDMS": 0.5}]
+    rows = {"tok_a": {"num_proposals": 64.0, "pdms_base": 0.61}}
+    invalid = [{"token": "tok_bad", "variants": "base fc", "error": "LogFormatError: bad.pkl frame 3: gt_velocity_3d"}]
+    index = build_report(tmp_path / "art", tmp_path / "report", summary=summary, scene_rows=rows, invalid=invalid)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(index.as_uri())
+        page.wait_for_selector("#scene-list tr:nth-child(2)")
+        summary_cells = page.eval_on_selector_all("#summary tr:nth-child(2) td", "tds => tds.map(t => t.textContent)")
+        head = page.eval_on_selector_all("#scene-list tr:first-child th", "ths => ths.map(t => t.textContent)")
+        cells = page.eval_on_selector_all("#scene-list tr:nth-child(2) td", "tds => tds.map(t => t.textContent)")
+        shown = page.is_visible("#invalid-section")
+        invalid_text = page.inner_text("#invalid")
+        browser.close()
+    assert summary_cells == ["base", "6", "0.500"]
+    assert cells[head.index("num_proposals")] == "64" and cells[head.index("pdms_base")] == "0.610"
+    assert shown and "tok_bad" in invalid_text and "gt_velocity_3d" in invalid_text and "base fc" in invalid_text
+
+
+def test_run_report_lists_the_runs_invalid_rows(tmp_path):
+    from inspatio_drive.evaluation import ResultStore
+    from inspatio_drive.evaluation.report import write_run_report
+
+    store = ResultStore(tmp_path / "run")
+    store.append([{"token": "tok_a", "variant": "base", "valid": True, "score": 0.6},
+                  {"token": "tok_b", "variant": "base", "valid": False, "score": None, "error": "bad log"}])
+    (tmp_path / "run" / "invalid.csv").write_text("token,variants,error\ntok_b,base,bad log\n")
+    index = write_run_report(tmp_path / "run")
+    data = json.loads(index.read_text().split('id="report-data">')[1].split("</script>")[0])
+    assert data["invalid"] == [{"token": "tok_b", "variants": "base", "error": "bad log"}]

@@ -92,7 +92,7 @@ def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             f"data.data_root={GOLDEN}",
             "data.split=golden_c",
             "data.show_progress=false",
-            f"maps_root={GOLDEN / 'maps'}",
+            f"data.maps_root={GOLDEN / 'maps'}",
             f"cache_path={tmp_path / 'cache'}",
             "progress=false",
             f"bev.out_dir={tmp_path / 'bev'}",
@@ -104,13 +104,28 @@ def test_cli_builds_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "built 1" in capsys.readouterr().out
     assert MetricCacheStore.open(tmp_path / "cache", create=False).tokens == ["a9a7495188971479"]
     assert (tmp_path / "bev" / "bev_a9a7495188971479.png").is_file()
-    assert main([f"data.data_root={GOLDEN}", "maps_root=null"]) == 2
+    assert main([f"data.data_root={GOLDEN}", "maps_root=null"]) == 2  # the old spelling: renamed data.maps_root
+    assert "maps_root: renamed data.maps_root" in capsys.readouterr().err
+    assert main([f"data.data_root={GOLDEN}", "data.maps_root=/nonexistent/maps"]) == 2
+    assert "data.maps_root: /nonexistent/maps is not a folder" in capsys.readouterr().err
+
+
+def test_cli_maps_root_defaults_to_data_root_maps(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No maps root anywhere (no data.maps_root, no $NUPLAN_MAPS_ROOT): <data_root>/maps, as in every command."""
+    from inspatio_drive.commands.metric_cache import main
+
+    monkeypatch.delenv("NUPLAN_MAPS_ROOT", raising=False)
+    args = [f"data.data_root={GOLDEN}", "data.split=golden_c", "data.show_progress=false", "progress=false",
+            f"cache_path={tmp_path / 'cache'}"]
+    assert main(args) == 0
+    assert MetricCacheStore.open(tmp_path / "cache", create=False).tokens == ["a9a7495188971479"]
 
 
 def test_bench_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
     from inspatio_drive.commands.bench_metric_cache import main
 
-    assert main(["repeats=1", "split=golden_c"]) == 0
+    assert main(["repeats=1", "data.split=golden_c"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["scenes"] == 1 and report["median_ms_per_scene"] > 0
     assert set(report["stage_cpu_ms"]) >= {"pdm_closed_proposals", "pdm_closed_simulation", "observation"}
