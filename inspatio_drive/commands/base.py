@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig
@@ -82,6 +84,31 @@ def user_error_types(extra: Sequence[type[BaseException]] = ()) -> tuple[type[Ba
     return (*out, *extra)
 
 
+_ROOT = Path(__file__).resolve().parents[2]
+OWN_CODE = tuple(str(_ROOT / name) + os.sep for name in ("inspatio_drive", "planners", "scorers"))
+"""Folders of this project's own packages: a plain ``ValueError`` is a user error only when raised there."""
+
+
+def is_user_error(exc: BaseException, extra: Sequence[type[BaseException]] = ()) -> bool:
+    """Whether ``exc`` is a user error (one line, exit 2) rather than a bug (traceback).
+
+    Its type must be in :data:`USER_ERRORS` (or ``extra``). A *plain* ``ValueError`` (not one of the documented
+    subclasses such as :class:`~inspatio_drive.contracts.errors.InputFormatError`) counts only when this project
+    raised it on purpose, i.e. its innermost traceback frame is in the project's own code: a ``ValueError`` from
+    inside numpy, pandas, shapely, torch … is a bug and keeps its traceback.
+    """
+    if not isinstance(exc, user_error_types(extra)):
+        return False
+    if type(exc) is not ValueError or ValueError in extra:
+        return True
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(OWN_CODE)
+
+
 def user_error_message(exc: BaseException) -> str:
     """One line for a user error: what, where, what was expected (the exception's own text, lines joined)."""
     if isinstance(exc, ConfigError):
@@ -127,7 +154,7 @@ def handles_user_errors(command: str, extra: Sequence[type[BaseException]] = ())
             try:
                 return main(*args, **kwargs)
             except Exception as exc:
-                if isinstance(exc, user_error_types(extra)):
+                if is_user_error(exc, extra):
                     return report_user_error(command, exc)
                 raise
 
@@ -165,7 +192,7 @@ def compose_and_run(
     try:
         return run(cfg)
     except Exception as exc:
-        if isinstance(exc, user_error_types(errors)):
+        if is_user_error(exc, errors):
             report_user_error(command, exc)
             return None
         raise

@@ -59,6 +59,8 @@ def main(overrides: list[str]) -> int:
     rng = np.random.default_rng(0)
     ai = _agent_input(rng, int(cfg.lidar_points))
     w, h = (int(v) for v in cfg.image_size)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"image_size: expected [width, height] > 0 pixels, got {list(cfg.image_size)}")
     res: dict[str, object] = {"config": OmegaConf.to_container(cfg), "torch_threads": torch.get_num_threads()}
 
     fan = ConstantVelocityPlanner(

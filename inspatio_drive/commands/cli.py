@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(getattr(module, cmd.function)(overrides) or 0)
     except Exception as exc:  # a user error that the command let through: one line; anything else is a bug
         # a command module may name further user-error types of its own (``USER_ERRORS = (KeyError,)``)
-        if isinstance(exc, base.user_error_types(getattr(module, "USER_ERRORS", ()))):
+        if base.is_user_error(exc, getattr(module, "USER_ERRORS", ())):
             return int(base.report_user_error(name, exc))
         raise
     finally:

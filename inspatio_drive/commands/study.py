@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-from inspatio_drive.commands.base import compose_command, report_user_error, user_error_types
+from inspatio_drive.commands.base import compose_command, is_user_error, report_user_error
 from inspatio_drive.evaluation.study import run_study
 
 
@@ -20,7 +20,9 @@ def main(overrides: Sequence[str]) -> int:
     assert isinstance(plain, dict)
     try:
         result = run_study(plain)
-    except (*user_error_types(), KeyError) as exc:  # KeyError: an unknown sandbox scenario
+    except Exception as exc:
+        if not is_user_error(exc, (KeyError,)):  # KeyError: an unknown sandbox scenario
+            raise
         return report_user_error("study", exc)
     if "markdown" in result:
         print(result["markdown"])

@@ -39,7 +39,7 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "bench-pdm": (["scenes=[/nonexistent/scene]"], "/nonexistent/scene"),
     "bench-metric-cache": (["data.data_root=/nonexistent"], "/nonexistent"),
     "bench-sandbox": (["scenario=no_such_scenario"], "no_such_scenario"),
-    "bench-planners": (["image_size=[0,0]", "drivor=false", "repeats=1"], "must be > 0"),
+    "bench-planners": (["image_size=[0,0]", "drivor=false", "repeats=1"], "image_size: expected [width, height] > 0"),
     "bench-fc": (["num_candidates=0"], "num_candidates: expected an integer >= 1, got 0"),
     "bench-evaluate": (["data.data_root=/nonexistent", "n=2", "workers=[1]", "work_dir={tmp}/be"], "/nonexistent"),
     "bench-world-model": (["pipeline=no_such_pipeline"], "no_such_pipeline"),
