@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -26,5 +27,6 @@ def main(overrides: Sequence[str]) -> int:
         return report_user_error("study", exc)
     if "markdown" in result:
         print(result["markdown"])
-        print(f"\nstudy: {result['output_dir']}/study.md, study.json, {result['plot']}")
+        name = Path(result["plot"]).stem  # study (metric=pdms) or study_epdms
+        print(f"\nstudy: {result['output_dir']}/{name}.md, {name}.json, {result['plot']}")
     return 0

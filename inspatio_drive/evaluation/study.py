@@ -17,6 +17,12 @@ Steps (``configs/study.yaml``; each resumable — finished outputs are kept — 
 6. ``report``   — :func:`study_table` over the test rows: PDMS and every sub-score per method, mean over seeds
    with a (seed, scene) bootstrap CI, FC time per scene, share of the base → oracle@K gap closed → ``study.md``,
    ``study.json``, ``study.png``; optionally into a README block and the package assets.
+
+``metric=epdms`` (with ``traffic=`` / ``epdms.human_filter=``, ``evaluate``'s knobs) scores the test step with
+NAVSIM v2.2 one-stage EPDMS (runs under ``test_epdms/s<seed>``) and reports EPDMS and the v2 sub-scores
+(``study_epdms.md`` / ``.json`` / ``.png``). The features / train steps stay on v1.1: the FC label is NC·DAC, whose
+rules v1.1 and v2 share under log replay, and ``w_fc`` is chosen on validation v1.1 PDMS (FC trained on the v2
+sub-scores is issue #21). So a PDMS and an EPDMS study share one ``output_dir`` (sandbox, vocabulary, heads).
 """
 
 from __future__ import annotations
@@ -38,11 +44,12 @@ from inspatio_drive.config import compose
 from inspatio_drive.contracts import METRIC_LABELS
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.writers import write_jpeg, write_log
-from inspatio_drive.evaluation.epdms import check_metric
+from inspatio_drive.evaluation.epdms import EPDMS_SHORT, METRIC_LABEL, check_metric, with_one_stage
 from inspatio_drive.evaluation.fc_data import collect_fc_dataset
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.run import run_evaluation
 from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
+from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
 from inspatio_drive.sandbox.gpkg import write_maps_root
 from inspatio_drive.sandbox.oracle import WORLD_FILE, LidarModel, Oracle, RenderConfig, save_world_spec
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
@@ -54,6 +61,10 @@ STEPS = ("sandbox", "vocab", "features", "train", "test", "report")
 METHODS: tuple[tuple[str, str], ...] = (("base", "base"), ("fc", "base+FC"), ("fc_only", "FC alone"),
                                         ("oracle", "oracle@K"))
 METRICS: tuple[tuple[str, str], ...] = METRIC_LABELS
+EPDMS_METRICS: tuple[tuple[str, str], ...] = (("score", EPDMS_SHORT["score"]),
+                                              *((c, EPDMS_SHORT[c]) for c in (*SUBMETRICS, EC_COLUMN)))
+"""(v2 column, short label) of a ``metric=epdms`` study table: EPDMS (one-stage ``score``) first, then navsim v2's
+8 sub-metrics and EC (dropped from the table when a counted scene has no previous frame, see :func:`study_table`)."""
 README_BEGIN, README_END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
@@ -145,8 +156,9 @@ def write_study_split(
 
 # -- evaluation helpers ----------------------------------------------------------------------------------------
 def evaluate_overrides(cfg: Mapping[str, Any], split: str, out: Path, *, head: str | None, weight: float,
-                       variants: Sequence[str], dump_dir: Path | None) -> list[str]:
-    """The ``inspatio-drive evaluate`` overrides of one study evaluation (vocabulary planner + honest rules)."""
+                       variants: Sequence[str], dump_dir: Path | None, metric: Sequence[str] = ()) -> list[str]:
+    """The ``inspatio-drive evaluate`` overrides of one study evaluation (vocabulary planner + honest rules);
+    ``metric``: the metric overrides (:func:`metric_overrides`), before the user's ``evaluate_overrides``."""
     root = Path(cfg["output_dir"]) / "data"
     ov = [
         f"data.data_root={root}", f"data.split={split}", "data.scene_filter.has_route=false",
@@ -159,7 +171,34 @@ def evaluate_overrides(cfg: Mapping[str, Any], split: str, out: Path, *, head: s
         f"eval.dump_dir={'null' if dump_dir is None else dump_dir}", "eval.artefacts=0", "eval.report=false",
         f"eval.progress={str(bool(cfg.get('progress', True))).lower()}",
     ]
-    return ov + [str(o) for o in cfg.get("evaluate_overrides") or []]
+    return ov + list(metric) + [str(o) for o in cfg.get("evaluate_overrides") or []]
+
+
+def study_metric(cfg: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``(metric, traffic, human_filter)`` of a study config, checked (one-line ``ValueError``) before any work."""
+    metric, traffic = str(cfg.get("metric") or "pdms"), str(cfg.get("traffic") or "log_replay")
+    human_filter = str((cfg.get("epdms") or {}).get("human_filter") or "v2.2")
+    check_metric(metric, traffic, human_filter)
+    return metric, traffic, human_filter
+
+
+def metric_overrides(metric: str, traffic: str, human_filter: str) -> list[str]:
+    """The ``evaluate`` overrides of the test step: none for ``pdms`` (evaluate's default), the three knobs for
+    ``epdms``."""
+    if metric == "pdms":
+        return []
+    return [f"metric={metric}", f"traffic={traffic}", f"epdms.human_filter={human_filter}"]
+
+
+def epdms_note(traffic: str, human_filter: str) -> str:
+    """The line a ``metric=epdms`` study table carries: what was scored with which metric."""
+    reactive = (" With traffic=reactive, v2's NC is against IDM agents re-simulated around the ego, which the "
+                "v1.1 targets did not see." if traffic == "reactive" else "")
+    return (f"Metric: NAVSIM v2.2 one-stage EPDMS ({METRIC_LABEL['epdms']}, traffic={traffic}, "
+            f"human_filter={human_filter}) for every test selection (base, base+FC, FC alone, oracle@K ranked by "
+            "the frame's EPDMS without EC). The FC head is trained on NAVSIM v1.1 targets (features step scored "
+            "with metric=pdms: the FC label is NC·DAC, whose rules v1.1 and v2 share under log replay) and w_fc "
+            "is chosen on validation v1.1 PDMS; FC trained against the v2 sub-scores is issue #21." + reactive)
 
 
 def _evaluate(overrides: list[str]) -> dict[str, Any]:
@@ -181,6 +220,9 @@ class StudyTable:
         subscores_not_lowered: metric → base+FC mean ≥ base mean.
         target_met: gap closed ≥ 30 % and no sub-score mean lowered.
         w_fc: chosen on validation, per seed.
+        metrics: (column, label) of the table: :data:`METRICS` (v1.1 PDMS) or :data:`EPDMS_METRICS` (less EC
+            when it was dropped), aggregate first.
+        notes: extra lines under the table (the metric, a dropped EC column).
     """
 
     rows: list[dict[str, Any]]
@@ -191,12 +233,21 @@ class StudyTable:
     scenes_per_seed: dict[int, int]
     w_fc: dict[int, float]
     ci: float
+    metrics: tuple[tuple[str, str], ...] = METRICS
+    notes: tuple[str, ...] = ()
 
 
 def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float], *, n_boot: int = 2000,
-                ci: float = 0.95, seed: int = 0) -> StudyTable:
+                ci: float = 0.95, seed: int = 0, metrics: Sequence[tuple[str, str]] = METRICS,
+                notes: Sequence[str] = ()) -> StudyTable:
     """Aggregate the test rows of every seed (``evaluate`` result frames: token, variant, valid, mode,
     sub-scores, timings ``propose_s``, ``fc_s``, ``pdm_s``)
+
+    ``metrics``: the (column, label) pairs tabulated, the aggregate (``score``) first — :data:`METRICS` for
+    ``metric=pdms`` rows, :data:`EPDMS_METRICS` for ``metric=epdms`` rows. EC
+    (``two_frame_extended_comfort``) is dropped, with a note, when a counted row has none (no scene 0.5 s
+    earlier in its log; its one-stage score then has no EC term) — a mean over some scenes only would not
+    be comparable across methods.
 
     Only scenes valid in every variant count. A statistic is the mean over seeds of the per-seed scene mean;
     its CI comes from a hierarchical bootstrap (seeds with replacement, then scenes within each drawn seed),
@@ -206,7 +257,7 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
         ValueError: a seed without a scene valid in all four variants.
     """
     rng = np.random.default_rng(seed)
-    keys = [k for k, _ in METRICS]
+    keys = [k for k, _ in metrics]
     values: dict[int, dict[str, np.ndarray]] = {}  # seed → variant → [M, len(keys)]
     modes: dict[str, set[str]] = {v: set() for v, _ in METHODS}
     fc_time: list[float] = []
@@ -231,6 +282,20 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
                 tot = part[cols].astype(np.float64).sum(axis=1).to_numpy()
                 sel_time[v] += [float(x) for x in tot if np.isfinite(x)]
     seeds = sorted(values)
+    notes = list(notes)
+    if EC_COLUMN in keys:
+        i = keys.index(EC_COLUMN)
+        counted = sum(len(values[s]["base"]) for s in seeds)
+        n_nan = sum(int((~np.isfinite(np.stack([values[s][v][:, i] for v, _ in METHODS]))).any(axis=0).sum())
+                    for s in seeds)
+        if n_nan:
+            keys.pop(i)
+            metrics = [m for m in metrics if m[0] != EC_COLUMN]
+            for s in seeds:
+                for v, _ in METHODS:
+                    values[s][v] = np.delete(values[s][v], i, axis=1)
+            notes.append(f"EC not tabulated: {n_nan} of {counted} counted scenes have no scene 0.5 s earlier in "
+                         "their log (their one-stage EPDMS drops the EC weight: (5·EP + 5·TTC + 2·LK + 2·HC) / 14).")
     alpha = (1 - ci) / 2
     draws: dict[str, np.ndarray] = {v: np.empty((n_boot, len(keys))) for v, _ in METHODS}
     for b in range(n_boot):
@@ -260,12 +325,13 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
     g = gap("fc")
     return StudyTable(rows, g, gap("fc_only"), not_lowered,
                       bool(np.isfinite(g[0]) and g[0] >= 0.3 and all(not_lowered.values())),
-                      {s: len(values[s]["base"]) for s in seeds}, {int(s): float(w_fc[s]) for s in seeds}, ci)
+                      {s: len(values[s]["base"]) for s in seeds}, {int(s): float(w_fc[s]) for s in seeds}, ci,
+                      tuple(metrics), tuple(notes))
 
 
 def table_markdown(t: StudyTable) -> str:
     """Markdown table (values ×100, ``mean [lo, hi]``) and the summary lines."""
-    label = dict(METRICS)
+    label = dict(t.metrics)
     head = ["method", "inputs", *label.values(), "FC time / scene", "selection time / scene"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t.rows:
@@ -279,10 +345,10 @@ def table_markdown(t: StudyTable) -> str:
     lines += ["",
               f"Scenes per seed (valid in every variant): {t.scenes_per_seed}; w_fc chosen on validation per seed: "
               f"{t.w_fc}. Values ×100, mean over seeds [{pct} % bootstrap CI, seeds then scenes resampled].",
-              f"Share of the base → oracle@K PDMS gap closed: base+FC {fmt(*(x * 100 for x in t.gap_closed))}, "
+              f"Share of the base → oracle@K {label['score']} gap closed: base+FC {fmt(*(x * 100 for x in t.gap_closed))}, "
               f"FC alone {fmt(*(x * 100 for x in t.gap_closed_fc_alone))}. Target (≥ 30 % and no sub-score mean "
               f"lowered): {'met' if t.target_met else 'not met'}" + (f" (lowered: {', '.join(lowered)})" if lowered else "")
-              + "."]
+              + ".", *t.notes]
     return "\n".join(lines)
 
 
@@ -293,7 +359,7 @@ def plot_table(t: StudyTable, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # lazy: plotting only; the Agg backend is chosen first
 
-    keys = [k for k, _ in METRICS]
+    keys = [k for k, _ in t.metrics]
     x = np.arange(len(keys))
     width = 0.8 / len(t.rows)
     fig, ax = plt.subplots(figsize=(7.5, 3.4), dpi=90)
@@ -302,12 +368,13 @@ def plot_table(t: StudyTable, path: Path) -> Path:
         err = np.stack([m - np.array([r[k][1] for k in keys]) * 100, np.array([r[k][2] for k in keys]) * 100 - m])
         ax.bar(x + (i - (len(t.rows) - 1) / 2) * width, m, width, yerr=np.clip(err, 0, None), capsize=2,
                label=f"{r['method']} ({r['inputs']})")
-    ax.set_xticks(x, [dict(METRICS)[k] for k in keys])
+    ax.set_xticks(x, [dict(t.metrics)[k] for k in keys])
     ax.set_ylabel("score ×100 (test mean)")
     lo = min(r[k][1] for r in t.rows for k in keys) * 100
     ax.set_ylim(max(0.0, lo - 5), 101)
     n = sum(t.scenes_per_seed.values())
-    ax.set_title(f"FC study: {n} test scenes over {len(t.scenes_per_seed)} seeds")
+    what = "" if t.metrics[0][1] == "PDMS" else f" ({t.metrics[0][1]})"
+    ax.set_title(f"FC study{what}: {n} test scenes over {len(t.scenes_per_seed)} seeds")
     ax.legend(ncol=2, fontsize=7, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +387,8 @@ def table_json(t: StudyTable) -> dict[str, Any]:
     return {"rows": t.rows, "gap_closed": t.gap_closed, "gap_closed_fc_alone": t.gap_closed_fc_alone,
             "subscores_not_lowered": t.subscores_not_lowered, "target_met": t.target_met,
             "scenes_per_seed": {str(k): v for k, v in t.scenes_per_seed.items()},
-            "w_fc": {str(k): v for k, v in t.w_fc.items()}, "ci": t.ci}
+            "w_fc": {str(k): v for k, v in t.w_fc.items()}, "ci": t.ci,
+            **({} if t.metrics == METRICS else {"metrics": [list(m) for m in t.metrics], "notes": list(t.notes)})}
 
 
 def replace_readme_block(path: Path, text: str) -> None:
@@ -345,22 +413,9 @@ def study_scenarios(scenarios: Sequence[str] | str | None) -> list[str]:
     return names
 
 
-def check_study_metric(cfg: Mapping[str, Any]) -> None:
-    """The study is a NAVSIM v1.1 PDMS study: ``metric=epdms`` is refused with one line naming what is missing
-    (the knobs are accepted for one spelling with ``evaluate`` / ``closed-loop``)."""
-    metric, traffic = str(cfg.get("metric") or "pdms"), str(cfg.get("traffic") or "log_replay")
-    check_metric(metric, traffic, str((cfg.get("epdms") or {}).get("human_filter") or "v2.2"))
-    if metric != "pdms":
-        raise ValueError(
-            "study: metric=epdms is not supported yet: the FC dataset of train-fc (scorers.dataset) holds v1.1 PDM sub-score targets "
-            "(NC DAC DDC TTC EP C), the v1_comfort selection and the study table are v1.1; run evaluate metric=epdms "
-            "on the study's test splits instead"
-        )
-
-
 def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Run the steps of a composed ``configs/study.yaml`` (plain dict); returns paths and the table."""
-    check_study_metric(cfg)  # before any work
+    metric, traffic, human_filter = study_metric(cfg)  # before any work
     out = Path(cfg["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     steps = list(cfg["steps"])
@@ -430,30 +485,41 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{metrics}: no w_fc chosen on validation")
         return float(w)
 
+    # the test runs and the report of each metric are apart, so a PDMS and an EPDMS study share the rest
+    test_dir, name = (out / "test", "study") if metric == "pdms" else (out / "test_epdms", "study_epdms")
     if "test" in steps:
         for s in seeds:
-            _evaluate(evaluate_overrides(cfg, f"test_s{s}", out / "test" / f"s{s}",
+            _evaluate(evaluate_overrides(cfg, f"test_s{s}", test_dir / f"s{s}",
                                          head=str(heads[s] / "fc_head.safetensors"), weight=w_fc(s),
                                          variants=[v for v, _ in METHODS],
-                                         dump_dir=out / "test" / f"s{s}" / "dump" if cfg.get("dump_test") else None))
+                                         dump_dir=test_dir / f"s{s}" / "dump" if cfg.get("dump_test") else None,
+                                         metric=metric_overrides(metric, traffic, human_filter)))
 
     if "report" in steps:
 
         rep = cfg["report"]
-        frames = {s: ResultStore(out / "test" / f"s{s}").dataframe() for s in seeds}
-        table = study_table(frames, {s: w_fc(s) for s in seeds}, n_boot=int(rep["n_boot"]), ci=float(rep["ci"]))
+        frames = {s: ResultStore(test_dir / f"s{s}").dataframe() for s in seeds}
+        if metric == "epdms":
+            frames = {s: with_one_stage(df) for s, df in frames.items()}  # the journal's EC and one-stage score
+            table = study_table(frames, {s: w_fc(s) for s in seeds}, n_boot=int(rep["n_boot"]), ci=float(rep["ci"]),
+                                metrics=EPDMS_METRICS, notes=[epdms_note(traffic, human_filter)])
+        else:
+            table = study_table(frames, {s: w_fc(s) for s in seeds}, n_boot=int(rep["n_boot"]), ci=float(rep["ci"]))
         md = table_markdown(table)
         zs = rep.get("weight_rules")
-        if zs and all((out / "test" / f"s{s}" / "dump").is_dir() for s in seeds):
+        if zs and metric == "epdms":
+            md += ("\n\nThe offline table of the validation rules for `w_fc` (`report.weight_rules`) tabulates v1.1 "
+                   "PDM sub-scores: not produced with metric=epdms.")
+        elif zs and all((out / "test" / f"s{s}" / "dump").is_dir() for s in seeds):
 
             md += ("\n\nThe validation rule for `w_fc` (`fusion.z`), re-selecting the dumped test candidates offline "
                    "(weights chosen on val only; ×100, mean over seeds):\n\n"
                    + weight_rule_markdown(weight_rule_table(out, seeds, [float(z) for z in zs])))
-        (out / "study.md").write_text(md + "\n")
-        (out / "study.json").write_text(json.dumps(table_json(table), indent=1))
-        result["plot"] = str(plot_table(table, out / "study.png"))
+        (out / f"{name}.md").write_text(md + "\n")
+        (out / f"{name}.json").write_text(json.dumps(table_json(table), indent=1))
+        result["plot"] = str(plot_table(table, out / f"{name}.png"))
         if rep.get("plot"):
-            shutil.copyfile(out / "study.png", Path(rep["plot"]))
+            shutil.copyfile(out / f"{name}.png", Path(rep["plot"]))
         if rep.get("readme"):
             replace_readme_block(Path(rep["readme"]), md)
         if rep.get("assets_dir"):

@@ -192,13 +192,6 @@ def test_failed_scenes_are_invalid_epdms_rows(data_root, tmp_path):
     assert pd.read_csv(out / "base.csv", index_col=0).iloc[0]["metric"] == "navsim_v2.2_epdms"
 
 
-def test_study_refuses_epdms(tmp_path, capsys):
-    assert main(["study", f"output_dir={tmp_path}", "metric=epdms"]) == 2
-    err = capsys.readouterr().err
-    assert "metric=epdms is not supported yet" in err and "v1.1 PDM sub-score targets" in err
-    assert not any(tmp_path.iterdir())  # refused before any work
-
-
 def test_run_folders_from_before_the_metric_knob_resume(tmp_path):
     """A config.yaml written before ``metric`` / ``traffic`` / ``epdms`` existed is a v1.1 log-replay run: resumed
     with metric=pdms, refused with metric=epdms."""

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from inspatio_drive.config import compose
+from inspatio_drive.evaluation.epdms import ONE_STAGE_COLUMNS
 from inspatio_drive.evaluation.study import (
+    EPDMS_METRICS,
     METRICS,
     replace_readme_block,
     split_plan,
@@ -43,14 +45,15 @@ def test_split_plan_rejects_overlap() -> None:
         split_plan(_cfg(["test.n=20000"]))  # test_s0 runs into test_s1
 
 
-def _rows(seed: int, scores: dict[str, list[float]], fc_s: float = 0.5) -> pd.DataFrame:
+def _rows(seed: int, scores: dict[str, list[float]], fc_s: float = 0.5,
+          metrics: tuple[tuple[str, str], ...] = METRICS) -> pd.DataFrame:
     rows = []
     for variant, vals in scores.items():
         for i, v in enumerate(vals):
             row = {"token": f"s{seed}-{i}", "variant": variant, "valid": True, "fc_s": fc_s, "propose_s": 0.25,
                    "pdm_s": 0.125,
                    "mode": "privileged" if variant == "oracle" else "honest"}
-            row.update({k: v for k, _ in METRICS})
+            row.update({k: v for k, _ in metrics})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -171,8 +174,71 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (out / "heads" / "s0" / "fc_head.safetensors").stat().st_mtime_ns == stamp
     assert len(pd.read_parquet(out / "test" / "s0" / "results.parquet")) == 8
 
+    # metric=epdms on the same heads: the test step scores with NAVSIM v2.2 one-stage EPDMS (test_epdms/),
+    # the report is study_epdms.*; the PDMS study beside it is untouched
+    epdms = [*overrides, "metric=epdms", "steps=[test,report]", "report.readme=null", "report.assets_dir=null"]
+    assert main(epdms) == 0
+    assert (out / "study.md").read_text() == first
+    result = json.loads((out / "study_epdms.json").read_text())
+    # sandbox logs hold one scene each: no previous frame, so EC is dropped with its note
+    assert [m[1] for m in result["metrics"]] == ["EPDMS", "NC", "DAC", "DDC", "TLC", "EP", "TTC", "LK", "HC"]
+    md = (out / "study_epdms.md").read_text()
+    assert md.startswith("| method | inputs | EPDMS | NC | DAC | DDC | TLC | EP | TTC | LK | HC | FC time")
+    assert "EC not tabulated: 4 of 4" in md and "traffic=log_replay, human_filter=v2.2" in md
+    assert "issue #21" in md and (out / "study_epdms.png").stat().st_size > 0
+    assert f"{out}/study_epdms.md, study_epdms.json, {out}/study_epdms.png" in capsys.readouterr().out
+    for s in (0, 1):
+        rows = pd.read_parquet(out / "test_epdms" / f"s{s}" / "results.parquet")
+        assert rows["valid"].all() and set(rows["metric"]) == {"navsim_v2.2_epdms"} and len(rows) == 8
+    # every table cell is the mean over seeds of evaluate's own one-stage CSV (navsim's columns)
+    one_stage = {(s, v): pd.read_csv(out / "test_epdms" / f"s{s}" / f"{v}_one_stage.csv", index_col=0)
+                 for s in (0, 1) for v in ("base", "fc", "fc_only", "oracle")}
+    assert tuple(one_stage[0, "base"].columns) == ONE_STAGE_COLUMNS
+    for r in result["rows"]:
+        for col, _ in result["metrics"]:
+            scenes = {s: one_stage[s, r["variant"]].query("token != 'average_all_frames'") for s in (0, 1)}
+            assert all(len(f) == 2 for f in scenes.values())
+            expect = np.mean([scenes[s][col].mean() for s in (0, 1)])
+            assert r[col][0] == pytest.approx(expect, abs=1e-12), (r["variant"], col)
+    # and evaluate metric=epdms run on its own (no FC needed for base / oracle) selects and scores the same
+    from inspatio_drive.evaluation.run import run_evaluation
+    from inspatio_drive.evaluation.study import evaluate_overrides
+
+    alone = tmp_path / "alone"
+    run_evaluation(compose("evaluate", [*evaluate_overrides(_cfg(epdms), "test_s0", alone, head=None, weight=0.0, variants=["base", "oracle"], dump_dir=None), "metric=epdms"]))
+    for v in ("base", "oracle"):
+        pd.testing.assert_frame_equal(pd.read_csv(alone / f"{v}_one_stage.csv", index_col=0), one_stage[0, v])
+
 
 def test_bad_step_is_a_clear_error(tmp_path: Path) -> None:
     from inspatio_drive.commands.study import main
 
     assert main([f"output_dir={tmp_path}", "steps=[sandbox,nope]"]) == 2
+
+
+def test_study_table_epdms_columns_and_ec() -> None:
+    """EPDMS rows: the v2 columns and labels; EC kept when every counted scene has one, else dropped with a note."""
+    scores = {"base": [0.5, 0.5], "fc": [0.6, 0.6], "fc_only": [0.3, 0.3], "oracle": [0.9, 0.9]}
+    s0 = _rows(0, scores, metrics=EPDMS_METRICS)
+    t = study_table({0: s0}, {0: 1.0}, n_boot=20, metrics=EPDMS_METRICS, notes=["metric line"])
+    assert [k for k, _ in t.metrics] == [k for k, _ in EPDMS_METRICS]
+    assert {r["variant"]: r["score"][0] for r in t.rows}["fc"] == pytest.approx(0.6)
+    md = table_markdown(t)
+    assert md.splitlines()[0].startswith("| method | inputs | EPDMS | NC | DAC | DDC | TLC | EP | TTC | LK | HC | EC |")
+    assert "oracle@K EPDMS gap closed" in md and md.endswith("metric line")
+    s0.loc[s0["token"] == "s0-1", "two_frame_extended_comfort"] = np.nan  # no previous frame
+    t = study_table({0: s0}, {0: 1.0}, n_boot=20, metrics=EPDMS_METRICS)
+    assert "two_frame_extended_comfort" not in dict(t.metrics) and "lane_keeping" in dict(t.metrics)
+    assert "EC not tabulated: 1 of 2 counted scenes" in table_markdown(t)
+    assert "two_frame_extended_comfort" not in t.rows[0] and "EC" not in table_markdown(t).splitlines()[0]
+
+
+def test_study_metric_knobs_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inspatio_drive.commands.study import main
+
+    assert main([f"output_dir={tmp_path}", "traffic=reactive"]) == 2  # metric=pdms has no traffic policies
+    assert "traffic=reactive" in capsys.readouterr().err
+    assert main([f"output_dir={tmp_path}", "metric=epdms", "epdms.human_filter=nope"]) == 2
+    assert "epdms.human_filter" in capsys.readouterr().err
+    assert main([f"output_dir={tmp_path}", "metric=v3"]) == 2
+    assert not any(tmp_path.iterdir())
