@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig
 
-from inspatio_drive.config import ConfigError, compose
+from inspatio_drive.config import ConfigError, SettingError, compose
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,7 +111,7 @@ def is_user_error(exc: BaseException, extra: Sequence[type[BaseException]] = ())
 
 def user_error_message(exc: BaseException) -> str:
     """One line for a user error: what, where, what was expected (the exception's own text, lines joined)."""
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError) and not isinstance(exc, SettingError):
         return f"bad override: {_join(str(exc))}"
     full_key = getattr(exc, "full_key", None)
     if full_key and type(exc).__module__.startswith("omegaconf"):

@@ -35,6 +35,12 @@ class ConfigError(ConfigCompositionException, ValueError):
     its message is one line that names the key and what was expected."""
 
 
+class SettingError(ConfigError):
+    """A config that composes but whose values cannot be used: a required value left unset (e.g. DrivoR without a
+    checkpoint) or settings that exclude each other. One line naming the keys to set; unlike a
+    :class:`ConfigError` it is not reported as a bad override."""
+
+
 def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``configs/<config_name>.yaml`` with hydra ``key=value`` overrides.
 

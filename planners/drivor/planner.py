@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from inspatio_drive.config import ConfigError
+from inspatio_drive.config import SettingError
 from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE, Candidates
 from inspatio_drive.contracts.selection import SelectionWeights
 from inspatio_drive.data.types import AgentInput
@@ -85,12 +85,12 @@ class DrivoRPlanner:
 
         Raises:
             CheckpointError: listing missing / unexpected / mis-shaped keys.
-            ConfigError: no ``path`` and not ``random_weights``, or both (one line naming the keys to set).
+            SettingError: no ``path`` and not ``random_weights``, or both (one line naming the keys to set).
         """
         if path is None and not random_weights:
-            raise ConfigError(NO_CHECKPOINT)
+            raise SettingError(NO_CHECKPOINT)
         if path is not None and random_weights:
-            raise ConfigError(f"DrivoR planner: planner.random_weights=true and planner.checkpoint={path}: choose one")
+            raise SettingError(f"DrivoR planner: planner.random_weights=true and planner.checkpoint={path}: choose one")
         model = DrivoRModel(config or DrivoRConfig())
         if dinov2 is not None:
             load_dinov2_weights(model.image_backbone.vit, str(dinov2))

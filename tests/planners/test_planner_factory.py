@@ -105,3 +105,14 @@ def test_learned_scorer_from_config(tmp_path):
     assert clone.scorer.features.rules.cfg == spec.planner.scorer.features.rules.cfg
     with pytest.raises(ValueError, match="heads file"):
         build_planner(compose("planners", ["planner.scorer=learned"]).planner)
+
+
+def test_drivor_without_checkpoint_is_a_setting_not_a_bad_override(monkeypatch, capsys, tmp_path):
+    """The command line names what to set, without calling a correct command line a bad override."""
+    from inspatio_drive.commands.evaluate import main
+
+    monkeypatch.delenv("DRIVOR_CHECKPOINT", raising=False)
+    rc = main(["planner=drivor", "eval.max_scenes=1", f"eval.output_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "DrivoR planner: no checkpoint" in err and "bad override" not in err
