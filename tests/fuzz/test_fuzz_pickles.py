@@ -14,7 +14,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fuzz_harness import (
     FUZZ,
@@ -109,28 +108,19 @@ def test_hostile_pickles_run_nothing(workdir, data):
 
 
 # ------------------------------------------------------------------------------------------------ synthetic scenes
-def _scene_payload():
-    cam = {"data_path": None, "sensor2lidar_rotation": np.eye(3), "sensor2lidar_translation": np.zeros(3),
-           "cam_intrinsic": np.eye(3), "distortion": np.zeros(5)}
-    frame = {"token": "a" * 16, "timestamp": 1, "roadblock_ids": ["1"], "traffic_lights": [(5, True)],
-             "annotations": {"boxes": np.zeros((1, 7)), "names": ["vehicle"], "velocity_3d": np.zeros((1, 3)),
-                             "instance_tokens": ["i"], "track_tokens": ["t"]},
-             "ego_status": {"ego_pose": np.zeros(3), "ego_velocity": np.zeros(2), "ego_acceleration": np.zeros(2),
-                            "driving_command": np.array([0, 1, 0, 0]), "in_global_frame": True},
-             "lidar_path": None, "camera_dict": {"cam_f0": cam}}
-    meta = {"log_name": "log", "scene_token": "b" * 17, "map_name": "us-nv-las-vegas-strip", "initial_token": "b" * 17,
-            "num_history_frames": 1, "num_future_frames": 1}
-    return {"scene_metadata": meta, "frames": [frame, json.loads(json.dumps(frame, default=lambda a: a.tolist()))],
-            "extended_traffic_light_data": None, "extended_detections_tracks": None}
-
-
-SCENE_PATHS = leaf_paths(_scene_payload())
-
-# navsim's extended steps: pickled nuplan objects, written with the fake nuplan classes of the room tests
+# navsim's scene layout and its extended steps (pickled nuplan objects): the fake nuplan module of the room tests
 _SPEC = importlib.util.spec_from_file_location(
     "fuzz_fake_nuplan", Path(__file__).resolve().parents[1] / "inspatio_drive" / "fake_nuplan.py")
 fn = sys.modules.setdefault("fuzz_fake_nuplan", importlib.util.module_from_spec(_SPEC))
 _SPEC.loader.exec_module(fn)
+
+
+def _scene_payload():
+    return fn.scene_payload(num_future_frames=1)
+
+
+SCENE_PATHS = leaf_paths(_scene_payload())
+
 _ROW = {"type": "vehicle", "x": 1.0, "y": 2.0, "heading": 0.5, "length": 4.5, "width": 1.9, "height": 1.6, "vx": 3.0,
         "vy": 0.0, "token": "i", "track_token": "t", "timestamp_us": 1}
 _NUPLAN_EDITS = (  # (what, setter) on the nuplan objects before pickling: one field made odd

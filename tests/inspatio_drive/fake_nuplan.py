@@ -8,6 +8,7 @@ the file proves the reader never imports them.
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import types
@@ -280,3 +281,22 @@ def synthetic_payload(scene: Any, token: str, num_history: int, num_extended: in
             "corresponding_original_initial_token": scene.frames[cur].token}
     return {"scene_metadata": meta, "frames": frames, "extended_traffic_light_data": lights,
             "extended_detections_tracks": [detections_tracks(global_rows(f), cache) for f in later]}
+
+
+def scene_payload(num_future_frames: int = 0) -> dict[str, Any]:
+    """A minimal navsim synthetic-scene dict (the layout of ``<token>.pkl``) of plain Python / numpy values: one
+    history frame with one box, one camera without an image, no extended steps; ``num_future_frames`` copies of
+    that frame follow, as lists (what a JSON round trip gives)."""
+    cam = {"data_path": None, "sensor2lidar_rotation": np.eye(3), "sensor2lidar_translation": np.zeros(3),
+           "cam_intrinsic": np.eye(3), "distortion": np.zeros(5)}
+    frame = {"token": "a" * 16, "timestamp": 1, "roadblock_ids": ["1"], "traffic_lights": [(5, True)],
+             "annotations": {"boxes": np.zeros((1, 7)), "names": ["vehicle"], "velocity_3d": np.zeros((1, 3)),
+                             "instance_tokens": ["i"], "track_tokens": ["t"]},
+             "ego_status": {"ego_pose": np.zeros(3), "ego_velocity": np.zeros(2), "ego_acceleration": np.zeros(2),
+                            "driving_command": np.array([0, 1, 0, 0]), "in_global_frame": True},
+             "lidar_path": None, "camera_dict": {"cam_f0": cam}}
+    meta = {"log_name": "log", "scene_token": "b" * 17, "map_name": "us-nv-las-vegas-strip", "initial_token": "b" * 17,
+            "num_history_frames": 1, "num_future_frames": num_future_frames}
+    as_lists = json.loads(json.dumps(frame, default=lambda a: a.tolist()))
+    return {"scene_metadata": meta, "frames": [frame] + [as_lists] * num_future_frames,
+            "extended_traffic_light_data": None, "extended_detections_tracks": None}

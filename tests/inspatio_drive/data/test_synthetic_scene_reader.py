@@ -2,6 +2,7 @@
 
 import pickle
 
+import fake_nuplan as fn
 import numpy as np
 import pytest
 
@@ -11,17 +12,7 @@ from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
 
 
 def _payload():
-    cam = {"data_path": None, "sensor2lidar_rotation": np.eye(3), "sensor2lidar_translation": np.zeros(3),
-           "cam_intrinsic": np.eye(3), "distortion": np.zeros(5)}
-    frame = {"token": "a" * 16, "timestamp": 1, "roadblock_ids": ["1"], "traffic_lights": [(5, True)],
-             "annotations": {"boxes": np.zeros((1, 7)), "names": ["vehicle"], "velocity_3d": np.zeros((1, 3)),
-                             "instance_tokens": ["i"], "track_tokens": ["t"]},
-             "ego_status": {"ego_pose": np.zeros(3), "ego_velocity": np.zeros(2), "ego_acceleration": np.zeros(2),
-                            "driving_command": np.array([0, 1, 0, 0]), "in_global_frame": True},
-             "lidar_path": None, "camera_dict": {"cam_f0": cam}}
-    meta = {"log_name": "log", "scene_token": "b" * 17, "map_name": "us-nv-las-vegas-strip", "initial_token": "b" * 17,
-            "num_history_frames": 1, "num_future_frames": 0}
-    return {"scene_metadata": meta, "frames": [frame], "extended_traffic_light_data": None, "extended_detections_tracks": None}
+    return fn.scene_payload(num_future_frames=0)
 
 
 def test_valid_pickle_reads(tmp_path):
