@@ -39,7 +39,9 @@ class EvalSection:
 
 
 @dataclass
-class EvalEPDMSSection:
+class EPDMSSection:
+    """``epdms`` knobs of every command that takes ``metric=epdms`` (``human_filter``: v2.2 | pre_151 | off)."""
+
     human_filter: str = "v2.2"
 
 
@@ -53,7 +55,7 @@ class EvaluateConfig:
     scorer: Any = None
     metric: str = "pdms"
     traffic: str = "log_replay"
-    epdms: EvalEPDMSSection = field(default_factory=EvalEPDMSSection)
+    epdms: EPDMSSection = field(default_factory=EPDMSSection)
     eval: EvalSection = field(default_factory=EvalSection)
 
 
@@ -86,11 +88,6 @@ class PDMScoreScorerSection:
     stopped_speed_threshold: float = 0.005
     pose_interval_s: float = 0.5
     simulation_backend: str = "auto"
-
-
-@dataclass
-class EPDMSSection:
-    human_filter: str = "v2.2"
 
 
 @dataclass
@@ -486,7 +483,7 @@ class StudyConfig:
     progress: bool = True
     metric: str = "pdms"
     traffic: str = "log_replay"
-    epdms: EvalEPDMSSection = field(default_factory=EvalEPDMSSection)
+    epdms: EPDMSSection = field(default_factory=EPDMSSection)
 
 
 # ------------------------------------------------------------------------------------ closed-loop, counterfactual
@@ -527,7 +524,7 @@ class ClosedLoopConfig:
     scorer: Any = None
     metric: str = "pdms"
     traffic: str = "log_replay"
-    epdms: EvalEPDMSSection = field(default_factory=EvalEPDMSSection)
+    epdms: EPDMSSection = field(default_factory=EPDMSSection)
     closed_loop: ClosedLoopSection = field(default_factory=ClosedLoopSection)
 
 
