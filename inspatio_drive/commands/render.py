@@ -13,6 +13,7 @@ import torch
 from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.data.candidates import read_candidates
+from inspatio_drive.geometry.camera_path import CameraPathOptions
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
@@ -118,6 +119,19 @@ def load_candidates(spec: str | None, logged: np.ndarray, interval_s: float | No
     return cands.poses
 
 
+def path_options(node: Any) -> CameraPathOptions:
+    """The ``path`` node → :class:`~inspatio_drive.geometry.camera_path.CameraPathOptions` (values checked)."""
+    return CameraPathOptions(
+        trajectory_file=None if node.trajectory_file in (None, "", "null") else str(node.trajectory_file),
+        relative_to_source=bool(node.relative_to_source),
+        rotation_only=bool(node.rotation_only),
+        spline=str(node.spline),
+        adaptive_frames=bool(node.adaptive_frames),
+        freeze_repeat=int(node.freeze_repeat),
+        freeze_frame=None if node.freeze_frame is None else int(node.freeze_frame),
+    )
+
+
 @handles_user_errors("render")
 def main(overrides: list[str]) -> int:
     cfg = compose_command("render", "render", overrides)
@@ -130,6 +144,7 @@ def main(overrides: list[str]) -> int:
     if not 0 <= k < len(cands):
         raise ValueError(f"candidate: {k} out of range; expected 0..{len(cands) - 1} (the candidates file has {len(cands)} candidates)")
     camera = str(cfg.camera)
+    opts = path_options(cfg.path)
     cam = src["image"].get(camera) if isinstance(src["image"], dict) else None
     out = Path(str(cfg.output_dir))
     files = export_condition(
@@ -147,6 +162,7 @@ def main(overrides: list[str]) -> int:
         int(cfg.video.mask_crf),
         None if cam is None else cam.image,
         {**src["provenance"], "candidate": k},
+        path_options=opts,
     )
     if cfg.grid.enabled:
         n = min(len(cands), int(cfg.grid.max_candidates))

@@ -248,6 +248,19 @@ class RenderGridSection:
 
 
 @dataclass
+class RenderPathSection:
+    """InSpatio trajectory file laid over the candidate (:class:`~inspatio_drive.geometry.camera_path.CameraPathOptions`)."""
+
+    trajectory_file: str | None = None
+    relative_to_source: bool = True
+    rotation_only: bool = False
+    spline: str = "smoothing"
+    adaptive_frames: bool = False
+    freeze_repeat: int = 0
+    freeze_frame: int | None = None
+
+
+@dataclass
 class RenderConfig:
     """``inspatio-drive render`` (configs/render.yaml)."""
 
@@ -260,6 +273,7 @@ class RenderConfig:
     camera: str = "CAM_F0"
     image_size: list[int] = field(default_factory=lambda: [832, 480])
     fps: int = 24
+    path: RenderPathSection = field(default_factory=RenderPathSection)
     point_cloud: RenderPointCloudSection = field(default_factory=RenderPointCloudSection)
     render: RenderRenderSection = field(default_factory=RenderRenderSection)
     dynamic_mode: str = "static"

@@ -14,8 +14,17 @@ Readers are strict: UTF-8 text, finite numbers, no blank line between rows (trai
 ignored); anything else raises :class:`~inspatio_drive.contracts.errors.TrajectoryFormatError` naming the file
 and the line.
 
-Keyframes are resampled with an *interpolating* spline (``CubicSpline`` over ``linspace(0, 1, K)``;
-linear for <= 3 keys) — InSpatio uses a smoothing ``UnivariateSpline`` that misses its keys.
+Keyframes are resampled as InSpatio does by default (``spline="smoothing"``): ``UnivariateSpline(k=3)`` with
+scipy's default smoothing factor (``s = K``) over ``linspace(0, 1, K)`` for K > 3 keys, linear for 2–3 keys,
+constant for 1; only the displacement ``r`` is pinned to its first and last key. The smoothing fit misses its
+keys (InSpatio's ``x_y_circle_cycle`` starts at pitch −0.07° / yaw +0.16° instead of 0 and peaks at 19.3°
+instead of 20°), so a file renders the same camera path as upstream. ``spline="interpolating"`` (a not-a-knot
+``CubicSpline`` through every key) is kept for pose files written by this project (``pose2sphere`` output),
+whose keys are the poses themselves and must be hit exactly.
+
+Frame-count helpers (InSpatio's dataset, applied to source, render and mask jointly):
+:func:`adaptive_frame_indices` (0.3–0.8° per frame, ping-pong up to 121 frames) and :func:`freeze_indices`
+(time stop: one frame repeated while the camera keeps moving).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.interpolate import CubicSpline, interp1d
+from scipy.interpolate import CubicSpline, UnivariateSpline, interp1d
 
 from inspatio_drive.contracts.errors import TrajectoryFormatError
 
@@ -82,7 +91,10 @@ def read_trajectory_txt(
     path = Path(path)
     lines = _text_lines(path)
     if len(lines) != 3:
-        raise TrajectoryFormatError(f"{path}: expected 3 lines (pitch, yaw, displacement), found {len(lines)}")
+        where = f"{path}:{len(lines)}" if len(lines) < 3 else f"{path}:4"
+        raise TrajectoryFormatError(
+            f"{where}: expected 3 lines (pitch, yaw, displacement keyframes), found {len(lines)}"
+        )
     out = []
     for i, (name, line) in enumerate(zip(("pitch", "yaw", "displacement"), lines, strict=True)):
         out.append(np.array(_numbers(path, i + 1, line, f"line '{name}'"), dtype=np.float64))
@@ -97,17 +109,92 @@ def write_trajectory_txt(path: str | Path, pitch_deg: ArrayLike, yaw_deg: ArrayL
     return path
 
 
-def resample_keyframes(values: ArrayLike, num_frames: int) -> NDArray[np.float64]:
-    """Keyframes spread over [0, 1] → ``num_frames`` samples; passes through every key."""
+SPLINES = ("smoothing", "interpolating")
+
+
+def resample_keyframes(
+    values: ArrayLike, num_frames: int, spline: str = "smoothing", pin_ends: bool = False
+) -> NDArray[np.float64]:
+    """Keyframes spread over [0, 1] → ``num_frames`` samples at ``linspace(0, 1, num_frames)``.
+
+    Args:
+        values: ``[K]`` keyframes (K >= 1).
+        spline: ``smoothing`` (InSpatio: ``UnivariateSpline(k=3)`` with the default ``s``, K > 3) or
+            ``interpolating`` (``CubicSpline`` not-a-knot through every key). 2–3 keys: linear; 1 key: constant.
+        pin_ends: set the first and last sample to the first and last key (InSpatio does this for ``r`` only).
+    """
     v = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if spline not in SPLINES:
+        raise ValueError(f"spline must be one of {SPLINES}, got {spline!r}")
     if len(v) == 1:
         return np.full(num_frames, v[0])
     x, q = np.linspace(0.0, 1.0, len(v)), np.linspace(0.0, 1.0, num_frames)
     if len(v) <= 3:
-        return interp1d(x, v)(q)
-    return CubicSpline(x, v, bc_type="not-a-knot")(q)
+        out = interp1d(x, v)(q)
+    elif spline == "smoothing":
+        out = UnivariateSpline(x, v, k=3)(q)
+    else:
+        out = CubicSpline(x, v, bc_type="not-a-knot")(q)
+    out = np.asarray(out, dtype=np.float64)
+    if pin_ends:
+        out[0], out[-1] = v[0], v[-1]
+    return out
+
+
+MIN_DEG_PER_FRAME = 0.3
+MAX_DEG_PER_FRAME = 0.8
+MIN_ADAPTIVE_FRAMES = 121
+
+
+def total_keyframe_angle(pitch_deg: ArrayLike, yaw_deg: ArrayLike) -> float:
+    """InSpatio's total angle (deg): ``max(Σ|Δpitch|, Σ|Δyaw|)`` over the *keyframes*."""
+    p = np.atleast_1d(np.asarray(pitch_deg, dtype=np.float64))
+    y = np.atleast_1d(np.asarray(yaw_deg, dtype=np.float64))
+    return float(max(np.abs(np.diff(p)).sum(), np.abs(np.diff(y)).sum()))
+
+
+def adaptive_frame_range(num_frames: int, total_angle_deg: float) -> tuple[int, int]:
+    """``(min_needed, max_needed)`` frames so that the camera turns 0.3–0.8° per frame (``num_frames`` for
+    both when the trajectory does not turn, total <= 1e-3°)."""
+    if total_angle_deg <= 1e-3:
+        return num_frames, num_frames
+    lo = max(2, int(np.ceil(total_angle_deg / MAX_DEG_PER_FRAME)) + 1)
+    hi = max(2, int(np.floor(total_angle_deg / MIN_DEG_PER_FRAME)) + 1)
+    return lo, hi
+
+
+def adaptive_frame_indices(num_frames: int, total_angle_deg: float) -> NDArray[np.int64]:
+    """InSpatio's adaptive frame count as indices into ``num_frames`` frames.
+
+    With ``(lo, hi) = adaptive_frame_range``: fewer than ``max(lo, 121)`` frames are extended by ping-pong
+    (0, 1, …, n−1, n−2, …, 0, 1, …) to ``max(lo, 121)``; more than ``hi`` are subsampled uniformly to ``hi``;
+    otherwise all frames are kept. Applied jointly to the time line, the source camera path and the orbit.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    lo, hi = adaptive_frame_range(num_frames, total_angle_deg)
+    target = max(lo, MIN_ADAPTIVE_FRAMES)
+    if num_frames < target:
+        if num_frames == 1:
+            return np.zeros(target, dtype=np.int64)
+        period = np.concatenate([np.arange(num_frames), np.arange(num_frames - 2, 0, -1)])
+        return np.resize(period, target).astype(np.int64)
+    if num_frames > hi:
+        return np.round(np.linspace(0, num_frames - 1, hi)).astype(np.int64)
+    return np.arange(num_frames, dtype=np.int64)
+
+
+def freeze_indices(num_frames: int, repeat: int, frame: int | None = None) -> NDArray[np.int64]:
+    """InSpatio's time stop: indices into ``num_frames`` source frames with frame ``frame`` (default
+    ``num_frames // 2``, clamped) followed by ``repeat`` extra copies of itself → ``num_frames + repeat``.
+    The camera trajectory is then laid over the new length, so it keeps moving while time stands still."""
+    if repeat < 0:
+        raise ValueError(f"freeze_repeat must be >= 0, got {repeat}")
+    f = num_frames // 2 if frame is None else int(np.clip(frame, 0, num_frames - 1))
+    idx = np.arange(num_frames, dtype=np.int64)
+    return np.concatenate([idx[: f + 1], np.full(repeat, f, dtype=np.int64), idx[f + 1 :]])
 
 
 def sphere2pose(
@@ -159,14 +246,14 @@ def pose2sphere(
 
 
 def trajectory_txt_to_poses(
-    path: str | Path, num_frames: int, rotation_only: bool = False
+    path: str | Path, num_frames: int, rotation_only: bool = False, spline: str = "smoothing"
 ) -> NDArray[np.float64]:
-    """3-line file → ``[num_frames, 4, 4]`` c2w (keys resampled with an interpolating spline)."""
+    """3-line file → ``[num_frames, 4, 4]`` c2w offsets from the reference camera (see :func:`resample_keyframes`)."""
     pitch, yaw, r = read_trajectory_txt(path)
     return sphere2pose(
-        resample_keyframes(pitch, num_frames),
-        resample_keyframes(yaw, num_frames),
-        resample_keyframes(r, num_frames),
+        resample_keyframes(pitch, num_frames, spline),
+        resample_keyframes(yaw, num_frames, spline),
+        resample_keyframes(r, num_frames, spline, pin_ends=True),
         rotation_only=rotation_only,
     )
 

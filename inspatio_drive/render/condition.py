@@ -26,9 +26,8 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
-from inspatio_drive.geometry.camera_poses import camera_relative_to_source
+from inspatio_drive.geometry.camera_path import CameraPathOptions, build_camera_path
 from inspatio_drive.geometry.inspatio_io import write_c2w_npy, write_tcw_txt
-from inspatio_drive.geometry.interpolation import interpolate_trajectory
 from inspatio_drive.render.renderer import render_candidates
 from inspatio_drive.render.types import ColoredPoints, RenderBatch, RenderCameras
 
@@ -84,32 +83,34 @@ def render_condition(
     hole_fill: int = 2,
     dynamic_mode: str = "static",
     interval: float = 0.5,
-) -> tuple[RenderBatch, NDArray[np.float64], NDArray[np.float64]]:
-    """Render one camera along one candidate at ``fps``.
+    path_options: CameraPathOptions | None = None,
+) -> tuple[RenderBatch, NDArray[np.float64], NDArray[np.float64], dict[str, Any]]:
+    """Render one camera along one candidate at ``fps`` (with an optional trajectory file, ``path_options``:
+    :mod:`inspatio_drive.geometry.camera_path`).
 
     Args:
         trajectory: ``[T, 3]`` (x, y, heading) at ``interval``, 2·``interval``, … (current rear-axle frame).
 
     Returns:
-        ``(batch [1, N, 1, ...], times [N] s, c2w_relative_to_source [N, 4, 4])``.
+        ``(batch [1, N, 1, ...], times [N] s, c2w [N, 4, 4] in the t = 0 camera's frame, path provenance)``.
     """
     traj = torch.as_tensor(trajectory, dtype=torch.float64).cpu().numpy()
     if traj.ndim != 2 or traj.shape[-1] != 3:
         raise ValueError(f"trajectory must be [T, 3] (x, y, heading), got {traj.shape}")
-    times, poses = interpolate_trajectory(traj, fps, interval=interval)
     rig = cameras.subset([camera]).resized(image_size)
+    path = build_camera_path(traj, rig.T_ego_cam[0], fps, path_options, interval=interval)
     rb = render_candidates(
         points,
-        poses[None],
+        path.ego[None],
         rig,
-        times=times,
+        times=path.times,
         splat=splat,
         hole_fill=hole_fill,
         dynamic_mode=dynamic_mode,
         outputs=("rgb", "depth"),
+        camera_w2c=path.w2c_ego0(rig.T_ego_cam[0])[None, :, None],
     )
-    c2w = camera_relative_to_source(torch.as_tensor(poses), rig.T_ego_cam)[:, 0].numpy()
-    return rb, times, c2w
+    return rb, path.times, path.c2w, path.meta
 
 
 def export_condition(
@@ -127,13 +128,15 @@ def export_condition(
     mask_crf: int = 0,
     source_image: NDArray[np.uint8] | None = None,
     provenance: dict[str, Any] | None = None,
+    path_options: CameraPathOptions | None = None,
 ) -> dict[str, Path]:
     """Render and write the InSpatio-World condition files (see the module docstring) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rb, times, c2w = render_condition(
-        points, trajectory, cameras, camera, image_size, fps, splat, hole_fill, dynamic_mode
-    )
+    rb, times, c2w, path_meta = render_condition(
+        points, trajectory, cameras, camera, image_size, fps, splat, hole_fill, dynamic_mode,
+        path_options=path_options,
+    )  # fmt: skip
     rgb = rb.rgb[0, :, 0].permute(0, 2, 3, 1).cpu().numpy()
     mask = rb.valid[0, :, 0].cpu().numpy().astype(np.uint8) * 255
     files = {
@@ -160,7 +163,8 @@ def export_condition(
         "dynamic_mode": rb.dynamic_mode,
         "tracks_source": rb.meta["tracks_source"],
         "coverage": [float(c) for c in rb.coverage()[0, :, 0]],
-        "pose_convention": "OpenCV camera; world = source camera at t=0 (relative_to_source); c2w in npy, w2c in txt",
+        "pose_convention": "OpenCV camera; world = source camera at t=0; c2w in npy, w2c in txt",
+        "camera_path": path_meta,
         "trajectory": np.asarray(torch.as_tensor(trajectory, dtype=torch.float64)).tolist(),
         **(provenance or {}),
     }

@@ -107,6 +107,7 @@ def render_candidates(
     cull: bool = True,
     cull_group: int = 4,
     backend: str = "auto",
+    camera_w2c: torch.Tensor | None = None,
 ) -> RenderBatch:
     """Render ``K × T × C`` future views of a coloured point cloud along candidate trajectories.
 
@@ -128,6 +129,9 @@ def render_candidates(
         backend: ``auto`` (numba on CPU when installed, else torch) | ``torch`` | ``numba`` — the same
             output bit for bit; numba renders each time step's ``K × C`` views in one compiled parallel
             loop straight into the outputs.
+        camera_w2c: ``[K, T, C, 4, 4]`` ego0 → camera poses that replace the ones the trajectories give (a camera
+            path off the ego's, e.g. an InSpatio trajectory file: :mod:`inspatio_drive.geometry.camera_path`);
+            the trajectories then only set K and T.
 
     Returns:
         :class:`RenderBatch` on ``device``.
@@ -155,6 +159,10 @@ def render_candidates(
     c_count = len(cams.names)
 
     w2c = ego0_to_camera(traj, cams.T_ego_cam)  # [K, T, C, 4, 4] float64
+    if camera_w2c is not None:
+        if tuple(camera_w2c.shape) != tuple(w2c.shape):
+            raise ValueError(f"camera_w2c must be {tuple(w2c.shape)} [K, T, C, 4, 4], got {tuple(camera_w2c.shape)}")
+        w2c = as_float64(camera_w2c)
     xyz = points.xyz.to(device=device, dtype=torch.float32)
     instance = points.instance.to(device)
     motion = None

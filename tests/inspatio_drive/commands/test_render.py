@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def test_condition_files_round_trip(cloud, tmp_path):
     assert n == 17 and condition_frame_count(4.0, 24.0) == 97
     render, mask = read_video(files["render"]), read_video(files["mask"])
     assert render.shape == (n, 48, 64, 3) and mask.shape == (n, 48, 64, 3)
-    rb, _, c2w = render_condition(pc, logged, rig, "CAM_F0", (64, 48), 4.0, dynamic_mode="privileged")
+    rb, _, c2w, _ = render_condition(pc, logged, rig, "CAM_F0", (64, 48), 4.0, dynamic_mode="privileged")
     valid = rb.valid[0, :, 0].numpy()
     assert np.array_equal(mask[..., 0] > 127, valid)  # lossless mask
     err = np.abs(render.astype(float) - rb.rgb[0, :, 0].permute(0, 2, 3, 1).numpy())[valid].mean()
@@ -145,3 +146,53 @@ def test_candidates_file_must_be_8_poses_at_half_a_second(tmp_path):
     out = load_candidates(str(tmp_path / "fine.npy"), logged, interval_s=0.25, resample=True)
     np.testing.assert_allclose(out, fine[:, 1::2], atol=1e-12)
     np.testing.assert_array_equal(load_candidates("logged", logged), logged[None])
+
+
+def test_trajectory_file_renders_the_offset_camera(cloud, tmp_path):
+    """A 3-line file turns the camera (the render changes); its written poses fed back as a .npy render the same."""
+    from inspatio_drive.geometry import write_trajectory_txt
+    from inspatio_drive.geometry.camera_path import CameraPathOptions
+
+    pc, rig, logged, _ = cloud
+    txt = write_trajectory_txt(tmp_path / "pan.txt", [0.0], [0, 25, 0, -25, 0], [0.0])
+    opts = CameraPathOptions(str(txt), rotation_only=True)
+    files = export_condition(tmp_path / "a", pc, logged, rig, "CAM_F0", (64, 48), 2.0, path_options=opts)
+    plain, _, c2w_plain, _ = render_condition(pc, logged, rig, "CAM_F0", (64, 48), 2.0)
+    rb, _, c2w, meta = render_condition(pc, logged, rig, "CAM_F0", (64, 48), 2.0, path_options=opts)
+    assert meta["trajectory_file"] == str(txt) and meta["num_frames"] == 9
+    np.testing.assert_allclose(c2w[:, :3, 3], c2w_plain[:, :3, 3], atol=1e-9)  # rotation only: same centres
+    turned = (rb.rgb != plain.rgb).float().mean(dim=(0, 2, 3, 4, 5))
+    assert turned[0] == 0 and turned[2] > 0.05  # frame 0 (yaw ~0) equal, the panned frames differ
+    back = CameraPathOptions(str(files["poses_c2w"]), relative_to_source=False)
+    again, _, c2w_again, _ = render_condition(pc, logged, rig, "CAM_F0", (64, 48), 2.0, path_options=back)
+    np.testing.assert_allclose(c2w_again, c2w, atol=1e-12)
+    assert torch.equal(again.rgb, rb.rgb) and torch.equal(again.valid, rb.valid)
+    assert json.loads(files["meta"].read_text())["camera_path"]["rotation_only"] is True
+
+
+def test_cli_trajectory_file_knobs_and_bad_files(tmp_path, capsys):
+    from inspatio_drive.commands.render import main
+
+    base = ["data.synthetic_step=0.4", "data.history_image_size=[96,54]", "image_size=[64,48]", "fps=2",
+            "grid.enabled=false", "point_cloud.voxel_size=0.2"]  # fmt: skip
+    (tmp_path / "orbit.txt").write_text("0 5 0 -5\n0 20 0 -20 0\n1\n")
+    out = tmp_path / "out"
+    args = [f"output_dir={out}", f"path.trajectory_file={tmp_path / 'orbit.txt'}", "path.freeze_repeat=4",
+            "path.freeze_frame=2", "path.spline=interpolating"]  # fmt: skip
+    assert main(base + args) == 0
+    meta = json.loads((out / "condition.json").read_text())
+    assert meta["num_frames"] == 9 + 4 and meta["camera_path"]["freeze_frame"] == 2
+    assert meta["times"][2:7] == [1.0] * 5  # time frozen at frame 2 for 4 more frames
+    assert main([*base, f"output_dir={out}", f"path.trajectory_file={tmp_path / 'orbit.txt'}", "path.adaptive_frames=true"]) == 0  # fmt: skip
+    assert json.loads((out / "condition.json").read_text())["num_frames"] == 121  # 80° → [101, 267] frames; 9 < 121: ping-pong to 121
+    capsys.readouterr()
+    for content, pattern in [
+        ("0 5\n0 x\n1\n", r"bad\.txt:2: line 'yaw': value 2 'x' is not a number"),
+        ("0 5\n0 1\n", r"bad\.txt:2: expected 3 lines"),
+        ("0 5\n0 1\n1\n2\n", r"bad\.txt:4: expected 3 lines"),
+    ]:
+        (tmp_path / "bad.txt").write_text(content)
+        rc = main([*base, f"output_dir={out}", f"path.trajectory_file={tmp_path / 'bad.txt'}"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert re.search(pattern, err), err

@@ -76,7 +76,7 @@ def test_trajectory_txt_round_trip_and_resampling(tmp_path):
     np.testing.assert_array_equal(p, [0, 20, 0, -20, 0])
     np.testing.assert_array_equal(y, [0, 10])
     np.testing.assert_array_equal(r, [1.0])
-    poses = trajectory_txt_to_poses(path, 41)
+    poses = trajectory_txt_to_poses(path, 41, spline="interpolating")
     assert poses.shape == (41, 4, 4)
     pitch, yaw, _ = pose2sphere(poses)
     np.testing.assert_allclose(pitch[[0, 10, 20, 30, 40]], [0, 20, 0, -20, 0], atol=1e-9)  # keys hit exactly
