@@ -14,7 +14,7 @@ from .generator import GeometricGenerator, InSpatioGenerator
 from .memory import estimate_memory, max_batch_for_memory
 from .model import CausalWanDiT
 from .scheduler import DistilledSampler
-from .taehv import load_taehv
+from .taehv import load_taehv, load_taehv_encoder
 from .text import CaptionEmbeddingCache
 from .vae import WanVAE, load_wan_vae, tiny_autoencoder
 
@@ -83,25 +83,30 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         )
     if cfg.get("compile", False):
         compile_blocks(dit)
-    vae_path = cfg.get("vae")
-    if vae_path is None:
+    encoder_name, decoder_name = cfg.get("encoder", "vae"), cfg.get("decoder", "vae")
+    for knob, value in (("encoder", encoder_name), ("decoder", decoder_name)):
+        if value not in ("vae", "taehv"):
+            raise ValueError(f"generator.{knob} must be 'vae' or 'taehv', got {value!r}")
+    if "taehv" in (encoder_name, decoder_name) and not cfg.get("taehv"):
         raise ValueError(
-            "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth)"
+            f"generator.encoder/decoder=taehv needs generator.taehv=<taew2_1.pth> (encoder={encoder_name}, decoder={decoder_name})"
         )
-    ae = (
-        tiny_autoencoder()
-        if vae_path == "tiny-random"
-        else load_wan_vae(vae_path, dtype=dtype, device=str(device))
-    )
-    vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
-    decoder = None
-    if cfg.get("decoder", "vae") == "taehv":
-
-        if not cfg.get("taehv"):
-            raise ValueError("generator.decoder=taehv needs generator.taehv=<taew2_1.pth>")
-        decoder = load_taehv(cfg["taehv"], device=device, dtype=dtype)
-    elif cfg.get("decoder", "vae") != "vae":
-        raise ValueError(f"generator.decoder must be 'vae' or 'taehv', got {cfg.get('decoder')!r}")
+    vae = None
+    vae_path = cfg.get("vae")
+    if "vae" in (encoder_name, decoder_name):
+        if vae_path is None:
+            raise ValueError(
+                "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth),"
+                " or encode and decode with TAEHV (generator.encoder=taehv generator.decoder=taehv)"
+            )
+        ae = (
+            tiny_autoencoder()
+            if vae_path == "tiny-random"
+            else load_wan_vae(vae_path, dtype=dtype, device=str(device))
+        )
+        vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
+    decoder = load_taehv(cfg["taehv"], device=device, dtype=dtype) if decoder_name == "taehv" else None
+    encoder = load_taehv_encoder(cfg["taehv"], device=device, dtype=dtype) if encoder_name == "taehv" else None
     text = None
     if cfg.get("caption") is not None:
         cache = CaptionEmbeddingCache(cfg["text_cache_dir"], cfg.get("text_encoder"), str(device))
@@ -114,7 +119,9 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         warp_denoising_step=bool(s.get("warp_denoising_step", True)),
     )
     max_batch = resolve_max_batch(cfg["max_batch"], config, device, dtype, cfg.get("memory_budget"))
-    return InSpatioGenerator(dit, vae, text, sampler=sampler, max_batch=max_batch, decoder=decoder)
+    return InSpatioGenerator(
+        dit, vae, text, sampler=sampler, max_batch=max_batch, decoder=decoder, encoder=encoder
+    )
 
 
 def resolve_max_batch(

@@ -62,6 +62,15 @@ class StreamingDecoder(Protocol):
         ...
 
 
+class StreamingEncoder(Protocol):
+    """What :class:`InSpatioGenerator` needs from an encoder (:class:`WanVAE`, ``TAEHVEncoder``)."""
+    def start_encode_stream(self) -> Any: ...
+
+    def encode_next(self, video: torch.Tensor, stream: Any) -> torch.Tensor:
+        """[B, n, 3, H, W] in [-1, 1] (1 + 4m frames first, then 4m) -> [B, n', 16, H/8, W/8] normalised latents."""
+        ...
+
+
 @dataclass
 class GeneratedBlock:
     """One streamed block of K future videos.
@@ -157,6 +166,9 @@ class InSpatioGenerator:
         decoder: optional fast decoder (TAEHV) with the streaming protocol of :class:`WanVAE`
             (``start_stream()``, ``decode_next(latents, stream) -> [B, F, 3, H, W] in [-1, 1]``); None
             decodes with the Wan VAE (streaming, identical to decoding the whole video at once).
+        encoder: optional fast encoder (TAEHV, InSpatio's ``--use_tae`` for encoding as well) with
+            ``start_encode_stream()`` / ``encode_next``; None encodes with the Wan VAE. With both ``encoder`` and
+            ``decoder`` given, ``vae`` may be None.
     """
 
     frames_per_block = FRAMES_PER_BLOCK
@@ -169,11 +181,13 @@ class InSpatioGenerator:
         sampler: DistilledSampler | None = None,
         max_batch: int = 8,
         decoder: StreamingDecoder | None = None,
+        encoder: StreamingEncoder | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.dit = dit.eval()
         self.vae = vae
+        self.encoder = encoder
         self.sampler = sampler or DistilledSampler()
         self.max_batch = max_batch
         self.decoder = decoder
@@ -201,11 +215,16 @@ class InSpatioGenerator:
         )
 
     # ------------------------------------------------------------------------------------------ latents
+    def _encoder(self) -> StreamingEncoder:
+        enc = self.encoder if self.encoder is not None else self.vae
+        if enc is None:
+            raise RuntimeError("this generator has no VAE or encoder: pass latents to generate_latents() instead")
+        return enc
+
     def encode(self, video01: torch.Tensor) -> torch.Tensor:
         """[B, T, 3, H, W] in [0, 1] -> normalised latents [B, L, 16, H/8, W/8] on the DiT device."""
-        if self.vae is None:
-            raise RuntimeError("this generator has no VAE: pass latents to generate_latents() instead")
-        out = [self.vae.encode(v.to(self.device) * 2 - 1) for v in video01.split(self.max_batch)]
+        enc = self._encoder()
+        out = [enc.encode_next(v.to(self.device) * 2 - 1, enc.start_encode_stream()) for v in video01.split(self.max_batch)]
         return torch.cat(out).to(self.device)
 
     def generate_latents(
@@ -281,9 +300,9 @@ class InSpatioGenerator:
         Encoding is streamed too: block b encodes only its own frames (``block.frame_indices``) of the source
         and of the renders, with the VAE's causal cache carried over, which equals encoding whole videos.
         """
-        if self.vae is None:
-            raise RuntimeError("this generator has no VAE: pass latents to generate_latents() instead")
-        vae = self.vae
+        vae = self._encoder()
+        if decode and self.decoder is None and self.vae is None:
+            raise RuntimeError("this generator has no VAE or decoder: generate with decode=False")
         if trim:
             source_frames, render, mask = _trim(source_frames, render, mask, self.frames_per_block)
         k, t, height, width = _check_inputs(source_frames, render, mask)

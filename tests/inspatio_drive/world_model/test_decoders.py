@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import safetensors.torch as safetensors_torch
 import torch
 from safetensors.torch import save_file
 
 from inspatio_drive.world_model.condition import mask_video_to_latent
-from inspatio_drive.world_model.taehv import TAEHVDecoder, load_taehv
+from inspatio_drive.world_model.taehv import TAEHVDecoder, TAEHVEncoder, load_taehv, load_taehv_encoder
 from inspatio_drive.world_model.vae import WanVAE, load_wan_vae, tiny_autoencoder
 
 
@@ -195,3 +196,49 @@ def test_original_wan21_vae_keys_convert_to_diffusers_exactly():
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in AutoencoderKLWan().state_dict().items()}
     assert {k: tuple(v.shape) for k, v in converted.items()} == expected
+
+
+def small_tae_encoder() -> TAEHVEncoder:
+    torch.manual_seed(5)
+    return TAEHVEncoder(channels=8).eval()
+
+
+def test_taehv_encoder_frame_alignment_and_streaming_equals_whole():
+    enc = small_tae_encoder()
+    video = torch.rand(2, 21, 3, 32, 48)
+    whole = enc.encode_video(video)
+    assert whole.shape == (2, 6, 16, 4, 6)  # 4L - 3 frames -> L latents, like the Wan VAE
+    stream = enc.start_encode_stream()
+    parts = [enc.encode_next(video[:, :9] * 2 - 1, stream), enc.encode_next(video[:, 9:] * 2 - 1, stream)]
+    assert [p.shape[1] for p in parts] == [3, 3]
+    torch.testing.assert_close(torch.cat(parts, 1), whole, rtol=0, atol=1e-6)
+    # latent 0 sees frame 0 only (padded in front); changing frame 1 leaves it and changes latent 1
+    other = video.clone()
+    other[:, 1] = 1 - other[:, 1]
+    moved = enc.encode_video(other)
+    torch.testing.assert_close(moved[:, 0], whole[:, 0], rtol=0, atol=0)
+    assert (moved[:, 1] - whole[:, 1]).abs().max() > 0
+    with pytest.raises(ValueError, match=r"1 \+ 4m frames on the first call"):
+        enc.encode_next(video[:, :8], enc.start_encode_stream())
+    with pytest.raises(ValueError, match="a multiple of 4 frames"):
+        enc.encode_next(video[:, 9:15], stream)
+
+
+def test_taehv_encoder_full_size_layout_and_loader(tmp_path):
+    full = TAEHVEncoder()
+    shapes = {k: tuple(v.shape) for k, v in full.state_dict().items()}
+    assert shapes["encoder.0.weight"] == (64, 3, 3, 3)
+    assert shapes["encoder.2.conv.weight"] == (64, 128, 1, 1)  # TPool stride 2
+    assert shapes["encoder.12.conv.weight"] == (64, 64, 1, 1)  # TPool stride 1
+    assert shapes["encoder.3.weight"] == (64, 64, 3, 3) and "encoder.3.bias" not in shapes
+    assert shapes["encoder.17.weight"] == (16, 64, 3, 3)
+    state = {k: torch.randn(v.shape) for k, v in full.state_dict().items()}
+    state.update({k: torch.randn(v.shape) for k, v in TAEHVDecoder().state_dict().items()})
+    safetensors_torch.save_file(state, str(tmp_path / "taew2_1.safetensors"))
+    enc = load_taehv_encoder(tmp_path / "taew2_1.safetensors", dtype=torch.float32)
+    torch.testing.assert_close(enc.state_dict()["encoder.17.weight"], state["encoder.17.weight"])
+    load_taehv(tmp_path / "taew2_1.safetensors", dtype=torch.float32)  # the same file holds both halves
+    del state["encoder.5.conv.0.weight"]
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match=r"not a taew2_1 TAEHV encoder: missing \['encoder\.5\.conv\.0\.weight'\]"):
+        load_taehv_encoder(tmp_path / "bad.pth")

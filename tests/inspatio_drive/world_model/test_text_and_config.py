@@ -84,3 +84,26 @@ def test_max_batch_auto_needs_cuda():
     assert resolve_max_batch(4, WanDiTConfig.tiny(), cpu, torch.float32, None) == 4
     with pytest.raises(ValueError, match="needs a CUDA device"):
         resolve_max_batch("auto", WanDiTConfig.tiny(), cpu, torch.float32, None)
+
+
+def test_use_tae_builds_without_a_wan_vae(tmp_path):
+    """generator.encoder=taehv generator.decoder=taehv (InSpatio's --use_tae): one taew2_1 file, no Wan VAE."""
+    from safetensors.torch import save_file
+
+    from inspatio_drive.world_model.taehv import TAEHVDecoder, TAEHVEncoder
+
+    state = {**TAEHVEncoder().state_dict(), **TAEHVDecoder().state_dict()}
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "taew2_1.safetensors"))
+    base = ["generator=inspatio", "generator.model=tiny", "generator.random_weights=true", "generator.device=cpu",
+            "generator.dtype=float32", "generator.caption=null", "generator.max_batch=1"]  # fmt: skip
+    tae = [f"generator.taehv={tmp_path / 'taew2_1.safetensors'}", "generator.encoder=taehv", "generator.decoder=taehv"]
+    gen = build_generator(compose("bench_world_model", [*base, *tae]).generator)
+    assert gen.vae is None and isinstance(gen.encoder, TAEHVEncoder) and isinstance(gen.decoder, TAEHVDecoder)
+    (block,) = list(gen.generate(torch.rand(1, 3, 32, 48), torch.rand(1, 9, 3, 32, 48), torch.ones(1, 9, 32, 48)))
+    assert block.frames.shape == (1, 9, 3, 32, 48)
+    with pytest.raises(ValueError, match=r"generator\.encoder/decoder=taehv needs generator\.taehv"):
+        build_generator(compose("bench_world_model", [*base, "generator.encoder=taehv"]).generator)
+    with pytest.raises(ValueError, match=r"generator\.encoder must be 'vae' or 'taehv'"):
+        build_generator(compose("bench_world_model", [*base, "generator.encoder=wan"]).generator)
+    with pytest.raises(ValueError, match=r"generator\.vae is not set"):
+        build_generator(compose("bench_world_model", [*base, tae[0], "generator.encoder=taehv"]).generator)
