@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch._dynamo
 
+from .caption import FLORENCE_TASK, Florence2Captioner, SceneCaptions
 from .checkpoint import load_dit
 from .config import WanDiTConfig
 from .generator import GeometricGenerator, InSpatioGenerator
@@ -107,8 +108,10 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
     decoder = load_taehv(cfg["taehv"], device=device, dtype=dtype) if decoder_name == "taehv" else None
     encoder = load_taehv_encoder(cfg["taehv"], device=device, dtype=dtype) if encoder_name == "taehv" else None
-    text = None
-    if cfg.get("caption") is not None:
+    text, scene_text = None, None
+    if cfg.get("caption") == "florence2":
+        scene_text = scene_captions(cfg, device, dtype)
+    elif cfg.get("caption") is not None:
         cache = CaptionEmbeddingCache(cfg["text_cache_dir"], cfg.get("text_encoder"), str(device))
         text = cache.get(cfg["caption"])
         cache.release_encoder()
@@ -120,8 +123,24 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
     )
     max_batch = resolve_max_batch(cfg["max_batch"], config, device, dtype, cfg.get("memory_budget"))
     return InSpatioGenerator(
-        dit, vae, text, sampler=sampler, max_batch=max_batch, decoder=decoder, encoder=encoder
+        dit, vae, text, sampler=sampler, max_batch=max_batch, decoder=decoder, encoder=encoder, scene_text=scene_text
     )
+
+
+def scene_captions(cfg: Mapping[str, Any], device: torch.device, dtype: torch.dtype) -> SceneCaptions:
+    """``generator.caption=florence2``: Florence-2 from ``generator.captioner.path`` captions each scene's source
+    frame; captions go through the umT5 embedding cache (``text_cache_dir``, ``text_encoder`` for new ones)."""
+    cap = cfg.get("captioner") or {}
+    if not cap.get("path"):
+        raise ValueError(
+            "generator.caption=florence2 needs generator.captioner.path=<local Florence-2 folder (transformers format)>"
+        )
+    captioner = Florence2Captioner(
+        cap["path"], device, dtype, task=str(cap.get("task", FLORENCE_TASK)),
+        max_new_tokens=int(cap.get("max_new_tokens", 1024)),
+    )  # fmt: skip
+    cache = CaptionEmbeddingCache(cfg["text_cache_dir"], cfg.get("text_encoder"), str(device))
+    return SceneCaptions(captioner, cache.get, cfg["text_cache_dir"])
 
 
 def resolve_max_batch(

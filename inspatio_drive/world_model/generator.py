@@ -169,6 +169,9 @@ class InSpatioGenerator:
         encoder: optional fast encoder (TAEHV, InSpatio's ``--use_tae`` for encoding as well) with
             ``start_encode_stream()`` / ``encode_next``; None encodes with the Wan VAE. With both ``encoder`` and
             ``decoder`` given, ``vae`` may be None.
+        scene_text: optional per-scene caption conditioning (``generator.caption=florence2``): the middle source
+            frame ``[3, H, W]`` in [0, 1] -> ``[n_tokens, text_dim]`` embedding (a
+            :class:`~.caption.SceneCaptions`); it replaces ``text_embeds`` in :meth:`generate`.
     """
 
     frames_per_block = FRAMES_PER_BLOCK
@@ -182,12 +185,14 @@ class InSpatioGenerator:
         max_batch: int = 8,
         decoder: StreamingDecoder | None = None,
         encoder: StreamingEncoder | None = None,
+        scene_text: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.dit = dit.eval()
         self.vae = vae
         self.encoder = encoder
+        self.scene_text = scene_text
         self.sampler = sampler or DistilledSampler()
         self.max_batch = max_batch
         self.decoder = decoder
@@ -199,8 +204,12 @@ class InSpatioGenerator:
             if text_embeds is None
             else text_embeds.reshape(1, -1, c.text_dim).to(self.device)
         )
-        with torch.no_grad():
-            self.text_kv = dit.text_kv(text)  # shared by every pass and every stream
+        self.text_kv = self._text_kv(text)  # shared by every pass and every stream
+
+    @torch.no_grad()
+    def _text_kv(self, text: torch.Tensor) -> Any:
+        """[n_tokens, text_dim] or [1, n_tokens, text_dim] -> the DiT's cross-attention K/V."""
+        return self.dit.text_kv(text.reshape(1, -1, self.dit.config.text_dim).to(self.device))
 
     # ------------------------------------------------------------------------------------------- memory
     def memory_estimate(self, num_streams: int, height: int, width: int) -> MemoryEstimate:
@@ -261,6 +270,7 @@ class InSpatioGenerator:
         k: int,
         latent_hw: tuple[int, int],
         seed: int,
+        text_kv: Any = None,
     ) -> Iterator[torch.Tensor]:
         """Advance the rollouts of all chunks of ``max_batch`` streams one block at a time, sharing one cache."""
         cfg = self.dit.config
@@ -271,13 +281,14 @@ class InSpatioGenerator:
             cfg.head_dim, dtype=self.dtype, device=self.device,
         )  # fmt: skip
         rollouts = []
+        kv = self.text_kv if text_kv is None else text_kv
         for sl in self._chunks(k):
             gens = [
                 torch.Generator(device=self.device).manual_seed(seed + i) for i in range(sl.start, sl.stop)
             ]
             blocks = chunk_blocks(sl)
             rollouts.append(
-                rollout_blocks(self.dit, self.text_kv, blocks, torch_noise(gens), self.sampler, cache)
+                rollout_blocks(self.dit, kv, blocks, torch_noise(gens), self.sampler, cache)
             )
         while True:
             try:
@@ -308,6 +319,9 @@ class InSpatioGenerator:
         k, t, height, width = _check_inputs(source_frames, render, mask)
         n_blocks = check_num_frames(t, self.frames_per_block) // self.frames_per_block
         latent_hw = (height // VAE_SPACE_STRIDE, width // VAE_SPACE_STRIDE)
+        text_kv = None
+        if self.scene_text is not None:  # InSpatio captions the middle frame of the source video
+            text_kv = self._text_kv(self.scene_text(_to_unit(source_frames[source_frames.shape[0] // 2])))
         source_stream = vae.start_encode_stream()
         refs: dict[int, torch.Tensor] = {}
 
@@ -337,7 +351,7 @@ class InSpatioGenerator:
 
         dec: StreamingDecoder | None = self.decoder if self.decoder is not None else self.vae
         streams = [dec.start_stream() for _ in self._chunks(k)] if decode else []
-        for b, x0 in enumerate(self._run_chunks(chunk_blocks, k, latent_hw, seed)):
+        for b, x0 in enumerate(self._run_chunks(chunk_blocks, k, latent_hw, seed, text_kv)):
             frames = None
             if decode:
                 parts = [dec.decode_next(x0[sl], s) for sl, s in zip(self._chunks(k), streams)]
