@@ -14,6 +14,7 @@ from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.data import DataConfig, scene_loader_from_config
 from inspatio_drive.data.candidates import read_candidates
 from inspatio_drive.geometry.camera_path import CameraPathOptions
+from inspatio_drive.geometry.intrinsics import resize_rule
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
@@ -139,6 +140,7 @@ def main(overrides: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     src = load_source(cfg)
+    src["rig"] = src["rig"].with_resize_rule(resize_rule(str(cfg.source), str(cfg.intrinsics_resize)))
     cands = load_candidates(cfg.candidates, src["logged"], cfg.candidates_interval_s, bool(cfg.candidates_resample))
     k = int(cfg.candidate)
     if not 0 <= k < len(cands):
@@ -161,7 +163,7 @@ def main(overrides: list[str]) -> int:
         int(cfg.video.crf),
         int(cfg.video.mask_crf),
         None if cam is None else cam.image,
-        {**src["provenance"], "candidate": k},
+        {**src["provenance"], "candidate": k, "intrinsics_resize": src["rig"].resize_rule},
         path_options=opts,
     )
     if cfg.grid.enabled:

@@ -272,6 +272,7 @@ class RenderConfig:
     candidate: int = 0
     camera: str = "CAM_F0"
     image_size: list[int] = field(default_factory=lambda: [832, 480])
+    intrinsics_resize: str = "auto"
     fps: int = 24
     path: RenderPathSection = field(default_factory=RenderPathSection)
     point_cloud: RenderPointCloudSection = field(default_factory=RenderPointCloudSection)
@@ -289,6 +290,16 @@ class RenderConfig:
 class FidelityLidarSection:
     channels: int = 32
     azimuths: int = 1024
+
+
+@dataclass
+class FidelityIntrinsicsSection:
+    """``intrinsics_study``: render PSNR per intrinsics resize rule (source rig ``factor`` x the target size)."""
+
+    enabled: bool = False
+    factor: int = 2
+    clouds: list[str] = field(default_factory=lambda: ["oracle_depth", "lidar"])
+    cameras: list[str] = field(default_factory=lambda: ["CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0"])
 
 
 @dataclass
@@ -313,6 +324,7 @@ class RenderFidelityConfig:
     voxel_size: float = 0.1
     dynamic_mode: str = "privileged"
     report_times: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
+    intrinsics_study: FidelityIntrinsicsSection = field(default_factory=FidelityIntrinsicsSection)
     output_json: str | None = None
 
 

@@ -21,7 +21,7 @@ from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_ab
 from inspatio_drive.render.metrics import coverage, masked_psnr, masked_ssim
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates
-from inspatio_drive.render.types import ObjectTracks, RenderCameras
+from inspatio_drive.render.types import ColoredPoints, ObjectTracks, RenderCameras
 
 FOUR_CAMERAS = ("CAM_F0", "CAM_L0", "CAM_R0", "CAM_B0")
 
@@ -194,3 +194,100 @@ def sandbox_fidelity(
             "point_cloud": pc.meta,
         },
     )
+
+
+def area_downsample(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """uint8 ``[..., H, W, 3]`` → ``[..., H/f, W/f, 3]`` by averaging ``f × f`` blocks (a resampled camera image)."""
+    *lead, h, w, c = images.shape
+    if h % factor or w % factor:
+        raise ValueError(f"image {w}x{h} is not divisible by the factor {factor}")
+    x = images.double().reshape(*lead, h // factor, factor, w // factor, factor, c).mean((-4, -2))
+    return (x + 0.5).floor().clamp(0, 255).to(torch.uint8)
+
+
+def _oracle_depth_cloud(views: Sequence[Any], rig: RenderCameras) -> ColoredPoints:
+    """Every finite-depth pixel of the oracle's current views unprojected into ego0 (true depth along the
+    optical axis, pixel centres at integer coordinates as the oracle casts them)."""
+    xyz, rgb = [], []
+    for c, view in enumerate(views):
+        h, w = view.depth.shape
+        v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+        z = view.depth.astype(np.float64)
+        ok = np.isfinite(z)
+        rays = np.stack([u[ok], v[ok], np.ones(ok.sum())]) * z[ok]
+        cam = np.linalg.inv(rig.intrinsics[c].numpy()) @ rays
+        t = rig.T_ego_cam[c].numpy()
+        xyz.append((t[:3, :3] @ cam + t[:3, 3:]).T)
+        rgb.append(view.rgb[ok])
+    pts = torch.as_tensor(np.concatenate(xyz), dtype=torch.float32)
+    return ColoredPoints(pts, torch.as_tensor(np.concatenate(rgb)), torch.full((len(pts),), -1, dtype=torch.int64))
+
+
+def intrinsics_rule_fidelity(
+    source_oracle: Any,
+    target_oracle: Any,
+    t_now: float = 1.5,
+    cameras: Sequence[str] = FOUR_CAMERAS,
+    splat: int = 2,
+    hole_fill: int = 1,
+    voxel_size: float = 0.1,
+    dynamic_mode: str = "privileged",
+    num_poses: int = 8,
+    cloud: str = "lidar",
+) -> dict[str, dict[str, float]]:
+    """Render PSNR at the target oracle's size when the source rig is an integer factor larger, per resize rule.
+
+    Two oracles of one world: ``source_oracle`` at ``f ×`` the size of ``target_oracle``. The agent input
+    (images, LiDAR, intrinsics) comes from the source oracle; the logged future is rendered at the target size
+    with the rig resized by ``plain`` or ``pixel_centre`` and compared (masked PSNR over valid pixels, mean over
+    cameras and times) with two references at the target size: ``native`` — the target oracle's own views (the
+    sandbox's convention: every size rendered with plainly scaled intrinsics), and ``resampled`` — the source
+    oracle's views averaged over ``f × f`` blocks (what a resized real camera image is).
+
+    ``cloud="lidar"`` is the agent's pipeline (history LiDAR coloured by the history images; futures at
+    0.5 … ``num_poses``·0.5 s). ``cloud="oracle_depth"`` isolates the intrinsics: every source pixel of the
+    current frame unprojected with the oracle's true depth, views from the current pose on (0 … s), static.
+
+    Returns:
+        ``{rule: {"native": dB, "resampled": dB}}``.
+    """
+    if cloud not in ("lidar", "oracle_depth"):
+        raise ValueError(f"cloud must be 'lidar' or 'oracle_depth', got {cloud!r}")
+    world = source_oracle.world
+    big = (source_oracle.config.width, source_oracle.config.height)
+    target_size = (target_oracle.config.width, target_oracle.config.height)
+    factor = big[0] // target_size[0]
+    if big != (factor * target_size[0], factor * target_size[1]):
+        raise ValueError(f"source size {big} must be an integer multiple of the target size {target_size}")
+    rig = RenderCameras.from_rig(
+        {n: (source_oracle.rig[n].K, source_oracle.rig[n].T_ego_cam) for n in cameras}, big
+    )
+    first = 1
+    if cloud == "lidar":
+        agent_input, tracks, ego0 = sandbox_agent_input(source_oracle, t_now, cameras=cameras)
+        pc = build_point_cloud(agent_input, voxel_size=voxel_size, tracks=tracks)
+    else:
+        first, dynamic_mode = 0, "static"
+        ego0 = world.ego.at(t_now)["pose"]
+        pc = _oracle_depth_cloud(source_oracle.render_many(list(cameras), None, t_now), rig)
+    keys = range(first, first + num_poses)
+    future = np.stack([world.ego.at(t_now + 0.5 * k)["pose"] for k in keys])
+    logged = absolute_to_relative_se2(ego0, future)
+    poses_local = relative_to_absolute_se2(ego0, logged)
+    refs: dict[str, list] = {"native": [], "resampled": []}
+    for t, k in enumerate(keys):
+        time = t_now + 0.5 * k
+        small = target_oracle.render_many(list(cameras), poses_local[t], time, frame="local")
+        refs["native"].append([torch.as_tensor(v.rgb) for v in small])
+        views = source_oracle.render_many(list(cameras), poses_local[t], time, frame="local")
+        refs["resampled"].append([area_downsample(torch.as_tensor(v.rgb), factor) for v in views])
+    ref = {k: torch.stack([torch.stack(row) for row in v])[None] for k, v in refs.items()}  # [1, T, C, H, W, 3]
+    out: dict[str, dict[str, float]] = {}
+    for rule in ("plain", "pixel_centre"):
+        rb = render_candidates(
+            pc, logged[None], rig.with_resize_rule(rule), target_size, splat=splat, hole_fill=hole_fill,
+            dynamic_mode=dynamic_mode, outputs=("rgb",),
+        )  # fmt: skip
+        pred = rb.rgb.permute(0, 1, 2, 4, 5, 3)
+        out[rule] = {k: float(np.nanmean(masked_psnr(pred, r, rb.valid).numpy())) for k, r in ref.items()}
+    return out

@@ -8,7 +8,7 @@ z forward); intrinsics are pinhole matrices in pixels of the image size they are
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -107,12 +107,15 @@ class RenderCameras:
         intrinsics: float64 ``[C, 3, 3]`` in pixels of ``image_size``.
         T_ego_cam: float64 ``[C, 4, 4]`` camera (OpenCV) → ego (rear axle).
         image_size: ``(width, height)`` the intrinsics refer to.
+        resize_rule: how :meth:`resized` rescales the intrinsics: ``plain`` (NAVSIM / DrivoR) or
+            ``pixel_centre`` (:func:`~inspatio_drive.geometry.intrinsics.resize_rule` per data source).
     """
 
     names: tuple[str, ...]
     intrinsics: torch.Tensor
     T_ego_cam: torch.Tensor
     image_size: tuple[int, int]
+    resize_rule: str = "plain"
 
     def __post_init__(self) -> None:
         c = len(self.names)
@@ -157,13 +160,21 @@ class RenderCameras:
         return cls(names, k, t, (int(image_size[0]), int(image_size[1])))
 
     def resized(self, image_size: tuple[int, int]) -> RenderCameras:
-        """The same rig with intrinsics for images stretched to ``image_size`` (NAVSIM/DrivoR scaling)."""
-        k = resize_intrinsics(self.intrinsics, self.image_size, image_size)
-        return RenderCameras(self.names, k, self.T_ego_cam, (int(image_size[0]), int(image_size[1])))
+        """The same rig with intrinsics for images stretched to ``image_size`` (by :attr:`resize_rule`)."""
+        k = resize_intrinsics(
+            self.intrinsics, self.image_size, image_size, half_pixel=self.resize_rule == "pixel_centre"
+        )
+        return replace(self, intrinsics=k, image_size=(int(image_size[0]), int(image_size[1])))
+
+    def with_resize_rule(self, rule: str) -> RenderCameras:
+        """The same rig resizing by ``rule`` (``plain`` | ``pixel_centre``)."""
+        if rule not in ("plain", "pixel_centre"):
+            raise ValueError(f"resize_rule must be 'plain' or 'pixel_centre', got {rule!r}")
+        return replace(self, resize_rule=rule)
 
     def subset(self, names: Sequence[str]) -> RenderCameras:
         idx = [self.names.index(n) for n in names]
-        return RenderCameras(tuple(names), self.intrinsics[idx], self.T_ego_cam[idx], self.image_size)
+        return replace(self, names=tuple(names), intrinsics=self.intrinsics[idx], T_ego_cam=self.T_ego_cam[idx])
 
 
 @dataclass

@@ -116,6 +116,7 @@ def test_cli_writes_condition_for_a_candidates_file(tmp_path, capsys):
     assert rc == 0
     meta = json.loads((out / "condition.json").read_text())
     assert meta["candidate"] == 1 and meta["dynamic_mode"] == "constant_velocity" and meta["num_frames"] == 9
+    assert meta["intrinsics_resize"] == "plain"  # the synthetic street renders every size natively
     np.testing.assert_allclose(meta["trajectory"], cands[1])
     for name in ("render.mp4", "mask.mp4", "poses_c2w.npy", "target_tcw.txt", "grid.png", "source.png"):
         assert (out / name).is_file()
