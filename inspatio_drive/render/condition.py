@@ -1,12 +1,13 @@
 """InSpatio-World condition export for one scene and one candidate trajectory.
 
-Writes, for one camera along the candidate (poses interpolated from 2 Hz to ``fps``, t = 0 included):
+Writes, for one camera along the candidate (poses interpolated from 2 Hz to ``fps``, t = 0 included; with an
+InSpatio trajectory file laid over it: :mod:`inspatio_drive.geometry.camera_path`):
 
 * ``render.mp4``: the geometric render (black holes), H.264 ``yuv420p``, 832×480 by default;
 * ``mask.mp4``: 255 where the render has content, 0 in holes (InSpatio thresholds it at 0.5 and maps
   known → +1, hole → −1); lossless by default (``crf 0``), as InSpatio v1.5 writes its masks;
-* ``poses_c2w.npy``: ``[N, 4, 4]`` float64 camera-to-world with the source camera at t = 0 as the world
-  (InSpatio ``relative_to_source``; the FORK's ``--target_pose_path``);
+* ``poses_c2w.npy``: ``[N, 4, 4]`` float64 camera-to-world of the rendered camera with the source camera at
+  t = 0 as the world (the FORK's ``--target_pose_path``);
 * ``target_tcw.txt``: the same poses as OpenCV world-to-camera, 16 numbers per line (InSpatio v1.5);
 * ``intrinsics.txt``: the 3×3 matrix at the output size; ``source.png``: the current image of that
   camera stretched to the output size (if loaded); ``condition.json``: provenance, including
