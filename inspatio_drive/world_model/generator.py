@@ -233,7 +233,11 @@ class InSpatioGenerator:
     def encode(self, video01: torch.Tensor) -> torch.Tensor:
         """[B, T, 3, H, W] in [0, 1] -> normalised latents [B, L, 16, H/8, W/8] on the DiT device."""
         enc = self._encoder()
-        out = [enc.encode_next(v.to(self.device) * 2 - 1, enc.start_encode_stream()) for v in video01.split(self.max_batch)]
+        parts = [v.to(self.device) * 2 - 1 for v in video01.split(self.max_batch)]
+        if self.encoder is None:  # the Wan VAE, whole videos
+            out = [self.vae.encode(v) for v in parts]
+        else:  # TAEHV: one stream per part (1 + 4m frames)
+            out = [enc.encode_next(v, enc.start_encode_stream()) for v in parts]
         return torch.cat(out).to(self.device)
 
     def generate_latents(
