@@ -139,14 +139,15 @@ def main(overrides: list[str]) -> int:
     if cfg is None:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    opts = path_options(cfg.path)  # knob values checked before the (slow) source is loaded
+    rule = resize_rule(str(cfg.source), str(cfg.intrinsics_resize))
     src = load_source(cfg)
-    src["rig"] = src["rig"].with_resize_rule(resize_rule(str(cfg.source), str(cfg.intrinsics_resize)))
+    src["rig"] = src["rig"].with_resize_rule(rule)
     cands = load_candidates(cfg.candidates, src["logged"], cfg.candidates_interval_s, bool(cfg.candidates_resample))
     k = int(cfg.candidate)
     if not 0 <= k < len(cands):
         raise ValueError(f"candidate: {k} out of range; expected 0..{len(cands) - 1} (the candidates file has {len(cands)} candidates)")
     camera = str(cfg.camera)
-    opts = path_options(cfg.path)
     cam = src["image"].get(camera) if isinstance(src["image"], dict) else None
     out = Path(str(cfg.output_dir))
     files = export_condition(

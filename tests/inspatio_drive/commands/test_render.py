@@ -197,3 +197,8 @@ def test_cli_trajectory_file_knobs_and_bad_files(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1, err
         assert re.search(pattern, err), err
+    for knob, pattern in [("path.spline=akima", "spline: expected one of"), ("path.freeze_repeat=-2", "freeze_repeat"),
+                          ("intrinsics_resize=bilinear", "intrinsics_resize: expected auto")]:  # fmt: skip
+        assert main([*base, f"output_dir={out}", knob]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and pattern in err, err
