@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import fields
 from pathlib import Path
@@ -180,6 +181,19 @@ def main(overrides: list[str]) -> int:
         )
         labels = ["logged"] if cfg.candidates in (None, "logged") else [f"cand {i}" for i in range(n)]
         files["grid"] = save_grid(out / "grid.png", labelled_grid(rb, camera, candidate_labels=labels))
+    if cfg.caption.path:
+        if cam is None:
+            raise ValueError(f"caption.path: no image of {camera} in this source to caption")
+        from inspatio_drive.world_model.caption import Florence2Captioner  # lazy: transformers
+
+        captioner = Florence2Captioner(
+            str(cfg.caption.path), str(cfg.caption.device), task=str(cfg.caption.task),
+            max_new_tokens=int(cfg.caption.max_new_tokens),
+        )  # fmt: skip
+        meta = json.loads(files["meta"].read_text())
+        meta["caption"] = captioner(cam.image)
+        files["meta"].write_text(json.dumps(meta, indent=1))
+        log.info("caption    %s", meta["caption"])
     for name, path in files.items():
         log.info("%-11s %s", name, path)
     return 0

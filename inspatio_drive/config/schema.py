@@ -261,6 +261,16 @@ class RenderPathSection:
 
 
 @dataclass
+class RenderCaptionSection:
+    """Florence-2 caption of the source image into condition.json (InSpatio's step 1, ``new.json`` ``text``)."""
+
+    path: str | None = None
+    task: str = "MORE_DETAILED_CAPTION"
+    max_new_tokens: int = 1024
+    device: str = "cpu"
+
+
+@dataclass
 class RenderConfig:
     """``inspatio-drive render`` (configs/render.yaml)."""
 
@@ -280,6 +290,7 @@ class RenderConfig:
     dynamic_mode: str = "static"
     video: RenderVideoSection = field(default_factory=RenderVideoSection)
     grid: RenderGridSection = field(default_factory=RenderGridSection)
+    caption: RenderCaptionSection = field(default_factory=RenderCaptionSection)
     output_dir: str = "render_out"
 
 

@@ -88,7 +88,8 @@ class Florence2Captioner:
 
     Args:
         path: local transformers-native Florence-2 folder.
-        task: Florence-2 task token (``<MORE_DETAILED_CAPTION>`` as upstream; ``<CAPTION>`` is shorter).
+        task: Florence-2 task token (``<MORE_DETAILED_CAPTION>`` as upstream; ``<CAPTION>`` is shorter); the
+            angle brackets may be left out (``MORE_DETAILED_CAPTION``: hydra overrides cannot spell ``<``).
         max_new_tokens: generation budget (1024 upstream).
     """
 
@@ -101,7 +102,8 @@ class Florence2Captioner:
         max_new_tokens: int = 1024,
     ) -> None:
         self.processor, self.model = load_florence2(path, device, dtype)
-        self.task, self.max_new_tokens = task, int(max_new_tokens)
+        self.task = task if task.startswith("<") else f"<{task}>"
+        self.max_new_tokens = int(max_new_tokens)
         self.device, self.dtype = torch.device(device), dtype
 
     @torch.no_grad()

@@ -129,3 +129,21 @@ def test_generator_caption_florence2_conditions_each_scene(tiny_florence, tmp_pa
     assert (a.latents - c.latents).abs().max() > 1e-4  # the caption matters
     with pytest.raises(ValueError, match=r"generator\.captioner\.path"):
         build_generator(compose("bench_world_model", [*base, "generator.caption=florence2"]).generator)
+
+
+def test_render_writes_the_caption_of_the_source_image(tiny_florence, tmp_path):
+    """render caption.path=...: Florence-2 captions the current image of the camera into condition.json."""
+    from inspatio_drive.commands.render import main
+    from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
+
+    out = tmp_path / "out"
+    rc = main([f"output_dir={out}", "data.synthetic_step=0.4", "data.history_image_size=[96,54]", "image_size=[64,48]",
+               "fps=2", "grid.enabled=false", "point_cloud.voxel_size=0.2", f"caption.path={tiny_florence}",
+               "caption.max_new_tokens=8", "caption.task=CAPTION"])  # fmt: skip
+    assert rc == 0
+    meta = json.loads((out / "condition.json").read_text())
+    agent_input, _ = synthetic_agent_input(make_street(0.4), image_size=(96, 54))
+    expected = Florence2Captioner(tiny_florence, task="<CAPTION>", max_new_tokens=8)(
+        agent_input.cameras[-1]["CAM_F0"].image
+    )
+    assert meta["caption"] == expected and len(expected) > 0
