@@ -36,6 +36,7 @@ class EvalSection:
     progress: bool = True
     on_config_change: str = "error"
     fail_on_invalid: bool = True
+    two_stage: str = "auto"
 
 
 @dataclass

@@ -40,6 +40,7 @@ from inspatio_drive.evaluation.epdms import (
     row_labels,
 )
 from inspatio_drive.evaluation.results import PDM_COLUMNS
+from inspatio_drive.geometry.se2 import relative_to_absolute_se2
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import MetricCache
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -187,7 +188,7 @@ class EvaluateTask:
 
     def __call__(self, token: str) -> list[dict[str, Any]]:
         t_start = time.perf_counter()
-        _, plan, results, cache, timings = self.plan_and_score(token)
+        scene, plan, results, cache, timings = self.plan_and_score(token)
         timings["total_s"] = time.perf_counter() - t_start
         chosen = choose_variants(plan, results.score, self.variants)
         if self.cfg["eval"].get("dump_dir"):
@@ -201,7 +202,8 @@ class EvaluateTask:
             if self.metric == "epdms":
                 row.update({"log_name": cache.log_name, "time_point_s": cache.time_s, "scene_type": cache.scene_type,
                             "human_filter_applied": bool(results.human_filter_applied),
-                            STATES_COLUMN: encode_states(results.states[index])})
+                            STATES_COLUMN: encode_states(results.states[index]),
+                            **plan_end_points(scene, plan.candidates.poses[index])})
                 if not results.valid[index]:  # scored, but not by the rules (e.g. human filter could not run)
                     row.update(valid=False, error=results.reason[index])
             row.update({
@@ -217,6 +219,17 @@ class EvaluateTask:
             })
             rows.append(row)
         return rows
+
+
+def plan_end_points(scene: Any, poses: Any) -> dict[str, float]:
+    """What the two-stage aggregation needs of a scored scene (navsim v2.2 ``run_pdm_score.py``): ``endpoint_x/y``
+    = the last pose of the submitted plan (``poses [T, 3]``, current rear-axle frame) made global, and
+    ``start_point_x/y`` = the ego rear axle at the current frame (global), in metres."""
+    ego = np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64)
+    last = np.asarray(poses.detach().cpu().numpy() if hasattr(poses, "detach") else poses, np.float64)[-1]
+    end = relative_to_absolute_se2(ego, last[None])[0]
+    return {"endpoint_x": float(end[0]), "endpoint_y": float(end[1]),
+            "start_point_x": float(ego[0]), "start_point_y": float(ego[1])}
 
 
 def bad_log_token(log_name: str) -> str:
