@@ -575,6 +575,43 @@ class CounterfactualConfig:
     counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
 
 
+@dataclass
+class SecondStageSection:
+    output_dir: str = "runs/second_stage"
+    source: str = "geometric"
+    lidar: str = "auto"
+    per_scene: int = 5
+    lateral_m: float = 1.0
+    heading_deg: float = 5.0
+    speed: float = 0.2
+    ahead_frames: int = 8
+    future_frames: int = 8
+    seed: int = 0
+    render: bool = True
+    cameras: list[str] = field(
+        default_factory=lambda: ["CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0"]
+    )
+    image_size: list[int] = field(default_factory=lambda: [480, 270])
+    sweeps: int = 4
+    voxel_size: float = 0.1
+    splat: int = 2
+    hole_fill: int = 1
+    wm_frames: int = 9
+    device: str = "cpu"
+    tokens: list[str] | None = None
+    max_scenes: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class SecondStageConfig:
+    """``inspatio-drive second-stage`` (configs/second_stage.yaml)."""
+
+    data: Any = None
+    generator: Any = None
+    second_stage: SecondStageSection = field(default_factory=SecondStageSection)
+
+
 # ----------------------------------------------------------------------------------------------------- figures
 
 
@@ -757,6 +794,7 @@ SCHEMAS: dict[str, type] = {
     "study": StudyConfig,
     "closed_loop": ClosedLoopConfig,
     "counterfactual": CounterfactualConfig,
+    "second_stage": SecondStageConfig,
     "figures": FiguresConfig,
     "bench_data": BenchDataConfig,
     "bench_render": BenchRenderConfig,

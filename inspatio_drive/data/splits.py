@@ -88,7 +88,7 @@ def read_split_file(path: str | os.PathLike[str], name: str | None = None) -> Na
     if not path.is_file():
         raise FileNotFoundError(f"{path}: split file not found (expected a navsim split YAML: data_split, scene_filter, "
                                 "reactive_all_mapping)")
-    name = name or path.stem
+    name = name or str(path)
     try:
         data = yaml.load(path.read_text(), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:

@@ -25,6 +25,7 @@ and the run says so — navsim's script fails there with an ``UnboundLocalError`
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -198,7 +199,7 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
     stats.invalid_rows += len(fresh) * len(task.variants)
     if plain["eval"].get("metric_cache_dir"):
         index_metric_caches(plain["eval"]["metric_cache_dir"], task.metric)
-    df = store.dataframe()
+    df = raw = store.dataframe()  # raw: with the chosen plans' simulated states (EC of the two-stage pairs)
     one_stage: dict[str, Path] = {}
     if task.metric == "epdms" and not df.empty:
         with _status(show, "one-stage EPDMS (EC between adjacent scenes) ..."):
@@ -216,7 +217,7 @@ def run_evaluation(cfg: Any) -> dict[str, Any]:
                 print(f"evaluate: {stages}", flush=True)
         else:
             with _status(show, "two-stage EPDMS (weighted follow-up scenes) ..."):
-                two_stage, stage_rows, incomplete = _two_stage(df, mappings, out)
+                two_stage, stage_rows, incomplete = _two_stage(raw[raw["token"].isin(tokens)], mappings, out)
     summary_df = df
     if mappings is not None and not df.empty:  # the scene means are the stage-one scenes'; the stages are rows
         summary_df = df[df["token"].map(lambda t: scene_type_of_token(str(t)) == ORIGINAL)]
@@ -304,7 +305,7 @@ def _two_stage(df: pd.DataFrame, mappings: list[TwoStageMapping],
         for row in result.rows[-3:]:
             rows.append({"variant": variant, "metric": STAGE_LABELS[row["token"]], "score_metric": labels.get("metric"),
                          "traffic": labels.get("traffic"), "human_filter": labels.get("human_filter"),
-                         "mean": row["score"], "scenes": used})
+                         "mean": row["score"], "ci_low": math.nan, "ci_high": math.nan, "scenes": used})
         incomplete += [f"{variant}: {line}" for line in result.incomplete]
     return written, rows, incomplete
 
