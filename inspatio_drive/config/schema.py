@@ -612,6 +612,37 @@ class SecondStageConfig:
     second_stage: SecondStageSection = field(default_factory=SecondStageSection)
 
 
+@dataclass
+class SecondStageStudySandboxSection:
+    num_frames: int = 21
+    density: float = 1.0
+    jpeg_quality: int = 85
+    image: StudySandboxImageSection = field(default_factory=lambda: StudySandboxImageSection(160, 90))
+    lidar: SandboxLidarSection = field(default_factory=lambda: SandboxLidarSection(azimuths=360))
+    texture_res: float = 0.2
+    shadows: bool = False
+    workers: int = 0
+
+
+@dataclass
+class SecondStageStudyConfig:
+    """``inspatio-drive second-stage-study`` (configs/second_stage_study.yaml)."""
+
+    output_dir: str = "runs/second_stage_study"
+    n: int = 20
+    seed: int = 400000
+    scenarios: list[str] | None = None
+    per_scene: int = 3
+    sources: list[str] = field(default_factory=lambda: ["oracle", "geometric", "no_lidar"])
+    vocabulary: str | None = None
+    planners: dict[str, list[str]] = field(default_factory=dict)
+    target_delta: float = 0.02
+    second_stage_overrides: list[str] = field(default_factory=list)
+    evaluate_overrides: list[str] = field(default_factory=list)
+    progress: bool = True
+    sandbox: SecondStageStudySandboxSection = field(default_factory=SecondStageStudySandboxSection)
+
+
 # ----------------------------------------------------------------------------------------------------- figures
 
 
@@ -795,6 +826,7 @@ SCHEMAS: dict[str, type] = {
     "closed_loop": ClosedLoopConfig,
     "counterfactual": CounterfactualConfig,
     "second_stage": SecondStageConfig,
+    "second_stage_study": SecondStageStudyConfig,
     "figures": FiguresConfig,
     "bench_data": BenchDataConfig,
     "bench_render": BenchRenderConfig,

@@ -1,0 +1,178 @@
+"""``inspatio-drive second-stage-study``: what imagining the second stage costs, measured on the sandbox.
+
+Steps (``configs/second_stage_study.yaml``; every step resumable — finished logs, follow-up scenes and evaluations
+are kept):
+
+1. sandbox logs (``n`` logs of ``num_frames`` frames; every log frame ``f`` with 4 frames before and 16 after is a
+   stage-one scene): :func:`~inspatio_drive.evaluation.study.write_study_split`;
+2. the same follow-up scenes (same tokens, start states, objects) three times, by ``second-stage``: (a) ``oracle``
+   — true camera views and LiDAR of the sandbox world at the perturbed poses; (b) ``geometric`` — the geometric
+   renderer's views and the logged LiDAR re-expressed; (c) ``no_lidar`` — (b) without LiDAR;
+3. two-stage EPDMS (navsim v2.2, reactive traffic) of each planner on each source: ``evaluate`` with
+   ``data.split_file`` (the metric caches are shared: they do not depend on the sensors);
+4. the table: stage-one / stage-two / two-stage EPDMS per planner and source, |Δ stage-two| of (b) and (c) against
+   (a), Kendall τ / Spearman ρ of the planners' stage-two ranking (a) vs (b), and per-scene differences of the
+   follow-up scores (``second_stage_study.csv`` / ``.md`` / ``.json``, ``per_scene.csv``).
+
+The follow-up maker lives in ``closed_loop`` (the same layer as this room), so the command passes it in (``make``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from inspatio_drive.assets import VOCAB_SANDBOX
+from inspatio_drive.config import compose
+from inspatio_drive.evaluation.run import run_evaluation
+from inspatio_drive.evaluation.study import _render_config, write_study_split
+from inspatio_drive.pdm.v2.cache import ORIGINAL, scene_type_of_token
+
+__all__ = ["SOURCES", "rank_agreement", "run_second_stage_study", "study_table"]
+
+SOURCES: dict[str, list[str]] = {
+    "oracle": ["second_stage.source=oracle", "second_stage.lidar=oracle"],
+    "geometric": ["second_stage.source=geometric", "second_stage.lidar=reexpress"],
+    "no_lidar": ["second_stage.source=geometric", "second_stage.lidar=none"],
+}
+"""The second-stage sensor sources: (a) true views, (b) imagined views + re-expressed LiDAR, (c) (b) without LiDAR."""
+SPLIT = "second_stage_study"
+
+
+def rank_agreement(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, bool]:
+    """(Kendall τ, Spearman ρ, same order) of two score lists over the same planners (NaN when < 2 or constant)."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    same = bool(np.array_equal(np.argsort(-x, kind="stable"), np.argsort(-y, kind="stable")))
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, same
+    return float(stats.kendalltau(x, y).statistic), float(stats.spearmanr(x, y).statistic), same
+
+
+def study_table(summaries: Mapping[tuple[str, str], pd.DataFrame], per_scene: pd.DataFrame,
+                reference: str = "oracle", imagined: str = "geometric") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per planner × source from each run's two-stage summary rows, |Δ| of every source's stage-two EPDMS
+    to ``reference`` and the rank agreement of ``reference`` vs ``imagined``.
+
+    Args:
+        summaries: ``(planner, source)`` → that run's ``summary.csv`` (rows ``EPDMS stage-one`` / ``stage-two`` /
+            ``two-stage``).
+        per_scene: ``planner, source, token, score`` of every follow-up scene.
+    """
+    rows = []
+    for (planner, source), s in summaries.items():
+        m = s[s["variant"] == "base"].set_index("metric")["mean"]
+        rows.append({"planner": planner, "source": source, "stage_one": float(m.get("EPDMS stage-one", math.nan)),
+                     "stage_two": float(m.get("EPDMS stage-two", math.nan)),
+                     "two_stage": float(m.get("EPDMS two-stage", math.nan)),
+                     "mappings": int(s.loc[s["metric"] == "EPDMS two-stage", "scenes"].iloc[0])
+                     if (s["metric"] == "EPDMS two-stage").any() else 0})
+    table = pd.DataFrame(rows)
+    ref = table[table["source"] == reference].set_index("planner")
+    table["delta_stage_two"] = [r.stage_two - ref.loc[r.planner, "stage_two"] if r.planner in ref.index else math.nan
+                                for r in table.itertuples()]
+    scenes = per_scene.pivot_table(index=["planner", "token"], columns="source", values="score")
+    diffs: dict[str, Any] = {}
+    for source in scenes.columns:
+        if source == reference:
+            continue
+        d = (scenes[source] - scenes[reference]).dropna()
+        diffs[source] = {"scenes": len(d), "mean_abs": float(d.abs().mean()) if len(d) else math.nan,
+                         "max_abs": float(d.abs().max()) if len(d) else math.nan,
+                         "changed": float((d.abs() > 1e-9).mean()) if len(d) else math.nan}
+    planners = sorted(set(ref.index) & set(table.loc[table["source"] == imagined, "planner"]))
+    img = table[table["source"] == imagined].set_index("planner")
+    tau, rho, same = rank_agreement([ref.loc[p, "stage_two"] for p in planners],
+                                    [img.loc[p, "stage_two"] for p in planners])
+    agreement = {"reference": reference, "imagined": imagined, "planners": planners, "kendall_tau": tau,
+                 "spearman_rho": rho, "same_ranking": same,
+                 "max_abs_delta_stage_two": float(table.loc[table["source"] == imagined, "delta_stage_two"].abs().max()),
+                 "per_scene": diffs}
+    return table, agreement
+
+
+def table_markdown(table: pd.DataFrame, agreement: Mapping[str, Any], target: float) -> str:
+    """The table as markdown, then the agreement lines."""
+    lines = ["| planner | source | stage-one EPDMS | stage-two EPDMS | two-stage EPDMS | Δ stage-two vs oracle | mappings |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in table.sort_values(["planner", "source"]).itertuples():
+        lines.append(f"| {r.planner} | {r.source} | {r.stage_one:.4f} | {r.stage_two:.4f} | {r.two_stage:.4f} | "
+                     f"{r.delta_stage_two:+.4f} | {r.mappings} |")
+    a = agreement
+    lines.append("")
+    lines.append(f"rank agreement of the planners' stage-two EPDMS, {a['reference']} vs {a['imagined']}: Kendall τ = "
+                 f"{a['kendall_tau']:.3f}, Spearman ρ = {a['spearman_rho']:.3f}, same ranking: {a['same_ranking']}; "
+                 f"max |Δ stage-two| = {a['max_abs_delta_stage_two']:.4f} (target ≤ {target})")
+    for source, d in a["per_scene"].items():
+        lines.append(f"per follow-up scene, {source} − {a['reference']}: {d['scenes']} scenes × planners, "
+                     f"mean |Δ score| = {d['mean_abs']:.4f}, max = {d['max_abs']:.4f}, changed: {100 * d['changed']:.1f} %")
+    return "\n".join(lines)
+
+
+def _data_overrides(root: Path) -> list[str]:
+    return [f"data.data_root={root}", f"data.split={SPLIT}", "data.scene_filter.frame_interval=1",
+            "data.scene_filter.num_future_frames=8", "data.scene_filter.has_route=false", "data.lenient=true"]
+
+
+def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping[str, Any]]) -> dict[str, Any]:
+    """Run the composed ``configs/second_stage_study.yaml`` (plain dict); ``make``: the ``second-stage`` run
+    (:func:`inspatio_drive.closed_loop.second_stage.run_second_stage`). Returns the table, agreement and paths."""
+    out = Path(cfg["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    progress = bool(cfg.get("progress", True))
+    sb = cfg["sandbox"]
+    num_frames = int(sb["num_frames"])
+    if num_frames < 21:
+        raise ValueError(f"sandbox.num_frames: a stage-one scene needs 4 frames before it and 16 after it (companion, "
+                         f"follow-ups 4 s ahead with 4 s of future): expected >= 21, got {num_frames}")
+    root = out / "data"
+    write_study_split(root, SPLIT, int(cfg["n"]), int(cfg["seed"]), cfg.get("scenarios"), num_frames=num_frames,
+                      sensor_frames=num_frames - 8, camera_frames=None, config=_render_config(sb),
+                      density=float(sb["density"]), jpeg_quality=int(sb["jpeg_quality"]), progress=progress)
+    sources = list(cfg["sources"])
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown or "oracle" not in sources:
+        raise ValueError(f"sources: expected some of {sorted(SOURCES)} including oracle (the reference), got {sources}")
+    size = f"[{int(sb['image']['width'])},{int(sb['image']['height'])}]"
+    splits: dict[str, Path] = {}
+    for source in sources:
+        made = make(compose("second_stage", [
+            *_data_overrides(root), f"second_stage.output_dir={out / 'second_stage' / source}",
+            f"second_stage.per_scene={int(cfg['per_scene'])}", f"second_stage.image_size={size}",
+            f"second_stage.seed={int(cfg['seed'])}", f"second_stage.progress={str(progress).lower()}",
+            *SOURCES[source], *[str(o) for o in cfg.get("second_stage_overrides") or []]]))
+        splits[source] = Path(made["split_file"])
+    planners: Mapping[str, Sequence[str]] = cfg["planners"]
+    vocab = str(cfg.get("vocabulary") or VOCAB_SANDBOX)
+    summaries: dict[tuple[str, str], pd.DataFrame] = {}
+    per_scene = []
+    for planner, overrides in planners.items():
+        for source in sources:
+            run = out / "evaluate" / planner / source
+            result = run_evaluation(compose("evaluate", [
+                *_data_overrides(root), f"data.split_file={splits[source]}", "metric=epdms", "traffic=reactive",
+                f"eval.output_dir={run}", f"eval.metric_cache_dir={out / 'metric_cache'}", "eval.variants=[base]",
+                "eval.artefacts=0", "eval.report=false", "eval.sensors=all", f"eval.progress={str(progress).lower()}",
+                *[str(o).replace("@vocabulary", vocab) for o in overrides],
+                *[str(o) for o in cfg.get("evaluate_overrides") or []]]))
+            summaries[(planner, source)] = result["summary"]
+            two = pd.read_csv(run / "base_two_stage.csv", index_col=0)
+            two = two[two["token"].map(lambda t: scene_type_of_token(str(t)) != ORIGINAL)
+                      & ~two["token"].str.startswith("extended_pdm_score")]
+            per_scene.append(two[["token", "score"]].assign(planner=planner, source=source))
+    scenes = pd.concat(per_scene, ignore_index=True)
+    scenes.to_csv(out / "per_scene.csv", index=False)
+    table, agreement = study_table(summaries, scenes)
+    table.to_csv(out / "second_stage_study.csv", index=False)
+    markdown = table_markdown(table, agreement, float(cfg.get("target_delta", 0.02)))
+    (out / "second_stage_study.md").write_text(markdown + "\n")
+    (out / "second_stage_study.json").write_text(json.dumps({"agreement": agreement,
+                                                             "table": table.to_dict(orient="records")}, indent=1))
+    return {"output_dir": out, "table": table, "agreement": agreement, "markdown": markdown,
+            "csv": out / "second_stage_study.csv"}
