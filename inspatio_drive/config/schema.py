@@ -636,6 +636,7 @@ class SecondStageStudyConfig:
     sources: list[str] = field(default_factory=lambda: ["oracle", "geometric", "no_lidar"])
     vocabulary: str | None = None
     planners: dict[str, list[str]] = field(default_factory=dict)
+    only: list[str] | None = None
     target_delta: float = 0.02
     second_stage_overrides: list[str] = field(default_factory=list)
     evaluate_overrides: list[str] = field(default_factory=list)

@@ -149,6 +149,11 @@ def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping
             *SOURCES[source], *[str(o) for o in cfg.get("second_stage_overrides") or []]]))
         splits[source] = Path(made["split_file"])
     planners: Mapping[str, Sequence[str]] = cfg["planners"]
+    if cfg.get("only"):
+        missing = sorted(set(cfg["only"]) - set(planners))
+        if missing:
+            raise ValueError(f"only: {missing} not among planners {sorted(planners)}")
+        planners = {k: v for k, v in planners.items() if k in set(cfg["only"])}
     vocab = str(cfg.get("vocabulary") or VOCAB_SANDBOX)
     summaries: dict[tuple[str, str], pd.DataFrame] = {}
     per_scene = []
