@@ -635,7 +635,13 @@ class SecondStageStudyConfig:
     per_scene: int = 3
     sources: list[str] = field(default_factory=lambda: ["oracle", "geometric", "no_lidar"])
     vocabulary: str | None = None
-    planners: dict[str, list[str]] = field(default_factory=dict)
+    planners: dict[str, list[str]] = field(default_factory=lambda: {
+        "constant_velocity": ["planner=constant_velocity"],
+        "cv_fan_rules": ["planner=constant_velocity", "planner.yaw_rates=[-0.3,-0.15,0.0,0.15,0.3]",
+                         "planner.speed_factors=[0.6,1.0]", "planner.scorer=rules", "planner.rules.require_lidar=false"],
+        "vocabulary_rules": ["planner=vocabulary", "planner.vocabulary=@vocabulary", "planner.scorer=rules",
+                             "planner.rules.require_lidar=false"],
+    })
     only: list[str] | None = None
     target_delta: float = 0.02
     second_stage_overrides: list[str] = field(default_factory=list)
