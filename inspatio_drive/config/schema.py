@@ -512,6 +512,7 @@ class ClosedLoopSection:
     max_scenes: int | None = None
     video: bool = True
     video_scale: int = 2
+    evaluate_dir: str | None = None
     progress: bool = True
 
 

@@ -159,6 +159,21 @@ def test_two_stage_evaluate(made, root, tmp_path, capsys):
     assert summary.set_index("metric").loc["EPDMS two-stage", "mean"] == pytest.approx(combined, abs=1e-12)
     assert int(summary.set_index("metric").loc["EPDMS", "scenes"]) == 2  # the scene means: stage-one scenes only
 
+    # closed loop of the same planner, with that run's one-stage and two-stage EPDMS beside it
+    cl = tmp_path / "cl"
+    assert main(["closed-loop", *_data(root), f"closed_loop.output_dir={cl}", f"closed_loop.tokens=[{orig}]",
+                 "closed_loop.steps=2", "closed_loop.observer=lidar", "closed_loop.video=false",
+                 "closed_loop.progress=false", "closed_loop.variants=[base]", "metric=epdms",
+                 f"closed_loop.evaluate_dir={out}"]) == 0
+    printed = capsys.readouterr().out
+    assert "one-stage" in printed and "two-stage" in printed
+    cmp = pd.read_csv(cl / "closed_vs_open.csv").set_index("token")
+    one = pd.read_csv(out / "base_one_stage.csv", index_col=0).set_index("token")["score"]
+    assert cmp.loc[orig, "eval_one_stage_score"] == pytest.approx(one[orig], abs=1e-12)
+    assert cmp.loc["mean", "eval_two_stage_score"] == pytest.approx(combined, abs=1e-12)
+    assert math.isnan(cmp.loc[orig, "eval_two_stage_score"]) and np.isfinite(cmp.loc[orig, "epdms_closed_score"])
+    assert main(["closed-loop", *_data(root), f"closed_loop.output_dir={cl}", f"closed_loop.evaluate_dir={out}"]) == 2
+
 
 def test_split_without_mapping_is_one_stage(root, tmp_path, capsys):
     out = tmp_path / "one"
