@@ -27,15 +27,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 
 from inspatio_drive.assets import VOCAB_SANDBOX
 from inspatio_drive.config import compose
+from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
+from inspatio_drive.evaluation.epdms import STATES_COLUMN, decode_states
 from inspatio_drive.evaluation.run import run_evaluation
 from inspatio_drive.evaluation.study import _render_config, write_study_split
 from inspatio_drive.pdm.v2.cache import ORIGINAL, scene_type_of_token
+from inspatio_drive.pdm.v2.two_stage import follow_up_weights
 
-__all__ = ["SOURCES", "rank_agreement", "run_second_stage_study", "study_table"]
+__all__ = ["SOURCES", "mapping_figure", "rank_agreement", "run_second_stage_study", "study_table"]
 
 SOURCES: dict[str, list[str]] = {
     "oracle": ["second_stage.source=oracle", "second_stage.lidar=oracle"],
@@ -179,5 +183,62 @@ def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping
     (out / "second_stage_study.md").write_text(markdown + "\n")
     (out / "second_stage_study.json").write_text(json.dumps({"agreement": agreement,
                                                              "table": table.to_dict(orient="records")}, indent=1))
+    figure = None
+    if "geometric" in sources:
+        figure = mapping_figure(out, list(planners)[-1], out / "mapping.png")
     return {"output_dir": out, "table": table, "agreement": agreement, "markdown": markdown,
-            "csv": out / "second_stage_study.csv"}
+            "csv": out / "second_stage_study.csv", "figure": figure}
+
+
+def mapping_figure(out: str | Path, planner: str, path: str | Path, reference: str = "oracle",
+                   imagined: str = "geometric", camera: str = "CAM_F0") -> Path:
+    """The picture of one mapping of a finished study: BEV of the stage-one scene's simulated chosen plan (global),
+    its end point, the follow-up start points coloured by their Gaussian weight, and the follow-up's ``camera``
+    at its current frame as ``imagined`` renders it and as the ``reference`` (oracle) sees it.
+
+    Args:
+        out: the study's ``output_dir``. planner: whose plan (a key of ``planners``).
+    """
+    import matplotlib  # lazy: plotting only; the Agg backend is chosen first
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # lazy: plotting only
+
+    out = Path(out)
+    split = yaml.safe_load((out / "second_stage" / imagined / "split.yaml").read_text())
+    orig, _, pairs = split["reactive_all_mapping"][0]
+    rows = pd.read_json(out / "evaluate" / planner / imagined / "results.jsonl", lines=True).set_index("token")
+    states = decode_states(rows.loc[orig, STATES_COLUMN])
+    end = rows.loc[orig, ["endpoint_x", "endpoint_y"]].to_numpy(float)
+    now = [a for a, _ in pairs]
+    starts = rows.loc[now, ["start_point_x", "start_point_y"]].to_numpy(float)
+    w = follow_up_weights(end, starts)
+    o = states[0, :2]  # metres relative to the stage-one ego's start
+    fig = plt.figure(figsize=(12, 4.2))
+    grid = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.3, 1.3])
+    ax = fig.add_subplot(grid[0])
+    ax.plot(states[:, 0] - o[0], states[:, 1] - o[1], "-", color="tab:blue", label="stage-one plan (simulated)")
+    ax.plot(0, 0, "o", color="tab:blue", ms=4)
+    ax.plot(end[0] - o[0], end[1] - o[1], "x", color="k", ms=9, mew=2, label="its end point")
+    sc = ax.scatter(starts[:, 0] - o[0], starts[:, 1] - o[1], c=w, cmap="viridis", vmin=0, vmax=1, s=60,
+                    edgecolors="k", label="follow-up starts (colour: weight)")
+    fig.colorbar(sc, ax=ax, orientation="horizontal", pad=0.18, label="weight exp(−d²/0.2), normalised")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x − x0 (m, global axes)")
+    ax.set_ylabel("y − y0 (m)")
+    ax.set_title(f"mapping {orig[:6]}…, {planner}: {len(now)} follow-ups", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.55))
+    token = now[int(np.argmax(w))]
+    for k, source in enumerate((imagined, reference)):
+        scene = read_synthetic_scene(out / "second_stage" / source / "synthetic_scene_pickles" / f"{token}.pkl")
+        image = scene.frames[scene.current_index].cameras[camera].image
+        a = fig.add_subplot(grid[1 + k])
+        a.imshow(image)
+        a.set_title(f"{camera} of follow-up {token[:6]}… ({source})", fontsize=9)
+        a.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
