@@ -192,7 +192,7 @@ def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping
 
 def mapping_figure(out: str | Path, planner: str, path: str | Path, reference: str = "oracle",
                    imagined: str = "geometric", camera: str = "CAM_F0") -> Path:
-    """The picture of one mapping of a finished study: BEV of the stage-one scene's simulated chosen plan (global),
+    """The picture of one mapping of a finished study (the one whose plan ends nearest a follow-up start): BEV of the stage-one scene's simulated chosen plan (global),
     its end point, the follow-up start points coloured by their Gaussian weight, and the follow-up's ``camera``
     at its current frame as ``imagined`` renders it and as the ``reference`` (oracle) sees it.
 
@@ -206,8 +206,14 @@ def mapping_figure(out: str | Path, planner: str, path: str | Path, reference: s
 
     out = Path(out)
     split = yaml.safe_load((out / "second_stage" / imagined / "split.yaml").read_text())
-    orig, _, pairs = split["reactive_all_mapping"][0]
     rows = pd.read_json(out / "evaluate" / planner / imagined / "results.jsonl", lines=True).set_index("token")
+
+    def nearest(entry: list[Any]) -> float:  # the mapping whose plan ends closest to one of its follow-up starts
+        e = rows.loc[entry[0], ["endpoint_x", "endpoint_y"]].to_numpy(float)
+        p = rows.loc[[a for a, _ in entry[2]], ["start_point_x", "start_point_y"]].to_numpy(float)
+        return float(np.min(np.linalg.norm(p - e, axis=1)))
+
+    orig, _, pairs = min(split["reactive_all_mapping"], key=nearest)
     states = decode_states(rows.loc[orig, STATES_COLUMN])
     end = rows.loc[orig, ["endpoint_x", "endpoint_y"]].to_numpy(float)
     now = [a for a, _ in pairs]
@@ -223,7 +229,13 @@ def mapping_figure(out: str | Path, planner: str, path: str | Path, reference: s
     sc = ax.scatter(starts[:, 0] - o[0], starts[:, 1] - o[1], c=w, cmap="viridis", vmin=0, vmax=1, s=60,
                     edgecolors="k", label="follow-up starts (colour: weight)")
     fig.colorbar(sc, ax=ax, orientation="horizontal", pad=0.18, label="weight exp(−d²/0.2), normalised")
-    ax.set_aspect("equal", adjustable="datalim")
+    c = end - o  # zoom on the end point and the follow-up starts (the plan enters from its start)
+    r = max(3.0, float(np.max(np.abs(starts - end))) + 1.0)
+    ax.set_xlim(c[0] - r, c[0] + r)
+    ax.set_ylim(c[1] - r, c[1] + r)
+    ax.set_aspect("equal")
+    for (x, y), wi in zip(starts - o, w, strict=True):
+        ax.annotate(f"{wi:.2f}", (x, y), textcoords="offset points", xytext=(-8, 8), fontsize=7)
     ax.set_xlabel("x − x0 (m, global axes)")
     ax.set_ylabel("y − y0 (m)")
     ax.set_title(f"mapping {orig[:6]}…, {planner}: {len(now)} follow-ups", fontsize=9)
