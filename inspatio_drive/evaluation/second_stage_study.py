@@ -127,6 +127,10 @@ def _data_overrides(root: Path) -> list[str]:
 def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping[str, Any]]) -> dict[str, Any]:
     """Run the composed ``configs/second_stage_study.yaml`` (plain dict); ``make``: the ``second-stage`` run
     (:func:`inspatio_drive.closed_loop.second_stage.run_second_stage`). Returns the table, agreement and paths."""
+    sources = list(cfg["sources"])
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown or "oracle" not in sources:
+        raise ValueError(f"sources: expected some of {sorted(SOURCES)} including oracle (the reference), got {sources}")
     out = Path(cfg["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     progress = bool(cfg.get("progress", True))
@@ -139,10 +143,6 @@ def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping
     write_study_split(root, SPLIT, int(cfg["n"]), int(cfg["seed"]), cfg.get("scenarios"), num_frames=num_frames,
                       sensor_frames=num_frames - 8, camera_frames=None, config=_render_config(sb),
                       density=float(sb["density"]), jpeg_quality=int(sb["jpeg_quality"]), progress=progress)
-    sources = list(cfg["sources"])
-    unknown = sorted(set(sources) - set(SOURCES))
-    if unknown or "oracle" not in sources:
-        raise ValueError(f"sources: expected some of {sorted(SOURCES)} including oracle (the reference), got {sources}")
     size = f"[{int(sb['image']['width'])},{int(sb['image']['height'])}]"
     splits: dict[str, Path] = {}
     for source in sources:
