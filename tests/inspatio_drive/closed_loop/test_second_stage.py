@@ -182,3 +182,21 @@ def test_split_without_mapping_is_one_stage(root, tmp_path, capsys):
     assert "one-stage EPDMS: this split has no reactive_all_mapping" in capsys.readouterr().out
     summary = pd.read_csv(out / "summary.csv")
     assert summary["epdms_stages"].str.startswith("one-stage").all() and not (out / "base_two_stage.csv").exists()
+
+
+def test_world_model_generator_tiny(made, root, tmp_path):
+    """generator=inspatio with tiny random weights on the CPU: the history views are the world model's (noise from
+    random weights; this tests the wiring), the same first follow-up as the geometric run."""
+    out = tmp_path / "wm"
+    assert main(["second-stage", *_data(root), f"second_stage.output_dir={out}", "second_stage.per_scene=1",
+                 "second_stage.image_size=[64,32]", "second_stage.cameras=[CAM_F0]", "second_stage.progress=false",
+                 "generator=inspatio", "generator.model=tiny", "generator.random_weights=true",
+                 "generator.vae=tiny-random", "generator.caption=null", "generator.device=cpu",
+                 "generator.dtype=float32", "generator.max_batch=1"]) == 0
+    (_, _, pairs), = yaml.safe_load((out / "split.yaml").read_text())["reactive_all_mapping"]
+    assert pairs == yaml.safe_load((made / "split.yaml").read_text())["reactive_all_mapping"][0][2][:1]
+    token = pairs[0][0]
+    scene = read_synthetic_scene(out / "synthetic_scene_pickles" / f"{token}.pkl")
+    images = [f.cameras["CAM_F0"].image for f in scene.frames[:4]]
+    assert all(im is not None and im.shape == (32, 64, 3) for im in images)
+    assert scene.frames[3].cameras["CAM_L0"].image is None and scene.frames[4].cameras["CAM_F0"].image is None
