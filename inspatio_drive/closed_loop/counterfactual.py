@@ -114,12 +114,16 @@ def _reexpress_points(points: NDArray[np.float32] | None, old: NDArray[np.float6
     return out
 
 
-def synthetic_token(token: str, name: str) -> str:
-    return hashlib.sha1(f"{token}/{name}".encode()).hexdigest()[:16]
+def synthetic_token(token: str, name: str, length: int = 16) -> str:
+    """A deterministic token of ``length`` hex characters for frame ``token`` seen under ``name`` (navsim treats a
+    17-character scene token as synthetic: the second-stage scenes use ``length=17``)."""
+    return hashlib.sha1(f"{token}/{name}".encode()).hexdigest()[:length]
 
 
-def counterfactual_scene(scene: Scene, p: Perturbation, render_fn: RenderFn | None = None) -> Scene:
-    """The perturbed scene in memory (global ego statuses, re-expressed boxes and LiDAR, novel views)."""
+def counterfactual_scene(scene: Scene, p: Perturbation, render_fn: RenderFn | None = None,
+                         token_length: int = 16) -> Scene:
+    """The perturbed scene in memory (global ego statuses, re-expressed boxes and LiDAR, novel views); frame tokens
+    of ``token_length`` characters."""
     poses = np.stack([f.ego_status.ego_pose for f in scene.frames]).astype(np.float64)
     times = np.array([f.timestamp for f in scene.frames], np.float64) * 1e-6
     new = perturbed_poses(poses, times, scene.current_index, p)
@@ -138,15 +142,20 @@ def counterfactual_scene(scene: Scene, p: Perturbation, render_fn: RenderFn | No
             else:
                 cams[name] = replace(cam, image=view, data_path=None)
         lidar = Lidar(_reexpress_points(f.lidar.points, old_pose, new_pose)) if f.lidar is not None else f.lidar
-        frames.append(replace(f, token=synthetic_token(f.token, p.name), ego_status=status, cameras=cams,
+        frames.append(replace(f, token=synthetic_token(f.token, p.name, token_length), ego_status=status, cameras=cams,
                               lidar=lidar, annotations=_reexpress_boxes(f.annotations, old_pose, new_pose)))
-    meta = replace(scene.scene_metadata, scene_token=synthetic_token(scene.scene_metadata.scene_token, p.name),
+    meta = replace(scene.scene_metadata, scene_token=synthetic_token(scene.scene_metadata.scene_token, p.name, token_length),
                    initial_token=frames[scene.current_index].token)
     return Scene(meta, frames)
 
 
-def write_synthetic_scene(scene: Scene, original: Scene, out_root: str | Path) -> Path:
-    """Write a (counterfactual) scene in navsim v2's ``Scene.save_to_disk`` layout; returns the pickle path."""
+def write_synthetic_scene(scene: Scene, original: Scene | None, out_root: str | Path,
+                          corresponding: tuple[str, str] | None = None) -> Path:
+    """Write a (counterfactual) scene in navsim v2's ``Scene.save_to_disk`` layout; returns the pickle path.
+
+    ``corresponding``: ``(corresponding_original_scene, corresponding_original_initial_token)`` — by default the
+    ``scene_token`` / ``initial_token`` of ``original`` (a second-stage scene names the log frame it continues, the
+    final frame of its stage-one scene, and that stage-one scene)."""
     out_root = Path(out_root)
     blobs = out_root / "sensor_blobs"
     token = scene.scene_metadata.initial_token
@@ -178,8 +187,11 @@ def write_synthetic_scene(scene: Scene, original: Scene, out_root: str | Path) -
             "lidar_path": lidar_rel, "camera_dict": camera_dict,
         })
     meta = asdict(scene.scene_metadata)
-    meta["corresponding_original_scene"] = original.scene_metadata.scene_token
-    meta["corresponding_original_initial_token"] = original.scene_metadata.initial_token
+    if corresponding is None:
+        if original is None:
+            raise ValueError("write_synthetic_scene: give the original scene or corresponding=(scene, initial token)")
+        corresponding = (original.scene_metadata.scene_token, original.scene_metadata.initial_token)
+    meta["corresponding_original_scene"], meta["corresponding_original_initial_token"] = corresponding
     payload = {"scene_metadata": meta, "frames": frames, "extended_traffic_light_data": None,
                "extended_detections_tracks": None}
     path = out_root / "synthetic_scene_pickles" / f"{scene.scene_metadata.scene_token}.pkl"  # navsim v2 naming

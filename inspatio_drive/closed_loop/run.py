@@ -11,7 +11,10 @@ closed-loop (``configs/closed_loop.yaml``) writes into ``closed_loop.output_dir`
 
 ``metric=epdms`` (with ``traffic`` and ``epdms.human_filter``): every rollout is also scored with NAVSIM v2.2's
 EPDMS (:func:`~inspatio_drive.closed_loop.rollout.epdms_of_rollout`: executed path, first plan, the per-step EC
-between consecutive plans); the table then shows the EPDMS columns and every row says ``metric``.
+between consecutive plans); the table then shows the EPDMS columns and every row says ``metric``. With
+``closed_loop.evaluate_dir`` (an ``evaluate metric=epdms`` output folder of the same planner over the same scenes)
+the table places that run's one-stage EPDMS of each scene (``<variant>_one_stage.csv``) and its two-stage EPDMS
+(stage one / stage two / combined, ``<variant>_two_stage.csv``, on the mean row) beside the closed-loop numbers.
 
 counterfactual (``configs/counterfactual.yaml``) writes navsim v2 synthetic scenes into
 ``counterfactual.output_dir`` (``synthetic_scene_pickles/``, ``sensor_blobs/``, ``manifest.csv``).
@@ -207,16 +210,55 @@ def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
 
 
-def comparison_table(rows: list[dict[str, Any]]) -> Any:
+EVAL_COLUMNS = ("eval_one_stage_score", "eval_stage_one_score", "eval_stage_two_score", "eval_two_stage_score")
+"""Columns taken from an ``evaluate metric=epdms`` run (``closed_loop.evaluate_dir``)."""
+
+
+def evaluate_scores(evaluate_dir: str | Path, variant: str) -> tuple[dict[str, float], dict[str, float], str]:
+    """``({token: one-stage EPDMS}, {stage column: two-stage summary EPDMS}, planner)`` of an ``evaluate
+    metric=epdms`` output folder for ``variant``; the second is empty when the run was one-stage.
+
+    Raises:
+        FileNotFoundError: the folder has no ``<variant>_one_stage.csv`` (not an EPDMS evaluate run).
+    """
+    folder = Path(evaluate_dir)
+    one = folder / f"{variant}_one_stage.csv"
+    if not one.is_file():
+        raise FileNotFoundError(f"closed_loop.evaluate_dir: {one} not found (expected the output folder of "
+                                f"inspatio-drive evaluate metric=epdms with variant {variant})")
+    table = pd.read_csv(one, index_col=0)
+    per_scene = {str(t): float(v) for t, v in zip(table["token"], table["score"], strict=True)
+                 if t != "average_all_frames"}
+    stages: dict[str, float] = {}
+    two = folder / f"{variant}_two_stage.csv"
+    if two.is_file():
+        rows = pd.read_csv(two, index_col=0).set_index("token")["score"]
+        for col, token in zip(EVAL_COLUMNS[1:], ("extended_pdm_score_stage_one", "extended_pdm_score_stage_two",
+                                                 "extended_pdm_score_combined"), strict=True):
+            stages[col] = float(rows.get(token, np.nan))
+    ours = folder / f"{variant}.csv"
+    planner = ""
+    if ours.is_file():
+        head = pd.read_csv(ours, index_col=0, nrows=1)
+        planner = str(head["planner"].iloc[0]) if "planner" in head and len(head) else ""
+    return per_scene, stages, planner
+
+
+def comparison_table(rows: list[dict[str, Any]], stages: dict[str, dict[str, float]] | None = None) -> Any:
     """pandas table: one row per scene and variant (closed / open sub-scores), then one mean row per variant."""
 
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    labels = ("token", "variant", "planner", "observer", "agents", "mode", "metric", "traffic", "human_filter")
+    labels = ("token", "variant", "planner", "observer", "agents", "mode", "metric", "traffic", "human_filter", "eval_dir")
     numeric = [c for c in df.columns if c not in labels]
     means = df.groupby("variant", sort=False)[numeric].mean().reset_index()
     means["token"] = "mean"
+    for variant, values in (stages or {}).items():  # split-level numbers: on the variant's mean row only
+        for col, v in values.items():
+            if col not in df:
+                df[col] = np.nan
+            means.loc[means["variant"] == variant, col] = v
     for c in labels[2:]:
         if c in df:
             means[c] = df[c].iloc[0]
@@ -236,9 +278,17 @@ def format_comparison(table: Any) -> str:
                 *[f"epdms_closed_{k}" for k in subs], "epdms_mean_step_ec", "mean_psnr_db", "mean_coverage"]
         head = ["scene", "variant", "EPDMS open", "EPDMS closed", *[f"{EPDMS_SHORT[k]} closed" for k in subs],
                 "step EC", "PSNR dB", "coverage"]
+        if "eval_one_stage_score" in table:
+            cols[4:4] = [c for c in EVAL_COLUMNS if c in table]
+            head[4:4] = [{"eval_one_stage_score": "one-stage", "eval_stage_one_score": "2-stage: stage 1",
+                          "eval_stage_two_score": "2-stage: stage 2", "eval_two_stage_score": "two-stage"}[c]
+                         for c in EVAL_COLUMNS if c in table]
         first = table.iloc[0]
         said = (f"metric: {first['metric']}, traffic={first['traffic']}, human_filter={first['human_filter']} "
                 "(EPDMS without EC; step EC = extended comfort between consecutive re-planned plans)")
+        if "eval_one_stage_score" in table:
+            said += ("; one-stage / two-stage: EPDMS of the same planner by inspatio-drive evaluate "
+                     f"({first.get('eval_dir', '')}; two-stage numbers are split-level: mean row)")
     else:
         cols = ["token", "variant", "open_score", "closed_score", "closed_no_at_fault_collisions",
                 "closed_drivable_area_compliance", "closed_ego_progress", "closed_comfort", "mean_psnr_db",
@@ -272,6 +322,9 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
     metric, traffic = str(plain.get("metric") or "pdms"), str(plain.get("traffic") or "log_replay")
     human_filter = str((plain.get("epdms") or {}).get("human_filter") or "v2.2")
     check_metric(metric, traffic, human_filter)
+    if section.get("evaluate_dir") and metric != "epdms":
+        raise ValueError("closed_loop.evaluate_dir places evaluate's one-stage / two-stage EPDMS beside the rollout: "
+                         "set metric=epdms")
     if metric == "epdms" and section.get("agents", "log_replay") != "log_replay":
         raise ValueError(f"closed_loop.agents={section.get('agents')}: EPDMS scores with its own traffic policies; "
                          "with metric=epdms use closed_loop.agents=log_replay and traffic=log_replay|reactive")
@@ -337,7 +390,15 @@ def run_closed_loop(cfg: Any) -> dict[str, Any]:
                 row["steps_off_road"] = sum(not s.in_drivable_area for s in result.steps)
                 row["steps_uncomfortable"] = sum(not s.comfortable for s in result.steps)
                 rows.append(row)
-    table = comparison_table(rows)
+    stages: dict[str, dict[str, float]] = {}
+    if section.get("evaluate_dir"):
+        for variant in sorted({r["variant"] for r in rows}):
+            per_scene, stages[variant], _ = evaluate_scores(section["evaluate_dir"], variant)
+            for r in rows:
+                if r["variant"] == variant:
+                    r["eval_one_stage_score"] = per_scene.get(r["token"], float("nan"))
+                    r["eval_dir"] = str(section["evaluate_dir"])
+    table = comparison_table(rows, stages)
     table.to_csv(out / "closed_vs_open.csv", index=False)
     return {"output_dir": out, "table": table, "csv": out / "closed_vs_open.csv", "folders": folders,
             "markdown": format_comparison(table)}

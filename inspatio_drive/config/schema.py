@@ -36,6 +36,7 @@ class EvalSection:
     progress: bool = True
     on_config_change: str = "error"
     fail_on_invalid: bool = True
+    two_stage: str = "auto"
 
 
 @dataclass
@@ -548,6 +549,7 @@ class ClosedLoopSection:
     max_scenes: int | None = None
     video: bool = True
     video_scale: int = 2
+    evaluate_dir: str | None = None
     progress: bool = True
 
 
@@ -609,6 +611,81 @@ class CounterfactualConfig:
     data: Any = None
     generator: Any = None
     counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
+
+
+@dataclass
+class SecondStageSection:
+    output_dir: str = "runs/second_stage"
+    source: str = "geometric"
+    lidar: str = "auto"
+    per_scene: int = 5
+    lateral_m: float = 1.0
+    heading_deg: float = 5.0
+    speed: float = 0.2
+    ahead_frames: int = 8
+    future_frames: int = 8
+    seed: int = 0
+    render: bool = True
+    cameras: list[str] = field(
+        default_factory=lambda: ["CAM_F0", "CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0"]
+    )
+    image_size: list[int] = field(default_factory=lambda: [480, 270])
+    sweeps: int = 4
+    voxel_size: float = 0.1
+    splat: int = 2
+    hole_fill: int = 1
+    wm_frames: int = 9
+    device: str = "cpu"
+    tokens: list[str] | None = None
+    max_scenes: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class SecondStageConfig:
+    """``inspatio-drive second-stage`` (configs/second_stage.yaml)."""
+
+    data: Any = None
+    generator: Any = None
+    second_stage: SecondStageSection = field(default_factory=SecondStageSection)
+
+
+@dataclass
+class SecondStageStudySandboxSection:
+    num_frames: int = 21
+    density: float = 1.0
+    jpeg_quality: int = 85
+    image: StudySandboxImageSection = field(default_factory=lambda: StudySandboxImageSection(160, 90))
+    lidar: SandboxLidarSection = field(default_factory=lambda: SandboxLidarSection(azimuths=360))
+    texture_res: float = 0.2
+    shadows: bool = False
+    workers: int = 0
+
+
+@dataclass
+class SecondStageStudyConfig:
+    """``inspatio-drive second-stage-study`` (configs/second_stage_study.yaml)."""
+
+    output_dir: str = "runs/second_stage_study"
+    n: int = 20
+    seed: int = 400000
+    scenarios: list[str] | None = None
+    per_scene: int = 3
+    sources: list[str] = field(default_factory=lambda: ["oracle", "geometric", "no_lidar"])
+    vocabulary: str | None = None
+    planners: dict[str, list[str]] = field(default_factory=lambda: {
+        "constant_velocity": ["planner=constant_velocity"],
+        "cv_fan_rules": ["planner=constant_velocity", "planner.yaw_rates=[-0.3,-0.15,0.0,0.15,0.3]",
+                         "planner.speed_factors=[0.6,1.0]", "planner.scorer=rules", "planner.rules.require_lidar=false"],
+        "vocabulary_rules": ["planner=vocabulary", "planner.vocabulary=@vocabulary", "planner.scorer=rules",
+                             "planner.rules.require_lidar=false"],
+    })
+    only: list[str] | None = None
+    target_delta: float = 0.02
+    second_stage_overrides: list[str] = field(default_factory=list)
+    evaluate_overrides: list[str] = field(default_factory=list)
+    progress: bool = True
+    sandbox: SecondStageStudySandboxSection = field(default_factory=SecondStageStudySandboxSection)
 
 
 # ----------------------------------------------------------------------------------------------------- figures
@@ -793,6 +870,8 @@ SCHEMAS: dict[str, type] = {
     "study": StudyConfig,
     "closed_loop": ClosedLoopConfig,
     "counterfactual": CounterfactualConfig,
+    "second_stage": SecondStageConfig,
+    "second_stage_study": SecondStageStudyConfig,
     "figures": FiguresConfig,
     "bench_data": BenchDataConfig,
     "bench_render": BenchRenderConfig,

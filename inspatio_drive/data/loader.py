@@ -52,7 +52,7 @@ from inspatio_drive.data.log_reader import (
 )
 from inspatio_drive.data.roots import DataConfig, resolve_data_paths, resolve_synthetic_paths
 from inspatio_drive.data.sensors import SensorError, SensorTimer, load_image, load_lidar
-from inspatio_drive.data.splits import merge_scene_filters, navsim_split
+from inspatio_drive.data.splits import merge_scene_filters
 from inspatio_drive.data.synthetic_scenes import (
     SyntheticSceneRef,
     index_synthetic_scenes,
@@ -486,7 +486,7 @@ def scene_loader_from_config(
     cfg = DataConfig.from_node(data)
     logs, blobs, _ = resolve_data_paths(cfg)
     filter_cfg = dict(cfg.scene_filter or {})
-    named = navsim_split(cfg.split_name())
+    named = cfg.navsim_split()
     if named is not None:  # navsim's split file: its log names, tokens and windowing
         filter_cfg = merge_scene_filters(named, filter_cfg)
     if cfg.scene_filter_yaml:

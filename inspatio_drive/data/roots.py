@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from inspatio_drive.data.splits import available_splits, navsim_split
+from inspatio_drive.data.splits import NavsimSplit, available_splits, navsim_split, read_split_file
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sandbox" / "sample"
 """Data root of the bundled sample (written by :func:`inspatio_drive.sandbox.sample.write_sample`)."""
@@ -56,6 +56,10 @@ class DataConfig:
             (navhard's second stage); null = ``<data_root>/<split>/synthetic_scene_pickles`` (navsim's
             ``navhard_two_stage/synthetic_scene_pickles`` for ``split: navhard_two_stage``).
         synthetic_sensor_path: their sensor blobs; null = ``<synthetic_scenes_path>/../sensor_blobs``.
+        split_file: a navsim split YAML anywhere (``data_split``, ``scene_filter``, ``reactive_all_mapping``), e.g.
+            the ``split.yaml`` written by ``inspatio-drive second-stage``: used instead of the split named by
+            ``split`` (logs from ``navsim_logs/<data_split>``); its synthetic scenes default to
+            ``<split_file folder>/synthetic_scene_pickles``.
     """
 
     data_root: Optional[str] = None  # noqa: UP045 - OmegaConf structured configs need Optional
@@ -74,6 +78,7 @@ class DataConfig:
     show_progress: bool = True
     synthetic_scenes_path: Optional[str] = None  # noqa: UP045
     synthetic_sensor_path: Optional[str] = None  # noqa: UP045
+    split_file: Optional[str] = None  # noqa: UP045
 
     @classmethod
     def from_node(cls, node: Mapping[str, Any] | DataConfig) -> DataConfig:
@@ -130,6 +135,13 @@ class DataConfig:
                              "choose one with data.split=<name>")
         return splits[0]
 
+    def navsim_split(self) -> NavsimSplit | None:
+        """The navsim split of this node: ``split_file`` when set, else the split file named by ``split``
+        (``configs/data_splits``), else ``None`` (a plain folder)."""
+        if self.split_file not in (None, "", "null"):
+            return read_split_file(Path(str(self.split_file)).expanduser())
+        return navsim_split(self.split_name())
+
     def maps_dir(self) -> Path:
         """The nuPlan maps root: ``maps_root``, or ``<data_root>/maps`` when it is null (the one rule of every
         command; ``configs/data/openscene.yaml`` sets ``maps_root`` from ``$NUPLAN_MAPS_ROOT``)."""
@@ -149,7 +161,7 @@ def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path
     cfg = DataConfig.from_node(data)
     root = cfg.root()
     split = cfg.split_name()
-    named = navsim_split(split)
+    named = cfg.navsim_split()
     folder = split if named is None else named.data_split
     logs, blobs = root / "navsim_logs" / folder, root / "sensor_blobs" / str(cfg.sensor_split or folder)
     if not logs.is_dir():
@@ -163,8 +175,12 @@ def resolve_data_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path
 def resolve_synthetic_paths(data: Mapping[str, Any] | DataConfig) -> tuple[Path, Path]:
     """``(synthetic scene pickles, their sensor blobs)`` of a ``data`` node (see :class:`DataConfig`)."""
     cfg = DataConfig.from_node(data)
-    scenes = (Path(str(cfg.synthetic_scenes_path)).expanduser() if cfg.synthetic_scenes_path
-              else cfg.root() / str(cfg.split) / "synthetic_scene_pickles")
+    if cfg.synthetic_scenes_path:
+        scenes = Path(str(cfg.synthetic_scenes_path)).expanduser()
+    elif cfg.split_file not in (None, "", "null"):
+        scenes = Path(str(cfg.split_file)).expanduser().parent / "synthetic_scene_pickles"
+    else:
+        scenes = cfg.root() / str(cfg.split) / "synthetic_scene_pickles"
     sensors = (Path(str(cfg.synthetic_sensor_path)).expanduser() if cfg.synthetic_sensor_path
                else scenes.parent / "sensor_blobs")
     return scenes, sensors

@@ -31,7 +31,7 @@ import yaml
 from inspatio_drive.config import CONFIG_DIR
 from inspatio_drive.data.filters import SceneFilter
 
-__all__ = ["SPLITS_DIR", "NavsimSplit", "available_splits", "merge_scene_filters", "navsim_split"]
+__all__ = ["SPLITS_DIR", "NavsimSplit", "available_splits", "merge_scene_filters", "navsim_split", "read_split_file"]
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # navhard_two_stage.yaml: 6k lines, ~10x faster in C
 SPLITS_DIR = CONFIG_DIR / "data_splits"
@@ -73,6 +73,22 @@ def navsim_split(name: str, directory: str | os.PathLike[str] = SPLITS_DIR) -> N
     path = Path(directory) / f"{name}.yaml"
     if not path.is_file():
         return None
+    return read_split_file(path, name)
+
+
+def read_split_file(path: str | os.PathLike[str], name: str | None = None) -> NavsimSplit:
+    """A navsim split file anywhere (e.g. the ``split.yaml`` that ``inspatio-drive second-stage`` writes beside its
+    synthetic scenes; ``data.split_file``): ``data_split``, ``scene_filter`` and optionally ``reactive_all_mapping``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a mapping with ``data_split`` and ``scene_filter`` (file named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: split file not found (expected a navsim split YAML: data_split, scene_filter, "
+                                "reactive_all_mapping)")
+    name = name or str(path)
     try:
         data = yaml.load(path.read_text(), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:

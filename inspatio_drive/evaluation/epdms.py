@@ -31,17 +31,27 @@ from inspatio_drive.pdm.v2 import (
     FrameResult,
     one_stage_rows,
 )
-from inspatio_drive.pdm.v2.cache import ORIGINAL
+from inspatio_drive.pdm.v2.cache import ORIGINAL, scene_type_of_token
 from inspatio_drive.pdm.v2.knobs import EPDMS_SHORT, METRIC_LABEL, METRICS, check_metric
+from inspatio_drive.pdm.v2.two_stage import (
+    SCORE_COLUMNS,
+    StageRow,
+    TwoStageMapping,
+    TwoStageResult,
+    two_stage_rows,
+)
 
-__all__ = ["EPDMS_SHORT", "METRICS", "METRIC_LABEL", "ONE_STAGE_COLUMNS", "STATES_COLUMN", "check_metric",
-           "decode_states", "encode_states", "is_epdms", "metric_columns", "one_stage_tables", "row_labels",
-           "with_one_stage"]
+__all__ = ["EPDMS_SHORT", "METRICS", "METRIC_LABEL", "ONE_STAGE_COLUMNS", "STATES_COLUMN", "TWO_STAGE_COLUMNS",
+           "check_metric", "decode_states", "encode_states", "is_epdms", "metric_columns", "one_stage_tables",
+           "row_labels", "two_stage_tables", "with_one_stage"]
 
 STATES_COLUMN = "epdms_states"
 STATE_SHAPE = (41, 11)
 ONE_STAGE_COLUMNS = ("token", "valid", *SUBMETRICS, EC_COLUMN, "score")
 """navsim v2.2 one-stage CSV columns (``run_pdm_score_one_stage.py``), in its order."""
+TWO_STAGE_COLUMNS = ("token", "valid", *(f"{c}_stage_one" for c in SCORE_COLUMNS[:-1]),
+                     *(f"{c}_stage_two" for c in SCORE_COLUMNS[:-1]), "score")
+"""navsim v2.2 two-stage CSV columns (``run_pdm_score.py``), in its order."""
 
 
 def encode_states(states: NDArray[np.float64]) -> str:
@@ -81,6 +91,32 @@ def _frame(row: pd.Series) -> FrameResult:
         valid=valid,
         reason="" if reason is None or (isinstance(reason, float) and math.isnan(reason)) else str(reason),
     )
+
+
+def _point(row: pd.Series, prefix: str) -> NDArray[np.float64]:
+    xy = [row.get(f"{prefix}_x"), row.get(f"{prefix}_y")]
+    return np.array([float(v) if v is not None and not pd.isna(v) else math.nan for v in xy])
+
+
+def _stage_row(row: pd.Series) -> StageRow:
+    f = _frame(row)
+    return StageRow(token=f.token, log_name=f.log_name, time_s=f.time_s,
+                    scene_type=scene_type_of_token(f.token),  # a failed row keeps its stage (token length, as navsim)
+                    metrics=f.metrics, states=f.states, valid=f.valid, reason=f.reason,
+                    endpoint=_point(row, "endpoint"), start_point=_point(row, "start_point"))
+
+
+def two_stage_tables(df: pd.DataFrame, mappings: list[TwoStageMapping]) -> dict[str, TwoStageResult]:
+    """variant → navsim v2.2's two-stage aggregation (:func:`~inspatio_drive.pdm.v2.two_stage.two_stage_rows`) of
+    the EPDMS result rows of both stages (stage-one scenes first, then the synthetic ones, each by log and time).
+    ``TwoStageResult.rows`` are the rows of navsim's two-stage CSV (:data:`TWO_STAGE_COLUMNS`)."""
+    out: dict[str, TwoStageResult] = {}
+    keys = [c for c in ("log_name", "time_point_s", "token") if c in df]
+    for variant, part in df.groupby("variant", sort=True):
+        part = part.assign(_stage=part["token"].map(lambda t: scene_type_of_token(str(t)) != ORIGINAL))
+        part = part.sort_values(["_stage", *keys], na_position="last", kind="stable")
+        out[str(variant)] = two_stage_rows([_stage_row(r) for _, r in part.iterrows()], mappings)
+    return out
 
 
 def one_stage_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -40,6 +40,7 @@ from inspatio_drive.evaluation.epdms import (
     row_labels,
 )
 from inspatio_drive.evaluation.results import PDM_COLUMNS
+from inspatio_drive.geometry.se2 import relative_to_absolute_se2
 from inspatio_drive.maps import load_map
 from inspatio_drive.pdm import MetricCache
 from inspatio_drive.pdm.cache.builder import build_metric_cache
@@ -154,9 +155,17 @@ class EvaluateTask:
             store.save(cache)
         return cache
 
-    def plan_and_score(self, token: str) -> tuple[Any, PlanResult, Any, Any, dict[str, float]]:
+    def chosen_only(self) -> bool:
+        """Whether a scene's rows need the scores of the chosen candidates only: EPDMS (each candidate is scored
+        against PDM-Closed alone, so its numbers do not depend on the other candidates), no ``oracle`` variant and
+        no FC dumps (both need every candidate)."""
+        return (self.metric == "epdms" and "oracle" not in self.variants
+                and not self.cfg["eval"].get("dump_dir"))
+
+    def plan_and_score(self, token: str, chosen_only: bool = False) -> tuple[Any, PlanResult, Any, Any, dict[str, float]]:
         """(scene, plan, PDMResults of every candidate, metric cache, timings) — also used by the artefact
-        writer."""
+        writer. ``chosen_only`` (see :meth:`chosen_only`): the results hold the candidates the variants choose
+        only, in increasing candidate order."""
         self.setup()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -172,6 +181,8 @@ class EvaluateTask:
 
         t0 = time.perf_counter()
         poses = plan.candidates.poses.detach().cpu().numpy().astype(np.float64)
+        if chosen_only:
+            poses = poses[sorted(set(choose_variants(plan, np.zeros(len(poses)), self.variants).values()))]
         if self.metric == "epdms":
             results = score_epdms(cache, poses, EPDMSConfig(human_filter=self.human_filter), traffic=self.traffic,
                                   map_api=self._map(scene.scene_metadata.map_name) if self.traffic == "reactive"
@@ -187,23 +198,30 @@ class EvaluateTask:
 
     def __call__(self, token: str) -> list[dict[str, Any]]:
         t_start = time.perf_counter()
-        _, plan, results, cache, timings = self.plan_and_score(token)
+        subset = self.chosen_only()
+        scene, plan, results, cache, timings = self.plan_and_score(token, subset)
         timings["total_s"] = time.perf_counter() - t_start
-        chosen = choose_variants(plan, results.score, self.variants)
+        if subset:  # results rows: the chosen candidates, in increasing order
+            chosen = choose_variants(plan, np.zeros(plan.candidates.num_candidates), self.variants)
+            at = {c: i for i, c in enumerate(sorted(set(chosen.values())))}
+        else:
+            chosen = choose_variants(plan, results.score, self.variants)
+            at = {c: c for c in chosen.values()}
         if self.cfg["eval"].get("dump_dir"):
             dump_candidates(Path(self.cfg["eval"]["dump_dir"]), token, plan,
                             {k: self.column(results, k) for k in self.columns}, self.labels)
         rows = []
         for variant, index in chosen.items():
             row: dict[str, Any] = {"token": token, "variant": variant, "valid": True}
-            row.update({k: float(self.column(results, k)[index]) for k in self.columns})
+            row.update({k: float(self.column(results, k)[at[index]]) for k in self.columns})
             row.update(self.labels)
             if self.metric == "epdms":
                 row.update({"log_name": cache.log_name, "time_point_s": cache.time_s, "scene_type": cache.scene_type,
                             "human_filter_applied": bool(results.human_filter_applied),
-                            STATES_COLUMN: encode_states(results.states[index])})
-                if not results.valid[index]:  # scored, but not by the rules (e.g. human filter could not run)
-                    row.update(valid=False, error=results.reason[index])
+                            STATES_COLUMN: encode_states(results.states[at[index]]),
+                            **plan_end_points(scene, plan.candidates.poses[index])})
+                if not results.valid[at[index]]:  # scored, but not by the rules (e.g. human filter could not run)
+                    row.update(valid=False, error=results.reason[at[index]])
             row.update({
                 "mode": "privileged" if (self.privileged or variant == "oracle") else "honest",
                 "planner": self.planner_name,
@@ -217,6 +235,17 @@ class EvaluateTask:
             })
             rows.append(row)
         return rows
+
+
+def plan_end_points(scene: Any, poses: Any) -> dict[str, float]:
+    """What the two-stage aggregation needs of a scored scene (navsim v2.2 ``run_pdm_score.py``): ``endpoint_x/y``
+    = the last pose of the submitted plan (``poses [T, 3]``, current rear-axle frame) made global, and
+    ``start_point_x/y`` = the ego rear axle at the current frame (global), in metres."""
+    ego = np.asarray(scene.frames[scene.current_index].ego_status.ego_pose, np.float64)
+    last = np.asarray(poses.detach().cpu().numpy() if hasattr(poses, "detach") else poses, np.float64)[-1]
+    end = relative_to_absolute_se2(ego, last[None])[0]
+    return {"endpoint_x": float(end[0]), "endpoint_y": float(end[1]),
+            "start_point_x": float(ego[0]), "start_point_y": float(ego[1])}
 
 
 def bad_log_token(log_name: str) -> str:

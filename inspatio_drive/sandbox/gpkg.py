@@ -56,6 +56,10 @@ def navsim_location(maps_root: str | os.PathLike[str], world_name: str) -> str:
     return world_name
 
 
+BASELINE_SPACING_M = 1.0
+"""Largest distance between two baseline points written to the GPKG (m)."""
+
+
 def network_to_map_spec(network: RoadNetwork, origin: tuple[float, float] = (0.0, 0.0),
                         crs: str = DEFAULT_CRS) -> mw.MapSpec:
     """The network as a :class:`~inspatio_drive.maps.writer.MapSpec` in UTM (local + ``origin``)."""
@@ -64,11 +68,16 @@ def network_to_map_spec(network: RoadNetwork, origin: tuple[float, float] = (0.0
     def g(geom: shapely.Geometry) -> shapely.Geometry:
         return shapely.affinity.translate(geom, ox, oy)
 
-    lanes = [mw.LaneSpec(ln.fid, ln.lane_group_fid, g(ln.baseline), g(ln.polygon), ln.lane_index,
+    def line(geom: shapely.Geometry) -> shapely.Geometry:
+        # nuPlan baselines are sampled about every metre; a 2-point straight baseline would leave nuplan's
+        # InterpolatedPath (which drops the last pose) a single pose: the reactive IDM agents could not follow it
+        return shapely.segmentize(g(geom), BASELINE_SPACING_M)
+
+    lanes = [mw.LaneSpec(ln.fid, ln.lane_group_fid, line(ln.baseline), g(ln.polygon), ln.lane_index,
                          float(ln.speed_limit_mps), ln.left_boundary_fid, ln.right_boundary_fid)
              for ln in network.lanes.values()]
     conns = [mw.LaneConnectorSpec(c.fid, c.exit_lane_fid, c.entry_lane_fid, c.lane_group_connector_fid,
-                                  g(c.baseline), g(c.polygon), float(c.speed_limit_mps), (c.stop_line_fid,))
+                                  line(c.baseline), g(c.polygon), float(c.speed_limit_mps), (c.stop_line_fid,))
              for c in network.connectors.values()]
     segs = [mw.AreaSpec(2 * 10**8 + a.index, g(shapely.union_all(
         [network.lane_groups[network.arm_lane_groups[(a.index, inb)]].polygon for inb in (False, True)])))

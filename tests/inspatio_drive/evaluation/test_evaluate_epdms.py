@@ -218,3 +218,17 @@ def test_bundled_sample_has_no_adjacent_scenes(tmp_path, capsys):
     ours = pd.read_csv(out / "base.csv", index_col=0).iloc[:-1]
     assert ours["log_name"].nunique() == 2
     assert (ours["score"] == ours["score_without_ec"]).all()
+
+
+def test_base_only_scores_the_chosen_candidate_alone_with_the_same_numbers(adjacent, data_root, tmp_path):
+    """Without the oracle variant and FC dumps only the chosen candidates are scored (EPDMS scores each candidate
+    against PDM-Closed alone): the base rows equal those of the run that scored every candidate."""
+    out = tmp_path / "base_only"
+    assert main(_args(data_root, out, "data.scene_filter.frame_interval=1", "eval.variants=[base]")) == 0
+    task = EvaluateTask(OmegaConf.to_container(OmegaConf.load(out / "config.yaml"), resolve=True))
+    assert task.chosen_only() and not EvaluateTask({**task.cfg, "eval": {**task.cfg["eval"],
+                                                                         "variants": ["base", "oracle"]}}).chosen_only()
+    cols = ["token", *SUBMETRICS, EC_COLUMN, "score", "candidate", "endpoint_x", "start_point_y"]
+    full = pd.read_csv(adjacent / "base.csv", index_col=0)[cols].reset_index(drop=True)
+    alone = pd.read_csv(out / "base.csv", index_col=0)[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(full, alone)
