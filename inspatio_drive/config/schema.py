@@ -330,6 +330,8 @@ class BuildVocabConfig:
 class TrainFCHeadSection:
     hidden: list[int] = field(default_factory=lambda: [32])
     dropout: float = 0.0
+    outputs: list[str] = field(default_factory=lambda: ["NC", "DAC", "DDC", "TTC", "EP", "C"])
+    combine: str = "v1"
 
 
 @dataclass
