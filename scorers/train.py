@@ -231,8 +231,8 @@ def _train_with_planners_loop(
     )
 
 
-def plot_losses(result: TrainResult, path: str | Path) -> Path:
-    """Write the train / validation loss curves (PNG)."""
+def plot_losses(result: Any, path: str | Path, title: str = "FC head training") -> Path:
+    """Write the train / validation loss curves (PNG) of a result with ``train_loss``, ``val_loss``, ``best_epoch``."""
     import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
@@ -246,7 +246,7 @@ def plot_losses(result: TrainResult, path: str | Path) -> Path:
         ax.axvline(result.best_epoch, color="gray", ls=":", lw=1, label="best")
     ax.set_xlabel("epoch")
     ax.set_ylabel("BCE loss (sum over outputs)")
-    ax.set_title("FC head training")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)

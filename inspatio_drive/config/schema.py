@@ -380,6 +380,53 @@ class TrainFCConfig:
     plot: bool = True
 
 
+# ------------------------------------------------------------------------------------------------ train-scorer
+
+
+@dataclass
+class TrainScorerModelSection:
+    dim: int = 64
+    layers: int = 2
+    heads: int = 4
+    horizon: int = 8
+    bev_channels: int = 2
+    bev_cells: int = 32
+    patch: int = 4
+    rule_dim: int = 7
+    outputs: list[str] = field(default_factory=lambda: ["NC", "DAC", "DDC", "TTC", "EP", "C"])
+
+
+@dataclass
+class TrainScorerOptimSection:
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-4
+    warmup_fraction: float = 0.1
+    patience: int | None = 8
+
+
+@dataclass
+class TrainScorerConfig:
+    """``inspatio-drive train-scorer`` (configs/train_scorer.yaml)."""
+
+    dataset: str = MISSING
+    output_dir: str = "outputs/scorer"
+    fc: str = "none"
+    fc_features: list[str] | None = None
+    fc_head: str | None = None
+    selection: str = "v1"
+    allow_privileged: bool = False
+    train_split: str = "train"
+    val_split: str = "val"
+    seed: int = 0
+    resume: bool = False
+    model: TrainScorerModelSection = field(default_factory=TrainScorerModelSection)
+    optim: TrainScorerOptimSection = field(default_factory=TrainScorerOptimSection)
+    progress: bool = True
+    plot: bool = True
+
+
 # ---------------------------------------------------------------------------------------------------- fc-table
 
 
@@ -754,6 +801,7 @@ SCHEMAS: dict[str, type] = {
     "render_fidelity": RenderFidelityConfig,
     "build_vocab": BuildVocabConfig,
     "train_fc": TrainFCConfig,
+    "train_scorer": TrainScorerConfig,
     "fc_table": FCTableConfig,
     "study": StudyConfig,
     "closed_loop": ClosedLoopConfig,
