@@ -55,6 +55,7 @@ from inspatio_drive.sandbox.oracle import WORLD_FILE, LidarModel, Oracle, Render
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
 from inspatio_drive.sandbox.writer import frame_dicts
 from planners.vocabulary import build_vocab_from_config
+from scorers.study import hierarchical_bootstrap
 from scorers.train import train_fc_from_config
 
 STEPS = ("sandbox", "vocab", "features", "train", "test", "report")
@@ -256,7 +257,6 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
     Raises:
         ValueError: a seed without a scene valid in all four variants.
     """
-    rng = np.random.default_rng(seed)
     keys = [k for k, _ in metrics]
     values: dict[int, dict[str, np.ndarray]] = {}  # seed → variant → [M, len(keys)]
     modes: dict[str, set[str]] = {v: set() for v, _ in METHODS}
@@ -297,13 +297,8 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
             notes.append(f"EC not tabulated: {n_nan} of {counted} counted scenes have no scene 0.5 s earlier in "
                          "their log (their one-stage EPDMS drops the EC weight: (5·EP + 5·TTC + 2·LK + 2·HC) / 14).")
     alpha = (1 - ci) / 2
-    draws: dict[str, np.ndarray] = {v: np.empty((n_boot, len(keys))) for v, _ in METHODS}
-    for b in range(n_boot):
-        picked = rng.choice(seeds, size=len(seeds), replace=True)
-        idx = {s: rng.integers(0, len(values[s]["base"]), len(values[s]["base"])) for s in set(picked.tolist())}
-        for v, _ in METHODS:
-            draws[v][b] = np.mean([values[s][v][idx[s]].mean(0) for s in picked], axis=0)
-    point = {v: np.mean([values[s][v].mean(0) for s in seeds], axis=0) for v, _ in METHODS}
+    point, draws = hierarchical_bootstrap({v: [values[s][v] for s in seeds] for v, _ in METHODS}, n_boot=n_boot,
+                                          seed=seed)
     rows = []
     for v, label in METHODS:
         lo, hi = np.quantile(draws[v], alpha, axis=0), np.quantile(draws[v], 1 - alpha, axis=0)
