@@ -140,6 +140,15 @@ def hierarchical_bootstrap(
     return point, draws
 
 
+def paired_difference(point: Mapping[str, NDArray], draws: Mapping[str, NDArray], a: str, b: str,
+                      ci: float = 0.95) -> tuple[NDArray, NDArray, NDArray]:
+    """``a − b`` per statistic from :func:`hierarchical_bootstrap` output: ``(mean [P], lo [P], hi [P])``, the
+    percentile CI of the paired draws (both methods resampled with the same seeds and scenes)."""
+    alpha = (1.0 - ci) / 2
+    d = draws[a] - draws[b]
+    return point[a] - point[b], np.quantile(d, alpha, axis=0), np.quantile(d, 1 - alpha, axis=0)
+
+
 def selections(inputs: StudyInputs) -> dict[str, NDArray[np.int64]]:
     """Selected candidate per method: ``[S, M]`` indices (base and oracle repeated over seeds)."""
     S = inputs.fc_prob.shape[0]

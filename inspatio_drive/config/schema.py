@@ -509,12 +509,19 @@ class StudyReportSection:
 
 
 @dataclass
+class StudyAblationSection:
+    fc_modes: list[str] = field(default_factory=lambda: ["features", "features+head"])
+    train_scorer_overrides: list[str] = field(default_factory=list)
+    n_boot: int = 2000
+
+
+@dataclass
 class StudyConfig:
     """``inspatio-drive study`` (configs/study.yaml)."""
 
     output_dir: str = "runs/study"
     steps: list[str] = field(
-        default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report"]
+        default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report", "ablation"]
     )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     scenarios: list[str] | None = None
@@ -525,10 +532,11 @@ class StudyConfig:
     test: StudyTestSplit = field(default_factory=StudyTestSplit)
     vocabulary: StudyVocabularySection = field(default_factory=StudyVocabularySection)
     selection: str = "v1_comfort"
-    dump_test: bool = False
+    dump_test: bool = True
     evaluate_overrides: list[str] = field(default_factory=list)
     train_fc_overrides: list[str] = field(default_factory=list)
     report: StudyReportSection = field(default_factory=StudyReportSection)
+    ablation: StudyAblationSection = field(default_factory=StudyAblationSection)
     progress: bool = True
     metric: str = "pdms"
     traffic: str = "log_replay"

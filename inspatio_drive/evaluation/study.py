@@ -14,6 +14,10 @@ Steps (``configs/study.yaml``; each resumable — finished outputs are kept — 
    ``heads/s<seed>/fc_head.safetensors`` + ``metrics.json``.
 5. ``test``     — ``evaluate`` ``test_s<seed>`` with head ``s<seed>`` and its ``w_fc`` (variants base, fc,
    fc_only, oracle; every row says honest / privileged).
+7. ``ablation`` — (issue 21; needs ``dump_test``) rule, rule + post-hoc FC, the learned DrivoR-form scorer
+   without and with FC inputs (``train-scorer`` per seed on train / val), oracle@K, re-selected on the dumped test
+   candidates, paired differences, per-scenario breakdown (:mod:`inspatio_drive.evaluation.study_ablation`) →
+   ``ablation.md``, ``ablation.json``, ``ablation.png``.
 6. ``report``   — :func:`study_table` over the test rows: PDMS and every sub-score per method, mean over seeds
    with a (seed, scene) bootstrap CI, FC time per scene, share of the base → oracle@K gap closed → ``study.md``,
    ``study.json``, ``study.png``; optionally into a README block and the package assets.
@@ -48,6 +52,7 @@ from inspatio_drive.evaluation.epdms import EPDMS_SHORT, METRIC_LABEL, check_met
 from inspatio_drive.evaluation.fc_data import collect_fc_dataset
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.run import run_evaluation
+from inspatio_drive.evaluation.study_ablation import run_ablation
 from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
 from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
 from inspatio_drive.sandbox.gpkg import write_maps_root
@@ -58,7 +63,7 @@ from planners.vocabulary import build_vocab_from_config
 from scorers.study import hierarchical_bootstrap
 from scorers.train import train_fc_from_config
 
-STEPS = ("sandbox", "vocab", "features", "train", "test", "report")
+STEPS = ("sandbox", "vocab", "features", "train", "test", "report", "ablation")
 METHODS: tuple[tuple[str, str], ...] = (("base", "base"), ("fc", "base+FC"), ("fc_only", "FC alone"),
                                         ("oracle", "oracle@K"))
 METRICS: tuple[tuple[str, str], ...] = METRIC_LABELS
@@ -524,4 +529,10 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
             shutil.copyfile(heads[seeds[0]] / "fc_head.safetensors", assets / "fc_head_sandbox.safetensors")
         result["table"] = table
         result["markdown"] = md
+
+    if "ablation" in steps:
+        if metric != "pdms":
+            raise ValueError("study: the ablation step scores the dumped v1.1 PDM sub-scores; run it with metric=pdms")
+        result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, {s: w_fc(s) for s in seeds},
+                                          progress=progress)
     return result
