@@ -513,6 +513,7 @@ class StudyAblationSection:
     fc_modes: list[str] = field(default_factory=lambda: ["features", "features+head"])
     train_scorer_overrides: list[str] = field(default_factory=list)
     n_boot: int = 2000
+    heads: str = "heads"
 
 
 @dataclass

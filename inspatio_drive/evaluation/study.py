@@ -533,6 +533,5 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if "ablation" in steps:
         if metric != "pdms":
             raise ValueError("study: the ablation step scores the dumped v1.1 PDM sub-scores; run it with metric=pdms")
-        result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, {s: w_fc(s) for s in seeds},
-                                          progress=progress)
+        result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, progress=progress)
     return result

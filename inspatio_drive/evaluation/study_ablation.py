@@ -71,7 +71,7 @@ def _test_dataset(out: Path, seed: int) -> FCDataset:
 
 
 def train_scorers(out: Path, seeds: Sequence[int], modes: Sequence[str], overrides: Sequence[str],
-                  progress: bool) -> dict[tuple[int, str], Path]:
+                  progress: bool, heads: str = "heads") -> dict[tuple[int, str], Path]:
     """``train-scorer`` per seed and FC mode on ``fc_dataset.npz`` (skipped when its ``metrics.json`` exists)."""
     paths = {}
     for s in seeds:
@@ -83,7 +83,7 @@ def train_scorers(out: Path, seeds: Sequence[int], modes: Sequence[str], overrid
             ov = [f"dataset={out / 'fc_dataset.npz'}", f"output_dir={folder}", f"seed={s}", f"fc={mode}",
                   f"progress={str(progress).lower()}", "resume=true"]
             if mode == "features+head":
-                ov.append(f"fc_head={out / 'heads' / f's{s}' / 'fc_head.safetensors'}")
+                ov.append(f"fc_head={out / heads / f's{s}' / 'fc_head.safetensors'}")
             train_scorer_from_config(compose("train_scorer", ov + [str(o) for o in overrides]))
     return paths
 
@@ -104,7 +104,7 @@ def _learned_choice(path: Path, test: FCDataset, head_path: Path) -> tuple[np.nd
 
 
 def ablation_table(out: Path, seeds: Sequence[int], modes: Sequence[str], w_fc: Mapping[int, float], *,
-                   n_boot: int = 2000, ci: float = 0.95) -> dict[str, Any]:
+                   n_boot: int = 2000, ci: float = 0.95, heads: str = "heads") -> dict[str, Any]:
     """The ablation numbers (module docstring) as a JSON-able dict."""
     keys = [k for k, _ in METRICS]
     per: dict[str, list[np.ndarray]] = {}
@@ -118,7 +118,7 @@ def ablation_table(out: Path, seeds: Sequence[int], modes: Sequence[str], w_fc: 
         def picked(idx: np.ndarray, truth: np.ndarray = truth) -> np.ndarray:
             return np.take_along_axis(truth, idx[:, None, None], axis=1)[:, 0]  # [M, P]
 
-        head_path = out / "heads" / f"s{s}" / "fc_head.safetensors"
+        head_path = out / heads / f"s{s}" / "fc_head.safetensors"
         head, _ = load_head(head_path)
         cols = [test.feature_names.index(n) for n in head.feature_names]
         t0 = time.perf_counter()
@@ -174,7 +174,7 @@ def ablation_table(out: Path, seeds: Sequence[int], modes: Sequence[str], w_fc: 
             else float("nan"),
             "fc_features_s_per_scene": float(np.mean(fc_times)) if fc_times else None,
             "scoring_s_per_scene": {k: float(np.mean(v)) for k, v in times.items()}, "ci": ci,
-            "w_fc": {str(s): float(w_fc[s]) for s in seeds}, "fc_name": fc_name}
+            "w_fc": {str(s): float(w_fc[s]) for s in seeds}, "fc_name": fc_name, "heads": heads}
 
 
 def _cell(v: Sequence[float]) -> str:
@@ -244,15 +244,33 @@ def plot_ablation(t: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
-def run_ablation(out: Path, seeds: Sequence[int], cfg: Mapping[str, Any], w_fc: Mapping[int, float],
-                 progress: bool = True) -> dict[str, Any]:
-    """Train the learned scorers (``cfg``: the study's ``ablation`` node) and write ``ablation.md/json/png``."""
+def heads_w_fc(out: Path, heads: str, seeds: Sequence[int]) -> dict[int, float]:
+    """``w_fc`` chosen on validation per seed, from ``<heads>/s<seed>/metrics.json``."""
+    w = {}
+    for s in seeds:
+        path = out / heads / f"s{s}" / "metrics.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"study: {path} missing; run the train step (or train-fc into {heads}/s{s}) first")
+        value = json.loads(path.read_text()).get("w_fc")
+        if value is None:
+            raise ValueError(f"{path}: no w_fc chosen on validation")
+        w[int(s)] = float(value)
+    return w
+
+
+def run_ablation(out: Path, seeds: Sequence[int], cfg: Mapping[str, Any], progress: bool = True) -> dict[str, Any]:
+    """Train the learned scorers (``cfg``: the study's ``ablation`` node) and write ``ablation.md/json/png``.
+
+    ``cfg.heads`` (default ``heads``, the train step's) names the folder of the FC heads (and their ``w_fc``) that
+    rule+FC and ``fc=features+head`` use."""
     modes = [str(m) for m in cfg.get("fc_modes") or ["features"]]
     bad = [m for m in modes if m not in ("features", "features+head")]
     if bad:
         raise ValueError(f"study.ablation.fc_modes: unknown {bad}; expected features and / or features+head")
-    train_scorers(out, seeds, modes, [str(o) for o in cfg.get("train_scorer_overrides") or []], progress)
-    table = ablation_table(out, seeds, modes, w_fc, n_boot=int(cfg.get("n_boot", 2000)))
+    heads = str(cfg.get("heads") or "heads")
+    w_fc = heads_w_fc(out, heads, seeds)
+    train_scorers(out, seeds, modes, [str(o) for o in cfg.get("train_scorer_overrides") or []], progress, heads)
+    table = ablation_table(out, seeds, modes, w_fc, n_boot=int(cfg.get("n_boot", 2000)), heads=heads)
     md = ablation_markdown(table)
     (out / "ablation.md").write_text(md + "\n")
     (out / "ablation.json").write_text(json.dumps(table, indent=1))
