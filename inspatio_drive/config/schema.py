@@ -421,6 +421,7 @@ class TrainScorerConfig:
     val_split: str = "val"
     seed: int = 0
     resume: bool = False
+    threads: int | None = None
     model: TrainScorerModelSection = field(default_factory=TrainScorerModelSection)
     optim: TrainScorerOptimSection = field(default_factory=TrainScorerOptimSection)
     progress: bool = True

@@ -151,6 +151,8 @@ def train_scorer_from_config(cfg: Any) -> dict[str, Any]:
     data = load_dataset(dataset_path)
     if data.privileged and not cfg.allow_privileged:
         raise ValueError(f"{dataset_path} holds privileged features; pass allow_privileged=true to train on them")
+    if cfg.get("threads") is not None:
+        torch.set_num_threads(int(cfg.threads))
     fc = str(cfg.fc)
     head = None
     if fc == "features+head":
