@@ -49,5 +49,5 @@ def test_runtime_scorer_matches_the_model_on_its_inputs(scene, tmp_path):
                           "selection": {"name": "v1"}})
     again = spec.planner.propose(agent_input)
     torch.testing.assert_close(again.logits["NC"], scored.logits["NC"])
-    with pytest.raises(ValueError, match="scorer.safetensors"):
+    with pytest.raises(ValueError, match=r"scorer\.safetensors"):
         build_planner({"type": "constant_velocity", "scorer": "drivor_form"})
