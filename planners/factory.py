@@ -24,9 +24,9 @@ from inspatio_drive.contracts.selection import SelectionWeights
 from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
 from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
-from planners.scoring.learned import RuleFeatures
+from planners.scoring.learned import DrivoRFormLearnedScorer, RuleFeatures
 
-SHARED_KEYS: tuple[str, ...] = ("type", "selection", "scorer", "head", "rules")
+SHARED_KEYS: tuple[str, ...] = ("type", "selection", "scorer", "head", "rules", "fc_model")
 """Keys of a ``planner`` node that are not arguments of the planner itself."""
 
 
@@ -194,11 +194,11 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
     selection = _plain(c.get("selection"))
     weights = selection_weights(selection)
     scorer_name = c.get("scorer")
-    if scorer_name not in (None, "rules", "learned", "oracle"):
+    if scorer_name not in (None, "rules", "learned", "drivor_form", "oracle"):
         raise ValueError(
-            f"planner.scorer: expected null, 'rules', 'learned' or 'oracle', got {scorer_name!r}"
+            f"planner.scorer: expected null, 'rules', 'learned', 'drivor_form' or 'oracle', got {scorer_name!r}"
         )
-    rules: RuleBasedScorer | LearnedHeadScorer | None = None
+    rules: RuleBasedScorer | LearnedHeadScorer | DrivoRFormLearnedScorer | None = None
     if scorer_name == "rules":
         rules = RuleBasedScorer(_rule_config(_plain(c.get("rules"))))
     elif scorer_name == "learned":
@@ -207,6 +207,10 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
                 "planner.head: the learned scorer needs a heads file (planners.training.save_heads)"
             )
         rules = LearnedHeadScorer.from_file(c["head"], RuleFeatures(_rule_config(_plain(c.get("rules")))))
+    elif scorer_name == "drivor_form":
+        if not c.get("head"):
+            raise ValueError("planner.head: scorer=drivor_form needs a train-scorer checkpoint (scorer.safetensors)")
+        rules = _drivor_form(c)
     oracle = PDMOracleScorer() if scorer_name == "oracle" else None
     if kind not in PLANNER_CONFIGS:
         raise ValueError(f"planner.type: expected one of {PLANNER_TYPES}, got {kind!r}")
@@ -224,6 +228,21 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
     if spec.scorer == "wrap" and rules is not None:
         planner = ScoredPlanner(planner, rules)
     return PlannerSpec(planner, weights, oracle)
+
+
+def _drivor_form(c: Mapping) -> DrivoRFormLearnedScorer:
+    """``scorer=drivor_form``: the checkpoint ``head``; for a model trained with FC inputs, a ``GeometricFC`` from
+    ``configs/scorer/geometric_fc.yaml`` with the overrides of ``fc_model`` (the settings the FC features were
+    computed with, and ``head`` = the FC head for ``features+head``)."""
+    from planners.scoring.drivor_form import load_scorer
+
+    model, _ = load_scorer(c["head"])
+    fc_term = None
+    if model.config.fc != "none":
+        from scorers.geometric import GeometricFC  # lazy: rendering stack only when the model reads FC
+
+        fc_term = GeometricFC(**dict(_plain(c.get("fc_model")) or {}))
+    return DrivoRFormLearnedScorer(model, RuleFeatures(_rule_config(_plain(c.get("rules")))), fc_term)
 
 
 def weights_preset(name: str) -> SelectionWeights:

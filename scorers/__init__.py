@@ -4,7 +4,8 @@ Public API (see ``docs/readme/scorers.md``)::
 
     from scorers import ScorerInputs, FeatureConfig, compute_features      # features [K, F]
     from scorers import FCHead, save_head, load_head                       # the FC head (safetensors)
-    from scorers import fused_score, choose_w_fc, FutureConsistencyScorer  # fusion into selection
+    from scorers import fused_score, choose_w_fc                           # fusion into selection
+    from scorers.geometric import GeometricFC                              # agent input → FC logit (production)
     from scorers import StudyInputs, run_study                             # the study table / plot
 """
 
@@ -19,7 +20,6 @@ from scorers.features import (
 )
 from scorers.fusion import ValidationData, choose_w_fc, fused_score, fused_score_from_logits, select
 from scorers.head import FCHead, load_head, save_head
-from scorers.scorer import FutureConsistencyScorer, TableFCOutput
 from scorers.study import StudyInputs, run_study
 
 __all__ = [
@@ -30,10 +30,8 @@ __all__ = [
     "FCHead",
     "FeatureConfig",
     "FeatureTable",
-    "FutureConsistencyScorer",
     "ScorerInputs",
     "StudyInputs",
-    "TableFCOutput",
     "ValidationData",
     "choose_w_fc",
     "compute_features",

@@ -15,6 +15,11 @@ Schema (``np.load(path, allow_pickle=False)``; M scenes, K candidates, F feature
 | ``ego_progress``, ``time_to_collision_within_bound``, ``comfort``, ``driving_direction_compliance`` | float ``[M, K]`` (optional) | other true sub-scores |
 | ``candidate_mask`` | bool ``[M, K]`` (optional) | False for padded candidates (default all True) |
 | ``scene_tokens`` | str ``[M]`` (optional) | scene ids |
+| ``metric`` | str ``[]`` (optional) | label of the metric the sub-scores come from (v1.1 PDMS unless said) |
+| ``poses``, ``planner_features``, ``logit_<NC…C>`` | ``[M, K, ...]`` (optional) | per-candidate arrays (padded
+  like ``features``): poses ``[K, T, 3]`` (x, y, heading; current rear axle), the planner's own features / logits |
+| ``scene_<name>`` | ``[M, ...]`` (optional) | per-scene agent-input arrays (``scene_bev [2, H, W]``,
+  ``scene_ego [8]``: :mod:`planners.scoring.scene_inputs`) |
 
 The label of a candidate is ``1`` iff ``no_at_fault_collisions == 1`` and ``drivable_area_compliance == 1``.
 """
@@ -28,8 +33,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS, SUBSCORE_TO_NAVSIM
+from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
 
 SUBSCORE_KEYS = NAVSIM_PDM_COLUMNS
+TARGET_KEYS: tuple[str, ...] = tuple(dict.fromkeys((*NAVSIM_PDM_COLUMNS, *SUBMETRICS, EC_COLUMN)))
+"""Every true-score column a dataset may hold: navsim v1.1 PDM columns, then v2's sub-metrics and EC."""
+CANDIDATE_KEYS = ("poses", "planner_features")
+CANDIDATE_PREFIX, SCENE_PREFIX = "logit_", "scene_"
+
+
+def is_candidate_key(name: str) -> bool:
+    """Whether ``name`` is an optional per-candidate array (padded ``[M, K, ...]``)."""
+    return name in CANDIDATE_KEYS or name.startswith(CANDIDATE_PREFIX)
 LABEL_KEYS = (SUBSCORE_TO_NAVSIM["NC"], SUBSCORE_TO_NAVSIM["DAC"])  # the label: NC == 1 and DAC == 1
 REQUIRED = ("features", "feature_names", "split", *LABEL_KEYS, "privileged")
 
@@ -48,6 +63,9 @@ class FCDataset:
     scene_tokens: NDArray[np.str_] | None = None
     source: str = "<memory>"
     extra: dict = field(default_factory=dict)
+    candidate_arrays: dict[str, NDArray] = field(default_factory=dict)
+    scene_arrays: dict[str, NDArray] = field(default_factory=dict)
+    metric: str | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 3:
@@ -63,6 +81,12 @@ class FCDataset:
         for name, arr in (("base_log_score", self.base_log_score), ("candidate_mask", self.candidate_mask)):
             if arr is not None and arr.shape != (M, K):
                 raise ValueError(f"{self.source}: {name!r} must be [M={M}, K={K}], got {arr.shape}")
+        for name, arr in self.candidate_arrays.items():
+            if arr.shape[:2] != (M, K):
+                raise ValueError(f"{self.source}: {name!r} must be [M={M}, K={K}, ...], got {arr.shape}")
+        for name, arr in self.scene_arrays.items():
+            if arr.shape[:1] != (M,):
+                raise ValueError(f"{self.source}: {SCENE_PREFIX}{name!r} must be [M={M}, ...], got {arr.shape}")
         if not np.isfinite(self.features).all():
             raise ValueError(f"{self.source}: 'features' contains NaN or inf")
         if self.candidate_mask is None:
@@ -91,6 +115,9 @@ class FCDataset:
             candidate_mask=self.candidate_mask[sel],
             scene_tokens=None if self.scene_tokens is None else self.scene_tokens[sel],
             source=f"{self.source}[{split}]",
+            candidate_arrays={k: v[sel] for k, v in self.candidate_arrays.items()},
+            scene_arrays={k: v[sel] for k, v in self.scene_arrays.items()},
+            metric=self.metric,
         )
 
     def save(self, path: str | Path) -> Path:
@@ -109,7 +136,13 @@ class FCDataset:
             arrays["base_log_score"] = np.asarray(self.base_log_score, dtype=np.float64)
         if self.scene_tokens is not None:
             arrays["scene_tokens"] = np.asarray(self.scene_tokens, dtype=str)
-        np.savez_compressed(path, **arrays)
+        if self.metric is not None:
+            arrays["metric"] = np.asarray(str(self.metric))
+        arrays.update(self.candidate_arrays)
+        arrays.update({f"{SCENE_PREFIX}{k}": v for k, v in self.scene_arrays.items()})
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
         return path
 
 
@@ -136,7 +169,7 @@ def _from_npz(npz, path: Path) -> FCDataset:
     missing = [k for k in REQUIRED if k not in npz.files]
     if missing:
         raise ValueError(f"{path}: missing key(s) {missing}; required {list(REQUIRED)}")
-    subscores = {k: npz[k].astype(np.float64) for k in SUBSCORE_KEYS if k in npz.files}
+    subscores = {k: npz[k].astype(np.float64) for k in TARGET_KEYS if k in npz.files}
     for k in LABEL_KEYS:
         v = subscores[k]
         if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
@@ -151,6 +184,10 @@ def _from_npz(npz, path: Path) -> FCDataset:
         candidate_mask=npz["candidate_mask"].astype(bool) if "candidate_mask" in npz.files else None,
         scene_tokens=npz["scene_tokens"].astype(str) if "scene_tokens" in npz.files else None,
         source=str(path),
+        candidate_arrays={k: npz[k] for k in npz.files if is_candidate_key(k)},
+        scene_arrays={k[len(SCENE_PREFIX):]: npz[k] for k in npz.files
+                      if k.startswith(SCENE_PREFIX) and k != "scene_tokens"},
+        metric=str(npz["metric"]) if "metric" in npz.files else None,
     )
 
 
@@ -158,11 +195,18 @@ class DatasetBuilder:
     """Accumulate scenes (feature table + true sub-scores per candidate) into an :class:`FCDataset`.
 
     Scenes may have different candidate counts; they are padded to the largest K with
-    ``candidate_mask = False`` (features 0, sub-scores 0). All scenes must share feature names and mode.
+    ``candidate_mask = False`` (features 0, sub-scores 0, per-candidate arrays 0). All scenes must share feature
+    names, mode and which optional arrays they carry.
+
+    Args:
+        columns: the true-score columns kept (default :data:`TARGET_KEYS`: v1.1 and v2 names).
+        metric: label of the metric the sub-scores come from (stored as ``metric``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, columns: tuple[str, ...] = TARGET_KEYS, metric: str | None = None) -> None:
         self._rows: list[dict] = []
+        self.columns = tuple(columns)
+        self.metric = metric
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -177,6 +221,8 @@ class DatasetBuilder:
         *,
         privileged: bool,
         base_log_score: NDArray | None = None,
+        candidate_arrays: dict[str, NDArray] | None = None,
+        scene_arrays: dict[str, NDArray] | None = None,
     ) -> None:
         """Add one scene.
 
@@ -187,6 +233,8 @@ class DatasetBuilder:
             subscores: name → ``[K]`` true sub-scores (NC and DAC required; ``score`` for ``w_fc``).
             privileged: whether the features used privileged inputs.
             base_log_score: ``[K]`` planner selection score.
+            candidate_arrays: name → ``[K, ...]`` (``poses``, ``planner_features``, ``logit_<name>``).
+            scene_arrays: name → per-scene array (e.g. ``bev``, ``ego``; stored as ``scene_<name>``).
         """
         if hasattr(features, "values") and hasattr(features, "names"):
             if getattr(features, "privileged", privileged) != privileged:
@@ -205,8 +253,14 @@ class DatasetBuilder:
             if key not in subscores:
                 raise ValueError(f"scene {token}: sub-score {key!r} missing")
         subs = {
-            k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in subscores.items() if k in SUBSCORE_KEYS
+            k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in subscores.items() if k in self.columns
         }
+        cand = {k: np.asarray(v) for k, v in (candidate_arrays or {}).items()}
+        for k, v in cand.items():
+            if not is_candidate_key(k) or v.shape[:1] != (K,):
+                raise ValueError(f"scene {token}: candidate array {k!r} must be named {list(CANDIDATE_KEYS)} or "
+                                 f"{CANDIDATE_PREFIX}<name> and be [{K}, ...], got {v.shape}")
+        scene = {k: np.asarray(v) for k, v in (scene_arrays or {}).items()}
         for k, v in subs.items():
             if v.shape != (K,):
                 raise ValueError(f"scene {token}: sub-score {k!r} must be [{K}], got {v.shape}")
@@ -218,12 +272,15 @@ class DatasetBuilder:
                 raise ValueError(
                     f"scene {token}: sub-score keys / base_log_score presence differ from the first scene"
                 )
+            if ({k: v.shape[1:] for k, v in first["cand"].items()} != {k: v.shape[1:] for k, v in cand.items()}
+                    or {k: v.shape for k, v in first["scene"].items()} != {k: v.shape for k, v in scene.items()}):
+                raise ValueError(f"scene {token}: candidate / scene arrays (names, shapes) differ from the first scene")
         base = None if base_log_score is None else np.asarray(base_log_score, dtype=np.float64).reshape(-1)
         if base is not None and base.shape != (K,):
             raise ValueError(f"scene {token}: base_log_score must be [{K}], got {base.shape}")
         self._rows.append(
             {"token": token, "split": split, "x": x, "names": tuple(feature_names), "subs": subs,
-             "privileged": privileged, "base": base}
+             "privileged": privileged, "base": base, "cand": cand, "scene": scene}
         )  # fmt: skip
 
     def build(self) -> FCDataset:
@@ -236,9 +293,12 @@ class DatasetBuilder:
         mask = np.zeros((M, K), dtype=bool)
         subs = {k: np.zeros((M, K)) for k in self._rows[0]["subs"]}
         base = None if self._rows[0]["base"] is None else np.full((M, K), -np.inf)
+        cand = {n: np.zeros((M, K, *v.shape[1:]), v.dtype) for n, v in self._rows[0]["cand"].items()}
         for i, r in enumerate(self._rows):
             k = r["x"].shape[0]
             feats[i, :k], mask[i, :k] = r["x"], True
+            for name, v in r["cand"].items():
+                cand[name][i, :k] = v
             for name, v in r["subs"].items():
                 subs[name][i, :k] = v
             if base is not None:
@@ -254,4 +314,7 @@ class DatasetBuilder:
             base_log_score=base,
             candidate_mask=mask,
             scene_tokens=np.array([r["token"] for r in self._rows]),
+            candidate_arrays=cand,
+            scene_arrays={n: np.stack([r["scene"][n] for r in self._rows]) for n in self._rows[0]["scene"]},
+            metric=self.metric,
         )

@@ -48,6 +48,35 @@ def geometric_fc_defaults() -> dict[str, Any]:
     return copy.deepcopy(_defaults())
 
 
+def check_substeps(k: int, poses: int) -> int:
+    """``k`` if ``poses · k + 1`` frames (t = 0 and the poses, ``0.5 / k`` s apart) is a length the world model takes
+    (``4·L − 3``, L a multiple of 3 latent frames); else a ``ValueError`` listing the ks that fit."""
+
+    def fits(kk: int) -> bool:
+        n = poses * kk + 1
+        return (n + 3) % 4 == 0 and ((n + 3) // 4) % 3 == 0
+
+    if k < 1 or not fits(k):
+        raise ValueError(f"generate_substeps: {k} gives {poses * k + 1} frames for {poses} poses; the world model takes "
+                         f"4·L − 3 frames (L a multiple of 3): use one of {[kk for kk in range(1, 25) if fits(kk)]}")
+    return k
+
+
+def densify_poses(traj: torch.Tensor, k: int) -> torch.Tensor:
+    """``[G, N, 3]`` poses 0.5 s apart → ``[G, (N − 1)·k + 1, 3]`` poses ``0.5 / k`` s apart: x, y and the unwrapped
+    heading linearly interpolated (the originals are every k-th row)."""
+    if k == 1:
+        return traj
+    t = traj.clone()
+    dh = torch.diff(t[..., 2], dim=1)
+    t[:, 1:, 2] = t[:, :1, 2] + torch.cumsum(torch.atan2(torch.sin(dh), torch.cos(dh)), 1)
+    j = torch.arange((t.shape[1] - 1) * k + 1)
+    i0 = torch.clamp(j // k, max=t.shape[1] - 1)
+    i1 = torch.clamp(i0 + 1, max=t.shape[1] - 1)
+    f = ((j % k).to(t.dtype) / k)[None, :, None]
+    return t[:, i0] * (1 - f) + t[:, i1] * f
+
+
 class GeometricFC:
     """Future consistency from the geometric renderer (honest by default: only the agent input is used).
 
@@ -67,6 +96,10 @@ class GeometricFC:
             the generated-frame features (render agreement, camera-motion recovery); ``None`` or
             ``{name: geometric}`` → geometric features only.
         generate_size: ``(W, H)`` of the generated videos (multiples of 16), resized to ``image_size`` after.
+        generate_substeps: k — the world model gets frames ``0.5 / k`` s apart (poses interpolated, ``8k + 1``
+            frames for 8 poses; the generator needs ``4·L − 3`` frames with L a multiple of 3, so k ∈ {1, 4, 7, 10}:
+            2, 8, 14, 20 fps); the features read every k-th generated frame (the 0.5 s poses). 1 = the 0.5 s poses
+            themselves (docs/scorers.md, "World-model frame rate").
     """
 
     def __init__(
@@ -84,6 +117,7 @@ class GeometricFC:
         generator: dict[str, Any] | None = None,
         generate_top: int | None = None,
         generate_size: Sequence[int] | None = None,
+        generate_substeps: int | None = None,
     ) -> None:
         given = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         d = geometric_fc_defaults()
@@ -94,6 +128,7 @@ class GeometricFC:
         head, cameras, image_size, render_steps = v["head"], v["cameras"], v["image_size"], v["render_steps"]
         sweeps, voxel_size, splat, features, mode = v["sweeps"], v["voxel_size"], v["splat"], v["features"], v["mode"]
         device, generator, generate_top, generate_size = v["device"], v["generator"], v["generate_top"], v["generate_size"]
+        self.generate_substeps = int(v["generate_substeps"])
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.render_steps = int(render_steps)
@@ -105,6 +140,7 @@ class GeometricFC:
         self.generator_name = "geometric"
         if generator is not None and dict(generator).get("name", "geometric") != "geometric":
 
+            check_substeps(self.generate_substeps, self.render_steps)
             self.generator = build_generator(dict(generator))
             self.generator_name = str(dict(generator)["name"])
         self.generate_top = int(generate_top)
@@ -185,8 +221,9 @@ class GeometricFC:
         w, h = self.generate_size
         names = list(cams.names)
         points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
-        traj = torch.cat([torch.zeros(poses.shape[0], 1, 3, dtype=poses.dtype), poses], 1)  # t = 0 first
-        times = torch.arange(traj.shape[1], dtype=torch.float64) * 0.5
+        k = self.generate_substeps
+        traj = densify_poses(torch.cat([torch.zeros(poses.shape[0], 1, 3, dtype=poses.dtype), poses], 1), k)  # t = 0 first
+        times = torch.arange(traj.shape[1], dtype=torch.float64) * (0.5 / k)
         cond = render_candidates(points, traj, cams, (w, h), times=times, splat=self.splat, device=self.device)
         per_cam = []
         for c, name in enumerate(names):
@@ -194,7 +231,7 @@ class GeometricFC:
             source = torch.from_numpy(np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR)).copy())
             source = source.permute(2, 0, 1)[None].float() / 255.0
             blocks = self.generator.generate(source, cond.rgb[:, :, c].float() / 255.0, cond.valid[:, :, c].float())
-            video = torch.cat([b.frames.float().cpu() for b in blocks], 1)[:, 1:]  # drop t = 0: [G, T, 3, h, w]
+            video = torch.cat([b.frames.float().cpu() for b in blocks], 1)[:, k::k]  # the 0.5 s poses: [G, T, 3, h, w]
             g, t = video.shape[:2]
             small = torch.nn.functional.interpolate(video.flatten(0, 1), size=(self.image_size[1], self.image_size[0]),
                                                     mode="bilinear", align_corners=False)

@@ -1,8 +1,11 @@
 """The generic training loop of per-candidate score heads: masked BCE against ``{name: [N, K]}`` targets
 (NaN = no label), AdamW with warm-up + cosine, best validation epoch kept.
 
-Shared by the future-consistency head (:mod:`scorers.train`, ``trainer=planners``) and the planners' learned
-sub-score heads (:mod:`planners.training`); it knows no planner and no scene.
+Shared by the future-consistency head (:mod:`scorers.train`, ``trainer=planners``), the planners' learned
+sub-score heads (:mod:`planners.training`) and the learned DrivoR-form scorer (``train-scorer``); it knows no
+planner and no scene. Inputs are one ``[N, K, D]`` tensor, or a mapping of per-scene tensors ``{name: [N, ...]}``
+(the model is then called with the mini-batch mapping). Optional: early stopping (``TrainConfig.patience``) and
+a resume state written after every epoch (``state_path``; loaded with ``torch.load(weights_only=True)``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +57,7 @@ class TrainConfig:
     device: str = "cpu"
     head_weights: Mapping[str, float] | None = None
     progress: bool = True
+    patience: int | None = None  # stop after this many epochs without a lower validation loss (None: never)
 
 
 @dataclass
@@ -74,7 +79,33 @@ def _as_dict(out: Mapping[str, torch.Tensor] | torch.Tensor, names: list[str]) -
     return out
 
 
-def _check(features: torch.Tensor, targets: Mapping[str, torch.Tensor], what: str) -> None:
+Inputs = torch.Tensor | Mapping[str, torch.Tensor]
+"""``[N, K, D]`` features, or per-scene tensors ``{name: [N, ...]}``."""
+
+
+def _rows(x: Inputs, idx: torch.Tensor | None, device: str) -> Inputs:
+    """Scenes ``idx`` (all when None) of the inputs, on ``device``."""
+    if isinstance(x, torch.Tensor):
+        return (x if idx is None else x[idx]).to(device)
+    return {k: (v if idx is None else v[idx]).to(device) for k, v in x.items()}
+
+
+def _num_scenes(x: Inputs) -> int:
+    return int(x.shape[0]) if isinstance(x, torch.Tensor) else int(next(iter(x.values())).shape[0])
+
+
+def _check(features: Inputs, targets: Mapping[str, torch.Tensor], what: str) -> None:
+    if not isinstance(features, torch.Tensor):
+        n = _num_scenes(features)
+        for k, v in features.items():
+            if v.shape[0] != n:
+                raise ValueError(f"train_heads: {what} input {k!r} has {v.shape[0]} scenes, expected {n}")
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                raise ValueError(f"train_heads: {what} input {k!r} is not finite (NaN / inf)")
+        for t_name, t in targets.items():
+            if t.shape[0] != n:
+                raise ValueError(f"train_heads: {what} target {t_name!r} has {t.shape[0]} scenes, expected {n}")
+        return
     if features.ndim != 3:
         raise ValueError(f"train_heads: {what} features must be [N, K, D], got {tuple(features.shape)}")
     if not bool(torch.isfinite(features).all()):
@@ -88,7 +119,7 @@ def _check(features: torch.Tensor, targets: Mapping[str, torch.Tensor], what: st
 
 def evaluate_heads(
     head: nn.Module,
-    features: torch.Tensor,
+    features: Inputs,
     targets: Mapping[str, torch.Tensor],
     config: TrainConfig = TrainConfig(),
 ) -> tuple[float, dict[str, float]]:
@@ -96,22 +127,27 @@ def evaluate_heads(
     head.eval()
     names = list(targets)
     with torch.no_grad():
-        out = _as_dict(head(features.to(config.device)), names)
+        out = _as_dict(head(_rows(features, None, config.device)), names)
         loss, parts = masked_bce({k: v.cpu() for k, v in out.items()}, targets, config.head_weights)
     return float(loss), parts
 
 
 def train_heads(
     head: nn.Module,
-    features: torch.Tensor,
+    features: Inputs,
     targets: Mapping[str, torch.Tensor],
     config: TrainConfig = TrainConfig(),
-    val: tuple[torch.Tensor, Mapping[str, torch.Tensor]] | None = None,
+    val: tuple[Inputs, Mapping[str, torch.Tensor]] | None = None,
+    state_path: str | Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train ``head`` (in place) on frozen ``features [N, K, D]`` against ``targets {name: [N, K]}``.
+    """Train ``head`` (in place) on frozen ``features [N, K, D]`` (or per-scene inputs ``{name: [N, ...]}``)
+    against ``targets {name: [N, K]}``.
 
-    With ``val``, the weights of the epoch with the lowest validation loss are restored at the end;
-    without, the last epoch's are kept.
+    With ``val``, the weights of the epoch with the lowest validation loss are restored at the end (and
+    ``config.patience`` stops early); without, the last epoch's are kept. With ``state_path``, the whole training
+    state (weights, optimiser, schedule, random generators, history, best weights) is written after every epoch;
+    ``resume=True`` continues from it when it exists, and gives the same weights as an uninterrupted run.
     """
 
     _check(features, targets, "training")
@@ -123,7 +159,7 @@ def train_heads(
     head.to(config.device)
     params = [p for p in head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    n = features.shape[0]
+    n = _num_scenes(features)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
     total = steps_per_epoch * config.epochs
     warm = max(1, int(config.warmup_fraction * total))
@@ -135,9 +171,22 @@ def train_heads(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     result = TrainResult()
-    best, best_state = math.inf, None
-    bar = tqdm(range(config.epochs), desc="training heads", disable=not config.progress)
+    best, best_state, since_best, start = math.inf, None, 0, 0
+    state_file = None if state_path is None else Path(state_path)
+    if resume and state_file is not None and state_file.is_file():
+        st = torch.load(state_file, weights_only=True)
+        head.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["rng"])
+        result = TrainResult(**st["result"])
+        best, best_state, since_best, start = float(st["best"]), st["best_state"], int(st["since_best"]), int(st["epoch"])
+    bar = tqdm(range(start, config.epochs), desc="training heads", disable=not config.progress,
+               initial=start, total=config.epochs)
     for epoch in bar:
+        if config.patience is not None and val is not None and since_best >= config.patience:
+            break
         head.train()
         order = torch.randperm(n, generator=gen)
         sums: dict[str, float] = {}
@@ -146,7 +195,7 @@ def train_heads(
             idx = order[s * config.batch_size : (s + 1) * config.batch_size]
             if len(idx) == 0:
                 continue
-            out = _as_dict(head(features[idx].to(config.device)), names)
+            out = _as_dict(head(_rows(features, idx, config.device)), names)
             loss, parts = masked_bce(
                 {k: v.cpu() for k, v in out.items()},
                 {k: v[idx] for k, v in targets.items()},
@@ -167,11 +216,20 @@ def train_heads(
             result.val_loss.append(vl)
             result.val_parts.append(vp)
             if vl < best:
-                best, best_state, result.best_epoch = vl, copy.deepcopy(head.state_dict()), epoch
+                best, best_state, result.best_epoch, since_best = vl, copy.deepcopy(head.state_dict()), epoch, 0
+            else:
+                since_best += 1
             bar.set_postfix(train=f"{result.train_loss[-1]:.4f}", val=f"{vl:.4f}")
         else:
             result.best_epoch = epoch
             bar.set_postfix(train=f"{result.train_loss[-1]:.4f}")
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = state_file.with_name(f".{state_file.name}.tmp")
+            torch.save({"model": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "gen": gen.get_state(), "rng": torch.get_rng_state(), "result": asdict(result),
+                        "best": best, "best_state": best_state, "since_best": since_best, "epoch": epoch + 1}, tmp)
+            tmp.replace(state_file)
     if best_state is not None:
         head.load_state_dict(best_state)
     head.eval()

@@ -8,7 +8,7 @@ trained with different seeds, ``w_fc`` chosen per seed on validation).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +101,54 @@ class StudyResult:
     extra: dict = field(default_factory=dict)
 
 
+def hierarchical_bootstrap(
+    values: Mapping[str, Sequence[NDArray]], *, n_boot: int = 1000, seed: int = 0
+) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
+    """The one paired (seed, scene) bootstrap of the FC studies (:func:`run_study`, the sandbox study's
+    :func:`inspatio_drive.evaluation.study.study_table` and its ablation).
+
+    Args:
+        values: method → one ``[M_s, P]`` array per seed (P statistics per scene; the rows of a seed are the same
+            scenes for every method, seeds may have different scene counts).
+
+    Returns:
+        ``(point, draws)``: method → ``[P]`` mean over seeds of the per-seed scene mean, and ``[n_boot, P]`` its
+        bootstrap draws. Each draw resamples seeds with replacement, then scenes within each drawn seed; every
+        method gets the same draw, so differences between methods are paired.
+    """
+    methods = list(values)
+    n_seeds = len(values[methods[0]])
+    if n_seeds == 0 or any(len(values[m]) != n_seeds for m in methods):
+        raise ValueError("hierarchical_bootstrap: every method needs the same (non-zero) number of seeds")
+    sizes = [len(v) for v in values[methods[0]]]
+    for m in methods:
+        if [len(v) for v in values[m]] != sizes:
+            raise ValueError(f"hierarchical_bootstrap: method {m!r} has scene counts {[len(v) for v in values[m]]}, "
+                             f"expected {sizes}")
+    if min(sizes) == 0:
+        raise ValueError("hierarchical_bootstrap: a seed without scenes")
+    rng = np.random.default_rng(seed)
+    arr = {m: [np.asarray(v, np.float64).reshape(len(v), -1) for v in values[m]] for m in methods}
+    p = arr[methods[0]][0].shape[1]
+    draws = {m: np.empty((n_boot, p)) for m in methods}
+    for b in range(n_boot):
+        picked = rng.integers(0, n_seeds, n_seeds)
+        idx = {s: rng.integers(0, sizes[s], sizes[s]) for s in sorted(set(picked.tolist()))}
+        for m in methods:
+            draws[m][b] = np.mean([arr[m][s][idx[s]].mean(0) for s in picked], axis=0)
+    point = {m: np.mean([a.mean(0) for a in arr[m]], axis=0) for m in methods}
+    return point, draws
+
+
+def paired_difference(point: Mapping[str, NDArray], draws: Mapping[str, NDArray], a: str, b: str,
+                      ci: float = 0.95) -> tuple[NDArray, NDArray, NDArray]:
+    """``a − b`` per statistic from :func:`hierarchical_bootstrap` output: ``(mean [P], lo [P], hi [P])``, the
+    percentile CI of the paired draws (both methods resampled with the same seeds and scenes)."""
+    alpha = (1.0 - ci) / 2
+    d = draws[a] - draws[b]
+    return point[a] - point[b], np.quantile(d, alpha, axis=0), np.quantile(d, 1 - alpha, axis=0)
+
+
 def selections(inputs: StudyInputs) -> dict[str, NDArray[np.int64]]:
     """Selected candidate per method: ``[S, M]`` indices (base and oracle repeated over seeds)."""
     S = inputs.fc_prob.shape[0]
@@ -127,9 +175,6 @@ def run_study(inputs: StudyInputs, *, n_boot: int = 1000, ci: float = 0.95, seed
     """
     sel = selections(inputs)
     S, M = sel["base"].shape
-    rng = np.random.default_rng(seed)
-    seed_draw = rng.integers(0, S, size=(n_boot, S))
-    scene_draw = rng.integers(0, M, size=(n_boot, M))
     alpha = (1.0 - ci) / 2
     names = [k for k, _ in SUBSCORE_ORDER if k in inputs.subscores] + [
         k for k in inputs.subscores if k not in dict(SUBSCORE_ORDER)
@@ -140,10 +185,6 @@ def run_study(inputs: StudyInputs, *, n_boot: int = 1000, ci: float = 0.95, seed
             ..., 0
         ]
 
-    def boot(v: NDArray) -> NDArray:  # [S, M] → [n_boot]
-        per_seed = v[seed_draw[:, :, None], scene_draw[:, None, :]]  # [B, S, M]
-        return per_seed.mean(axis=(1, 2))
-
     def stat(point: float, draws: NDArray) -> Stat:
         d = draws[np.isfinite(draws)]
         if d.size == 0:
@@ -152,16 +193,16 @@ def run_study(inputs: StudyInputs, *, n_boot: int = 1000, ci: float = 0.95, seed
 
     mode = "privileged" if inputs.privileged else "honest"
     times = None if inputs.scoring_time_s is None else float(np.mean(inputs.scoring_time_s))
+    per_method = {m: [np.stack([values(m, k)[s] for k in names], -1) for s in range(S)] for m in METHODS}
+    point, draws = hierarchical_bootstrap(per_method, n_boot=n_boot, seed=seed)
     rows, draws_pdms, means = [], {}, {}
     for method in METHODS:
         metrics = {}
-        for key in names:
-            v = values(method, key)
-            b = boot(v)
-            metrics[key] = stat(float(v.mean()), b)
-            means[(method, key)] = float(v.mean())
+        for i, key in enumerate(names):
+            metrics[key] = stat(float(point[method][i]), draws[method][:, i])
+            means[(method, key)] = float(point[method][i])
             if key == "score":
-                draws_pdms[method] = b
+                draws_pdms[method] = draws[method][:, i]
         uses_fc = method in ("base+fc", "fc")
         rows.append(StudyRow(method, mode if uses_fc else "n/a", metrics, times if uses_fc else None))
 

@@ -1,8 +1,9 @@
 """Training of the FC head: ``inspatio-drive train-fc dataset=<npz> [key=value ...]``.
 
-Reads an FC dataset (:mod:`scorers.dataset`), trains :class:`scorers.head.FCHead` with binary
-cross-entropy against the label "collision-free and on drivable area" (NC == 1 and DAC == 1) on the
-train split, early-stops on the validation loss, chooses the fusion weight ``w_fc`` on the validation
+Reads an FC dataset (:mod:`scorers.dataset`), trains :class:`scorers.head.FCHead` with a masked binary
+cross-entropy per output against the true sub-scores of every candidate (multi-output head: NC, DAC, DDC, TTC,
+EP, C, DrivoR's targets — NC and DDC 0.5 count as 0; legacy ``head.outputs=[FC]``: the label "collision-free and
+on drivable area", NC == 1 and DAC == 1) on the train split, early-stops on the validation loss, chooses the fusion weight ``w_fc`` on the validation
 split (:func:`scorers.fusion.choose_w_fc`), and writes ``fc_head.safetensors``, ``loss.png`` and
 ``metrics.json`` into ``output_dir``.
 """
@@ -25,10 +26,45 @@ from scipy.stats import rankdata
 from tqdm import tqdm
 
 from inspatio_drive.config import portable_paths
+from inspatio_drive.contracts import SUBSCORE_TO_NAVSIM
 from scorers.dataset import FCDataset, load_dataset
 from scorers.fusion import ValidationData, WeightChoice, choose_w_fc
-from scorers.head import FCHead, save_head
-from scorers.head_training import TrainConfig, train_heads
+from scorers.head import SINGLE_OUTPUT, SUBSCORE_OUTPUTS, FCHead, save_head
+from scorers.head_training import TrainConfig, masked_bce, train_heads
+
+
+def output_targets(ds: FCDataset, outputs: Sequence[str]) -> dict[str, np.ndarray]:
+    """BCE targets ``{output: float32 [M, K]}`` of a dataset (NaN on padded candidates): ``FC`` → the NC·DAC
+    label; a sub-score → its true value, with NC and DDC 0.5 counted as 0 (DrivoR's rule).
+
+    Raises:
+        ValueError: the dataset lacks a sub-score an output needs.
+    """
+    out = {}
+    for name in outputs:
+        if name == SINGLE_OUTPUT[0]:
+            t = ds.labels.astype(np.float32)
+        else:
+            col = SUBSCORE_TO_NAVSIM[name]
+            if col not in ds.subscores:
+                raise ValueError(f"{ds.source}: no {col!r} column for the FC head output {name!r} "
+                                 f"(has {sorted(ds.subscores)}); set head.outputs")
+            t = ds.subscores[col].astype(np.float32)
+            if name in ("NC", "DDC"):
+                t = np.where(t == 0.5, np.float32(0.0), t)
+        out[name] = np.where(ds.candidate_mask, t, np.nan).astype(np.float32)
+    return out
+
+
+class _AllOutputs(torch.nn.Module):
+    """``head.logits`` as the module's forward (what the generic loop fits)."""
+
+    def __init__(self, head: FCHead) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.head.logits(x)
 
 
 @dataclass
@@ -53,11 +89,10 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _flat(ds: FCDataset, columns: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _flat(ds: FCDataset, columns: list[int], outputs: Sequence[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     m = ds.candidate_mask
     x = torch.from_numpy(ds.features[..., columns][m]).float()
-    y = torch.from_numpy(ds.labels[m]).float()
-    return x, y
+    return x, {k: torch.from_numpy(v[m]) for k, v in output_targets(ds, outputs).items()}
 
 
 def train_head(
@@ -75,6 +110,8 @@ def train_head(
     seed: int = 0,
     progress: bool = True,
     trainer: str = "builtin",
+    outputs: Sequence[str] = SUBSCORE_OUTPUTS,
+    combine: str = "v1",
 ) -> TrainResult:
     """Fit an FC head with AdamW + BCE; keeps the weights of the best validation-loss epoch.
 
@@ -85,11 +122,13 @@ def train_head(
             epochs) or ``planners`` (the planner room's generic ``planners.training.train_heads``: scene
             mini-batches of ``max(1, batch_size // K)`` scenes, warm-up + cosine schedule, padded
             candidates masked with NaN targets; no early stopping).
+        outputs: the head's outputs (default every sub-score, a masked BCE each, summed; ``["FC"]``: the legacy
+            NC·DAC label). combine: ``v1`` / ``v2``, how a multi-output head makes its FC logit.
     """
     if trainer == "planners":
         return _train_with_planners_loop(
             train, val, features=features, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay,
-            epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
+            epochs=epochs, batch_size=batch_size, seed=seed, progress=progress, outputs=outputs, combine=combine,
         )  # fmt: skip
     if trainer != "builtin":
         raise ValueError(f"trainer must be 'builtin' or 'planners', got {trainer!r}")
@@ -100,14 +139,17 @@ def train_head(
     cols = [train.feature_names.index(n) for n in names]
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    x, y = _flat(train, cols)
+    head = FCHead(names, hidden, dropout, outputs, combine)
+    x, y = _flat(train, cols, head.outputs)
     if x.shape[0] == 0:
         raise ValueError("train split has no candidates")
-    head = FCHead(names, hidden, dropout)
     head.set_normalisation(x)
-    xv, yv = _flat(val, cols) if val is not None else (None, None)
+    xv, yv = _flat(val, cols, head.outputs) if val is not None else (None, None)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def loss_fn(x_: torch.Tensor, y_: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> torch.Tensor:
+        targets = y_ if idx is None else {k: v[idx] for k, v in y_.items()}
+        return masked_bce(head.logits(x_ if idx is None else x_[idx]), targets)[0]
     result = TrainResult(head=head)
     best, best_state, since_best = float("inf"), copy.deepcopy(head.state_dict()), 0
     bar = tqdm(range(epochs), desc="train-fc", disable=not progress, file=sys.stderr)
@@ -117,7 +159,7 @@ def train_head(
         total = 0.0
         for s in range(0, x.shape[0], batch_size):
             idx = perm[s : s + batch_size]
-            loss = loss_fn(head(x[idx]), y[idx])
+            loss = loss_fn(x, y, idx)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -126,7 +168,7 @@ def train_head(
         if xv is not None and xv.shape[0] > 0:
             head.eval()
             with torch.no_grad():
-                vl = float(loss_fn(head(xv), yv))
+                vl = float(loss_fn(xv, yv))
             result.val_loss.append(vl)
             if vl < best - 1e-7:
                 best, best_state, since_best, result.best_epoch = (
@@ -161,6 +203,8 @@ def _train_with_planners_loop(
     batch_size: int,
     seed: int,
     progress: bool,
+    outputs: Sequence[str] = SUBSCORE_OUTPUTS,
+    combine: str = "v1",
 ) -> TrainResult:
     names = list(train.feature_names if features is None else features)
     unknown = [n for n in names if n not in train.feature_names]
@@ -170,26 +214,25 @@ def _train_with_planners_loop(
 
     def tensors(ds: FCDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = torch.from_numpy(ds.features[..., cols]).float()
-        y = torch.from_numpy(np.where(ds.candidate_mask, ds.labels, np.nan)).float()
-        return x, {"FC": y}
+        return x, {k: torch.from_numpy(v) for k, v in output_targets(ds, outputs).items()}
 
     torch.manual_seed(seed)
-    head = FCHead(names, hidden, dropout)
+    head = FCHead(names, hidden, dropout, outputs, combine)
     x, y = tensors(train)
     head.set_normalisation(x[torch.from_numpy(train.candidate_mask)])
     cfg = TrainConfig(
         epochs=epochs, batch_size=max(1, batch_size // max(1, x.shape[1])), lr=lr, weight_decay=weight_decay,
         seed=seed, progress=progress,
     )  # fmt: skip
-    res = train_heads(head, x, y, cfg, val=tensors(val) if val is not None else None)
+    res = train_heads(_AllOutputs(head), x, y, cfg, val=tensors(val) if val is not None else None)
     head.eval()
     return TrainResult(
         head=head, train_loss=list(res.train_loss), val_loss=list(res.val_loss), best_epoch=res.best_epoch
     )
 
 
-def plot_losses(result: TrainResult, path: str | Path) -> Path:
-    """Write the train / validation loss curves (PNG)."""
+def plot_losses(result: Any, path: str | Path, title: str = "FC head training") -> Path:
+    """Write the train / validation loss curves (PNG) of a result with ``train_loss``, ``val_loss``, ``best_epoch``."""
     import matplotlib  # lazy: plotting only; the Agg backend is chosen first
 
     matplotlib.use("Agg")
@@ -202,8 +245,8 @@ def plot_losses(result: TrainResult, path: str | Path) -> Path:
         ax.plot(result.val_loss, label="val")
         ax.axvline(result.best_epoch, color="gray", ls=":", lw=1, label="best")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("BCE loss")
-    ax.set_title("FC head training")
+    ax.set_ylabel("BCE loss (sum over outputs)")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
@@ -215,6 +258,15 @@ def predict_dataset(head: FCHead, ds: FCDataset) -> np.ndarray:
     """FC probabilities ``[M, K]`` for a dataset (columns picked by the head's feature names)."""
     cols = [ds.feature_names.index(n) for n in head.feature_names]
     return head.predict_proba(torch.from_numpy(ds.features[..., cols])).double().numpy()
+
+
+def _output_aucs(head: FCHead, ds: FCDataset) -> dict[str, float]:
+    """Validation ROC AUC of each output against its target binarised at 1 (NaN where one class is absent)."""
+    cols = [ds.feature_names.index(n) for n in head.feature_names]
+    with torch.no_grad():
+        logits = head.eval().logits(torch.from_numpy(ds.features[..., cols]))
+    m = ds.candidate_mask
+    return {k: roc_auc(t[m] >= 1.0, logits[k].numpy()[m]) for k, t in output_targets(ds, head.outputs).items()}
 
 
 def train_fc_from_config(cfg: Any) -> dict[str, Any]:
@@ -240,7 +292,7 @@ def train_fc_from_config(cfg: Any) -> dict[str, Any]:
         train, val, features=features, hidden=list(cfg.head.hidden), dropout=cfg.head.dropout,
         lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, epochs=cfg.optim.epochs,
         batch_size=cfg.optim.batch_size, patience=cfg.optim.patience, seed=cfg.seed, progress=cfg.progress,
-        trainer=cfg.trainer,
+        trainer=cfg.trainer, outputs=list(cfg.head.outputs), combine=str(cfg.head.combine),
     )  # fmt: skip
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,12 +303,14 @@ def train_fc_from_config(cfg: Any) -> dict[str, Any]:
         "seed": int(cfg.seed),
         "trainer": str(cfg.trainer),
         "features": list(result.head.feature_names),
+        "outputs": list(result.head.outputs),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.train_loss),
         "train_loss": result.train_loss[result.best_epoch],
         "val_loss": result.val_loss[result.best_epoch] if result.val_loss else None,
         "val_auc": roc_auc(val.labels[val.candidate_mask], p_val[val.candidate_mask]),
         "val_positive_rate": float(val.labels[val.candidate_mask].mean()),
+        "val_auc_per_output": _output_aucs(result.head, val),
     }
     choice: WeightChoice | None = None
     target = cfg.fusion.target

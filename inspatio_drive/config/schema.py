@@ -368,6 +368,8 @@ class BuildVocabConfig:
 class TrainFCHeadSection:
     hidden: list[int] = field(default_factory=lambda: [32])
     dropout: float = 0.0
+    outputs: list[str] = field(default_factory=lambda: ["NC", "DAC", "DDC", "TTC", "EP", "C"])
+    combine: str = "v1"
 
 
 @dataclass
@@ -412,6 +414,54 @@ class TrainFCConfig:
     head: TrainFCHeadSection = field(default_factory=TrainFCHeadSection)
     optim: TrainFCOptimSection = field(default_factory=TrainFCOptimSection)
     fusion: TrainFCFusionSection = field(default_factory=TrainFCFusionSection)
+    progress: bool = True
+    plot: bool = True
+
+
+# ------------------------------------------------------------------------------------------------ train-scorer
+
+
+@dataclass
+class TrainScorerModelSection:
+    dim: int = 64
+    layers: int = 2
+    heads: int = 4
+    horizon: int = 8
+    bev_channels: int = 2
+    bev_cells: int = 32
+    patch: int = 4
+    rule_dim: int = 7
+    outputs: list[str] = field(default_factory=lambda: ["NC", "DAC", "DDC", "TTC", "EP", "C"])
+
+
+@dataclass
+class TrainScorerOptimSection:
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-4
+    warmup_fraction: float = 0.1
+    patience: int | None = 8
+
+
+@dataclass
+class TrainScorerConfig:
+    """``inspatio-drive train-scorer`` (configs/train_scorer.yaml)."""
+
+    dataset: str = MISSING
+    output_dir: str = "outputs/scorer"
+    fc: str = "none"
+    fc_features: list[str] | None = None
+    fc_head: str | None = None
+    selection: str = "v1"
+    allow_privileged: bool = False
+    train_split: str = "train"
+    val_split: str = "val"
+    seed: int = 0
+    resume: bool = False
+    threads: int | None = None
+    model: TrainScorerModelSection = field(default_factory=TrainScorerModelSection)
+    optim: TrainScorerOptimSection = field(default_factory=TrainScorerOptimSection)
     progress: bool = True
     plot: bool = True
 
@@ -498,12 +548,20 @@ class StudyReportSection:
 
 
 @dataclass
+class StudyAblationSection:
+    fc_modes: list[str] = field(default_factory=lambda: ["features", "features+head"])
+    train_scorer_overrides: list[str] = field(default_factory=list)
+    n_boot: int = 2000
+    heads: str = "heads"
+
+
+@dataclass
 class StudyConfig:
     """``inspatio-drive study`` (configs/study.yaml)."""
 
     output_dir: str = "runs/study"
     steps: list[str] = field(
-        default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report"]
+        default_factory=lambda: ["sandbox", "vocab", "features", "train", "test", "report", "ablation"]
     )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     scenarios: list[str] | None = None
@@ -514,10 +572,11 @@ class StudyConfig:
     test: StudyTestSplit = field(default_factory=StudyTestSplit)
     vocabulary: StudyVocabularySection = field(default_factory=StudyVocabularySection)
     selection: str = "v1_comfort"
-    dump_test: bool = False
+    dump_test: bool = True
     evaluate_overrides: list[str] = field(default_factory=list)
     train_fc_overrides: list[str] = field(default_factory=list)
     report: StudyReportSection = field(default_factory=StudyReportSection)
+    ablation: StudyAblationSection = field(default_factory=StudyAblationSection)
     progress: bool = True
     metric: str = "pdms"
     traffic: str = "log_replay"
@@ -866,6 +925,7 @@ SCHEMAS: dict[str, type] = {
     "render_fidelity": RenderFidelityConfig,
     "build_vocab": BuildVocabConfig,
     "train_fc": TrainFCConfig,
+    "train_scorer": TrainScorerConfig,
     "fc_table": FCTableConfig,
     "study": StudyConfig,
     "closed_loop": ClosedLoopConfig,

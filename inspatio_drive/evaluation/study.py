@@ -14,6 +14,10 @@ Steps (``configs/study.yaml``; each resumable — finished outputs are kept — 
    ``heads/s<seed>/fc_head.safetensors`` + ``metrics.json``.
 5. ``test``     — ``evaluate`` ``test_s<seed>`` with head ``s<seed>`` and its ``w_fc`` (variants base, fc,
    fc_only, oracle; every row says honest / privileged).
+7. ``ablation`` — (issue 21; needs ``dump_test``) rule, rule + post-hoc FC, the learned DrivoR-form scorer
+   without and with FC inputs (``train-scorer`` per seed on train / val), oracle@K, re-selected on the dumped test
+   candidates, paired differences, per-scenario breakdown (:mod:`inspatio_drive.evaluation.study_ablation`) →
+   ``ablation.md``, ``ablation.json``, ``ablation.png``.
 6. ``report``   — :func:`study_table` over the test rows: PDMS and every sub-score per method, mean over seeds
    with a (seed, scene) bootstrap CI, FC time per scene, share of the base → oracle@K gap closed → ``study.md``,
    ``study.json``, ``study.png``; optionally into a README block and the package assets.
@@ -48,6 +52,7 @@ from inspatio_drive.evaluation.epdms import EPDMS_SHORT, METRIC_LABEL, check_met
 from inspatio_drive.evaluation.fc_data import collect_fc_dataset
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.run import run_evaluation
+from inspatio_drive.evaluation.study_ablation import run_ablation
 from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
 from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
 from inspatio_drive.sandbox.gpkg import write_maps_root
@@ -55,9 +60,10 @@ from inspatio_drive.sandbox.oracle import WORLD_FILE, LidarModel, Oracle, Render
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
 from inspatio_drive.sandbox.writer import frame_dicts
 from planners.vocabulary import build_vocab_from_config
+from scorers.study import hierarchical_bootstrap
 from scorers.train import train_fc_from_config
 
-STEPS = ("sandbox", "vocab", "features", "train", "test", "report")
+STEPS = ("sandbox", "vocab", "features", "train", "test", "report", "ablation")
 METHODS: tuple[tuple[str, str], ...] = (("base", "base"), ("fc", "base+FC"), ("fc_only", "FC alone"),
                                         ("oracle", "oracle@K"))
 METRICS: tuple[tuple[str, str], ...] = METRIC_LABELS
@@ -256,7 +262,6 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
     Raises:
         ValueError: a seed without a scene valid in all four variants.
     """
-    rng = np.random.default_rng(seed)
     keys = [k for k, _ in metrics]
     values: dict[int, dict[str, np.ndarray]] = {}  # seed → variant → [M, len(keys)]
     modes: dict[str, set[str]] = {v: set() for v, _ in METHODS}
@@ -297,13 +302,8 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
             notes.append(f"EC not tabulated: {n_nan} of {counted} counted scenes have no scene 0.5 s earlier in "
                          "their log (their one-stage EPDMS drops the EC weight: (5·EP + 5·TTC + 2·LK + 2·HC) / 14).")
     alpha = (1 - ci) / 2
-    draws: dict[str, np.ndarray] = {v: np.empty((n_boot, len(keys))) for v, _ in METHODS}
-    for b in range(n_boot):
-        picked = rng.choice(seeds, size=len(seeds), replace=True)
-        idx = {s: rng.integers(0, len(values[s]["base"]), len(values[s]["base"])) for s in set(picked.tolist())}
-        for v, _ in METHODS:
-            draws[v][b] = np.mean([values[s][v][idx[s]].mean(0) for s in picked], axis=0)
-    point = {v: np.mean([values[s][v].mean(0) for s in seeds], axis=0) for v, _ in METHODS}
+    point, draws = hierarchical_bootstrap({v: [values[s][v] for s in seeds] for v, _ in METHODS}, n_boot=n_boot,
+                                          seed=seed)
     rows = []
     for v, label in METHODS:
         lo, hi = np.quantile(draws[v], alpha, axis=0), np.quantile(draws[v], 1 - alpha, axis=0)
@@ -529,4 +529,9 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
             shutil.copyfile(heads[seeds[0]] / "fc_head.safetensors", assets / "fc_head_sandbox.safetensors")
         result["table"] = table
         result["markdown"] = md
+
+    if "ablation" in steps:
+        if metric != "pdms":
+            raise ValueError("study: the ablation step scores the dumped v1.1 PDM sub-scores; run it with metric=pdms")
+        result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, progress=progress)
     return result

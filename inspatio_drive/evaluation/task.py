@@ -50,6 +50,7 @@ from inspatio_drive.pdm.scorer import score_candidates
 from inspatio_drive.pdm.v2 import EPDMSCache, EPDMSConfig, score_epdms
 from planners.factory import build_planner
 from planners.pipeline import PlanningPipeline, PlanResult
+from planners.scoring.scene_inputs import scene_inputs
 from scorers.fusion import w_fc_from_config
 
 SUBSCORES = PDM_COLUMNS  # navsim v1.1 sub-score names, CSV order
@@ -209,7 +210,8 @@ class EvaluateTask:
             at = {c: c for c in chosen.values()}
         if self.cfg["eval"].get("dump_dir"):
             dump_candidates(Path(self.cfg["eval"]["dump_dir"]), token, plan,
-                            {k: self.column(results, k) for k in self.columns}, self.labels)
+                            {k: self.column(results, k) for k in self.columns}, self.labels,
+                            scene=scene_inputs(scene.get_agent_input()))
         rows = []
         for variant, index in chosen.items():
             row: dict[str, Any] = {"token": token, "variant": variant, "valid": True}
@@ -324,10 +326,13 @@ def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[s
 
 
 def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any,
-                    labels: dict[str, Any] | None = None) -> Path:
+                    labels: dict[str, Any] | None = None, scene: Mapping[str, np.ndarray] | None = None) -> Path:
     """Every candidate of one scene → ``<folder>/<token>.npz``: ``features [K, F]``, ``feature_names [F]``,
     ``base_log_score [K]``, ``poses [K, T, 3]`` and the true sub-scores ``[K]`` (the FC training data;
-    :func:`inspatio_drive.evaluation.fc_data.collect_fc_dataset` merges the files).
+    :func:`inspatio_drive.evaluation.fc_data.collect_fc_dataset` merges the files); the planner's sub-score
+    logits ``logit_<NC|DAC|…> [K]`` and per-candidate features ``planner_features [K, D]`` when it has them, and
+    ``scene_<key>`` per entry of ``scene`` (:func:`planners.scoring.scene_inputs.scene_inputs`: ``scene_bev
+    [2, H, W]``, ``scene_ego [8]``) — the learned scorer's training data.
 
     ``results``: v1.1 :class:`~inspatio_drive.pdm.scorer.PDMResults` (PDM columns), or a mapping column → ``[K]``
     (e.g. the EPDMS columns); ``labels``: which metric made them (``metric``, ``traffic``, ``human_filter``),
@@ -342,6 +347,11 @@ def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any,
     else:
         arrays = {k_: np.asarray(getattr(results, k_), np.float64) for k_ in SUBSCORES}
     arrays.update({k_: np.array(str(v)) for k_, v in (labels or {}).items()})
+    arrays.update({f"logit_{n}": v.detach().cpu().numpy().astype(np.float32)
+                   for n, v in (plan.candidates.logits or {}).items()})
+    if plan.candidates.features is not None:
+        arrays["planner_features"] = plan.candidates.features.detach().cpu().numpy().astype(np.float32)
+    arrays.update({f"scene_{k_}": np.asarray(v, np.float32) for k_, v in (scene or {}).items()})
     tmp = folder / f".{token}.tmp.npz"
     np.savez(tmp, features=feats, feature_names=np.array(names, dtype=str), token=np.array(token),
              base_log_score=plan.base_scores.detach().cpu().numpy().astype(np.float64),

@@ -73,3 +73,43 @@ def test_geometric_fc_defaults_have_one_source():
     assert fc.splat == node["splat"] == 1 and fc.image_size == tuple(node["image_size"])
     assert fc.sweeps == node["sweeps"] and fc.cameras == tuple(node["cameras"])
     assert GeometricFC(splat=3).splat == 3
+
+
+def test_world_model_frame_rate_substeps(scene_input, tmp_path):
+    """generate_substeps=k: the world model gets 8k + 1 frames 0.5/k s apart; the features read the 0.5 s ones."""
+    from scorers.geometric import check_substeps, densify_poses
+
+    traj = torch.tensor([[[0.0, 0.0, 3.0], [2.0, 1.0, -3.0], [4.0, 4.0, -2.5]]], dtype=torch.float64)
+    dense = densify_poses(traj, 4)
+    assert dense.shape == (1, 9, 3)
+    torch.testing.assert_close(dense[:, ::4, :2], traj[..., :2])
+    torch.testing.assert_close(dense[0, 2, :2], torch.tensor([1.0, 0.5], dtype=torch.float64))
+    # heading crosses ±π the short way: halfway between 3.0 and −3.0 is ±π, not 0
+    assert abs(abs(float(dense[0, 2, 2])) - np.pi) < 1e-9
+    assert [k for k in range(1, 12) if _fits(check_substeps, k)] == [1, 4, 7, 10]
+    with pytest.raises(ValueError, match="use one of"):
+        GeometricFC(generator={"name": "inspatio"}, generate_substeps=2)
+
+    seen = []
+    fc = GeometricFC(image_size=(96, 54), generate_substeps=4, generate_size=(64, 32))
+
+    class Spy:  # a generator that returns its (masked) condition frames
+        def generate(self, source, render, mask):
+            seen.append(render.shape[1])
+            from inspatio_drive.world_model.generator import GeneratedBlock
+
+            return [GeneratedBlock(index=0, frame_indices=range(render.shape[1]), frames=render * mask[:, :, None])]
+
+    fc.generator, fc.generator_name, fc.generate_top = Spy(), "spy", 2
+    agent_input, candidates = scene_input
+    out = fc(agent_input, candidates)
+    assert seen and all(n == 33 for n in seen)  # 8 poses × 4 substeps + t = 0
+    assert float(out.features["has_generated"].sum()) == 2
+
+
+def _fits(check, k):
+    try:
+        check(k, 8)
+        return True
+    except ValueError:
+        return False

@@ -121,30 +121,23 @@ def test_scale_intrinsics_pixel_centres():
     assert K2[0, 0] == 200.0
 
 
-def test_scorer_end_to_end(tmp_path):
-    from scorers.head import FCHead, save_head
-    from scorers.scorer import FutureConsistencyScorer
+def test_head_on_features_reranks(tmp_path):
+    from scorers.fusion import fused_score_from_logits, select
+    from scorers.head import FCHead, load_head, save_head
 
     cand, pts, K, Tc, _rgb, depth, valid = _scene()
-    head = FCHead(["min_clearance_m", "observed_near_path"], hidden=[])
+    head = FCHead(["min_clearance_m", "observed_near_path"], hidden=[], outputs=("FC",))
     with torch.no_grad():  # hand-set logistic weights: clearance and observed ground are good
         head.net[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
         head.net[0].bias.zero_()
-    path = save_head(tmp_path / "h.safetensors", head, privileged=False, extra={"w_fc": 1.0})
-    scorer = FutureConsistencyScorer.from_checkpoint(path)
-    fc = scorer.score(
-        ScorerInputs(cand, pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid)
-    )
-    assert fc.mode == "honest" and fc.prob.shape == (2,)
-    assert fc.prob[1] > fc.prob[0]  # the candidate driving into the obstacle is less consistent
-    fused, idx = scorer.rerank(torch.tensor([0.0, -0.5]), fc)
-    assert idx == 1 and fused.shape == (2,)
-    assert scorer.rerank(torch.tensor([0.0, -0.5]), fc, w_fc=0.0)[1] == 0
-    priv = save_head(tmp_path / "p.safetensors", head, privileged=True)
-    with pytest.raises(ValueError, match="privileged"):
-        FutureConsistencyScorer.from_checkpoint(priv, mode="honest")
-    with pytest.raises(ValueError, match="no w_fc"):
-        FutureConsistencyScorer.from_checkpoint(priv).rerank(torch.zeros(2), fc)
+    head, _ = load_head(save_head(tmp_path / "h.safetensors", head, privileged=False, extra={"w_fc": 1.0}))
+    table = compute_features(ScorerInputs(cand, pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid))
+    with torch.no_grad():
+        logit = head(table.select(head.feature_names))  # what GeometricFC does
+    assert logit.shape == (2,) and logit[1] > logit[0]  # the candidate driving into the obstacle is less consistent
+    fused = fused_score_from_logits(torch.tensor([0.0, -0.5]), logit, 1.0)
+    assert select(fused.numpy()) == 1 and fused.shape == (2,)
+    assert select(fused_score_from_logits(torch.tensor([0.0, -0.5]), logit, 0.0).numpy()) == 0
 
 
 def test_fc_config_matches_feature_config():

@@ -28,6 +28,7 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "render-fidelity": (["scenarios=[no_such_scenario]"], "no_such_scenario"),
     "build-vocab": (["data.data_root=/nonexistent", "output={tmp}/v.safetensors"], "/nonexistent/navsim_logs"),
     "train-fc": (["dataset=/nonexistent/fc.npz", "output_dir={tmp}/fc"], "/nonexistent/fc.npz"),
+    "train-scorer": (["dataset=/nonexistent/fc.npz", "output_dir={tmp}/sc"], "/nonexistent/fc.npz"),
     "study": (["scenarios=[no_such_scenario]", "output_dir={tmp}/study"], "no_such_scenario"),
     "fc-table": (["inputs=/nonexistent/study.npz", "output_dir={tmp}/t"], "/nonexistent/study.npz"),
     "closed-loop": (["data.data_root=/nonexistent", "closed_loop.output_dir={tmp}/cl"], "/nonexistent/navsim_logs"),

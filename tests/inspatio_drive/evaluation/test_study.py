@@ -103,7 +103,7 @@ def test_replace_readme_block(tmp_path: Path) -> None:
 
 
 def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """All six steps on 2 scenes per split, K = 4, two seeds, tiny sensors; then a resumed re-run."""
+    """All seven steps on 2 scenes per split, K = 4, two seeds, tiny sensors; then a resumed re-run."""
     from inspatio_drive.commands.study import main
 
     out = tmp_path / "study"
@@ -116,6 +116,8 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "evaluate_overrides=['scorer.model.image_size=[32,18]','scorer.model.render_steps=2']",
         "train_fc_overrides=['optim.epochs=5','head.hidden=[]','plot=false']",
         "dump_test=true", "report.n_boot=50", f"report.readme={readme}", f"report.assets_dir={tmp_path / 'assets'}", "progress=false",
+        "ablation.train_scorer_overrides=['model.dim=8','model.layers=1','model.heads=2','optim.epochs=2','plot=false']",
+        "ablation.n_boot=50",
     ]
     assert main(overrides) == 0
     # splits: disjoint seeds, sensors only for the agent's history (cameras at the current frame)
@@ -165,6 +167,20 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert table["base+FC, z = 0"]["w_fc"] == {s: json.loads((out / "heads" / f"s{s}" / "metrics.json").read_text())
                                                 ["w_fc"] for s in (0, 1)}
     assert "The validation rule for `w_fc`" in readme.read_text()
+    # the ablation re-selects the same dumped candidates: rule and rule+FC are the online base and fc rows
+    abl = json.loads((out / "ablation.json").read_text())
+    rows_abl = {r["method"]: r for r in abl["rows"]}
+    assert set(rows_abl) == {"rule", "rule+FC", "learned", "learned+FC (features)", "learned+FC (features+head)",
+                             "oracle@K"}
+    assert rows_abl["rule"]["score"][0] == pytest.approx(online("base"), abs=1e-12)
+    assert rows_abl["rule+FC"]["score"][0] == pytest.approx(online("fc"), abs=1e-12)
+    assert rows_abl["oracle@K"]["score"][0] == pytest.approx(online("oracle"), abs=1e-12)
+    assert all(r["learned"] <= r["oracle@K"] + 1e-12 for r in abl["by_scenario"])
+    assert {r["scenario"] for r in abl["by_scenario"]} <= {"plain_cruising", "parked_car_blocking"}
+    for s in (0, 1):
+        for mode in ("none", "features", "features_head"):
+            assert (out / "scorers" / f"s{s}" / mode / "scorer.safetensors").is_file()
+    assert "learned+FC (features) − learned" in (out / "ablation.md").read_text()
     # resumed: nothing is recomputed, the same table comes out
     first = (out / "study.md").read_text()
     stamp = (out / "heads" / "s0" / "fc_head.safetensors").stat().st_mtime_ns
