@@ -25,6 +25,7 @@ from inspatio_drive.render.renderer import render_candidates
 from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
 from inspatio_drive.render.types import RenderCameras
 from inspatio_drive.sandbox import Oracle
+from inspatio_drive.world_model.caption import Florence2Captioner
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +185,6 @@ def main(overrides: list[str]) -> int:
     if cfg.caption.path:
         if cam is None:
             raise ValueError(f"caption.path: no image of {camera} in this source to caption")
-        from inspatio_drive.world_model.caption import Florence2Captioner  # lazy: transformers
-
         captioner = Florence2Captioner(
             str(cfg.caption.path), str(cfg.caption.device), task=str(cfg.caption.task),
             max_new_tokens=int(cfg.caption.max_new_tokens),
