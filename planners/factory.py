@@ -24,7 +24,9 @@ from inspatio_drive.contracts.selection import SelectionWeights
 from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
 from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
+from planners.scoring.drivor_form import load_scorer
 from planners.scoring.learned import DrivoRFormLearnedScorer, RuleFeatures
+from scorers.geometric import GeometricFC
 
 SHARED_KEYS: tuple[str, ...] = ("type", "selection", "scorer", "head", "rules", "fc_model")
 """Keys of a ``planner`` node that are not arguments of the planner itself."""
@@ -234,13 +236,9 @@ def _drivor_form(c: Mapping) -> DrivoRFormLearnedScorer:
     """``scorer=drivor_form``: the checkpoint ``head``; for a model trained with FC inputs, a ``GeometricFC`` from
     ``configs/scorer/geometric_fc.yaml`` with the overrides of ``fc_model`` (the settings the FC features were
     computed with, and ``head`` = the FC head for ``features+head``)."""
-    from planners.scoring.drivor_form import load_scorer
-
     model, _ = load_scorer(c["head"])
     fc_term = None
     if model.config.fc != "none":
-        from scorers.geometric import GeometricFC  # lazy: rendering stack only when the model reads FC
-
         fc_term = GeometricFC(**dict(_plain(c.get("fc_model")) or {}))
     return DrivoRFormLearnedScorer(model, RuleFeatures(_rule_config(_plain(c.get("rules")))), fc_term)
 

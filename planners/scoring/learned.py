@@ -12,7 +12,9 @@ from torch import nn
 from inspatio_drive.contracts import Candidates
 from inspatio_drive.data.types import AgentInput
 from planners.protocol import SensorNeeds, sensor_needs
+from planners.scoring.drivor_form import load_scorer
 from planners.scoring.rules import RuleBasedScorer
+from planners.scoring.scene_inputs import scene_inputs
 from planners.training import ScoreHeads
 
 FeatureFn = Callable[[Candidates, AgentInput], torch.Tensor]
@@ -100,14 +102,10 @@ class DrivoRFormLearnedScorer:
 
     @classmethod
     def from_file(cls, path: str | Path, rules: FeatureFn | None = None, fc_term: object = None) -> DrivoRFormLearnedScorer:
-        from planners.scoring.drivor_form import load_scorer
-
         return cls(load_scorer(path)[0], rules, fc_term)
 
     @torch.no_grad()
     def __call__(self, candidates: Candidates, agent_input: AgentInput) -> Candidates:
-        from planners.scoring.scene_inputs import scene_inputs
-
         cfg = self.model.config
         scene = scene_inputs(agent_input)
         batch = {"poses": candidates.poses.float()[None], "bev": torch.from_numpy(scene["bev"])[None],
