@@ -136,6 +136,28 @@ def load_dit(
     return model.eval()
 
 
+def save_dit(
+    path: str | os.PathLike[str],
+    state: dict[str, torch.Tensor],
+    dtype: torch.dtype | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write a DiT state dict in the official generator format (``model.`` prefix, safetensors), readable by
+    :func:`load_dit` / ``build_generator``; ``dtype`` casts floating tensors (e.g. float16 for small assets)."""
+    from safetensors.torch import save_file
+
+    out = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[KEY_PREFIX + k] = v.contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(out, str(path), metadata=metadata or {})
+    return path
+
+
 def checkpoint_manifest(config: WanDiTConfig) -> dict[str, tuple[int, ...]]:
     """Key -> shape of the checkpoint for ``config``, with the ``model.`` prefix (built on the meta device)."""
     with torch.device("meta"):

@@ -9,6 +9,7 @@ import torch
 import torch._dynamo
 
 from .checkpoint import load_dit
+from .codec import PIXEL_UNSHUFFLE, PixelUnshuffleCodec
 from .config import WanDiTConfig
 from .generator import GeometricGenerator, InSpatioGenerator
 from .memory import estimate_memory, max_batch_for_memory
@@ -19,7 +20,30 @@ from .text import CaptionEmbeddingCache
 from .vae import WanVAE, load_wan_vae, tiny_autoencoder
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-PRESETS = {"inspatio_1_3b": WanDiTConfig.inspatio_1_3b, "tiny": WanDiTConfig.tiny}
+PRESETS = {
+    "inspatio_1_3b": WanDiTConfig.inspatio_1_3b,
+    "tiny": WanDiTConfig.tiny,
+    "sandbox_small": WanDiTConfig.sandbox_small,
+}
+SANDBOX_SMALL_ASSET = "world_model_sandbox_small.safetensors"
+"""The shipped small world model (``inspatio_drive/assets``), loaded when ``model=sandbox_small`` and the
+checkpoint is left at the 1.3B default."""
+DEFAULT_1_3B_CHECKPOINT = "InSpatio-World-1.3B.safetensors"
+
+
+def preset_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Knobs implied by the DiT preset: ``sandbox_small`` uses the shipped checkpoint (unless another is given),
+    the pixel-unshuffle codec (unless ``vae`` is given) and no caption (it was trained without text)."""
+    out = dict(cfg)
+    if cfg.get("model") == "sandbox_small":
+        if cfg.get("checkpoint") in (None, DEFAULT_1_3B_CHECKPOINT) and not cfg.get("random_weights", False):
+            from importlib.resources import files
+
+            out["checkpoint"] = str(files("inspatio_drive.assets") / SANDBOX_SMALL_ASSET)
+        if cfg.get("vae") is None:
+            out["vae"] = PIXEL_UNSHUFFLE
+        out["caption"] = None
+    return out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,6 +97,7 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
     if name != "inspatio":
         raise ValueError(f"generator.name must be 'geometric' or 'inspatio', got {name!r}")
 
+    cfg = preset_defaults(cfg)
     device, dtype = resolve_device(cfg["device"]), resolve_dtype(cfg["dtype"])
     config = dit_config(cfg["model"])
     if cfg.get("random_weights", False):
@@ -83,17 +108,7 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         )
     if cfg.get("compile", False):
         compile_blocks(dit)
-    vae_path = cfg.get("vae")
-    if vae_path is None:
-        raise ValueError(
-            "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth)"
-        )
-    ae = (
-        tiny_autoencoder()
-        if vae_path == "tiny-random"
-        else load_wan_vae(vae_path, dtype=dtype, device=str(device))
-    )
-    vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
+    vae = build_codec(cfg.get("vae"), config, device, dtype)
     decoder = None
     if cfg.get("decoder", "vae") == "taehv":
 
@@ -115,6 +130,31 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
     )
     max_batch = resolve_max_batch(cfg["max_batch"], config, device, dtype, cfg.get("memory_budget"))
     return InSpatioGenerator(dit, vae, text, sampler=sampler, max_batch=max_batch, decoder=decoder)
+
+
+def build_codec(
+    vae_path: str | None, config: WanDiTConfig, device: torch.device, dtype: torch.dtype
+) -> WanVAE | PixelUnshuffleCodec:
+    """The latent codec named by ``generator.vae``: a Wan VAE path, ``tiny-random``, or ``pixel-unshuffle``
+    (the small models' codec); its latent channels must equal the DiT's ``out_dim``."""
+    if vae_path is None:
+        raise ValueError(
+            "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth), "
+            f"or {PIXEL_UNSHUFFLE} for models trained on its latents"
+        )
+    if vae_path == PIXEL_UNSHUFFLE:
+        codec: WanVAE | PixelUnshuffleCodec = PixelUnshuffleCodec(device)
+        channels = PixelUnshuffleCodec.channels
+    else:
+        ae = tiny_autoencoder() if vae_path == "tiny-random" else load_wan_vae(vae_path, dtype=dtype, device=str(device))
+        codec = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
+        channels = int(codec.mean.shape[2])
+    if channels != config.out_dim:
+        raise ValueError(
+            f"generator.vae={vae_path} gives {channels}-channel latents but the DiT predicts {config.out_dim} "
+            f"(generator.model); use {PIXEL_UNSHUFFLE} for sandbox_small and a Wan VAE for the others"
+        )
+    return codec
 
 
 def resolve_max_batch(
