@@ -770,6 +770,7 @@ class TrainWMTrainSection:
     gradient_checkpointing: bool = False
     seed: int = 0
     max_minutes: float | None = None
+    cpu_threads: int | None = None
 
 
 @dataclass

@@ -97,6 +97,8 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if main:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(int(tcfg["seed"]) + rank)
+    if tcfg.get("cpu_threads") and device.type == "cpu":
+        torch.set_num_threads(int(tcfg["cpu_threads"]))
 
     dit, config = build_dit(cfg, device)
     if lcfg["enabled"]:
@@ -173,7 +175,7 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
         sched.step()
         ema.update_parameters(dit)
         step += 1
-        row = {"step": step, **{k: float(v) for k, v in losses.items()}, "v2v": float(v2v.float().mean())}
+        row = {"step": step, **{k: float(v.detach()) for k, v in losses.items()}, "v2v": float(v2v.float().mean())}
         history.append(row)
         if bar is not None:
             bar.update(1)
@@ -194,7 +196,8 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
         summary = {
             "steps": step, "steps_this_run": step - first_step, "seconds": elapsed,
             "steps_per_second": (step - first_step) / elapsed if elapsed > 0 else None,
-            "stopped_early_max_minutes": stopped_early, "world_size": world, "device": str(device),
+            "stopped_early_max_minutes": stopped_early, "world_size": world, "distributed": distributed,
+            "device": str(device),
             "final": _mean_tail(history), "checkpoint": str(export), "model": cfg["model"],
             "lora": bool(lcfg["enabled"]), "distill": bool(cfg["distill"]["enabled"]),
         }  # fmt: skip
