@@ -20,6 +20,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     c = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(c, dict)
     rank = int(os.environ.get("RANK", "0"))
+    if c["bench"]["enabled"]:
+        return bench(c)
     if c["sandbox"]["build"] and rank == 0:
         from inspatio_drive.evaluation.world_model_sandbox import build_sandbox_clips
 
@@ -47,6 +49,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         summary["eval"] = ev["mean"]
         print(json.dumps({"eval": ev["mean"], "clips": ev["clips"]}, indent=1))
     return summary
+
+
+def bench(c: dict[str, Any]) -> dict[str, Any]:
+    """``bench.enabled=true``: training-step benchmark on random latents (see :mod:`...training.bench`)."""
+    from inspatio_drive.world_model.condition import VAE_SPACE_STRIDE, check_image_size
+    from inspatio_drive.world_model.factory import dit_config, resolve_device
+    from inspatio_drive.world_model.training.bench import benchmark_training
+
+    b, t = c["bench"], c["train"]
+    w, h = check_image_size((b["width"], b["height"]), "bench.width x bench.height")
+    if b["latent_frames"] % 3:
+        raise ValueError(f"bench.latent_frames={b['latent_frames']}: expected a multiple of 3")
+    res = benchmark_training(
+        dit_config(c["model"]), resolve_device(c["device"]), b["batch"], b["latent_frames"],
+        (h // VAE_SPACE_STRIDE, w // VAE_SPACE_STRIDE), b["steps"], b["warmup"],
+        c["lora"]["rank"] if c["lora"]["enabled"] else None, t["gradient_checkpointing"], t["context_grad"], t["bf16"],
+    )  # fmt: skip
+    out = Path(c["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+    return res
 
 
 def main(overrides: Sequence[str]) -> int:

@@ -821,6 +821,17 @@ class TrainWMEvalSection:
 
 
 @dataclass
+class TrainWMBenchSection:
+    enabled: bool = False
+    batch: int = 1
+    height: int = 480
+    width: int = 832
+    latent_frames: int = 21
+    steps: int = 5
+    warmup: int = 1
+
+
+@dataclass
 class TrainWorldModelConfig:
     """``inspatio-drive train-world-model`` (configs/train_world_model.yaml)."""
 
@@ -836,6 +847,7 @@ class TrainWorldModelConfig:
     checkpoint: TrainWMCheckpointSection = field(default_factory=TrainWMCheckpointSection)
     sandbox: TrainWMSandboxSection = field(default_factory=TrainWMSandboxSection)
     eval: TrainWMEvalSection = field(default_factory=TrainWMEvalSection)
+    bench: TrainWMBenchSection = field(default_factory=TrainWMBenchSection)
     progress: bool = True
     plot: bool = True
 

@@ -9,7 +9,7 @@
 * outputs in ``output_dir``: ``train_state.pt`` (model, EMA, optimizer, scheduler, step, RNG; loaded back with
   ``torch.load(weights_only=True)`` when ``checkpoint.resume``), ``dit.safetensors`` (the EMA weights, LoRA
   merged, in the official checkpoint format: ``build_generator`` loads it with ``generator.checkpoint=``),
-  ``metrics.json``, ``loss.png`` and ``samples.png`` (render | generated | target of one validation clip).
+  ``metrics.json`` and ``loss.png`` (the command's evaluation adds ``eval.json`` and ``samples.png``).
 """
 
 from __future__ import annotations

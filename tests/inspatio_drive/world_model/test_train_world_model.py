@@ -113,3 +113,11 @@ def test_torchrun_one_process_on_cpu_uses_ddp(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["distributed"] is True and metrics["world_size"] == 1 and metrics["steps"] == 2
     assert (out / "dit.safetensors").is_file()
+
+
+def test_training_benchmark_runs_on_cpu_at_the_tiny_size(tmp_path):
+    out = tmp_path / "bench"
+    assert main([f"output_dir={out}", "device=cpu", "bench.enabled=true", "bench.height=32", "bench.width=48",
+                 "bench.latent_frames=6", "bench.steps=1", "bench.warmup=0", "train.gradient_checkpointing=true"]) == 0
+    res = json.loads((out / "bench.json").read_text())
+    assert res["steps_per_second"] > 0 and res["peak_memory_gib"] is None and res["estimate_gib"]["total"] > 0
