@@ -58,7 +58,7 @@ SUBCOMMANDS: dict[str, Command] = {
                         "inspatio-drive train-fc dataset=fc_dataset.npz output_dir=runs/fc_head"),
     "train-world-model": Command(_C + "train_world_model", "main", "train_world_model",
                                  "train / fine-tune the InSpatio-World DiT (JDMD, LoRA, distillation; DDP)",
-                                 "inspatio-drive train-world-model model=sandbox_small vae=pixel-unshuffle data.dir=runs/wm_data sandbox.build=true"),
+                                 "inspatio-drive train-world-model model=sandbox_small vae=block-pca data.dir=runs/wm_data sandbox.build=true"),
     "study": Command(_C + "study", "main", "study",
                      "future-consistency study on sandbox splits (train, choose w_fc, test)",
                      "inspatio-drive study seeds=[0] test.n=20"),

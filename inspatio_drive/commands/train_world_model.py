@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         gen = build_generator({
             "name": "inspatio", "model": c["model"], "checkpoint": str(Path(c["output_dir"]) / EXPORT_FILE),
-            "vae": c["vae"], "device": "cpu" if c["device"] == "cpu" else "auto", "dtype": "float32",
+            "vae": summary["vae"], "device": "cpu" if c["device"] == "cpu" else "auto", "dtype": "float32",
             "max_batch": 1, "caption": None,
         })  # fmt: skip
         ev = evaluate_world_model(gen, c["data"]["dir"], c["data"]["val_split"], c["output_dir"],
@@ -74,5 +74,5 @@ def bench(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(overrides: Sequence[str]) -> int:
-    """``inspatio-drive train-world-model data.dir=… [model=sandbox_small vae=pixel-unshuffle …]``."""
+    """``inspatio-drive train-world-model data.dir=… [model=sandbox_small vae=block-pca …]``."""
     return 0 if compose_and_run("train-world-model", "train_world_model", overrides, run, (ValueError,)) is not None else 2

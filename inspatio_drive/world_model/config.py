@@ -4,7 +4,7 @@ The field names follow the official Wan ``config.json`` (``dim``, ``ffn_dim``, `
 
 * :func:`WanDiTConfig.inspatio_1_3b`: Wan2.1-T2V-1.3B with ``in_dim=36`` (the real InSpatio-World-1.3B).
 * :func:`WanDiTConfig.tiny`: the tiny random-weight model of the golden parity data.
-* :func:`WanDiTConfig.sandbox_small`: the small model trained on sandbox logs, on pixel-unshuffle latents.
+* :func:`WanDiTConfig.sandbox_small`: the small model trained on sandbox logs, on block-PCA codec latents.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ class WanDiTConfig:
     @classmethod
     def sandbox_small(cls) -> WanDiTConfig:
         """The small world model trained from scratch on sandbox logs (``inspatio_drive/assets``): latents of the
-        pixel-unshuffle codec (:mod:`..codec`, 768 channels), so ``in_dim = 768 + 4 + 768``; no text."""
-        return cls(in_dim=1540, out_dim=768, dim=128, ffn_dim=384, freq_dim=64, text_dim=32, text_len=8,
-                   num_heads=4, num_layers=4)
+        32-channel block-PCA codec (:mod:`..codec`), so ``in_dim = 32 + 4 + 32``; no text."""
+        return cls(in_dim=68, out_dim=32, dim=160, ffn_dim=480, freq_dim=64, text_dim=32, text_len=8,
+                   num_heads=5, num_layers=4)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> WanDiTConfig:

@@ -9,7 +9,7 @@ import torch
 import torch._dynamo
 
 from .checkpoint import load_dit
-from .codec import PIXEL_UNSHUFFLE, PixelUnshuffleCodec
+from .codec import BLOCK_PCA, PIXEL_UNSHUFFLE, BlockPCACodec, PixelUnshuffleCodec
 from .config import WanDiTConfig
 from .generator import GeometricGenerator, InSpatioGenerator
 from .memory import estimate_memory, max_batch_for_memory
@@ -28,20 +28,23 @@ PRESETS = {
 SANDBOX_SMALL_ASSET = "world_model_sandbox_small.safetensors"
 """The shipped small world model (``inspatio_drive/assets``), loaded when ``model=sandbox_small`` and the
 checkpoint is left at the 1.3B default."""
+SANDBOX_SMALL_CODEC = "world_model_sandbox_small_codec.safetensors"
+"""Its block-PCA codec (``generator.vae=block-pca:<file>``), used when ``vae`` is not given."""
 DEFAULT_1_3B_CHECKPOINT = "InSpatio-World-1.3B.safetensors"
 
 
 def preset_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Knobs implied by the DiT preset: ``sandbox_small`` uses the shipped checkpoint (unless another is given),
-    the pixel-unshuffle codec (unless ``vae`` is given) and no caption (it was trained without text)."""
+    the shipped block-PCA codec (unless ``vae`` is given) and no caption (it was trained without text)."""
     out = dict(cfg)
     if cfg.get("model") == "sandbox_small":
-        if cfg.get("checkpoint") in (None, DEFAULT_1_3B_CHECKPOINT) and not cfg.get("random_weights", False):
-            from importlib.resources import files
+        from importlib.resources import files
 
-            out["checkpoint"] = str(files("inspatio_drive.assets") / SANDBOX_SMALL_ASSET)
+        assets = files("inspatio_drive.assets")
+        if cfg.get("checkpoint") in (None, DEFAULT_1_3B_CHECKPOINT) and not cfg.get("random_weights", False):
+            out["checkpoint"] = str(assets / SANDBOX_SMALL_ASSET)
         if cfg.get("vae") is None:
-            out["vae"] = PIXEL_UNSHUFFLE
+            out["vae"] = f"{BLOCK_PCA}:{assets / SANDBOX_SMALL_CODEC}"
         out["caption"] = None
     return out
 
@@ -135,8 +138,9 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
 def build_codec(
     vae_path: str | None, config: WanDiTConfig, device: torch.device, dtype: torch.dtype
 ) -> WanVAE | PixelUnshuffleCodec:
-    """The latent codec named by ``generator.vae``: a Wan VAE path, ``tiny-random``, or ``pixel-unshuffle``
-    (the small models' codec); its latent channels must equal the DiT's ``out_dim``."""
+    """The latent codec named by ``generator.vae``: a Wan VAE path, ``tiny-random``, ``pixel-unshuffle`` or
+    ``block-pca:<codec.safetensors>`` (the small models' codecs); its latent channels must equal the DiT's
+    ``out_dim``."""
     if vae_path is None:
         raise ValueError(
             "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth), "
@@ -145,6 +149,9 @@ def build_codec(
     if vae_path == PIXEL_UNSHUFFLE:
         codec: WanVAE | PixelUnshuffleCodec = PixelUnshuffleCodec(device)
         channels = PixelUnshuffleCodec.channels
+    elif vae_path.startswith(BLOCK_PCA + ":"):
+        codec = BlockPCACodec.load(vae_path[len(BLOCK_PCA) + 1 :], device)
+        channels = codec.channels
     else:
         ae = tiny_autoencoder() if vae_path == "tiny-random" else load_wan_vae(vae_path, dtype=dtype, device=str(device))
         codec = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
@@ -152,7 +159,7 @@ def build_codec(
     if channels != config.out_dim:
         raise ValueError(
             f"generator.vae={vae_path} gives {channels}-channel latents but the DiT predicts {config.out_dim} "
-            f"(generator.model); use {PIXEL_UNSHUFFLE} for sandbox_small and a Wan VAE for the others"
+            f"(generator.model); the codec must be the one the model was trained with"
         )
     return codec
 

@@ -29,6 +29,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..checkpoint import load_dit, save_dit
+from ..codec import BLOCK_PCA, fit_block_pca
 from ..config import WanDiTConfig
 from ..factory import build_codec, dit_config, random_dit, resolve_device
 from ..model import CausalWanDiT
@@ -39,6 +40,7 @@ from .jdmd import JDMDObjective
 from .lora import apply_lora, merged_state_dict
 
 STATE_FILE = "train_state.pt"
+CODEC_FILE = "codec.safetensors"
 EXPORT_FILE = "dit.safetensors"
 EXPORT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -73,6 +75,23 @@ def build_dit(cfg: Mapping[str, Any], device: torch.device) -> tuple[CausalWanDi
     return dit.train(), config
 
 
+def resolve_codec(cfg: Mapping[str, Any], config: WanDiTConfig, out: Path, rank: int, distributed: bool) -> str:
+    """``vae=block-pca`` (no file): fit the block-PCA codec with ``out_dim`` channels on the training clips'
+    targets and sources (rank 0), write ``output_dir/codec.safetensors`` and return ``block-pca:<that file>``;
+    any other value is returned as is."""
+    vae = str(cfg["vae"])
+    if vae != BLOCK_PCA:
+        return vae
+    path = out / CODEC_FILE
+    if rank == 0 and not path.is_file():
+        clips = ClipDataset(cfg["data"]["dir"], cfg["data"]["split"])
+        videos = (v for clip in (clips[i] for i in range(len(clips))) for v in (clip.target, clip.source))
+        fit_block_pca(videos, config.out_dim).save(path)
+    if distributed:
+        dist.barrier()
+    return f"{BLOCK_PCA}:{path}"
+
+
 def _infinite(loader: DataLoader, sampler: DistributedSampler, start_step: int) -> Iterator[list]:
     per_epoch = len(loader)
     epoch, skip = divmod(start_step, per_epoch)
@@ -104,7 +123,8 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if lcfg["enabled"]:
         apply_lora(dit, int(lcfg["rank"]), float(lcfg["alpha"]), list(lcfg["targets"]), float(lcfg["dropout"]))
     dit.gradient_checkpointing = bool(tcfg["gradient_checkpointing"])
-    codec = build_codec(cfg["vae"], config, device, torch.float32)
+    vae = resolve_codec(cfg, config, out, rank, distributed)
+    codec = build_codec(vae, config, device, torch.float32)
     sampler = DistilledSampler()
     common = dict(
         lambda_ctrl=float(tcfg["lambda_ctrl"]), sigmas=str(tcfg["sigmas"]), shift=float(tcfg["shift"]),
@@ -191,7 +211,7 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
         export = save_dit(
             out / EXPORT_FILE, merged_state_dict(ema.module), EXPORT_DTYPES[str(kcfg["export_dtype"])],
             metadata={"model": str(cfg["model"]), "config": json.dumps(config.to_dict()), "step": str(step),
-                      "vae": str(cfg["vae"])},
+                      "vae": vae},
         )  # fmt: skip
         summary = {
             "steps": step, "steps_this_run": step - first_step, "seconds": elapsed,
@@ -199,7 +219,7 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
             "stopped_early_max_minutes": stopped_early, "world_size": world, "distributed": distributed,
             "device": str(device),
             "final": _mean_tail(history), "checkpoint": str(export), "model": cfg["model"],
-            "lora": bool(lcfg["enabled"]), "distill": bool(cfg["distill"]["enabled"]),
+            "lora": bool(lcfg["enabled"]), "distill": bool(cfg["distill"]["enabled"]), "vae": vae,
         }  # fmt: skip
         (out / "metrics.json").write_text(json.dumps({**summary, "history": history}, indent=1))
         if cfg["plot"]:

@@ -92,8 +92,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and "distill.teacher" in err[0]
     assert main(_args(tmp_path / "nowhere", tmp_path / "o", 1)) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(_args(data, tmp_path / "o", 1, "model=sandbox_small")) == 2  # tiny-random VAE vs 768 channels
-    assert "pixel-unshuffle" in capsys.readouterr().err
+    assert main(_args(data, tmp_path / "o", 1, "model=sandbox_small")) == 2  # tiny-random VAE vs 32 channels
+    assert "gives 16-channel latents but the DiT predicts 32" in capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -113,6 +113,19 @@ def test_torchrun_one_process_on_cpu_uses_ddp(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["distributed"] is True and metrics["world_size"] == 1 and metrics["steps"] == 2
     assert (out / "dit.safetensors").is_file()
+
+
+def test_block_pca_codec_is_fitted_on_the_train_clips(tmp_path):
+    data = _clips(tmp_path / "data")
+    out = tmp_path / "pca"
+    assert main(_args(data, out, 1, "model=sandbox_small", "vae=block-pca")) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["vae"] == f"block-pca:{out / 'codec.safetensors'}"
+    gen = build_generator({"name": "inspatio", "model": "sandbox_small", "checkpoint": str(out / "dit.safetensors"),
+                           "vae": metrics["vae"], "device": "cpu", "dtype": "float32", "max_batch": 1})
+    clip = load_clip(data / "c0.safetensors")
+    (block,) = gen.generate(clip.source, clip.render[None], clip.mask[None] > 0)
+    assert block.frames.shape == (1, 9, 3, 32, 48)
 
 
 def test_training_benchmark_runs_on_cpu_at_the_tiny_size(tmp_path):

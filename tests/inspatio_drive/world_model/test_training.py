@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from inspatio_drive.world_model.codec import PixelUnshuffleCodec
+from inspatio_drive.world_model.codec import BlockPCACodec, PixelUnshuffleCodec, fit_block_pca
 from inspatio_drive.world_model.config import WanDiTConfig
 from inspatio_drive.world_model.kv_cache import KVCache
 from inspatio_drive.world_model.memory import parameter_count
@@ -50,6 +50,31 @@ def test_codec_is_lossless_and_streams_like_whole_videos():
     assert torch.equal(frames, video)
     with pytest.raises(ValueError, match="multiple of the codec stride"):
         codec.encode(torch.zeros(1, 9, 3, 30, 48))
+
+
+def test_block_pca_codec_projects_on_the_leading_components(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    raw = PixelUnshuffleCodec()
+    # every block is a combination of 5 patterns (each the same on its 4 frames): 8 channels reconstruct exactly
+    pattern = torch.rand(5, 1, 3, 8, 8, generator=g).expand(5, 4, 3, 8, 8)
+    pattern = raw.encode(pattern.reshape(5, 1, 4, 3, 8, 8)[:, 0, 3:])[:, 0, :, 0, 0]  # [5, 768] (one frame -> block)
+    videos = []
+    for _ in range(6):
+        coef = torch.rand(1, 3, 2, 3, 5, generator=g) / 5
+        u = (coef @ pattern).permute(0, 1, 4, 2, 3)  # [1, L=3, 768, 2, 3]
+        videos.append((raw.decode(u * 2 - 1)[0] + 1) / 2)
+    videos = [v * 5 for v in videos]
+    codec = fit_block_pca([v / 5 for v in videos], channels=8)
+    assert codec.channels == 8
+    video = (videos[0] / 5)[None] * 2 - 1
+    lat = codec.encode(video)
+    assert lat.shape == (1, 3, 8, 2, 3)
+    torch.testing.assert_close(codec.decode(lat), video.clamp(-1, 1), atol=1e-4, rtol=0)
+    enc, dec = codec.start_encode_stream(), codec.start_stream()
+    torch.testing.assert_close(codec.encode_next(video, enc), lat)
+    torch.testing.assert_close(codec.decode_next(lat, dec), codec.decode(lat))
+    loaded = BlockPCACodec.load(codec.save(tmp_path / "codec.safetensors"))
+    torch.testing.assert_close(loaded.encode(video), lat)
 
 
 def test_teacher_forced_groups_follow_the_rollout_context_layout():
