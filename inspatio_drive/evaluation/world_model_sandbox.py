@@ -11,7 +11,7 @@ for each trajectory (the logged future and the render-fidelity perturbations, fr
 
 Evaluation (:func:`evaluate_world_model`): on held-out clips, the generator's imagined frames and the geometric
 render with hole filling (the renderer's nearest-neighbour fill, then OpenCV Telea inpainting of what is still
-empty, so the baseline has no black holes) are compared with the oracle: PSNR / SSIM over the whole frame and on
+empty, and a frame with nothing rendered holds the previous filled frame, so the baseline has no black holes) are compared with the oracle: PSNR / SSIM over the whole frame and on
 the render's holes (``mask == 0``), frames 1..T-1 (frame 0 is the given current frame).
 """
 
@@ -121,14 +121,18 @@ def inpaint_holes(render: torch.Tensor, mask: torch.Tensor, radius: int = 3) -> 
         render: [T, 3, H, W] uint8; mask: [T, H, W] (nonzero = rendered).
 
     Returns:
-        [T, 3, H, W] uint8. A frame with no rendered pixel stays black.
+        [T, 3, H, W] uint8. A frame with no rendered pixel repeats the previous filled frame (black at frame 0).
     """
     import cv2
 
     out = render.clone()
     for t in range(render.shape[0]):
         holes = (mask[t] == 0).numpy().astype(np.uint8)
-        if holes.all() or not holes.any():
+        if holes.all():
+            if t > 0:
+                out[t] = out[t - 1]  # nothing rendered: hold the previous filled frame
+            continue
+        if not holes.any():
             continue
         img = np.ascontiguousarray(render[t].permute(1, 2, 0).numpy())
         out[t] = torch.as_tensor(cv2.inpaint(img, holes, radius, cv2.INPAINT_TELEA)).permute(2, 0, 1)
@@ -140,8 +144,8 @@ def _hwc(video: torch.Tensor) -> torch.Tensor:
 
 
 def clip_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """PSNR / SSIM of a [T, 3, H, W] video against the target over frames 1.. (whole frame and holes only);
-    hole metrics pool the squared error over all hole pixels of the clip (frames without holes add nothing)."""
+    """PSNR / SSIM of a [T, 3, H, W] video against the target over frames 1.. (whole frame, holes only, and PSNR on
+    the rendered pixels); hole / valid PSNR pool the squared error over those pixels of the clip."""
     p, r = _hwc(pred[1:]), _hwc(target[1:])
     holes = mask[1:] == 0
     full = torch.ones_like(holes)
@@ -150,7 +154,10 @@ def clip_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     n_holes = int(holes.sum())
     psnr_holes = float(10 * torch.log10(1.0 / (err[holes].mean()).clamp_min(1e-12))) if n_holes else float("nan")
     ssim_h = masked_ssim(p, r, holes)
+    valid = ~holes
+    psnr_valid = float(10 * torch.log10(1.0 / (err[valid].mean()).clamp_min(1e-12))) if bool(valid.any()) else float("nan")
     return {
+        "psnr_valid": psnr_valid,
         "psnr": float(masked_psnr(p.reshape(1, -1, *p.shape[2:]), r.reshape(1, -1, *r.shape[2:]),
                                   full.reshape(1, -1, full.shape[-1]))[0]),
         "ssim": float(masked_ssim(p, r, full).mean()),

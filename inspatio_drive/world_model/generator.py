@@ -151,7 +151,7 @@ class InSpatioGenerator:
     Args:
         dit: the causal DiT (loaded with :func:`~inspatio_drive.world_model.checkpoint.load_dit`).
         vae: Wan VAE (encodes source and renders; decodes unless another decoder is given), or the
-            pixel-unshuffle codec of the small models (:mod:`.codec`).
+            pixel-unshuffle / block-PCA codec of the small models (:mod:`.codec`).
         text_embeds: [n_tokens, text_dim] caption embedding (real tokens only), or None for no text.
         sampler: distilled sampler (default: official 4 steps).
         max_batch: streams per DiT batch.
