@@ -38,13 +38,12 @@ def preset_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
     the shipped block-PCA codec (unless ``vae`` is given) and no caption (it was trained without text)."""
     out = dict(cfg)
     if cfg.get("model") == "sandbox_small":
-        from importlib.resources import files
+        from inspatio_drive.assets import asset
 
-        assets = files("inspatio_drive.assets")
         if cfg.get("checkpoint") in (None, DEFAULT_1_3B_CHECKPOINT) and not cfg.get("random_weights", False):
-            out["checkpoint"] = str(assets / SANDBOX_SMALL_ASSET)
+            out["checkpoint"] = str(asset(SANDBOX_SMALL_ASSET))
         if cfg.get("vae") is None:
-            out["vae"] = f"{BLOCK_PCA}:{assets / SANDBOX_SMALL_CODEC}"
+            out["vae"] = f"{BLOCK_PCA}:{asset(SANDBOX_SMALL_CODEC)}"
         out["caption"] = None
     return out
 

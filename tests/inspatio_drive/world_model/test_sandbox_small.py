@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 import pytest
 import torch
 
+from inspatio_drive.assets import asset
 from inspatio_drive.config import compose
 from inspatio_drive.evaluation.world_model_sandbox import (
     clip_metrics,
@@ -18,11 +17,9 @@ from inspatio_drive.evaluation.world_model_sandbox import (
 from inspatio_drive.world_model.codec import BlockPCACodec
 from inspatio_drive.world_model.factory import SANDBOX_SMALL_ASSET, SANDBOX_SMALL_CODEC, build_generator
 
-ASSETS = files("inspatio_drive.assets")
-
 
 def test_the_assets_are_small():
-    sizes = [(ASSETS / name).stat().st_size for name in (SANDBOX_SMALL_ASSET, SANDBOX_SMALL_CODEC)]
+    sizes = [asset(name).stat().st_size for name in (SANDBOX_SMALL_ASSET, SANDBOX_SMALL_CODEC)]
     assert sum(sizes) < 5 * 2**20
 
 
