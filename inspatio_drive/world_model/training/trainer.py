@@ -211,7 +211,7 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
         export = save_dit(
             out / EXPORT_FILE, merged_state_dict(ema.module), EXPORT_DTYPES[str(kcfg["export_dtype"])],
             metadata={"model": str(cfg["model"]), "config": json.dumps(config.to_dict()), "step": str(step),
-                      "vae": vae},
+                      "vae": vae.replace(str(out / CODEC_FILE), CODEC_FILE)},  # the codec beside the checkpoint
         )  # fmt: skip
         summary = {
             "steps": step, "steps_this_run": step - first_step, "seconds": elapsed,
