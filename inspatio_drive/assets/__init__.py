@@ -1,5 +1,6 @@
 """Small files shipped with the package: the sandbox trajectory vocabulary and FC head made by
-``inspatio-drive study`` (see ``README.md`` in this folder for how each one was made).
+``inspatio-drive study``, and the small sandbox world model made by ``train-world-model`` (see ``README.md`` in
+this folder for how each one was made).
 
 ``asset("vocab_sandbox.safetensors")`` → its path; :data:`VOCAB_SANDBOX`, :data:`FC_HEAD_SANDBOX`.
 """
@@ -11,6 +12,8 @@ from pathlib import Path
 ASSETS_DIR = Path(__file__).resolve().parent
 VOCAB_SANDBOX = ASSETS_DIR / "vocab_sandbox.safetensors"      # planners.vocabulary file, K = 64 per cell
 FC_HEAD_SANDBOX = ASSETS_DIR / "fc_head_sandbox.safetensors"  # scorers.head checkpoint (honest), w_fc in its metadata
+WORLD_MODEL_SANDBOX = ASSETS_DIR / "world_model_sandbox_small.safetensors"  # DiT of generator.model=sandbox_small
+WORLD_MODEL_SANDBOX_CODEC = ASSETS_DIR / "world_model_sandbox_small_codec.safetensors"  # its block-PCA codec
 
 
 def asset(name: str) -> Path:

@@ -913,6 +913,118 @@ class BenchWorldModelConfig:
     output: str | None = None
 
 
+# ------------------------------------------------------------------------------------------ train-world-model
+
+
+@dataclass
+class TrainWMDataSection:
+    dir: str = MISSING
+    split: str = "train"
+    val_split: str = "val"
+    v2v_ratio: float = 0.75
+    num_workers: int = 0
+
+
+@dataclass
+class TrainWMTrainSection:
+    steps: int = 1000
+    batch_size: int = 4
+    lr: float = 1.0e-4
+    weight_decay: float = 0.0
+    warmup: int = 50
+    grad_clip: float = 1.0
+    lambda_ctrl: float = 1.0
+    sigmas: str = "shifted"
+    shift: float = 5.0
+    context_grad: bool = True
+    context_noise: float = 0.0
+    ema_decay: float = 0.999
+    bf16: bool = True
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    max_minutes: float | None = None
+    cpu_threads: int | None = None
+
+
+@dataclass
+class TrainWMLoRASection:
+    enabled: bool = False
+    rank: int = 16
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: [
+        "self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o", "cross_attn.q", "cross_attn.k",
+        "cross_attn.v", "cross_attn.o", "ffn.0", "ffn.2"])
+
+
+@dataclass
+class TrainWMDistillSection:
+    enabled: bool = False
+    teacher: str | None = None
+    ode_steps: int = 16
+
+
+@dataclass
+class TrainWMCheckpointSection:
+    every: int = 200
+    resume: bool = True
+    export_dtype: str = "float32"
+
+
+@dataclass
+class TrainWMSandboxSection:
+    build: bool = False
+    train_seeds: list[int] = field(default_factory=lambda: [0, 24])
+    val_seeds: list[int] = field(default_factory=lambda: [1000, 1006])
+    scenarios: list[str] | None = None
+    width: int = 128
+    height: int = 64
+    frames: int = 21
+    dt: float = 0.2
+    t_now: float = 1.5
+    trajectories: list[str] = field(default_factory=lambda: ["logged", "left_1.5m", "right_1.5m", "yaw_left_10deg"])
+    hole_fill: int = 1
+
+
+@dataclass
+class TrainWMEvalSection:
+    enabled: bool = True
+    seed: int = 0
+    figure_frames: list[int] = field(default_factory=lambda: [4, 12, 20])
+
+
+@dataclass
+class TrainWMBenchSection:
+    enabled: bool = False
+    batch: int = 1
+    height: int = 480
+    width: int = 832
+    latent_frames: int = 21
+    steps: int = 5
+    warmup: int = 1
+
+
+@dataclass
+class TrainWorldModelConfig:
+    """``inspatio-drive train-world-model`` (configs/train_world_model.yaml)."""
+
+    output_dir: str = "outputs/world_model"
+    model: str = "tiny"
+    init_checkpoint: str | None = None
+    vae: str = "tiny-random"
+    device: str = "auto"
+    data: TrainWMDataSection = field(default_factory=TrainWMDataSection)
+    train: TrainWMTrainSection = field(default_factory=TrainWMTrainSection)
+    lora: TrainWMLoRASection = field(default_factory=TrainWMLoRASection)
+    distill: TrainWMDistillSection = field(default_factory=TrainWMDistillSection)
+    checkpoint: TrainWMCheckpointSection = field(default_factory=TrainWMCheckpointSection)
+    sandbox: TrainWMSandboxSection = field(default_factory=TrainWMSandboxSection)
+    eval: TrainWMEvalSection = field(default_factory=TrainWMEvalSection)
+    bench: TrainWMBenchSection = field(default_factory=TrainWMBenchSection)
+    progress: bool = True
+    plot: bool = True
+
+
 # -------------------------------------------------------------------------------------------------- registry
 
 SCHEMAS: dict[str, type] = {
@@ -942,6 +1054,7 @@ SCHEMAS: dict[str, type] = {
     "bench_fc": BenchFCConfig,
     "bench_evaluate": BenchEvaluateConfig,
     "bench_world_model": BenchWorldModelConfig,
+    "train_world_model": TrainWorldModelConfig,
 }
 """Command config name (``configs/<name>.yaml``) → its schema, stored in the ConfigStore as ``<name>_schema``."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from .config import WanDiTConfig
 from .model import CausalWanDiT
@@ -134,6 +135,27 @@ def load_dit(
     state = {k: v.to(device=device, dtype=dtype) for k, v in read_dit_state_dict(file).items()}
     load_state_dict_strict(model, state, source=str(file))
     return model.eval()
+
+
+def save_dit(
+    path: str | os.PathLike[str],
+    state: dict[str, torch.Tensor],
+    dtype: torch.dtype | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write a DiT state dict in the official generator format (``model.`` prefix, safetensors), readable by
+    :func:`load_dit` / ``build_generator``; ``dtype`` casts floating tensors (e.g. float16 for small assets)."""
+
+    out = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[KEY_PREFIX + k] = v.contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(out, str(path), metadata=metadata or {})
+    return path
 
 
 def checkpoint_manifest(config: WanDiTConfig) -> dict[str, tuple[int, ...]]:

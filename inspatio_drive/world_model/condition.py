@@ -11,6 +11,8 @@ repeated 4x, then consecutive runs of 4 frames become the 4 channels of one late
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -129,3 +131,28 @@ def condition_latent(mask_latent: torch.Tensor, render_latent: torch.Tensor) -> 
             f"mask latent {tuple(mask_latent.shape)} vs render latent {tuple(render_latent.shape)}"
         )
     return torch.cat([mask_latent.to(render_latent.dtype), render_latent], dim=2)
+
+
+def encode_condition(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    render01: torch.Tensor,
+    signed_mask: torch.Tensor,
+    first_frame_repeat: bool = True,
+) -> torch.Tensor:
+    """The condition latent of a render: holes painted black (-1, as official) before ``encode``, then
+    ``[mask latent 4 | render latent]``.
+
+    Args:
+        encode: ``video [B, T, 3, H, W] in [-1, 1] -> latents [B, L, C, H/8, W/8]`` (a VAE / codec encode, or
+            a streaming ``encode_next`` bound to its stream).
+        render01: [B, T, 3, H, W] float in [0, 1]; signed_mask: [B, T, H, W] +1 known / -1 hole.
+        first_frame_repeat: the frames start at frame 0 (see :func:`mask_video_to_latent`).
+
+    Returns:
+        [B, L, 4 + C, h, w].
+    """
+    frames = torch.where(signed_mask[:, :, None] > 0, render01.to(signed_mask.device), 0.0)
+    latent = encode(frames * 2 - 1)
+    hw = (render01.shape[-2] // VAE_SPACE_STRIDE, render01.shape[-1] // VAE_SPACE_STRIDE)
+    mask_latent = mask_video_to_latent(signed_mask, hw, first_frame_repeat=first_frame_repeat)
+    return condition_latent(mask_latent.to(latent.device), latent)

@@ -4,6 +4,7 @@ The field names follow the official Wan ``config.json`` (``dim``, ``ffn_dim``, `
 
 * :func:`WanDiTConfig.inspatio_1_3b`: Wan2.1-T2V-1.3B with ``in_dim=36`` (the real InSpatio-World-1.3B).
 * :func:`WanDiTConfig.tiny`: the tiny random-weight model of the golden parity data.
+* :func:`WanDiTConfig.sandbox_small`: the small model trained on sandbox logs, on block-PCA codec latents.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ class WanDiTConfig:
     def tiny(cls) -> WanDiTConfig:
         """The tiny configuration of the golden parity data (152,320 parameters)."""
         return cls(dim=64, ffn_dim=128, freq_dim=32, text_dim=32, text_len=8, num_heads=2, num_layers=2)
+
+    @classmethod
+    def sandbox_small(cls) -> WanDiTConfig:
+        """The small world model trained from scratch on sandbox logs (``inspatio_drive/assets``): latents of the
+        32-channel block-PCA codec (:mod:`..codec`), so ``in_dim = 32 + 4 + 32``; no text."""
+        return cls(in_dim=68, out_dim=32, dim=160, ffn_dim=480, freq_dim=64, text_dim=32, text_len=8,
+                   num_heads=5, num_layers=4)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> WanDiTConfig:

@@ -8,8 +8,11 @@ from typing import Any
 import torch
 import torch._dynamo
 
+from inspatio_drive.assets import asset
+
 from .caption import FLORENCE_TASK, Florence2Captioner, SceneCaptions
 from .checkpoint import load_dit
+from .codec import BLOCK_PCA, PIXEL_UNSHUFFLE, BlockPCACodec, PixelUnshuffleCodec
 from .config import WanDiTConfig
 from .generator import GeometricGenerator, InSpatioGenerator
 from .memory import estimate_memory, max_batch_for_memory
@@ -20,7 +23,31 @@ from .text import CaptionEmbeddingCache
 from .vae import WanVAE, load_wan_vae, tiny_autoencoder
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-PRESETS = {"inspatio_1_3b": WanDiTConfig.inspatio_1_3b, "tiny": WanDiTConfig.tiny}
+PRESETS = {
+    "inspatio_1_3b": WanDiTConfig.inspatio_1_3b,
+    "tiny": WanDiTConfig.tiny,
+    "sandbox_small": WanDiTConfig.sandbox_small,
+}
+SANDBOX_SMALL_ASSET = "world_model_sandbox_small.safetensors"
+"""The shipped small world model (``inspatio_drive/assets``), loaded when ``model=sandbox_small`` and the
+checkpoint is left at the 1.3B default."""
+SANDBOX_SMALL_CODEC = "world_model_sandbox_small_codec.safetensors"
+"""Its block-PCA codec (``generator.vae=block-pca:<file>``), used when ``vae`` is not given."""
+DEFAULT_1_3B_CHECKPOINT = "InSpatio-World-1.3B.safetensors"
+
+
+def preset_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Knobs implied by the DiT preset: ``sandbox_small`` uses the shipped checkpoint (unless another is given),
+    the shipped block-PCA codec (unless ``vae`` is given) and no caption (it was trained without text)."""
+    out = dict(cfg)
+    if cfg.get("model") == "sandbox_small":
+
+        if cfg.get("checkpoint") in (None, DEFAULT_1_3B_CHECKPOINT) and not cfg.get("random_weights", False):
+            out["checkpoint"] = str(asset(SANDBOX_SMALL_ASSET))
+        if cfg.get("vae") is None:
+            out["vae"] = f"{BLOCK_PCA}:{asset(SANDBOX_SMALL_CODEC)}"
+        out["caption"] = None
+    return out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -74,6 +101,7 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
     if name != "inspatio":
         raise ValueError(f"generator.name must be 'geometric' or 'inspatio', got {name!r}")
 
+    cfg = preset_defaults(cfg)
     device, dtype = resolve_device(cfg["device"]), resolve_dtype(cfg["dtype"])
     config = dit_config(cfg["model"])
     if cfg.get("random_weights", False):
@@ -92,20 +120,7 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
         raise ValueError(
             f"generator.encoder/decoder=taehv needs generator.taehv=<taew2_1.pth> (encoder={encoder_name}, decoder={decoder_name})"
         )
-    vae = None
-    vae_path = cfg.get("vae")
-    if "vae" in (encoder_name, decoder_name):
-        if vae_path is None:
-            raise ValueError(
-                "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth),"
-                " or encode and decode with TAEHV (generator.encoder=taehv generator.decoder=taehv)"
-            )
-        ae = (
-            tiny_autoencoder()
-            if vae_path == "tiny-random"
-            else load_wan_vae(vae_path, dtype=dtype, device=str(device))
-        )
-        vae = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
+    vae = build_codec(cfg.get("vae"), config, device, dtype) if "vae" in (encoder_name, decoder_name) else None
     decoder = load_taehv(cfg["taehv"], device=device, dtype=dtype) if decoder_name == "taehv" else None
     encoder = load_taehv_encoder(cfg["taehv"], device=device, dtype=dtype) if encoder_name == "taehv" else None
     text, scene_text = None, None
@@ -141,6 +156,36 @@ def scene_captions(cfg: Mapping[str, Any], device: torch.device, dtype: torch.dt
     )  # fmt: skip
     cache = CaptionEmbeddingCache(cfg["text_cache_dir"], cfg.get("text_encoder"), str(device))
     return SceneCaptions(captioner, cache.get, cfg["text_cache_dir"])
+
+
+def build_codec(
+    vae_path: str | None, config: WanDiTConfig, device: torch.device, dtype: torch.dtype
+) -> WanVAE | PixelUnshuffleCodec:
+    """The latent codec named by ``generator.vae``: a Wan VAE path, ``tiny-random``, ``pixel-unshuffle`` or
+    ``block-pca:<codec.safetensors>`` (the small models' codecs); its latent channels must equal the DiT's
+    ``out_dim``."""
+    if vae_path is None:
+        raise ValueError(
+            "generator.vae is not set: pass the Wan2.1 VAE (diffusers 'vae' folder or Wan2.1_VAE.pth), "
+            f"{PIXEL_UNSHUFFLE} / {BLOCK_PCA}:<codec.safetensors> for models trained on their latents, "
+            "or encode and decode with TAEHV (generator.encoder=taehv generator.decoder=taehv)"
+        )
+    if vae_path == PIXEL_UNSHUFFLE:
+        codec: WanVAE | PixelUnshuffleCodec = PixelUnshuffleCodec(device)
+        channels = PixelUnshuffleCodec.channels
+    elif vae_path.startswith(BLOCK_PCA + ":"):
+        codec = BlockPCACodec.load(vae_path[len(BLOCK_PCA) + 1 :], device)
+        channels = codec.channels
+    else:
+        ae = tiny_autoencoder() if vae_path == "tiny-random" else load_wan_vae(vae_path, dtype=dtype, device=str(device))
+        codec = WanVAE(ae.to(device=device, dtype=dtype)).to(device)
+        channels = int(codec.mean.shape[2])
+    if channels != config.out_dim:
+        raise ValueError(
+            f"generator.vae={vae_path} gives {channels}-channel latents but the DiT predicts {config.out_dim} "
+            f"(generator.model); the codec must be the one the model was trained with"
+        )
+    return codec
 
 
 def resolve_max_batch(

@@ -34,16 +34,16 @@ from typing import Any, Protocol
 
 import torch
 
+from .codec import PixelUnshuffleCodec
 from .condition import (
     FRAMES_PER_BLOCK,
     VAE_SPACE_STRIDE,
     block_frame_range,
     check_image_size,
     check_num_frames,
-    condition_latent,
+    encode_condition,
     largest_valid_frames,
     mask_to_signed,
-    mask_video_to_latent,
 )
 from .kv_cache import KVCache
 from .memory import MemoryEstimate, estimate_memory
@@ -159,7 +159,8 @@ class InSpatioGenerator:
 
     Args:
         dit: the causal DiT (loaded with :func:`~inspatio_drive.world_model.checkpoint.load_dit`).
-        vae: Wan VAE (encodes source and renders; decodes unless another decoder is given).
+        vae: Wan VAE (encodes source and renders; decodes unless another decoder is given), or the
+            pixel-unshuffle / block-PCA codec of the small models (:mod:`.codec`).
         text_embeds: [n_tokens, text_dim] caption embedding (real tokens only), or None for no text.
         sampler: distilled sampler (default: official 4 steps).
         max_batch: streams per DiT batch.
@@ -179,7 +180,7 @@ class InSpatioGenerator:
     def __init__(
         self,
         dit: CausalWanDiT,
-        vae: WanVAE | None,
+        vae: WanVAE | PixelUnshuffleCodec | None,
         text_embeds: torch.Tensor | None = None,
         sampler: DistilledSampler | None = None,
         max_batch: int = 8,
@@ -348,10 +349,13 @@ class InSpatioGenerator:
                 rng = block_frame_range(b, self.frames_per_block)
                 fr = slice(rng.start, rng.stop)
                 signed = mask_to_signed(mask[sl, fr].to(self.device))
-                frames = torch.where(signed[:, :, None] > 0, _to_unit(render[sl, fr].to(self.device)), 0.0)
-                render_latent = vae.encode_next(frames * 2 - 1, stream)  # holes black (-1), as official
-                mask_latent = mask_video_to_latent(signed, latent_hw, first_frame_repeat=b == 0)
-                yield ref_block(b), condition_latent(mask_latent.to(self.device), render_latent)
+                cond = encode_condition(
+                    lambda v, s=stream: vae.encode_next(v, s),  # type: ignore[misc]
+                    _to_unit(render[sl, fr].to(self.device)),
+                    signed,
+                    first_frame_repeat=b == 0,
+                )
+                yield ref_block(b), cond
 
         dec: StreamingDecoder | None = self.decoder if self.decoder is not None else self.vae
         streams = [dec.start_stream() for _ in self._chunks(k)] if decode else []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import SelfAttentionContext
 from .block import CausalWanBlock
@@ -49,6 +50,8 @@ class CausalWanDiT(nn.Module):
         # complex128 RoPE tables; kept out of the state dict and out of Module.to(dtype) (which would
         # drop the imaginary part), moved lazily to the device of the input.
         self._rope: dict[torch.device, torch.Tensor] = {}
+        #: training only: recompute each block's activations in the backward pass (``torch.utils.checkpoint``)
+        self.gradient_checkpointing = False
 
     # ----------------------------------------------------------------------------------------- pieces
     def rope(self, device: torch.device) -> torch.Tensor:
@@ -149,7 +152,10 @@ class CausalWanDiT(nn.Module):
         )
         for i, blk in enumerate(self.blocks):
             ctx = SelfAttentionContext(freqs=freqs, cache=cache, layer=i, write=write_cache)
-            tokens = blk(tokens, e0, text_kv[i], ctx)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                tokens = checkpoint(blk, tokens, e0, text_kv[i], ctx, use_reentrant=False)
+            else:
+                tokens = blk(tokens, e0, text_kv[i], ctx)
         if cache is not None and write_cache:
             cache.context_len = tokens.shape[1]
         return unpatchify(self.head(tokens, e), grid, self.config.patch_size)

@@ -31,7 +31,6 @@ from .scheduler import DistilledSampler, flow_to_x0, renoise
 #: used to re-noise the x0 of step k-1 into step k.
 NoiseFn = Callable[[int, int, tuple[int, ...], torch.dtype, torch.device], torch.Tensor]
 
-CONTEXT_RENDER_CHANNELS = 20  # mask (4) + render latent (16) channels, zero in the context pass
 DENOISE_FRAME_OFFSET = 6  # RoPE frame index of the block being denoised (always 6, 7, 8)
 
 
@@ -70,6 +69,14 @@ def torch_noise(generators: list[torch.Generator] | None = None) -> NoiseFn:
 
 def _bcthw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 1, 3, 4)
+
+
+def context_input(model: CausalWanDiT, context: torch.Tensor) -> torch.Tensor:
+    """The t = 0 context-pass input: latents [B, F, C, h, w] followed by zero condition channels
+    (``in_dim - out_dim``: mask 4 + render latent C) -> [B, F, in_dim, h, w]."""
+    b, f, _, h, w = context.shape
+    extra = model.config.in_dim - model.config.out_dim
+    return torch.cat([context, context.new_zeros(b, f, extra, h, w)], dim=2)
 
 
 def causal_rollout(
@@ -174,9 +181,7 @@ def rollout_blocks(
             context = ref
         else:
             context = torch.cat([ref.expand(b_streams, -1, -1, -1, -1), prev_x0], dim=1)
-        context = torch.cat(
-            [context, context.new_zeros(*context.shape[:2], CONTEXT_RENDER_CHANNELS, h, w)], dim=2
-        )
+        context = context_input(model, context)
         record: dict[str, torch.Tensor] = {}
         cache.set_active(b_streams)  # per block: other chunks of streams may share this cache
         with torch.no_grad():
