@@ -25,6 +25,7 @@ from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 from inspatio_drive.data.types import AgentInput
 from inspatio_drive.render import build_point_cloud, render_candidates
+from inspatio_drive.render.mono_depth import depth_from_config
 from inspatio_drive.render.types import render_cameras
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator, resolve_device
@@ -67,6 +68,12 @@ class GeometricFC:
             the generated-frame features (render agreement, camera-motion recovery); ``None`` or
             ``{name: geometric}`` → geometric features only.
         generate_size: ``(W, H)`` of the generated videos (multiples of 16), resized to ``image_size`` after.
+        depth: the cloud's geometry, ``lidar`` | ``depth_anything`` | ``da3`` | ``lidar+mono`` | ``oracle`` (with a
+            ``depth_backend`` of the sandbox oracle's true depth) (camera-only futures,
+            :func:`~inspatio_drive.render.mono_depth.depth_from_config`); ``mono``: its monocular depth node.
+        exposure_match: match the cameras' exposures in the cloud.
+        depth_backend: a :class:`~inspatio_drive.render.depth_backend.DepthBackend` object used instead of the
+            one ``mono`` names (Python callers, e.g. the sandbox oracle's true depth for measuring).
     """
 
     def __init__(
@@ -84,6 +91,10 @@ class GeometricFC:
         generator: dict[str, Any] | None = None,
         generate_top: int | None = None,
         generate_size: Sequence[int] | None = None,
+        depth: str | None = None,
+        mono: dict[str, Any] | None = None,
+        exposure_match: bool | None = None,
+        depth_backend: Any = None,
     ) -> None:
         given = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         d = geometric_fc_defaults()
@@ -94,6 +105,11 @@ class GeometricFC:
         head, cameras, image_size, render_steps = v["head"], v["cameras"], v["image_size"], v["render_steps"]
         sweeps, voxel_size, splat, features, mode = v["sweeps"], v["voxel_size"], v["splat"], v["features"], v["mode"]
         device, generator, generate_top, generate_size = v["device"], v["generator"], v["generate_top"], v["generate_size"]
+        self.depth = str(v["depth"] or "lidar")
+        self.exposure_match = bool(v["exposure_match"])
+        if depth_backend is not None and self.depth == "lidar":
+            raise ValueError("GeometricFC: depth_backend needs depth=depth_anything, da3, oracle or lidar+mono")
+        self.pc_kw: dict[str, Any] = depth_from_config(self.depth, dict(v["mono"] or {}), backend=depth_backend)
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.render_steps = int(render_steps)
@@ -122,11 +138,18 @@ class GeometricFC:
     def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
         """What the FC term reads (see :data:`planners.protocol.SensorNeeds`): its cameras at every history frame
         (:func:`~inspatio_drive.render.build_point_cloud` colours the merged cloud from all history images) and the
-        LiDAR of the last ``sweeps`` frames (the current one included)."""
+        LiDAR of the last ``sweeps`` frames (the current one included) — none with a camera-only ``depth``."""
         n = num_history_frames
         needs = {cam.lower(): list(range(n)) for cam in self.cameras}
+        if self.depth != "lidar+mono" and self.depth != "lidar":  # camera-only: no LiDAR read
+            return needs
         needs["lidar_pc"] = list(range(max(0, n - self.sweeps), n))
         return needs
+
+    def point_cloud(self, agent_input: AgentInput, names: Sequence[str]) -> Any:
+        """The coloured cloud of the agent input's ``names`` cameras (and LiDAR, by ``depth``)."""
+        return build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=list(names),
+                                 exposure_match=self.exposure_match, **self.pc_kw)
 
     def render(self, agent_input: AgentInput, poses: torch.Tensor) -> tuple[Any, Any]:
         """Geometric futures ``(RenderBatch [K, T, C, H, W], RenderCameras)`` of the first ``render_steps``
@@ -136,7 +159,7 @@ class GeometricFC:
         names = [n for n in self.cameras if n in current]
         if not names:
             return None, None
-        points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
+        points = self.point_cloud(agent_input, names)
         cams = render_cameras(current, names)
         batch = render_candidates(points, poses[:, : self.render_steps], cams, self.image_size, splat=self.splat,
                                   device=self.device)
@@ -184,7 +207,7 @@ class GeometricFC:
         assert self.generator is not None
         w, h = self.generate_size
         names = list(cams.names)
-        points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
+        points = self.point_cloud(agent_input, names)
         traj = torch.cat([torch.zeros(poses.shape[0], 1, 3, dtype=poses.dtype), poses], 1)  # t = 0 first
         times = torch.arange(traj.shape[1], dtype=torch.float64) * 0.5
         cond = render_candidates(points, traj, cams, (w, h), times=times, splat=self.splat, device=self.device)

@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from inspatio_drive.commands.base import compose_command, handles_user_errors
 from inspatio_drive.render.fidelity import sandbox_fidelity
 from inspatio_drive.sandbox import LidarModel, Oracle, RenderConfig, generate_scene
@@ -42,6 +44,11 @@ def main(overrides: Sequence[str]) -> int:
             hole_fill=int(cfg.hole_fill),
             voxel_size=float(cfg.voxel_size),
             dynamic_mode=str(cfg.dynamic_mode),
+            depth=str(cfg.depth),
+            mono=OmegaConf.to_container(cfg.mono, resolve=True),  # type: ignore[arg-type]
+            exposure_spread=float(cfg.exposure_spread),
+            exposure_match=bool(cfg.exposure_match),
+            drop_lidar=bool(cfg.drop_lidar),
         )
         for row in res.table(tuple(float(t) for t in cfg.report_times)):
             rows.append({"scenario": str(scenario), **row})

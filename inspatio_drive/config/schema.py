@@ -205,6 +205,29 @@ class SandboxConfig:
     workers: int = 0
 
 
+# ------------------------------------------------------------------------------------------- monocular depth
+
+
+@dataclass
+class MonoDepthSection:
+    """The ``mono`` node read by ``inspatio_drive.render.mono_depth.depth_from_config`` with the ``depth`` knob
+    (``lidar | depth_anything | da3 | oracle | lidar+mono``) of render, render-fidelity, the FC scorer and the
+    closed loop."""
+
+    backend: str = "depth_anything"  # the monocular backend of depth=lidar+mono: depth_anything | da3 | oracle
+    model_dir: str | None = None
+    invariance: str = "auto"
+    device: str = "cpu"
+    stride: int = 4
+    frames: int = 1
+    camera_height: float | None = None
+    max_depth: float = 80.0
+    noise_absrel: float = 0.0
+    noise_scale: float = 0.0
+    noise_seed: int = 0
+    ply_dir: str | None = None
+
+
 # ------------------------------------------------------------------------------------------------------ render
 
 
@@ -226,6 +249,7 @@ class RenderPointCloudSection:
     sweeps: int = 4
     voxel_size: float = 0.1
     visibility_width: int = 480
+    exposure_match: bool = False
 
 
 @dataclass
@@ -261,6 +285,8 @@ class RenderConfig:
     image_size: list[int] = field(default_factory=lambda: [832, 480])
     fps: int = 24
     point_cloud: RenderPointCloudSection = field(default_factory=RenderPointCloudSection)
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
     render: RenderRenderSection = field(default_factory=RenderRenderSection)
     dynamic_mode: str = "static"
     video: RenderVideoSection = field(default_factory=RenderVideoSection)
@@ -298,6 +324,11 @@ class RenderFidelityConfig:
     hole_fill: int = 1
     voxel_size: float = 0.1
     dynamic_mode: str = "privileged"
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
+    drop_lidar: bool = False
+    exposure_spread: float = 0.0
+    exposure_match: bool = False
     report_times: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
     output_json: str | None = None
 
@@ -500,6 +531,9 @@ class ClosedLoopSection:
     image_size: list[int] = field(default_factory=lambda: [160, 96])
     sweeps: int = 4
     voxel_size: float = 0.1
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
+    exposure_match: bool = False
     splat: int = 2
     hole_fill: int = 1
     dynamic: str = "static"

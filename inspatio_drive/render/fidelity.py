@@ -177,7 +177,8 @@ def sandbox_fidelity(
     voxel_size: float = 0.1,
     dynamic_mode: str = "privileged",
     num_poses: int = 8,
-    depth: dict[str, Any] | None = None,
+    depth: str = "lidar",
+    mono: dict[str, Any] | None = None,
     exposure_spread: float = 0.0,
     exposure_match: bool = False,
     drop_lidar: bool = False,
@@ -185,8 +186,8 @@ def sandbox_fidelity(
     """Render logged / perturbed futures from the agent input at ``t_now`` and compare with the oracle.
 
     Args:
-        depth: a ``depth`` config node (:func:`~inspatio_drive.render.mono_depth.depth_from_config`; ``oracle`` =
-            the oracle's true depth of the history images); ``None`` = LiDAR.
+        depth, mono: the ``depth`` knob and ``mono`` node (:func:`~inspatio_drive.render.mono_depth.depth_from_config`;
+            ``oracle`` = the oracle's true depth of the history images).
         exposure_spread: per-camera exposures (:func:`camera_exposures`) of the history images *and* of the true
             views compared with (each camera keeps its own exposure); ``exposure_match`` matches them in the cloud.
         drop_lidar: remove the LiDAR sweeps from the agent input (a camera-only scene).
@@ -200,7 +201,7 @@ def sandbox_fidelity(
         agent_input = AgentInput(agent_input.ego_statuses, agent_input.cameras,
                                  [Lidar(None) for _ in agent_input.lidars])
     pc = build_point_cloud(agent_input, voxel_size=voxel_size, tracks=tracks, exposure_match=exposure_match,
-                           **depth_from_config(depth, depths))
+                           **depth_from_config(depth, mono, depths))
     future = np.stack([world.ego.at(t_now + 0.5 * k)["pose"] for k in range(1, num_poses + 1)])
     logged = absolute_to_relative_se2(ego0, future)
     trajs = np.stack([perturb(logged, *PERTURBATIONS[n]) for n in perturbations])
@@ -241,7 +242,8 @@ def sandbox_fidelity(
             "hole_fill": hole_fill,
             "voxel_size": voxel_size,
             "dynamic_mode": dynamic_mode,
-            "depth": dict(depth or {"source": "lidar"}),
+            "depth": depth,
+            "mono": dict(mono or {}),
             "exposure_spread": exposure_spread,
             "exposure_match": exposure_match,
             "t_now": t_now,

@@ -11,8 +11,8 @@
 * :class:`NoisyDepth` — wraps a backend with the errors of a real one: a smooth multiplicative noise field of mean
   relative error ``absrel`` and a per-image scale error ``± scale_error`` (for measuring).
 
-:func:`depth_from_config` reads a ``depth`` config node (``configs/*.yaml``: ``depth.source: lidar | depth_anything
-| da3 | oracle | lidar+mono``) into the keyword arguments of :func:`~inspatio_drive.render.build_point_cloud`.
+:func:`depth_from_config` reads the ``depth`` knob (``lidar | depth_anything | da3 | oracle | lidar+mono``) and the
+``mono`` node of a config into the keyword arguments of :func:`~inspatio_drive.render.build_point_cloud`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from inspatio_drive.render.depth_backend import INVARIANCES, predict_view
 
 #: values of the ``depth.source`` knob
 DEPTH_CHOICES = ("lidar", "depth_anything", "da3", "oracle", "lidar+mono")
-#: monocular backends (``depth.mono`` picks the one of ``lidar+mono``)
+#: monocular backends (``mono.backend`` picks the one of ``lidar+mono``)
 MONO_BACKENDS = ("depth_anything", "da3", "oracle")
 
 
@@ -60,7 +60,7 @@ class DepthAnythingV2:
             DepthAnythingForDepthEstimation,
         )
 
-        folder = _model_dir(model_dir, "depth.model_dir")
+        folder = _model_dir(model_dir, "mono.model_dir")
         self.processor = AutoImageProcessor.from_pretrained(str(folder))
         self.model = DepthAnythingForDepthEstimation.from_pretrained(str(folder)).eval().to(device)
         self.device = device
@@ -92,10 +92,10 @@ class DepthAnything3:
             from depth_anything_3.api import DepthAnything3 as _DA3  # lazy: optional package
         except ImportError as exc:
             raise SettingError(
-                "depth.source=da3 needs the depth-anything-3 package (pip install depth-anything-3, or from "
+                "depth=da3 needs the depth-anything-3 package (pip install depth-anything-3, or from "
                 f"github.com/ByteDance-Seed/depth-anything-3); it is not installed ({exc})"
             ) from exc
-        folder = _model_dir(model_dir, "depth.model_dir")
+        folder = _model_dir(model_dir, "mono.model_dir")
         self.model = _DA3.from_pretrained(str(folder)).to(device).eval()
         self.process_res = int(process_res)
         self.invariance = "scale" if invariance == "auto" else _check_invariance(invariance)
@@ -161,50 +161,59 @@ class NoisyDepth:
 
 def _check_invariance(value: str) -> str:
     if value not in INVARIANCES:
-        raise SettingError(f"depth.invariance: expected auto or one of {INVARIANCES}, got {value!r}")
+        raise SettingError(f"mono.invariance: expected auto or one of {INVARIANCES}, got {value!r}")
     return value
 
 
-def _backend(name: str, node: Mapping[str, Any], oracle_depths: Mapping | None) -> Any:
+def _backend(name: str, node: Mapping[str, Any], oracle_depths: Mapping | None, given: Any = None) -> Any:
     inv = str(node.get("invariance", "auto"))
     device = str(node.get("device", "cpu"))
-    if name == "depth_anything":
-        backend: Any = DepthAnythingV2(node.get("model_dir"), device, inv)
+    if given is not None:
+        backend: Any = given
+    elif name == "depth_anything":
+        backend = DepthAnythingV2(node.get("model_dir"), device, inv)
     elif name == "da3":
         backend = DepthAnything3(node.get("model_dir"), device, inv)
     elif name == "oracle":
         if oracle_depths is None:
-            raise SettingError("depth.source=oracle (or depth.mono=oracle) is the sandbox oracle's true depth: "
-                               "only with a sandbox source")
+            raise SettingError("depth=oracle (or mono.backend=oracle) is the sandbox oracle's true depth: "
+                               "only with a sandbox source (render source=sandbox, render-fidelity)")
         backend = LookupDepth(oracle_depths, "metric" if inv == "auto" else inv)
     else:
-        raise SettingError(f"depth.mono: expected one of {MONO_BACKENDS}, got {name!r}")
+        raise SettingError(f"mono.backend: expected one of {MONO_BACKENDS}, got {name!r}")
     absrel, scale_err = float(node.get("noise_absrel", 0.0)), float(node.get("noise_scale", 0.0))
     if absrel > 0 or scale_err > 0:
         backend = NoisyDepth(backend, absrel, scale_err, int(node.get("noise_seed", 0)))
     return backend
 
 
-def depth_from_config(node: Mapping[str, Any] | None, oracle_depths: Mapping | None = None) -> dict[str, Any]:
-    """Keyword arguments of :func:`~inspatio_drive.render.build_point_cloud` for a ``depth`` config node.
+def depth_from_config(
+    source: str | None,
+    mono: Mapping[str, Any] | None = None,
+    oracle_depths: Mapping | None = None,
+    backend: Any = None,
+) -> dict[str, Any]:
+    """Keyword arguments of :func:`~inspatio_drive.render.build_point_cloud` for the ``depth`` knob.
 
     Args:
-        node: ``{source, mono, model_dir, invariance, device, stride, frames, camera_height, max_depth,
-            noise_absrel, noise_scale, noise_seed, ply_dir}`` (``configs/render.yaml``'s ``depth`` section;
-            ``None`` = LiDAR).
+        source: ``lidar`` | ``depth_anything`` | ``da3`` | ``oracle`` | ``lidar+mono`` (``None`` = ``lidar``).
+        mono: the ``mono`` config node: ``{backend (of lidar+mono), model_dir, invariance, device, stride, frames,
+            camera_height, max_depth, noise_absrel, noise_scale, noise_seed, ply_dir}`` (``configs/render.yaml``).
         oracle_depths: the sandbox oracle's true depths per ``(frame, camera)`` (for ``oracle``).
+        backend: a backend object used instead of the one ``source`` / ``mono.backend`` names (the ``noise_*``
+            knobs still apply).
     """
-    node = dict(node or {})
-    source = str(node.get("source", "lidar"))
+    node = dict(mono or {})
+    source = str(source or "lidar")
     if source not in DEPTH_CHOICES:
-        raise SettingError(f"depth.source: expected one of {DEPTH_CHOICES}, got {source!r}")
+        raise SettingError(f"depth: expected one of {DEPTH_CHOICES}, got {source!r}")
     kw: dict[str, Any] = {"ply_dir": node.get("ply_dir")}
     if source == "lidar":
         return kw
-    backend_name = str(node.get("mono", "depth_anything")) if source == "lidar+mono" else source
+    backend_name = str(node.get("backend", "depth_anything")) if source == "lidar+mono" else source
     kw.update(
         depth="lidar+mono" if source == "lidar+mono" else "mono",
-        dense_depth=_backend(backend_name, node, oracle_depths),
+        dense_depth=_backend(backend_name, node, oracle_depths, backend),
         dense_stride=int(node.get("stride", 4)),
         depth_frames=int(node.get("frames", 1)),
         camera_height=None if node.get("camera_height") is None else float(node["camera_height"]),

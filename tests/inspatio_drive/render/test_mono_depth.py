@@ -117,10 +117,10 @@ def test_depth_anything_v2_loads_from_a_local_folder(tiny_depth_anything):
     assert out.shape == (45, 80) and out.dtype == np.float32 and np.isfinite(out).all() and (out > 0).all()
     assert DepthAnythingV2(tiny_depth_anything["metric"]).invariance == "metric"
     assert DepthAnythingV2(tiny_depth_anything["metric"], invariance="scale").invariance == "scale"
-    with pytest.raises(SettingError, match=r"depth\.model_dir"):
-        depth_from_config({"source": "depth_anything", "model_dir": None})
+    with pytest.raises(SettingError, match=r"mono\.model_dir"):
+        depth_from_config("depth_anything", {"model_dir": None})
     with pytest.raises(FileNotFoundError, match="not a folder"):
-        depth_from_config({"source": "depth_anything", "model_dir": str(tiny_depth_anything["metric"] / "nope")})
+        depth_from_config("depth_anything", {"model_dir": str(tiny_depth_anything["metric"] / "nope")})
 
 
 def test_da3_without_the_package_is_one_clear_error(tmp_path, monkeypatch):
@@ -130,15 +130,15 @@ def test_da3_without_the_package_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SettingError, match="depth-anything-3 package"):
         DepthAnything3(tmp_path)
     with pytest.raises(SettingError, match="only with a sandbox source"):
-        depth_from_config({"source": "oracle"})
-    with pytest.raises(SettingError, match=r"depth\.source"):
-        depth_from_config({"source": "radar"})
+        depth_from_config("oracle")
+    with pytest.raises(SettingError, match="depth: expected one of"):
+        depth_from_config("radar")
 
 
 def test_full_render_path_with_the_tiny_network(small_street, tiny_depth_anything, tmp_path):
     _, agent_input = small_street
-    kw = depth_from_config({"source": "depth_anything", "model_dir": str(tiny_depth_anything["relative"]),
-                            "stride": 4, "ply_dir": str(tmp_path / "ply")})
+    kw = depth_from_config("depth_anything", {"model_dir": str(tiny_depth_anything["relative"]), "stride": 4,
+                                              "ply_dir": str(tmp_path / "ply")})
     pc = build_point_cloud(agent_input, voxel_size=0.2, **kw)
     assert pc.meta["depth"] == "mono" and pc.meta["lidar_points"] == 0 and pc.meta["dense_points"] > 100
     assert {v["scale_from"] for v in pc.meta["mono"].values()} == {"lidar"}  # the street has LiDAR: its scale
@@ -202,7 +202,7 @@ def test_camera_only_sandbox_scene_without_lidar(oracle):
     scales = [v["scale"] for v in pc.meta["mono"].values() if "scale" in v]
     assert {v.get("scale_from") for v in pc.meta["mono"].values()} <= {"ground_plane", None}
     assert len(scales) >= 3 and np.median(scales) == pytest.approx(9.0, rel=0.03)
-    res = sandbox_fidelity(oracle, 1.5, ["logged"], depth={"source": "oracle", "stride": 1}, drop_lidar=True)
+    res = sandbox_fidelity(oracle, 1.5, ["logged"], depth="oracle", mono={"stride": 1}, drop_lidar=True)
     row = {r["t"]: r for r in res.table()}
     assert res.meta["point_cloud"]["depth"] == "mono" and res.meta["point_cloud"]["lidar_points"] == 0
     # measured (96×54, current images only, stride 1): 0.5 s = 17.8 dB / coverage 0.66 / AbsRel 0.051
