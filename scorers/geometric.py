@@ -27,6 +27,7 @@ from inspatio_drive.data.types import AgentInput
 from inspatio_drive.render import build_point_cloud, render_candidates
 from inspatio_drive.render.mono_depth import depth_from_config
 from inspatio_drive.render.types import render_cameras
+from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator, resolve_device
 from scorers.features import FeatureConfig, ScorerInputs, compute_features
@@ -109,7 +110,14 @@ class GeometricFC:
         self.exposure_match = bool(v["exposure_match"])
         if depth_backend is not None and self.depth == "lidar":
             raise ValueError("GeometricFC: depth_backend needs depth=depth_anything, da3, oracle or lidar+mono")
-        self.pc_kw: dict[str, Any] = depth_from_config(self.depth, dict(v["mono"] or {}), backend=depth_backend)
+        self.mono = dict(v["mono"] or {})
+        self.wants_oracle = depth_backend is None and (
+            self.depth == "oracle" or (self.depth == "lidar+mono" and self.mono.get("backend") == "oracle"))
+        #: the cloud uses the sandbox oracle's true depth: privileged (rows say so)
+        self.privileged_depth = self.depth == "oracle" or (self.depth == "lidar+mono" and self.mono.get("backend") == "oracle")
+        # oracle depth is looked up per scene (use_scene); other backends are built once
+        self.pc_kw: dict[str, Any] | None = (
+            None if self.wants_oracle else depth_from_config(self.depth, self.mono, backend=depth_backend))
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.render_steps = int(render_steps)
@@ -146,8 +154,24 @@ class GeometricFC:
         needs["lidar_pc"] = list(range(max(0, n - self.sweeps), n))
         return needs
 
+    def use_scene(self, scene: Any, sensor_blobs: str | Path | None) -> None:
+        """Called by the evaluation before each scene: with ``depth=oracle`` (the sandbox oracle's true depth, a
+        perfect monocular model — privileged, for measuring) the depth of this scene's history images is rendered
+        by the oracle of its world (``<sensor_blobs>/<log>/sandbox_world.json``)."""
+        if not self.wants_oracle:
+            return
+        folder = None if sensor_blobs is None else Path(sensor_blobs) / scene.scene_metadata.log_name
+        if folder is None or not (folder / WORLD_FILE).is_file():
+            raise ValueError(f"depth=oracle: scene {scene.scene_metadata.initial_token} is not a sandbox scene "
+                             f"(no {WORLD_FILE} under {folder})")
+        depths = Oracle(folder).history_depths(scene, list(self.cameras), frames=int(self.mono.get("frames", 1)))
+        self.pc_kw = depth_from_config(self.depth, self.mono, oracle_depths=depths)
+
     def point_cloud(self, agent_input: AgentInput, names: Sequence[str]) -> Any:
         """The coloured cloud of the agent input's ``names`` cameras (and LiDAR, by ``depth``)."""
+        if self.pc_kw is None:
+            raise ValueError("GeometricFC: depth=oracle needs use_scene(scene, sensor_blobs) first (the evaluation "
+                             "calls it) or a depth_backend")
         return build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=list(names),
                                  exposure_match=self.exposure_match, **self.pc_kw)
 
@@ -186,7 +210,7 @@ class GeometricFC:
         else:
             with torch.no_grad():
                 logit = self.head(table.select(self.head.feature_names)).float().reshape(-1)
-        return FCOutput(logit=logit, features=features, privileged=self.mode == "privileged",
+        return FCOutput(logit=logit, features=features, privileged=self.mode == "privileged" or self.privileged_depth,
                         extras={"render": batch, "generator": self.generator_name,
                                 "generated_index": inputs.generated_index})
 

@@ -222,6 +222,7 @@ class MonoDepthSection:
     frames: int = 1
     camera_height: float | None = None
     max_depth: float = 80.0
+    scale_from: str = "auto"
     noise_absrel: float = 0.0
     noise_scale: float = 0.0
     noise_seed: int = 0
@@ -711,6 +712,48 @@ class BenchSandboxConfig:
 
 
 @dataclass
+class BenchCameraOnlyFidelitySection:
+    scenarios: list[str] = field(default_factory=lambda: ["lead_vehicle_braking", "cut_in", "curve_with_barrier"])
+    seed: int = 3
+    density: float = 0.5
+    t_now: float = 1.5
+    width: int = 160
+    height: int = 90
+    lidar_channels: int = 32
+    lidar_azimuths: int = 1024
+    texture_res: float = 0.1
+    perturbations: list[str] = field(default_factory=lambda: ["logged", "left_1.5m"])
+    splat: int = 2
+    hole_fill: int = 1
+    voxel_size: float = 0.1
+    report_times: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
+    exposure_spread: float = 0.3
+
+
+@dataclass
+class BenchCameraOnlyFCSection:
+    data_root: str | None = None
+    split: str = "test_s0"
+    max_scenes: int = 16
+    selection: str = "v1_comfort"
+    vocabulary: str | None = None
+    head: str | None = None
+    w_fc: float = 0.25
+    evaluate_overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchCameraOnlyConfig:
+    """``inspatio-drive bench-camera-only`` (configs/bench_camera_only.yaml)."""
+
+    output_dir: str = "runs/bench_camera_only"
+    variants: list[Any] = field(default_factory=list)
+    fidelity: BenchCameraOnlyFidelitySection = field(default_factory=BenchCameraOnlyFidelitySection)
+    fc: BenchCameraOnlyFCSection = field(default_factory=BenchCameraOnlyFCSection)
+    progress: bool = True
+
+
+@dataclass
 class BenchPlannersConfig:
     """``inspatio-drive bench-planners`` (configs/bench_planners.yaml)."""
 
@@ -796,6 +839,7 @@ SCHEMAS: dict[str, type] = {
     "bench_pdm": BenchPDMConfig,
     "bench_metric_cache": BenchMetricCacheConfig,
     "bench_sandbox": BenchSandboxConfig,
+    "bench_camera_only": BenchCameraOnlyConfig,
     "bench_planners": BenchPlannersConfig,
     "bench_fc": BenchFCConfig,
     "bench_evaluate": BenchEvaluateConfig,

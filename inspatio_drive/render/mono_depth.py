@@ -198,7 +198,8 @@ def depth_from_config(
     Args:
         source: ``lidar`` | ``depth_anything`` | ``da3`` | ``oracle`` | ``lidar+mono`` (``None`` = ``lidar``).
         mono: the ``mono`` config node: ``{backend (of lidar+mono), model_dir, invariance, device, stride, frames,
-            camera_height, max_depth, noise_absrel, noise_scale, noise_seed, ply_dir}`` (``configs/render.yaml``).
+            camera_height, max_depth, scale_from, noise_absrel, noise_scale, noise_seed, ply_dir}``
+            (``configs/render.yaml``).
         oracle_depths: the sandbox oracle's true depths per ``(frame, camera)`` (for ``oracle``).
         backend: a backend object used instead of the one ``source`` / ``mono.backend`` names (the ``noise_*``
             knobs still apply).
@@ -218,5 +219,6 @@ def depth_from_config(
         depth_frames=int(node.get("frames", 1)),
         camera_height=None if node.get("camera_height") is None else float(node["camera_height"]),
         max_depth=float(node.get("max_depth", 80.0)),
+        mono_scale=str(node.get("scale_from", "auto")),
     )
     return kw

@@ -242,6 +242,7 @@ def build_point_cloud(
     depth_frames: int = 1,
     camera_height: float | None = None,
     max_depth: float = 80.0,
+    mono_scale: str = "auto",
     exposure_match: bool = False,
     ply_dir: str | Path | None = None,
     device: torch.device | str | None = None,
@@ -265,6 +266,8 @@ def build_point_cloud(
         depth_frames: how many of the most recent history frames' images are unprojected (1 = the current one).
         camera_height: metres over the road for the ground-plane scale (default: each camera's extrinsics).
         max_depth: monocular depths beyond this (m) are dropped.
+        mono_scale: scale of relative monocular depth: ``auto`` (LiDAR of the frame when loaded, else the ground
+            plane) or ``ground_plane`` (never LiDAR: what a camera-only scene gets).
         exposure_match: match every camera's colours to the first one's (:func:`fit_exposure`); the fit is in
             ``meta["exposure"]`` and the renderer maps each rendered camera back to its own exposure.
         ply_dir: write one PLY per history frame of monocular points (``frame_<i>.ply``, ego0, own pixel colours)
@@ -276,6 +279,8 @@ def build_point_cloud(
     depth = depth or ("lidar+mono" if dense_depth is not None else "lidar")
     if depth not in DEPTH_SOURCES:
         raise ValueError(f"depth must be one of {DEPTH_SOURCES}, got {depth!r}")
+    if mono_scale not in ("auto", "ground_plane"):
+        raise ValueError(f"mono_scale must be auto or ground_plane, got {mono_scale!r}")
     if depth != "lidar" and dense_depth is None:
         raise ValueError(f"depth={depth} needs a monocular depth backend (dense_depth)")
     agent_input, scene_tracks = _agent_input_and_tracks(source, use_annotations)
@@ -318,7 +323,8 @@ def build_point_cloud(
             for name, cam in agent_input.cameras[i].items():
                 if (cameras is not None and name not in cameras) or cam.image is None:
                     continue
-                got = _mono_points(dense_depth, cam, i, sweeps_local.get(i), dense_stride, camera_height, max_depth)
+                scale_lidar = sweeps_local.get(i) if mono_scale == "auto" else None
+                got = _mono_points(dense_depth, cam, i, scale_lidar, dense_stride, camera_height, max_depth)
                 if isinstance(got, str):
                     mono_info[f"{i}/{name}"] = {"skipped": got}
                     continue
