@@ -19,7 +19,7 @@ def test_bench_camera_only_tiny(tmp_path, capsys):
             "fidelity.height=36", "fidelity.perturbations=[logged]", "fidelity.report_times=[0.5,4.0]",
             "variants=[{name: lidar, depth: lidar},{name: mono, depth: oracle, drop_lidar: true, mono: {stride: 2}}]",
             f"fc.data_root={sample_root()}", f"fc.split={SAMPLE_SPLIT}", "fc.max_scenes=1",
-            "fc.evaluate_overrides=[scorer.model.image_size=[48,27]]", "progress=false"]
+            "fc.evaluate_overrides=['scorer.model.image_size=[48,27]']", "progress=false"]
     assert main(args) == 0
     res = json.loads((out / "camera_only.json").read_text())
     names = {r["variant"] for r in res["fidelity"]}
