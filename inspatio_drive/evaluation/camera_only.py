@@ -36,8 +36,10 @@ def _mean_rows(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[s
 def fidelity_rows(cfg: Mapping[str, Any], show: bool = True) -> list[dict[str, Any]]:
     """Rows ``{variant, t, psnr, ssim, coverage, depth_absrel}`` (means over scenarios, perturbations, cameras) of
     every depth variant and every exposure setting (``exposure`` rows: ``variant`` = ``exposure_raw`` /
-    ``exposure_matched``, LiDAR geometry)."""
+    ``exposure_matched``, LiDAR geometry); none with ``fidelity.scenarios=[]`` (FC only)."""
     f = cfg["fidelity"]
+    if not f["scenarios"]:
+        return []
     times = [float(t) for t in f["report_times"]]
     jobs: list[tuple[str, dict[str, Any]]] = []
     for v in cfg["variants"]:
