@@ -124,6 +124,7 @@ def run_camera_only_bench(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def camera_only_markdown(fid: Sequence[Mapping[str, Any]], fcr: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| variant | t (s) | PSNR (dB) | SSIM | coverage | depth AbsRel | points |", "|---|---|---|---|---|---|---|"]
+    lines = lines if fid else []
     for r in fid:
         lines.append(f"| {r['variant']} | {r['t']:.1f} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['coverage']:.3f} | "
                      f"{r['depth_absrel']:.3f} | {r['points']:.0f} |")
