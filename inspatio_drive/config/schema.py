@@ -747,7 +747,17 @@ class BenchCameraOnlyConfig:
     """``inspatio-drive bench-camera-only`` (configs/bench_camera_only.yaml)."""
 
     output_dir: str = "runs/bench_camera_only"
-    variants: list[Any] = field(default_factory=list)
+    variants: list[Any] = field(default_factory=lambda: [
+        {"name": "lidar", "depth": "lidar"},
+        {"name": "mono_perfect", "depth": "oracle", "drop_lidar": True, "mono": {"stride": 1}},
+        {"name": "mono_noisy_5pct", "depth": "oracle", "drop_lidar": True,
+         "mono": {"stride": 1, "noise_absrel": 0.05, "noise_scale": 0.05}},
+        {"name": "mono_noisy_10pct", "depth": "oracle", "drop_lidar": True,
+         "mono": {"stride": 1, "noise_absrel": 0.1, "noise_scale": 0.1}},
+        {"name": "mono_relative_ground", "depth": "oracle", "drop_lidar": True,
+         "mono": {"stride": 1, "invariance": "scale", "scale_from": "ground_plane", "noise_absrel": 0.05,
+                  "noise_scale": 0.3}},
+    ])
     fidelity: BenchCameraOnlyFidelitySection = field(default_factory=BenchCameraOnlyFidelitySection)
     fc: BenchCameraOnlyFCSection = field(default_factory=BenchCameraOnlyFCSection)
     progress: bool = True
