@@ -25,7 +25,9 @@ from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 from inspatio_drive.data.types import AgentInput
 from inspatio_drive.render import build_point_cloud, render_candidates
+from inspatio_drive.render.mono_depth import depth_from_config
 from inspatio_drive.render.types import render_cameras
+from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator, resolve_device
 from scorers.features import FeatureConfig, ScorerInputs, compute_features
@@ -100,6 +102,12 @@ class GeometricFC:
             frames for 8 poses; the generator needs ``4·L − 3`` frames with L a multiple of 3, so k ∈ {1, 4, 7, 10}:
             2, 8, 14, 20 fps); the features read every k-th generated frame (the 0.5 s poses). 1 = the 0.5 s poses
             themselves (docs/scorers.md, "World-model frame rate").
+        depth: the cloud's geometry, ``lidar`` | ``depth_anything`` | ``da3`` | ``lidar+mono`` | ``oracle`` (with a
+            ``depth_backend`` of the sandbox oracle's true depth) (camera-only futures,
+            :func:`~inspatio_drive.render.mono_depth.depth_from_config`); ``mono``: its monocular depth node.
+        exposure_match: match the cameras' exposures in the cloud.
+        depth_backend: a :class:`~inspatio_drive.render.depth_backend.DepthBackend` object used instead of the
+            one ``mono`` names (Python callers, e.g. the sandbox oracle's true depth for measuring).
     """
 
     def __init__(
@@ -118,6 +126,10 @@ class GeometricFC:
         generate_top: int | None = None,
         generate_size: Sequence[int] | None = None,
         generate_substeps: int | None = None,
+        depth: str | None = None,
+        mono: dict[str, Any] | None = None,
+        exposure_match: bool | None = None,
+        depth_backend: Any = None,
     ) -> None:
         given = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         d = geometric_fc_defaults()
@@ -129,6 +141,18 @@ class GeometricFC:
         sweeps, voxel_size, splat, features, mode = v["sweeps"], v["voxel_size"], v["splat"], v["features"], v["mode"]
         device, generator, generate_top, generate_size = v["device"], v["generator"], v["generate_top"], v["generate_size"]
         self.generate_substeps = int(v["generate_substeps"])
+        self.depth = str(v["depth"] or "lidar")
+        self.exposure_match = bool(v["exposure_match"])
+        if depth_backend is not None and self.depth == "lidar":
+            raise ValueError("GeometricFC: depth_backend needs depth=depth_anything, da3, oracle or lidar+mono")
+        self.mono = dict(v["mono"] or {})
+        self.wants_oracle = depth_backend is None and (
+            self.depth == "oracle" or (self.depth == "lidar+mono" and self.mono.get("backend") == "oracle"))
+        #: the cloud uses the sandbox oracle's true depth: privileged (rows say so)
+        self.privileged_depth = self.depth == "oracle" or (self.depth == "lidar+mono" and self.mono.get("backend") == "oracle")
+        # oracle depth is looked up per scene (use_scene); other backends are built once
+        self.pc_kw: dict[str, Any] | None = (
+            None if self.wants_oracle else depth_from_config(self.depth, self.mono, backend=depth_backend))
         self.cameras = tuple(cameras)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.render_steps = int(render_steps)
@@ -158,11 +182,34 @@ class GeometricFC:
     def sensor_needs(self, num_history_frames: int) -> dict[str, list[int]]:
         """What the FC term reads (see :data:`planners.protocol.SensorNeeds`): its cameras at every history frame
         (:func:`~inspatio_drive.render.build_point_cloud` colours the merged cloud from all history images) and the
-        LiDAR of the last ``sweeps`` frames (the current one included)."""
+        LiDAR of the last ``sweeps`` frames (the current one included) — none with a camera-only ``depth``."""
         n = num_history_frames
         needs = {cam.lower(): list(range(n)) for cam in self.cameras}
+        if self.depth != "lidar+mono" and self.depth != "lidar":  # camera-only: no LiDAR read
+            return needs
         needs["lidar_pc"] = list(range(max(0, n - self.sweeps), n))
         return needs
+
+    def use_scene(self, scene: Any, sensor_blobs: str | Path | None) -> None:
+        """Called by the evaluation before each scene: with ``depth=oracle`` (the sandbox oracle's true depth, a
+        perfect monocular model — privileged, for measuring) the depth of this scene's history images is rendered
+        by the oracle of its world (``<sensor_blobs>/<log>/sandbox_world.json``)."""
+        if not self.wants_oracle:
+            return
+        folder = None if sensor_blobs is None else Path(sensor_blobs) / scene.scene_metadata.log_name
+        if folder is None or not (folder / WORLD_FILE).is_file():
+            raise ValueError(f"depth=oracle: scene {scene.scene_metadata.initial_token} is not a sandbox scene "
+                             f"(no {WORLD_FILE} under {folder})")
+        depths = Oracle(folder).history_depths(scene, list(self.cameras), frames=int(self.mono.get("frames", 1)))
+        self.pc_kw = depth_from_config(self.depth, self.mono, oracle_depths=depths)
+
+    def point_cloud(self, agent_input: AgentInput, names: Sequence[str]) -> Any:
+        """The coloured cloud of the agent input's ``names`` cameras (and LiDAR, by ``depth``)."""
+        if self.pc_kw is None:
+            raise ValueError("GeometricFC: depth=oracle needs use_scene(scene, sensor_blobs) first (the evaluation "
+                             "calls it) or a depth_backend")
+        return build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=list(names),
+                                 exposure_match=self.exposure_match, **self.pc_kw)
 
     def render(self, agent_input: AgentInput, poses: torch.Tensor) -> tuple[Any, Any]:
         """Geometric futures ``(RenderBatch [K, T, C, H, W], RenderCameras)`` of the first ``render_steps``
@@ -172,7 +219,7 @@ class GeometricFC:
         names = [n for n in self.cameras if n in current]
         if not names:
             return None, None
-        points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
+        points = self.point_cloud(agent_input, names)
         cams = render_cameras(current, names)
         batch = render_candidates(points, poses[:, : self.render_steps], cams, self.image_size, splat=self.splat,
                                   device=self.device)
@@ -199,7 +246,7 @@ class GeometricFC:
         else:
             with torch.no_grad():
                 logit = self.head(table.select(self.head.feature_names)).float().reshape(-1)
-        return FCOutput(logit=logit, features=features, privileged=self.mode == "privileged",
+        return FCOutput(logit=logit, features=features, privileged=self.mode == "privileged" or self.privileged_depth,
                         extras={"render": batch, "generator": self.generator_name,
                                 "generated_index": inputs.generated_index})
 
@@ -220,7 +267,7 @@ class GeometricFC:
         assert self.generator is not None
         w, h = self.generate_size
         names = list(cams.names)
-        points = build_point_cloud(agent_input, sweeps=self.sweeps, voxel_size=self.voxel_size, cameras=names)
+        points = self.point_cloud(agent_input, names)
         k = self.generate_substeps
         traj = densify_poses(torch.cat([torch.zeros(poses.shape[0], 1, 3, dtype=poses.dtype), poses], 1), k)  # t = 0 first
         times = torch.arange(traj.shape[1], dtype=torch.float64) * (0.5 / k)

@@ -18,7 +18,7 @@ from inspatio_drive.commands.cli import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ("inspatio_drive", "planners", "scorers")
-LAZY_ALLOWED = {"matplotlib", "navsim", "nuplan", "diffusers", "transformers", "ray", "av", "cv2", "numba", "playwright", "peft"}
+LAZY_ALLOWED = {"matplotlib", "navsim", "nuplan", "diffusers", "transformers", "ray", "av", "cv2", "numba", "playwright", "peft", "depth_anything_3"}
 SOURCES = sorted(p for pkg in PROJECT for p in (ROOT / pkg).rglob("*.py"))
 
 

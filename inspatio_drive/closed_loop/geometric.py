@@ -47,6 +47,7 @@ from inspatio_drive.render import (
     tracks_from_scene,
 )
 from inspatio_drive.render.dynamic import move_points
+from inspatio_drive.render.mono_depth import depth_from_config
 from inspatio_drive.sandbox.oracle import WORLD_FILE, CameraModel, Oracle
 from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
@@ -110,11 +111,15 @@ class GeometricObserver:
             move at the boxes' last history velocity; the boxes are the logged ones, so the tracks are ground
             truth); with a moving mode the imagined LiDAR is the moved point cloud (x, y, z; other rows 0).
         device: where to render (``cuda`` for the GPU path).
+        depth, mono: the cloud's geometry (``lidar`` | ``depth_anything`` | ``da3`` | ``oracle`` | ``lidar+mono``) and
+            monocular depth node (:func:`~inspatio_drive.render.mono_depth.depth_from_config`); ``oracle`` = the
+            sandbox oracle's true depth (needs ``oracle``). ``exposure_match``: match the cameras' exposures.
     """
 
     def __init__(self, scene: Scene, cameras: Sequence[str] = DRIVOR_CAMERAS, image_size: Sequence[int] = (160, 96),
                  sweeps: int = 4, voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1,
-                 oracle: Any = None, real_first: bool = True, dynamic: str = "static", device: str = "cpu") -> None:
+                 oracle: Any = None, real_first: bool = True, dynamic: str = "static", device: str = "cpu",
+                 depth: str = "lidar", mono: dict[str, Any] | None = None, exposure_match: bool = False) -> None:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         if min(self.image_size) < 2:
             raise ValueError(f"image_size must be (W, H) >= 2 pixels, got {tuple(image_size)}")
@@ -139,8 +144,15 @@ class GeometricObserver:
             raise ValueError(f"dynamic must be static, privileged or constant_velocity, got {dynamic!r}")
         self.dynamic = dynamic
         tracks = tracks_from_scene(scene) if dynamic != "static" else None
+        wants_oracle = depth == "oracle" or (depth == "lidar+mono" and dict(mono or {}).get("backend") == "oracle")
+        if wants_oracle and oracle is None:
+            raise ValueError(f"scene {scene.scene_metadata.initial_token}: depth=oracle needs a sandbox scene "
+                             "(closed_loop.oracle=auto and a sandbox_world.json)")
+        frames = int(dict(mono or {}).get("frames", 1))
+        depth_kw = depth_from_config(depth, mono, oracle.history_depths(scene, frames=frames) if wants_oracle else None)
         self.points = build_point_cloud(scene.get_agent_input(), sweeps=sweeps, voxel_size=voxel_size,
-                                        cameras=list(current.cameras), tracks=tracks, use_annotations=False)
+                                        cameras=list(current.cameras), tracks=tracks, use_annotations=False,
+                                        exposure_match=exposure_match, **depth_kw)
         self.lidar_world = LidarWorldObserver(scene)
         self._real = [self._real_frame(f) for f in scene.frames[: scene.current_index + 1]]
         self._history: list[ObservedFrame] = list(self._real)

@@ -133,7 +133,8 @@ def make_observer(scene: Any, section: Mapping[str, Any], generator_cfg: Mapping
               "sweeps": int(section["sweeps"]), "voxel_size": float(section["voxel_size"]),
               "splat": int(section["splat"]), "hole_fill": int(section["hole_fill"]), "oracle": oracle,
               "real_first": bool(section.get("real_first", True)), "dynamic": str(section.get("dynamic", "static")),
-              "device": str(section.get("device", "cpu"))}
+              "device": str(section.get("device", "cpu")), "depth": str(section.get("depth", "lidar")),
+              "mono": dict(section.get("mono") or {}), "exposure_match": bool(section.get("exposure_match", False))}
     if generator_cfg.get("name", "geometric") == "geometric":
         return GeometricObserver(scene, **kwargs)
     return WorldModelObserver(scene, generator, frames=int(section.get("wm_frames", 9)),

@@ -10,9 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
+from inspatio_drive.closed_loop.geometric import sandbox_oracle
 from inspatio_drive.commands.base import compose_command, handles_user_errors
-from inspatio_drive.data import DataConfig, scene_loader_from_config
+from inspatio_drive.config import SettingError
+from inspatio_drive.data import DataConfig, resolve_data_paths, scene_loader_from_config
 from inspatio_drive.data.candidates import read_candidates
 from inspatio_drive.geometry.camera_path import CameraPathOptions
 from inspatio_drive.geometry.intrinsics import resize_rule
@@ -20,6 +23,7 @@ from inspatio_drive.geometry.se2 import absolute_to_relative_se2
 from inspatio_drive.render.condition import export_condition
 from inspatio_drive.render.fidelity import sandbox_agent_input
 from inspatio_drive.render.grid import labelled_grid, save_grid
+from inspatio_drive.render.mono_depth import depth_from_config
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates
 from inspatio_drive.render.synthetic import make_street, synthetic_agent_input
@@ -37,7 +41,11 @@ def load_source(cfg: Any) -> dict[str, Any]:
         "sweeps": int(cfg.point_cloud.sweeps),
         "voxel_size": float(cfg.point_cloud.voxel_size),
         "visibility_width": int(cfg.point_cloud.visibility_width),
+        "exposure_match": bool(cfg.point_cloud.exposure_match),
     }
+    mono = OmegaConf.to_container(cfg.mono, resolve=True)
+    if source == "synthetic" or (source == "navsim" and str(cfg.depth) != "oracle" and mono["backend"] != "oracle"):
+        pc_kw.update(depth_from_config(str(cfg.depth), mono))  # type: ignore[arg-type]
     if source == "synthetic":
 
         size = tuple(int(v) for v in cfg.data.history_image_size)
@@ -53,7 +61,7 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "logged": logged,
             "rig": rig,
             "image": agent_input.cameras[-1],
-            "provenance": {"source": "synthetic street"},
+            "provenance": {"source": "synthetic street", "depth": str(cfg.depth)},
         }
     if source == "sandbox":
 
@@ -62,7 +70,8 @@ def load_source(cfg: Any) -> dict[str, Any]:
         oracle = Oracle(cfg.data.sandbox_dir)
         t_now = float(cfg.data.t_now)
         cams = tuple(oracle.rig)
-        agent_input, tracks, ego0 = sandbox_agent_input(oracle, t_now, cameras=cams)
+        agent_input, tracks, ego0, depths = sandbox_agent_input(oracle, t_now, cameras=cams, with_depth=True)
+        pc_kw.update(depth_from_config(str(cfg.depth), mono, depths))  # type: ignore[arg-type]
         logged = absolute_to_relative_se2(
             ego0, np.stack([oracle.world.ego.at(t_now + 0.5 * k)["pose"] for k in range(1, 9)])
         )
@@ -75,7 +84,7 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "logged": logged,
             "rig": rig,
             "image": agent_input.cameras[-1],
-            "provenance": {"source": "sandbox", "world": oracle.world.name, "t_now": t_now},
+            "provenance": {"source": "sandbox", "world": oracle.world.name, "t_now": t_now, "depth": str(cfg.depth)},
         }
     if source == "navsim":
         loader = scene_loader_from_config(navsim_data_node(cfg.data))
@@ -86,6 +95,12 @@ def load_source(cfg: Any) -> dict[str, Any]:
             log.info("scene      %s (the first of the split; choose with data.scene_token=...)", token)
         scene = loader.get_scene_from_token(token)
         privileged = str(cfg.dynamic_mode) == "privileged"
+        if str(cfg.depth) == "oracle" or (str(cfg.depth) == "lidar+mono" and mono["backend"] == "oracle"):
+            _, blobs, _ = resolve_data_paths(navsim_data_node(cfg.data))
+            oracle = sandbox_oracle(blobs, scene.scene_metadata.log_name)
+            if oracle is None:
+                raise SettingError(f"depth=oracle: scene {token} is not a sandbox scene (no sandbox_world.json)")
+            pc_kw.update(depth_from_config(str(cfg.depth), mono, oracle.history_depths(scene, frames=int(mono['frames']))))  # type: ignore[arg-type]
         pc = build_point_cloud(scene, use_annotations=privileged, **pc_kw)
         cams = scene.frames[scene.current_index].cameras
         return {
@@ -93,7 +108,7 @@ def load_source(cfg: Any) -> dict[str, Any]:
             "logged": scene.get_future_trajectory(8).astype(np.float64),
             "rig": RenderCameras.from_cameras(cams),
             "image": cams,
-            "provenance": {"source": "navsim", "scene_token": token},
+            "provenance": {"source": "navsim", "scene_token": token, "depth": str(cfg.depth)},
         }
     raise ValueError(f"source must be synthetic, sandbox or navsim, got {source!r}")
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from inspatio_drive.commands.base import compose_command, handles_user_errors
@@ -47,6 +48,11 @@ def main(overrides: Sequence[str]) -> int:
             hole_fill=int(cfg.hole_fill),
             voxel_size=float(cfg.voxel_size),
             dynamic_mode=str(cfg.dynamic_mode),
+            depth=str(cfg.depth),
+            mono=OmegaConf.to_container(cfg.mono, resolve=True),  # type: ignore[arg-type]
+            exposure_spread=float(cfg.exposure_spread),
+            exposure_match=bool(cfg.exposure_match),
+            drop_lidar=bool(cfg.drop_lidar),
         )
         for row in res.table(tuple(float(t) for t in cfg.report_times)):
             rows.append({"scenario": str(scenario), **row})

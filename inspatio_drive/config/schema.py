@@ -206,6 +206,30 @@ class SandboxConfig:
     workers: int = 0
 
 
+# ------------------------------------------------------------------------------------------- monocular depth
+
+
+@dataclass
+class MonoDepthSection:
+    """The ``mono`` node read by ``inspatio_drive.render.mono_depth.depth_from_config`` with the ``depth`` knob
+    (``lidar | depth_anything | da3 | oracle | lidar+mono``) of render, render-fidelity, the FC scorer and the
+    closed loop."""
+
+    backend: str = "depth_anything"  # the monocular backend of depth=lidar+mono: depth_anything | da3 | oracle
+    model_dir: str | None = None
+    invariance: str = "auto"
+    device: str = "cpu"
+    stride: int = 4
+    frames: int = 1
+    camera_height: float | None = None
+    max_depth: float = 80.0
+    scale_from: str = "auto"
+    noise_absrel: float = 0.0
+    noise_scale: float = 0.0
+    noise_seed: int = 0
+    ply_dir: str | None = None
+
+
 # ------------------------------------------------------------------------------------------------------ render
 
 
@@ -227,6 +251,7 @@ class RenderPointCloudSection:
     sweeps: int = 4
     voxel_size: float = 0.1
     visibility_width: int = 480
+    exposure_match: bool = False
 
 
 @dataclass
@@ -287,6 +312,8 @@ class RenderConfig:
     fps: int = 24
     path: RenderPathSection = field(default_factory=RenderPathSection)
     point_cloud: RenderPointCloudSection = field(default_factory=RenderPointCloudSection)
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
     render: RenderRenderSection = field(default_factory=RenderRenderSection)
     dynamic_mode: str = "static"
     video: RenderVideoSection = field(default_factory=RenderVideoSection)
@@ -335,6 +362,11 @@ class RenderFidelityConfig:
     hole_fill: int = 1
     voxel_size: float = 0.1
     dynamic_mode: str = "privileged"
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
+    drop_lidar: bool = False
+    exposure_spread: float = 0.0
+    exposure_match: bool = False
     report_times: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
     intrinsics_study: FidelityIntrinsicsSection = field(default_factory=FidelityIntrinsicsSection)
     output_json: str | None = None
@@ -597,6 +629,9 @@ class ClosedLoopSection:
     image_size: list[int] = field(default_factory=lambda: [160, 96])
     sweeps: int = 4
     voxel_size: float = 0.1
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
+    exposure_match: bool = False
     splat: int = 2
     hole_fill: int = 1
     dynamic: str = "static"
@@ -850,6 +885,58 @@ class BenchSandboxConfig:
 
 
 @dataclass
+class BenchCameraOnlyFidelitySection:
+    scenarios: list[str] = field(default_factory=lambda: ["lead_vehicle_braking", "cut_in", "curve_with_barrier"])
+    seed: int = 3
+    density: float = 0.5
+    t_now: float = 1.5
+    width: int = 160
+    height: int = 90
+    lidar_channels: int = 32
+    lidar_azimuths: int = 1024
+    texture_res: float = 0.1
+    perturbations: list[str] = field(default_factory=lambda: ["logged", "left_1.5m"])
+    splat: int = 2
+    hole_fill: int = 1
+    voxel_size: float = 0.1
+    report_times: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
+    exposure_spread: float = 0.3
+
+
+@dataclass
+class BenchCameraOnlyFCSection:
+    data_root: str | None = None
+    split: str = "test_s0"
+    max_scenes: int = 16
+    selection: str = "v1_comfort"
+    vocabulary: str | None = None
+    head: str | None = None
+    w_fc: float = 0.25
+    evaluate_overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchCameraOnlyConfig:
+    """``inspatio-drive bench-camera-only`` (configs/bench_camera_only.yaml)."""
+
+    output_dir: str = "runs/bench_camera_only"
+    variants: list[Any] = field(default_factory=lambda: [
+        {"name": "lidar", "depth": "lidar"},
+        {"name": "mono_perfect", "depth": "oracle", "drop_lidar": True, "mono": {"stride": 1}},
+        {"name": "mono_noisy_5pct", "depth": "oracle", "drop_lidar": True,
+         "mono": {"stride": 1, "noise_absrel": 0.05, "noise_scale": 0.05}},
+        {"name": "mono_noisy_10pct", "depth": "oracle", "drop_lidar": True,
+         "mono": {"stride": 1, "noise_absrel": 0.1, "noise_scale": 0.1}},
+        {"name": "mono_relative_ground", "depth": "oracle", "drop_lidar": True,
+         "mono": {"stride": 1, "invariance": "scale", "scale_from": "ground_plane", "noise_absrel": 0.05,
+                  "noise_scale": 0.3}},
+    ])
+    fidelity: BenchCameraOnlyFidelitySection = field(default_factory=BenchCameraOnlyFidelitySection)
+    fc: BenchCameraOnlyFCSection = field(default_factory=BenchCameraOnlyFCSection)
+    progress: bool = True
+
+
+@dataclass
 class BenchPlannersConfig:
     """``inspatio-drive bench-planners`` (configs/bench_planners.yaml)."""
 
@@ -1050,6 +1137,7 @@ SCHEMAS: dict[str, type] = {
     "bench_pdm": BenchPDMConfig,
     "bench_metric_cache": BenchMetricCacheConfig,
     "bench_sandbox": BenchSandboxConfig,
+    "bench_camera_only": BenchCameraOnlyConfig,
     "bench_planners": BenchPlannersConfig,
     "bench_fc": BenchFCConfig,
     "bench_evaluate": BenchEvaluateConfig,

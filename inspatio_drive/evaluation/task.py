@@ -109,7 +109,8 @@ class EvaluateTask:
         self.planner_name = str(getattr(spec.planner, "name", type(spec.planner).__name__))
         if self.oracle is not None:
             self.planner_name += "+oracle"
-        fc_privileged = fc is not None and getattr(fc, "mode", "honest") == "privileged"
+        fc_privileged = fc is not None and (getattr(fc, "mode", "honest") == "privileged"
+                                            or bool(getattr(fc, "privileged_depth", False)))
         self.privileged = bool(self.cfg["eval"].get("privileged", False)) or spec.privileged or fc_privileged
         self._maps: dict[str, Any] = {}
         self._ready = True
@@ -177,6 +178,9 @@ class EvaluateTask:
         cache = self.metric_cache(scene)
         timings["metric_cache_s"] = time.perf_counter() - t0
         rescore = None if self.oracle is None else (lambda c: self.oracle(c, cache))
+        use_scene = getattr(self.pipeline.fc, "use_scene", None)
+        if callable(use_scene):  # e.g. GeometricFC(depth=oracle) renders this scene's true depth
+            use_scene(scene, self.blobs_path)
         plan = self.pipeline.plan(agent_input, rescore)
         timings.update(plan.timings)
 

@@ -19,6 +19,7 @@ import torch
 from inspatio_drive.data.types import AgentInput, Camera, EgoStatus, Lidar
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_absolute_se2
 from inspatio_drive.render.metrics import coverage, masked_psnr, masked_ssim
+from inspatio_drive.render.mono_depth import depth_from_config
 from inspatio_drive.render.point_cloud import build_point_cloud
 from inspatio_drive.render.renderer import render_candidates
 from inspatio_drive.render.types import ColoredPoints, ObjectTracks, RenderCameras
@@ -53,18 +54,45 @@ def perturb(trajectory: np.ndarray, lateral: float, speed: float, yaw: float) ->
     return out
 
 
+def camera_exposures(cameras: Sequence[str], spread: float, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """A per-camera exposure ``(gain, offset)`` for the sandbox (its cameras otherwise share one exposure):
+    ``gain = exp(spread · z)``, ``offset = 20 · spread · z'`` colour levels, ``z, z'`` standard normal per
+    camera (deterministic in ``seed``); ``spread = 0`` → none. Real rigs differ by this much: on nuScenes
+    colours taken from one camera into another lose 7 dB to exposure (issue 22)."""
+    if spread <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    return {name: (float(np.exp(spread * rng.normal())), float(20.0 * spread * rng.normal())) for name in cameras}
+
+
+def apply_exposure(rgb: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """``clip(gain · rgb + offset)`` as uint8 (a camera's exposure, see :func:`camera_exposures`)."""
+    return np.clip(np.asarray(rgb, dtype=np.float64) * gain + offset + 0.5, 0, 255).astype(np.uint8)
+
+
 def sandbox_agent_input(
-    oracle: Any, t_now: float, num_history: int = 4, cameras: Sequence[str] = FOUR_CAMERAS
-) -> tuple[AgentInput, ObjectTracks, np.ndarray]:
+    oracle: Any,
+    t_now: float,
+    num_history: int = 4,
+    cameras: Sequence[str] = FOUR_CAMERAS,
+    with_depth: bool = False,
+    exposure: dict[str, tuple[float, float]] | None = None,
+) -> tuple[AgentInput, ObjectTracks, np.ndarray] | tuple[AgentInput, ObjectTracks, np.ndarray, dict]:
     """What an agent sees at ``t_now`` in a sandbox world, rendered by the oracle at the logged poses.
 
+    Args:
+        with_depth: also return the oracle's true depth of every image, ``{(frame, camera): [H, W] metres}``
+            (``frame`` = history index, the last = current; privileged: a perfect monocular depth model).
+        exposure: per-camera ``(gain, offset)`` applied to the images (:func:`camera_exposures`).
+
     Returns:
-        ``(agent_input, tracks, ego0_local)``: tracks of the moving actors in ego0 at times −1.5 … 4 s
+        ``(agent_input, tracks, ego0_local[, depths])``: tracks of the moving actors in ego0 at times −1.5 … 4 s
         (privileged ground truth), and the current ego pose in world-local coordinates.
     """
     world = oracle.world
     ego0 = world.ego.at(t_now)["pose"]
     statuses, cams, lidars = [], [], []
+    depths: dict[tuple[int, str], np.ndarray] = {}
     for i in range(num_history):
         t = t_now - 0.5 * (num_history - 1 - i)
         pose = world.ego.at(t)["pose"]
@@ -72,7 +100,10 @@ def sandbox_agent_input(
         frame = {}
         for name, view in zip(cameras, views):
             model = oracle.rig[name]
-            frame[name] = Camera(name, view.rgb, model.K, model.T_ego_cam[:3, :3], model.T_ego_cam[:3, 3])
+            rgb = view.rgb if not exposure or name not in exposure else apply_exposure(view.rgb, *exposure[name])
+            frame[name] = Camera(name, rgb, model.K, model.T_ego_cam[:3, :3], model.T_ego_cam[:3, 3])
+            if with_depth:
+                depths[(i, name)] = view.depth
         state = world.ego_dynamic_state(t)
         statuses.append(
             EgoStatus(
@@ -99,6 +130,8 @@ def sandbox_agent_input(
         torch.as_tensor(sizes[:, 2] / 2.0),
         "sandbox_tracks",
     )
+    if with_depth:
+        return AgentInput(statuses, cams, lidars), tracks, ego0, depths
     return AgentInput(statuses, cams, lidars), tracks, ego0
 
 
@@ -144,11 +177,31 @@ def sandbox_fidelity(
     voxel_size: float = 0.1,
     dynamic_mode: str = "privileged",
     num_poses: int = 8,
+    depth: str = "lidar",
+    mono: dict[str, Any] | None = None,
+    exposure_spread: float = 0.0,
+    exposure_match: bool = False,
+    drop_lidar: bool = False,
 ) -> FidelityResult:
-    """Render logged / perturbed futures from the agent input at ``t_now`` and compare with the oracle."""
+    """Render logged / perturbed futures from the agent input at ``t_now`` and compare with the oracle.
+
+    Args:
+        depth, mono: the ``depth`` knob and ``mono`` node (:func:`~inspatio_drive.render.mono_depth.depth_from_config`;
+            ``oracle`` = the oracle's true depth of the history images).
+        exposure_spread: per-camera exposures (:func:`camera_exposures`) of the history images *and* of the true
+            views compared with (each camera keeps its own exposure); ``exposure_match`` matches them in the cloud.
+        drop_lidar: remove the LiDAR sweeps from the agent input (a camera-only scene).
+    """
     world = oracle.world
-    agent_input, tracks, ego0 = sandbox_agent_input(oracle, t_now, cameras=cameras)
-    pc = build_point_cloud(agent_input, voxel_size=voxel_size, tracks=tracks)
+    exposure = camera_exposures(cameras, exposure_spread)
+    agent_input, tracks, ego0, depths = sandbox_agent_input(
+        oracle, t_now, cameras=cameras, with_depth=True, exposure=exposure
+    )
+    if drop_lidar:
+        agent_input = AgentInput(agent_input.ego_statuses, agent_input.cameras,
+                                 [Lidar(None) for _ in agent_input.lidars])
+    pc = build_point_cloud(agent_input, voxel_size=voxel_size, tracks=tracks, exposure_match=exposure_match,
+                           **depth_from_config(depth, mono, depths))
     future = np.stack([world.ego.at(t_now + 0.5 * k)["pose"] for k in range(1, num_poses + 1)])
     logged = absolute_to_relative_se2(ego0, future)
     trajs = np.stack([perturb(logged, *PERTURBATIONS[n]) for n in perturbations])
@@ -167,7 +220,9 @@ def sandbox_fidelity(
         for t in range(t_count):
             views = oracle.render_many(list(cameras), poses_local[t], t_now + 0.5 * (t + 1), frame="local")
             for c, view in enumerate(views):
-                ref_rgb[p, t, c] = torch.as_tensor(view.rgb)
+                name = cameras[c]
+                rgb = view.rgb if name not in exposure else apply_exposure(view.rgb, *exposure[name])
+                ref_rgb[p, t, c] = torch.as_tensor(rgb)
                 ref_depth[p, t, c] = torch.as_tensor(view.depth)
     pred = rb.rgb.permute(0, 1, 2, 4, 5, 3)
     valid = rb.valid
@@ -187,6 +242,10 @@ def sandbox_fidelity(
             "hole_fill": hole_fill,
             "voxel_size": voxel_size,
             "dynamic_mode": dynamic_mode,
+            "depth": depth,
+            "mono": dict(mono or {}),
+            "exposure_spread": exposure_spread,
+            "exposure_match": exposure_match,
             "t_now": t_now,
             "world": world.name,
             "scenario": world.scenario,

@@ -9,21 +9,27 @@ Recipe (``build_point_cloud``):
 3. colour: each point is projected into the history camera images, newest frame first; it takes the
    colour of the first image where it is *visible* — its depth is within a tolerance of a reduced-resolution
    z-buffer of the whole cloud in that camera (no colour bleeds onto hidden points);
-4. optional dense depth (:mod:`inspatio_drive.render.depth_backend`) adds image points, scale-aligned to LiDAR;
+4. optional monocular depth (:mod:`inspatio_drive.render.depth_backend`): every camera's depth map of the
+   last ``depth_frames`` frames, in metres (LiDAR scale when the frame has a sweep, else the ground plane),
+   unprojected and carried to ego0 like a sweep; added to the LiDAR points (``depth="lidar+mono"``) or
+   replacing them (``depth="mono"``, camera-only). They are coloured by step 3 with the LiDAR points (same
+   visibility rules); optionally each camera's exposure is matched to the first's (:func:`fit_exposure`);
 5. voxel downsampling: points (per instance) in the same voxel are averaged (position and colour).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from inspatio_drive.geometry.se3 import as_float64, se2_to_se3
-from inspatio_drive.render.depth_backend import DepthBackend, align_depth, depth_to_points
+from inspatio_drive.render.depth_backend import DepthBackend, depth_to_points, metric_depth, predict_view
 from inspatio_drive.render.dynamic import _sample, points_in_boxes, tracks_from_scene
+from inspatio_drive.render.ply import write_ply
 from inspatio_drive.render.splat import project, unpack_keys, zbuffer_keys
 from inspatio_drive.render.types import STATIC, ColoredPoints, ObjectTracks
 
@@ -81,6 +87,9 @@ def colorize(
     abs_tolerance: float = 0.5,
     rel_tolerance: float = 0.05,
     near: float = 0.5,
+    exposure_groups: Sequence[str] | None = None,
+    exposure_samples: int = 20000,
+    exposure_out: dict | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Colour points from images with a visibility check.
 
@@ -91,16 +100,25 @@ def colorize(
             coarse enough that LiDAR points cover it densely, fine enough for grazing surfaces.
         visibility_splat: splat size (pixels) in that z-buffer (closes gaps between LiDAR points).
         abs_tolerance, rel_tolerance: a point is visible if ``z <= z_buffer + abs + rel · z``.
+        exposure_groups: one camera name per view: with it, each camera's colours are matched to the first
+            view's camera by :func:`fit_exposure` (views of one camera share its exposure), fitted on up to
+            ``exposure_samples`` points seen by several cameras; ``exposure_out`` (a dict) receives the fit,
+            ``{camera: (gain [3], offset [3])}`` (reference colour = gain · raw + offset).
 
     Returns:
         ``(rgb [N, 3] uint8, coloured [N] bool, view_id [N] int64 (−1 if none))``.
     """
     n = len(xyz)
-    rgb = torch.zeros(n, 3, dtype=torch.uint8)
+    raw = torch.zeros(n, 3, dtype=torch.uint8)
     view_id = torch.full((n,), -1, dtype=torch.int64)
+    match = exposure_groups is not None and len(set(exposure_groups)) > 1
+    if match:
+        gen = torch.Generator().manual_seed(0)
+        sample = torch.randperm(n, generator=gen)[:exposure_samples]
+        seen = torch.full((len(views), len(sample), 3), float("nan"), dtype=torch.float64)
     for i, (image, k, t_ego_cam) in enumerate(views):
         todo = view_id < 0
-        if not bool(todo.any()):
+        if not match and not bool(todo.any()):
             break
         h, w = image.shape[:2]
         t_cam_ego = torch.linalg.inv(as_float64(t_ego_cam))
@@ -124,9 +142,85 @@ def colorize(
         visible = in_img & (z <= zbuf[vi, ui] + abs_tolerance + rel_tolerance * z)
         sel = todo & visible
         img = torch.as_tensor(image)
-        rgb[sel] = _sample_image(img, u[sel], v[sel])
+        raw[sel] = _sample_image(img, u[sel], v[sel])
         view_id[sel] = i
+        if match:
+            vis = visible[sample]
+            seen[i, vis] = _sample_image(img, u[sample][vis], v[sample][vis]).double()
+    if not match:
+        return raw, view_id >= 0, view_id
+    assert exposure_groups is not None
+    names = list(dict.fromkeys(exposure_groups))
+    group = torch.tensor([names.index(g) for g in exposure_groups], dtype=torch.int64)
+    gain, offset = fit_exposure(seen, group, len(names))
+    vg = group[view_id.clamp(min=0)]
+    rgb = (gain[vg] * raw.double() + offset[vg]).round().clamp(0, 255).to(torch.uint8)
+    rgb[view_id < 0] = 0
+    if exposure_out is not None:
+        exposure_out.update({name: (gain[j].tolist(), offset[j].tolist()) for j, name in enumerate(names)})
     return rgb, view_id >= 0, view_id
+
+
+def fit_exposure(
+    seen: torch.Tensor, group: torch.Tensor, num_groups: int, ridge: float = 1e-3, robust: float = 12.0,
+    iterations: int = 8,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-camera affine exposure (gain, offset per channel) that makes the colours of the same points agree.
+
+    Every point seen by views of two cameras ``a ≠ b`` gives ``g_a · c_a + o_a = g_b · c_b + o_b`` (each view
+    paired with the point's first view); group 0 (the first view's camera) is the reference (``g = 1, o = 0``).
+    Solved per channel by iteratively re-weighted least squares with Cauchy weights (scale ``robust`` colour
+    levels; mis-registered or occluded pairs are outliers) and a ``ridge`` pull towards identity for cameras without overlaps.
+
+    Args:
+        seen: ``[V, M, 3]`` float colours (0–255) of ``M`` points in ``V`` views, nan where not visible.
+        group: ``[V]`` camera index of each view (``0 … num_groups − 1``).
+
+    Returns:
+        ``(gain [G, 3], offset [G, 3])`` float64: reference colour = ``gain · raw + offset``.
+    """
+    v_count = seen.shape[0]
+    vis = torch.isfinite(seen[..., 0])  # [V, M]
+    first = torch.where(vis.any(0), vis.float().argmax(0), -1)  # first view of each point
+    rows_a, rows_b, pts = [], [], []
+    for b in range(v_count):
+        sel = vis[b] & (first >= 0) & (group[first.clamp(min=0)] != group[b])
+        idx = torch.nonzero(sel).reshape(-1)
+        rows_a.append(first[idx])
+        rows_b.append(torch.full_like(idx, b))
+        pts.append(idx)
+    a, b, p = torch.cat(rows_a), torch.cat(rows_b), torch.cat(pts)
+    g = num_groups
+    gain = torch.ones(g, 3, dtype=torch.float64)
+    offset = torch.zeros(g, 3, dtype=torch.float64)
+    if len(p) == 0 or g < 2:
+        return gain, offset
+    ga, gb = group[a], group[b]
+    for ch in range(3):
+        ca, cb = seen[a, p, ch], seen[b, p, ch]
+        design = torch.zeros(len(p), 2 * g, dtype=torch.float64)
+        r = torch.arange(len(p))
+        design[r, ga] += ca
+        design[r, g + ga] += 1.0
+        design[r, gb] -= cb
+        design[r, g + gb] -= 1.0
+        # reference and ridge rows: g_0 = 1, o_0 = 0 (hard); g = 1, o = 0 (soft, scaled to the data)
+        target = torch.cat([torch.ones(g), torch.zeros(g)]).double()
+        soft = torch.full((2 * g,), ridge * len(p) ** 0.5, dtype=torch.float64)
+        soft[g:] *= 1.0 / 128.0  # offsets are in colour levels: a weaker pull
+        soft[[0, g]] = 1e4 * len(p) ** 0.5
+        w = torch.ones(len(p), dtype=torch.float64)
+        x = target.clone()
+        for _ in range(iterations):
+            lhs = design.T @ (w[:, None] * design) + torch.diag(soft**2)
+            rhs = torch.diag(soft**2) @ target
+            x = torch.linalg.solve(lhs, rhs)
+            res = (design @ x).abs()
+            w = 1.0 / (1.0 + (res / robust) ** 2)
+        gain[:, ch], offset[:, ch] = x[:g], x[g:]
+    return gain, offset
+
+DEPTH_SOURCES = ("lidar", "mono", "lidar+mono")
 
 
 def build_point_cloud(
@@ -144,6 +238,13 @@ def build_point_cloud(
     visibility_splat: int = 2,
     dense_depth: DepthBackend | None = None,
     dense_stride: int = 4,
+    depth: str | None = None,
+    depth_frames: int = 1,
+    camera_height: float | None = None,
+    max_depth: float = 80.0,
+    mono_scale: str = "auto",
+    exposure_match: bool = False,
+    ply_dir: str | Path | None = None,
     device: torch.device | str | None = None,
 ) -> ColoredPoints:
     """Coloured point cloud in the current ego frame (see the module docstring for the recipe).
@@ -153,15 +254,35 @@ def build_point_cloud(
             with ``use_annotations`` its logged boxes become the object tracks — privileged data).
         sweeps: number of most recent history sweeps merged.
         voxel_size: voxel edge (m); 0 disables downsampling.
-        cameras: camera names used for colouring (default: every loaded camera).
+        cameras: camera names used for colouring and monocular depth (default: every loaded camera).
         tracks: object tracks (ego0) for motion compensation and dynamic rendering; overrides the scene's.
         keep_uncolored: keep points no image sees (grey) instead of dropping them.
-        dense_depth: optional monocular depth backend; its depth of the current images is scale-aligned
-            to LiDAR and unprojected every ``dense_stride`` pixels.
+        dense_depth: monocular depth backend (:class:`~inspatio_drive.render.depth_backend.DepthBackend`).
+        dense_stride: its depth maps are unprojected every ``dense_stride`` pixels (u and v).
+        depth: where the geometry comes from: ``lidar`` (the sweeps), ``mono`` (camera-only: every camera's
+            depth from ``dense_depth``, scaled by LiDAR when the frame has a sweep, else by the ground plane —
+            :func:`~inspatio_drive.render.depth_backend.metric_depth`) or ``lidar+mono`` (both); default
+            ``lidar+mono`` with a ``dense_depth``, else ``lidar``.
+        depth_frames: how many of the most recent history frames' images are unprojected (1 = the current one).
+        camera_height: metres over the road for the ground-plane scale (default: each camera's extrinsics).
+        max_depth: monocular depths beyond this (m) are dropped.
+        mono_scale: scale of relative monocular depth: ``auto`` (LiDAR of the frame when loaded, else the ground
+            plane) or ``ground_plane`` (never LiDAR: what a camera-only scene gets).
+        exposure_match: match every camera's colours to the first one's (:func:`fit_exposure`); the fit is in
+            ``meta["exposure"]`` and the renderer maps each rendered camera back to its own exposure.
+        ply_dir: write one PLY per history frame of monocular points (``frame_<i>.ply``, ego0, own pixel colours)
+            and ``fused.ply`` (the returned cloud) there.
 
     Returns:
         :class:`ColoredPoints` (CPU unless ``device``), ``meta`` with counts and provenance.
     """
+    depth = depth or ("lidar+mono" if dense_depth is not None else "lidar")
+    if depth not in DEPTH_SOURCES:
+        raise ValueError(f"depth must be one of {DEPTH_SOURCES}, got {depth!r}")
+    if mono_scale not in ("auto", "ground_plane"):
+        raise ValueError(f"mono_scale must be auto or ground_plane, got {mono_scale!r}")
+    if depth != "lidar" and dense_depth is None:
+        raise ValueError(f"depth={depth} needs a monocular depth backend (dense_depth)")
     agent_input, scene_tracks = _agent_input_and_tracks(source, use_annotations)
     tracks = tracks if tracks is not None else scene_tracks
     n_hist = len(agent_input.lidars)
@@ -170,7 +291,8 @@ def build_point_cloud(
     first = max(0, n_hist - sweeps)
     xyz_all, inst_all = [], []
     used = 0
-    for i in range(first, n_hist):
+    sweeps_local: dict[int, torch.Tensor] = {}  # frame → LiDAR points [M, 3] of its ego frame (for mono scale)
+    for i in range(first if depth != "mono" else 0, n_hist):
         pts = agent_input.lidars[i].points
         if pts is None:
             continue
@@ -179,40 +301,53 @@ def build_point_cloud(
             raise ValueError(
                 f"history sweep {i}: LiDAR points must be [>=3, N] (x, y, z, ...), got {pts.shape}"
             )
+        if pts.shape[1] == 0:
+            continue
         local = torch.as_tensor(pts[:3].T, dtype=torch.float64)
-        rng = local.norm(dim=-1)
-        keep = (rng <= max_range) & torch.isfinite(rng)
-        if remove_ego:
-            x0, x1, hw, zt = EGO_BOX
-            on_ego = (
-                (local[:, 0] >= x0) & (local[:, 0] <= x1) & (local[:, 1].abs() <= hw) & (local[:, 2] <= zt)
-            )
-            keep &= ~on_ego
-        local = local[keep]
-        pose = se2_to_se3(as_float64(agent_input.ego_statuses[i].ego_pose))
-        p0 = local @ pose[:3, :3].T + pose[:3, 3]
-        inst = torch.full((len(p0),), STATIC, dtype=torch.int64)
-        if tracks is not None and len(tracks):
-            t_i = (i - (n_hist - 1)) * 0.5
-            box_then, seen = _sample(tracks, t_i)
-            inst = points_in_boxes(p0, box_then, tracks.sizes, tracks.z)
-            inst[(inst >= 0) & ~seen[inst.clamp(min=0)]] = STATIC
-            dyn = inst >= 0
-            if bool(dyn.any()):
-                box_now, _ = _sample(tracks, 0.0)
-                motion = se2_to_se3(box_now) @ torch.linalg.inv(se2_to_se3(box_then))  # [M, 4, 4]
-                m = motion[inst[dyn]]
-                p0[dyn] = (m[:, :3, :3] @ p0[dyn, :, None])[..., 0] + m[:, :3, 3]
-        xyz_all.append(p0.to(torch.float32))
+        sweeps_local[i] = local
+        if depth == "mono" or i < first:
+            continue
+        p0, inst = _to_ego0(local, i, agent_input, tracks, remove_ego, max_range)
+        xyz_all.append(p0)
         inst_all.append(inst)
         used += 1
-    if not xyz_all:
+    if depth != "mono" and not xyz_all:
         raise ValueError("no LiDAR sweep loaded in the agent input (load the 'lidar_pc' sensor)")
+    n_lidar = sum(len(x) for x in xyz_all)
+
+    n_dense = 0
+    mono_info: dict[str, Any] = {}
+    if dense_depth is not None:
+        for i in range(max(0, n_hist - depth_frames), n_hist):
+            frame_xyz, frame_rgb = [], []
+            for name, cam in agent_input.cameras[i].items():
+                if (cameras is not None and name not in cameras) or cam.image is None:
+                    continue
+                scale_lidar = sweeps_local.get(i) if mono_scale == "auto" else None
+                got = _mono_points(dense_depth, cam, i, scale_lidar, dense_stride, camera_height, max_depth)
+                if isinstance(got, str):
+                    mono_info[f"{i}/{name}"] = {"skipped": got}
+                    continue
+                local, colours, info = got
+                mono_info[f"{i}/{name}"] = info
+                p0, inst = _to_ego0(local.to(torch.float64), i, agent_input, tracks, remove_ego, max_range,
+                                    keep=frame_rgb, colours=colours)
+                frame_xyz.append(p0)
+                xyz_all.append(p0)
+                inst_all.append(inst)
+                n_dense += len(p0)
+            if ply_dir is not None and frame_xyz:
+                write_ply(Path(ply_dir) / f"frame_{i}.ply", torch.cat(frame_xyz), torch.cat(frame_rgb))
+        if depth == "mono" and n_dense == 0:
+            raise ValueError(
+                "depth=mono: no monocular points (no camera image loaded, or no camera could be scaled: "
+                f"{ {k: v.get('skipped') for k, v in mono_info.items()} })"
+            )
     xyz = torch.cat(xyz_all)
     instance = torch.cat(inst_all)
 
     # colouring views, newest frame first
-    views = []
+    views, groups = [], []
     for i in range(n_hist - 1, -1, -1):
         pose = se2_to_se3(as_float64(agent_input.ego_statuses[i].ego_pose))
         for name, cam in agent_input.cameras[i].items():
@@ -225,68 +360,101 @@ def build_point_cloud(
                     pose @ as_float64(cam.T_ego_cam),
                 )
             )
-    rgb, coloured, _ = colorize(xyz, views, visibility_width, visibility_splat)
-    n_lidar = len(xyz)
+            groups.append(name)
+    exposure: dict = {}
+    rgb, coloured, _ = colorize(xyz, views, visibility_width, visibility_splat,
+                                exposure_groups=groups if exposure_match else None, exposure_out=exposure)
+    n_points = len(xyz)
     if not keep_uncolored:
         xyz, rgb, instance = xyz[coloured], rgb[coloured], instance[coloured]
     else:
         rgb[~coloured] = 128
-
-    n_dense = 0
-    if dense_depth is not None:
-        extra = _dense_points(dense_depth, agent_input, torch.cat(xyz_all), cameras, dense_stride)
-        if extra is not None:
-            xyz = torch.cat([xyz, extra[0]])
-            rgb = torch.cat([rgb, extra[1]])
-            instance = torch.cat([instance, torch.full((len(extra[0]),), STATIC, dtype=torch.int64)])
-            n_dense = len(extra[0])
     xyz, rgb, instance = voxel_downsample(xyz, rgb, instance, voxel_size)
     meta = {
+        "depth": depth,
         "sweeps_used": used,
         "lidar_points": n_lidar,
-        "colored_fraction": float(coloured.float().mean()) if n_lidar else 0.0,
+        "colored_fraction": float(coloured.float().mean()) if n_points else 0.0,
         "dense_points": n_dense,
+        "mono": mono_info,
         "voxel_size": voxel_size,
         "tracks_source": tracks.source if tracks is not None else None,
     }
+    if exposure:
+        meta["exposure"] = exposure
     out = ColoredPoints(xyz, rgb, instance, tracks, meta)
+    if ply_dir is not None:
+        write_ply(Path(ply_dir) / "fused.ply", out.xyz, out.rgb)
     return out.to(device) if device is not None else out
 
 
-def _dense_points(
-    backend: DepthBackend,
+def _to_ego0(
+    local: torch.Tensor,
+    i: int,
     agent_input: Any,
-    lidar_xyz: torch.Tensor,
-    cameras: Sequence[str] | None,
+    tracks: ObjectTracks | None,
+    remove_ego: bool,
+    max_range: float,
+    keep: list | None = None,
+    colours: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``[M, 3]`` (float64) of history frame ``i``'s ego frame → ego0 ``(xyz float32, instance int64)``:
+    range and ego-box filtered, moving objects carried to their current pose with ``tracks``. With ``keep``
+    (a list), the kept ``colours`` rows are appended to it."""
+    n_hist = len(agent_input.ego_statuses)
+    rng = local.norm(dim=-1)
+    ok = (rng <= max_range) & torch.isfinite(rng)
+    if remove_ego:
+        x0, x1, hw, zt = EGO_BOX
+        on_ego = (local[:, 0] >= x0) & (local[:, 0] <= x1) & (local[:, 1].abs() <= hw) & (local[:, 2] <= zt)
+        ok &= ~on_ego
+    local = local[ok]
+    if keep is not None and colours is not None:
+        keep.append(colours[ok])
+    pose = se2_to_se3(as_float64(agent_input.ego_statuses[i].ego_pose))
+    p0 = local @ pose[:3, :3].T + pose[:3, 3]
+    inst = torch.full((len(p0),), STATIC, dtype=torch.int64)
+    if tracks is not None and len(tracks):
+        t_i = (i - (n_hist - 1)) * 0.5
+        box_then, seen = _sample(tracks, t_i)
+        inst = points_in_boxes(p0, box_then, tracks.sizes, tracks.z)
+        inst[(inst >= 0) & ~seen[inst.clamp(min=0)]] = STATIC
+        dyn = inst >= 0
+        if bool(dyn.any()):
+            box_now, _ = _sample(tracks, 0.0)
+            motion = se2_to_se3(box_now) @ torch.linalg.inv(se2_to_se3(box_then))  # [M, 4, 4]
+            m = motion[inst[dyn]]
+            p0[dyn] = (m[:, :3, :3] @ p0[dyn, :, None])[..., 0] + m[:, :3, 3]
+    return p0.to(torch.float32), inst
+
+
+def _mono_points(
+    backend: DepthBackend,
+    cam: Any,
+    frame: int,
+    lidar_local: torch.Tensor | None,
     stride: int,
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Scale-aligned dense points from the current frame's images (``None`` if no image is loaded)."""
-    affine = getattr(backend, "invariance", "scale") == "affine"
-    xyz_out, rgb_out = [], []
-    for name, cam in agent_input.cameras[-1].items():
-        if (cameras is not None and name not in cameras) or cam.image is None:
-            continue
-        image = np.asarray(cam.image)
-        pred = torch.as_tensor(np.asarray(backend.predict(image), dtype=np.float32))
-        if pred.shape != image.shape[:2]:
-            raise ValueError(
-                f"depth backend returned {tuple(pred.shape)} for a {image.shape[:2]} image ({name})"
-            )
-        t_ego_cam = as_float64(cam.T_ego_cam)
+    camera_height: float | None,
+    max_depth: float,
+) -> tuple[torch.Tensor, torch.Tensor, dict] | str:
+    """One camera's monocular points ``[M, 3]`` in its frame's ego frame, their pixel colours ``[M, 3]`` and
+    the scale info; or why the camera was skipped (no road plane found without LiDAR)."""
+    image = np.asarray(cam.image)
+    pred = predict_view(backend, image, cam.name, frame)
+    t_ego_cam = as_float64(cam.T_ego_cam)
+    lidar_cam = None
+    if lidar_local is not None:
         t_cam_ego = torch.linalg.inv(t_ego_cam)
-        cam_pts = (lidar_xyz.to(torch.float64) @ t_cam_ego[:3, :3].T + t_cam_ego[:3, 3]).to(torch.float32)
-        k = as_float64(cam.intrinsics)
-        u, v, z = project(cam_pts, k.to(torch.float32), near=1.0)
-        h, w = pred.shape
-        ok = torch.isfinite(z) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
-        if int(ok.sum()) < 2:
-            continue
-        samples = pred[torch.round(v[ok]).long(), torch.round(u[ok]).long()]
-        scale, shift = align_depth(samples.numpy(), z[ok].numpy(), affine=affine)
-        metric = scale * pred + shift
-        pts, pix = depth_to_points(metric, k, t_ego_cam, stride)
-        xyz_out.append(pts)
-        rgb_out.append(torch.as_tensor(image)[pix[:, 1], pix[:, 0]])
-    if not xyz_out:
-        return None
-    return torch.cat(xyz_out), torch.cat(rgb_out)
+        lidar_cam = (lidar_local @ t_cam_ego[:3, :3].T + t_cam_ego[:3, 3]).numpy()
+    invariance = getattr(backend, "invariance", "scale")
+    try:
+        metric, info = metric_depth(pred, invariance, np.asarray(cam.intrinsics), t_ego_cam.numpy(), lidar_cam,
+                                    camera_height)
+    except ValueError as exc:
+        if "ground-plane" in str(exc):
+            return str(exc)
+        raise
+    pts, pix = depth_to_points(torch.as_tensor(np.nan_to_num(metric, nan=0.0)), as_float64(cam.intrinsics),
+                               t_ego_cam, stride, max_depth)
+    colours = torch.as_tensor(image)[pix[:, 1], pix[:, 0]]
+    return pts, colours, info

@@ -231,6 +231,9 @@ def render_candidates(
                 index[:, t, c] = i
             if rgb is not None:
                 rgb[:, t, c] = colours[i.long()]  # index −1 → the black last row
+    exposure = points.meta.get("exposure")
+    if rgb is not None and exposure:
+        _camera_exposure(rgb, valid, cams.names, exposure)
     meta = {
         "splat": splat,
         "hole_fill": hole_fill,
@@ -254,3 +257,19 @@ def render_candidates(
         dynamic_mode=dynamic_mode,
         meta=meta,
     )
+
+
+def _camera_exposure(rgb: torch.Tensor, valid: torch.Tensor, names: Sequence[str], exposure: dict) -> None:
+    """In place: map the cloud's reference exposure back to each rendered camera's own (the inverse of the
+    ``gain · raw + offset`` fitted per camera by :func:`~inspatio_drive.render.point_cloud.fit_exposure`).
+
+    Args:
+        rgb: ``[K, T, C, H, W, 3]`` uint8; valid ``[K, T, C, H, W]``; names: the ``C`` camera names.
+    """
+    for c, name in enumerate(names):
+        if name not in exposure:
+            continue
+        gain, offset = (torch.as_tensor(v, dtype=torch.float32, device=rgb.device) for v in exposure[name])
+        view = rgb[:, :, c].float()
+        mapped = ((view - offset) / gain.clamp(min=1e-3)).round().clamp(0, 255).to(torch.uint8)
+        rgb[:, :, c] = torch.where(valid[:, :, c, ..., None], mapped, rgb[:, :, c])

@@ -22,7 +22,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -244,6 +244,28 @@ class Oracle:
     def render_rig(self, ego_pose: ArrayLike | None, t: float, frame: str = "global") -> dict[str, View]:
         """All 8 cameras of the rig."""
         return dict(zip(self.rig, self.render_many(list(self.rig), ego_pose, t, frame)))
+
+    def history_depths(self, scene: Any, cameras: list[str] | None = None,
+                       frames: int | None = None) -> dict[tuple[int, str], NDArray[np.float32]]:
+        """The true depth of every loaded history image of a navsim ``Scene`` of this world (privileged: a perfect
+        monocular depth model): ``{(frame, camera): [H, W] metres (inf = sky)}``, ``frame`` = history index, each
+        camera at its own intrinsics, extrinsics and image size, at the frame's logged global pose and time; only the
+        last ``frames`` history frames (default all)."""
+        out: dict[tuple[int, str], NDArray[np.float32]] = {}
+        first = 0 if frames is None else max(0, scene.current_index + 1 - int(frames))
+        for i, frame in enumerate(scene.frames[: scene.current_index + 1]):
+            if i < first:
+                continue
+            cams = [c for n, c in frame.cameras.items() if c.image is not None and (cameras is None or n in cameras)]
+            if not cams:
+                continue
+            models = [CameraModel(np.asarray(c.intrinsics, np.float64), np.asarray(c.T_ego_cam, np.float64),
+                                  *c.image_size) for c in cams]
+            views = self.render_many(models, np.asarray(frame.ego_status.ego_pose, np.float64),
+                                     self.time_of(frame.timestamp))
+            for c, view in zip(cams, views):
+                out[(i, c.name)] = view.depth
+        return out
 
     def lidar(self, ego_pose: ArrayLike | None, t: float, frame: str = "global") -> NDArray[np.float32]:
         """Merged point cloud ``[6, N]`` (x, y, z, intensity 0–255, ring, lidar_info = 0) in the ego frame."""

@@ -47,3 +47,25 @@ def test_render_reads_pdm_score_candidate_files(tmp_path, monkeypatch):
     assert meta["candidate"] == 2
     grid = np.asarray(Image.open(out / "grid.png").convert("RGB"))
     assert grid.shape[0] > 3 * 36  # three candidate rows
+
+
+CAMERAS_ONLY = ("data.sensor_config={cam_f0:true,cam_l0:true,cam_l1:false,cam_l2:false,cam_r0:true,cam_r1:false,"
+                "cam_r2:false,cam_b0:true,lidar_pc:false}")
+
+
+def test_render_a_scene_without_lidar_from_camera_depth(tmp_path, monkeypatch, capsys):
+    """Issue 22: a scene without LiDAR renders with a camera depth backend (here the sandbox oracle's true depth
+    of the bundled sandbox sample); with depth=lidar it is the one-line 'no LiDAR sweep loaded' error."""
+    monkeypatch.delenv("OPENSCENE_DATA_ROOT", raising=False)
+    out = tmp_path / "r"
+    assert main(["render", *SMALL, CAMERAS_ONLY, f"output_dir={out}"]) == 2
+    assert "no LiDAR sweep loaded" in capsys.readouterr().err
+    args = ["render", *SMALL, CAMERAS_ONLY, "depth=oracle", "mono.stride=8", f"mono.ply_dir={tmp_path / 'ply'}",
+            f"output_dir={out}"]
+    assert main(args) == 0
+    meta = json.loads((out / "condition.json").read_text())
+    assert meta["depth"] == "oracle"
+    assert (tmp_path / "ply" / "fused.ply").is_file() and (tmp_path / "ply" / "frame_3.ply").is_file()
+    assert main(["render", *SMALL, CAMERAS_ONLY, "depth=lidar+mono", "mono.backend=da3", f"output_dir={out}"]) == 2
+    err = capsys.readouterr().err  # one line: the package is absent (or, installed, no checkpoint folder is set)
+    assert ("depth-anything-3 package" in err or "mono.model_dir" in err) and err.count("\n") == 1
