@@ -25,7 +25,7 @@ from inspatio_drive.contracts import Candidates, FCOutput
 from inspatio_drive.contracts.selection import DRIVOR_V1, selection_score
 from inspatio_drive.data.types import AgentInput
 from inspatio_drive.render import build_point_cloud, render_candidates
-from inspatio_drive.render.mono_depth import depth_from_config
+from inspatio_drive.render.mono_depth import depth_from_config, wants_oracle_depth
 from inspatio_drive.render.types import render_cameras
 from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle
 from inspatio_drive.world_model.condition import check_image_size
@@ -146,10 +146,9 @@ class GeometricFC:
         if depth_backend is not None and self.depth == "lidar":
             raise ValueError("GeometricFC: depth_backend needs depth=depth_anything, da3, oracle or lidar+mono")
         self.mono = dict(v["mono"] or {})
-        self.wants_oracle = depth_backend is None and (
-            self.depth == "oracle" or (self.depth == "lidar+mono" and self.mono.get("backend") == "oracle"))
+        self.wants_oracle = depth_backend is None and wants_oracle_depth(self.depth, self.mono)
         #: the cloud uses the sandbox oracle's true depth: privileged (rows say so)
-        self.privileged_depth = self.depth == "oracle" or (self.depth == "lidar+mono" and self.mono.get("backend") == "oracle")
+        self.privileged_depth = wants_oracle_depth(self.depth, self.mono)
         # oracle depth is looked up per scene (use_scene); other backends are built once
         self.pc_kw: dict[str, Any] | None = (
             None if self.wants_oracle else depth_from_config(self.depth, self.mono, backend=depth_backend))

@@ -38,6 +38,7 @@ from inspatio_drive.data.writers import write_jpeg
 from inspatio_drive.geometry.intrinsics import resize_intrinsics
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2, relative_to_absolute_se2
 from inspatio_drive.render import RenderCameras, build_point_cloud, render_candidates
+from inspatio_drive.render.mono_depth import depth_from_config, wants_oracle_depth
 from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
 CAMERA_KEYS = ("cam_f0", "cam_l0", "cam_l1", "cam_l2", "cam_r0", "cam_r1", "cam_r2", "cam_b0")
@@ -211,13 +212,27 @@ class GeometricRenderFn:
         cameras: cameras rendered; image_size: ``(W, H)`` (intrinsics rescaled to it).
         frames: ``all`` | ``history`` (history + current frames only) | ``current`` — which frames get images.
         sweeps, voxel_size, splat, hole_fill, device: renderer knobs (:mod:`inspatio_drive.render`).
+        depth, mono, exposure_match: the cloud's geometry (``lidar`` | ``depth_anything`` | ``da3`` | ``oracle`` |
+            ``lidar+mono``), its monocular depth node and per-camera exposure matching
+            (:func:`~inspatio_drive.render.mono_depth.depth_from_config`; camera-only futures, docs/camera_only.md).
+        oracle_depths: ``(scene, frames) -> true depths per (frame, camera)`` (the sandbox oracle's
+            ``history_depths``), needed by ``depth=oracle``.
     """
 
     def __init__(self, cameras: Sequence[str] = tuple(k.upper() for k in CAMERA_KEYS),
                  image_size: Sequence[int] = (480, 270), frames: str = "all", sweeps: int = 4,
-                 voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1, device: str = "cpu") -> None:
+                 voxel_size: float = 0.1, splat: int = 2, hole_fill: int = 1, device: str = "cpu",
+                 depth: str = "lidar", mono: Mapping[str, Any] | None = None, exposure_match: bool = False,
+                 oracle_depths: Callable[[Scene, int], Mapping] | None = None) -> None:
         if frames not in ("all", "history", "current"):
             raise ValueError(f"frames must be all, history or current, got {frames!r}")
+        self.depth, self.mono, self.exposure_match = str(depth or "lidar"), dict(mono or {}), bool(exposure_match)
+        self.oracle_depths = oracle_depths
+        self._wants_oracle = wants_oracle_depth(self.depth, self.mono)
+        if self._wants_oracle and oracle_depths is None:
+            raise ValueError("depth=oracle needs the sandbox oracle's true depths (a sandbox data root)")
+        # a monocular model is loaded once; the oracle's true depths are looked up per scene
+        self._depth_kw = None if self._wants_oracle else depth_from_config(self.depth, self.mono)
         self.cameras, self.frames = tuple(cameras), frames
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.sweeps, self.voxel_size, self.splat, self.hole_fill = int(sweeps), float(voxel_size), int(splat), int(hole_fill)
@@ -240,8 +255,17 @@ class GeometricRenderFn:
             src = c.image_size
             cams[n] = replace(c, intrinsics=resize_intrinsics(np.asarray(c.intrinsics, np.float64), src, self.image_size))
         self._rig = RenderCameras.from_cameras(cams, names, self.image_size)
+        depth_kw: dict[str, Any] = {}
+        if self.depth != "lidar" or self.exposure_match:  # camera-only / densified clouds use every loaded camera
+            if self._wants_oracle:
+                assert self.oracle_depths is not None
+                truth = self.oracle_depths(scene, int(self.mono.get("frames", 1)))
+                depth_kw = depth_from_config(self.depth, self.mono, truth)
+            else:
+                depth_kw = dict(self._depth_kw or {})
+            depth_kw.update(cameras=list(current.cameras), exposure_match=self.exposure_match)
         self._points = build_point_cloud(scene.get_agent_input(), sweeps=self.sweeps, voxel_size=self.voxel_size,
-                                         use_annotations=False)
+                                         use_annotations=False, **depth_kw)
         self._key = key
 
     def wanted(self, scene: Scene, index: int) -> bool:

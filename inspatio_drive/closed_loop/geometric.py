@@ -47,7 +47,7 @@ from inspatio_drive.render import (
     tracks_from_scene,
 )
 from inspatio_drive.render.dynamic import move_points
-from inspatio_drive.render.mono_depth import depth_from_config
+from inspatio_drive.render.mono_depth import depth_from_config, wants_oracle_depth
 from inspatio_drive.sandbox.oracle import WORLD_FILE, CameraModel, Oracle
 from inspatio_drive.world_model.condition import check_image_size, check_num_frames
 
@@ -144,7 +144,7 @@ class GeometricObserver:
             raise ValueError(f"dynamic must be static, privileged or constant_velocity, got {dynamic!r}")
         self.dynamic = dynamic
         tracks = tracks_from_scene(scene) if dynamic != "static" else None
-        wants_oracle = depth == "oracle" or (depth == "lidar+mono" and dict(mono or {}).get("backend") == "oracle")
+        wants_oracle = wants_oracle_depth(depth, mono)
         if wants_oracle and oracle is None:
             raise ValueError(f"scene {scene.scene_metadata.initial_token}: depth=oracle needs a sandbox scene "
                              "(closed_loop.oracle=auto and a sandbox_world.json)")

@@ -65,6 +65,7 @@ from inspatio_drive.data.filters import SensorConfig
 from inspatio_drive.data.roots import DataConfig, resolve_data_paths
 from inspatio_drive.data.synthetic_scenes import SYNTHETIC_TOKEN_LENGTH
 from inspatio_drive.data.types import Lidar, Scene, SceneMetadata
+from inspatio_drive.render.mono_depth import wants_oracle_depth
 from inspatio_drive.sandbox.oracle import WORLD_FILE, Oracle
 from inspatio_drive.world_model.condition import check_image_size
 from inspatio_drive.world_model.factory import build_generator
@@ -158,6 +159,10 @@ class OracleRenderFn:
         names = [n for n in self.cameras if n in oracle.rig]
         views = oracle.render_many(names, pose, oracle.time_of(scene.frames[index].timestamp))
         return {n: RenderedView(np.ascontiguousarray(v.rgb), oracle.rig[n].K) for n, v in zip(names, views, strict=True)}
+
+    def history_depths(self, scene: Scene, frames: int = 1) -> Mapping:
+        """True depths of the scene's logged history images (``depth=oracle``: a perfect monocular model)."""
+        return self.oracle(scene.scene_metadata.log_name).history_depths(scene, frames=frames)
 
     def lidar(self, scene: Scene, index: int, pose: NDArray[np.float64]) -> NDArray[np.float32]:
         """True merged sweep ``[6, N]`` (ego frame) from ``pose`` (global) at frame ``index``'s time."""
@@ -352,8 +357,9 @@ def run_second_stage(cfg: Any) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     gen_cfg = plain.get("generator") or {"name": "geometric"}
+    depth, mono = str(s.get("depth") or "lidar"), dict(s.get("mono") or {})
     oracle = None
-    if source == "oracle" or lidar == "oracle":
+    if source == "oracle" or lidar == "oracle" or wants_oracle_depth(depth, mono):
         oracle = OracleRenderFn(resolve_data_paths(plain["data"])[1], list(s["cameras"]))
     render: Any = None
     if s.get("render", True):
@@ -364,7 +370,8 @@ def run_second_stage(cfg: Any) -> dict[str, Any]:
         else:
             render = GeometricRenderFn(list(s["cameras"]), tuple(s["image_size"]), "history", int(s["sweeps"]),
                                        float(s["voxel_size"]), int(s["splat"]), int(s["hole_fill"]),
-                                       str(s.get("device", "cpu")))
+                                       str(s.get("device", "cpu")), depth, mono, bool(s.get("exposure_match", False)),
+                                       None if oracle is None else oracle.history_depths)
             if gen_cfg.get("name", "geometric") != "geometric":
                 check_image_size(s["image_size"], f"second_stage.image_size (generator={gen_cfg['name']})")
                 render = GeneratedRenderFn(render, build_generator(gen_cfg), int(s.get("wm_frames", 9)),

@@ -728,6 +728,9 @@ class SecondStageSection:
     voxel_size: float = 0.1
     splat: int = 2
     hole_fill: int = 1
+    depth: str = "lidar"
+    mono: MonoDepthSection = field(default_factory=MonoDepthSection)
+    exposure_match: bool = False
     wm_frames: int = 9
     device: str = "cpu"
     tokens: list[str] | None = None

@@ -187,6 +187,11 @@ def _backend(name: str, node: Mapping[str, Any], oracle_depths: Mapping | None, 
     return backend
 
 
+def wants_oracle_depth(source: str | None, mono: Mapping[str, Any] | None = None) -> bool:
+    """Whether the ``depth`` knob (and its ``mono`` node) asks for the sandbox oracle's true depth (privileged)."""
+    return source == "oracle" or (source == "lidar+mono" and dict(mono or {}).get("backend") == "oracle")
+
+
 def depth_from_config(
     source: str | None,
     mono: Mapping[str, Any] | None = None,

@@ -200,3 +200,24 @@ def test_world_model_generator_tiny(made, root, tmp_path):
     images = [f.cameras["CAM_F0"].image for f in scene.frames[:4]]
     assert all(im is not None and im.shape == (32, 64, 3) for im in images)
     assert scene.frames[3].cameras["CAM_L0"].image is None and scene.frames[4].cameras["CAM_F0"].image is None
+
+
+def test_camera_only_second_stage_with_monocular_depth(made, root, tmp_path):
+    """depth=oracle (a perfect monocular model: the sandbox's true depth of the logged images) and lidar=none: the
+    follow-ups' history views come from a camera-only cloud, no LiDAR is written, and the views differ from the
+    LiDAR-cloud render of the same follow-up while covering the image as well."""
+    out = tmp_path / "mono"
+    assert main(["second-stage", *_data(root), f"second_stage.output_dir={out}", "second_stage.per_scene=2",
+                 "second_stage.image_size=[64,36]", "second_stage.progress=false", "second_stage.depth=oracle",
+                 "second_stage.mono.stride=2", "second_stage.lidar=none"]) == 0
+    assert (out / "split.yaml").read_text().split("\n", 2)[2] == (made / "split.yaml").read_text().split("\n", 2)[2]
+    token = yaml.safe_load((out / "split.yaml").read_text())["reactive_all_mapping"][0][2][0][0]
+    mono = read_synthetic_scene(out / "synthetic_scene_pickles" / f"{token}.pkl")
+    lidar = read_synthetic_scene(made / "synthetic_scene_pickles" / f"{token}.pkl")
+    a, b = mono.frames[3].cameras["CAM_F0"].image, lidar.frames[3].cameras["CAM_F0"].image
+    assert a is not None and b is not None and a.shape == b.shape == (36, 64, 3)
+    assert not np.array_equal(a, b)
+    assert (a.sum(-1) > 0).mean() >= 0.8 * (b.sum(-1) > 0).mean()  # camera-only cloud covers the view too
+    assert all(f.lidar.points is None for f in mono.frames)
+    assert main(["second-stage", *_data(root), f"second_stage.output_dir={tmp_path / 'y'}",
+                 "second_stage.depth=sonar"]) == 2
