@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from inspatio_drive.config import compose
+from inspatio_drive.config import SettingError, compose
 from inspatio_drive.contracts.subscores import PDMS as PDMS_LABEL
 from inspatio_drive.evaluation.run import run_evaluation
 from inspatio_drive.render.fidelity import sandbox_fidelity
+from inspatio_drive.render.mono_depth import DEPTH_CHOICES
 from inspatio_drive.sandbox import LidarModel, Oracle, RenderConfig, generate_scene
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -107,6 +108,10 @@ def fc_rows(cfg: Mapping[str, Any], out: Path) -> list[dict[str, Any]]:
 
 def run_camera_only_bench(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Fidelity (and, with ``fc.data_root``, FC PDMS) of every variant → ``<output_dir>/camera_only.{json,md,png}``."""
+    for i, v in enumerate(cfg["variants"]):  # before any scene is rendered
+        if str(v.get("depth")) not in DEPTH_CHOICES:
+            raise SettingError(f"variants[{i}] ({v.get('name')}): depth: expected one of {DEPTH_CHOICES}, "
+                               f"got {v.get('depth')!r}")
     out = Path(str(cfg["output_dir"]))
     out.mkdir(parents=True, exist_ok=True)
     show = bool(cfg.get("progress", True))

@@ -112,6 +112,7 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Run training from a ``train_world_model`` config; returns the summary written to ``metrics.json``."""
     tcfg, dcfg, lcfg, kcfg = cfg["train"], cfg["data"], cfg["lora"], cfg["checkpoint"]
     out = Path(cfg["output_dir"])
+    dataset = ClipDataset(dcfg["dir"], dcfg["split"])  # a missing or empty data folder fails before any model is built
     device, rank, world, distributed = setup_distributed(cfg["device"])
     main = rank == 0
     if main:
@@ -161,7 +162,6 @@ def train_world_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
         step = int(state["step"])
         history = json.loads(state["history"])
 
-    dataset = ClipDataset(dcfg["dir"], dcfg["split"])
     dsampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=int(tcfg["seed"]),
                                   drop_last=True)
     batch_size = int(tcfg["batch_size"])

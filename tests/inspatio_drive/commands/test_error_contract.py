@@ -35,6 +35,8 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "counterfactual": (["data.data_root=/nonexistent", "counterfactual.output_dir={tmp}/cf"],
                        "/nonexistent/navsim_logs"),
     "second-stage": (["data.data_root=/nonexistent", "second_stage.output_dir={tmp}/s2"], "/nonexistent/navsim_logs"),
+    "bench-camera-only": (["variants=[{{name: x, depth: sonar}}]", "output_dir={tmp}/bco"], "got 'sonar'"),
+    "train-world-model": (["data.dir=/nonexistent/clips", "output_dir={tmp}/wm"], "/nonexistent/clips"),
     "second-stage-study": (["sources=[geometric]", "n=0", "output_dir={tmp}/s2s"], "including oracle"),
     "figures": (["which=[no_such_picture]", "out={tmp}/img"], "no_such_picture"),
     "bench-data": (["workdir=/dev/null/x", "num_logs=1", "image_logs=0"], "/dev/null/x"),
