@@ -301,10 +301,9 @@ def build_point_cloud(
             raise ValueError(
                 f"history sweep {i}: LiDAR points must be [>=3, N] (x, y, z, ...), got {pts.shape}"
             )
-        if pts.shape[1] == 0:
-            continue
         local = torch.as_tensor(pts[:3].T, dtype=torch.float64)
-        sweeps_local[i] = local
+        if len(local):  # an empty sweep still counts as loaded (an empty cloud), but gives no scale
+            sweeps_local[i] = local
         if depth == "mono" or i < first:
             continue
         p0, inst = _to_ego0(local, i, agent_input, tracks, remove_ego, max_range)
