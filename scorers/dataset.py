@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from omegaconf.errors import MissingMandatoryValue
 
 from inspatio_drive.contracts import NAVSIM_PDM_COLUMNS, SUBSCORE_TO_NAVSIM
 from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
@@ -318,3 +319,17 @@ class DatasetBuilder:
             scene_arrays={n: np.stack([r["scene"][n] for r in self._rows]) for n in self._rows[0]["scene"]},
             metric=self.metric,
         )
+
+
+def load_training_dataset(cfg, what: str = "path to the FC dataset NPZ") -> tuple[str, FCDataset]:
+    """``(cfg.dataset, its FCDataset)`` for a trainer's config (``train-fc``, ``train-scorer``), with the two checks
+    both trainers make: ``dataset`` is set (``ValueError`` naming ``what`` it should be) and privileged features
+    are only used with ``cfg.allow_privileged``."""
+    try:
+        dataset_path = cfg.dataset
+    except MissingMandatoryValue:
+        raise ValueError(f"set dataset=<{what}> (schema: scorers/dataset.py)") from None
+    data = load_dataset(dataset_path)
+    if data.privileged and not cfg.allow_privileged:
+        raise ValueError(f"{dataset_path} holds privileged features; pass allow_privileged=true to train on them")
+    return dataset_path, data

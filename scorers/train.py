@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 from scipy.stats import rankdata
 from tqdm import tqdm
 
 from inspatio_drive.config import portable_paths
 from inspatio_drive.contracts import SUBSCORE_TO_NAVSIM
-from scorers.dataset import FCDataset, load_dataset
+from scorers.dataset import FCDataset, load_training_dataset
 from scorers.fusion import ValidationData, WeightChoice, choose_w_fc
 from scorers.head import SINGLE_OUTPUT, SUBSCORE_OUTPUTS, FCHead, save_head
 from scorers.head_training import TrainConfig, masked_bce, train_heads
@@ -277,15 +276,7 @@ def train_fc_from_config(cfg: Any) -> dict[str, Any]:
         ValueError: no ``dataset`` set, or privileged features without ``allow_privileged``.
     """
 
-    try:
-        dataset_path = cfg.dataset
-    except MissingMandatoryValue:
-        raise ValueError("set dataset=<path to the FC dataset NPZ> (schema: scorers/dataset.py)") from None
-    data = load_dataset(dataset_path)
-    if data.privileged and not cfg.allow_privileged:
-        raise ValueError(
-            f"{dataset_path} holds privileged features; pass allow_privileged=true to train on them"
-        )
+    dataset_path, data = load_training_dataset(cfg)
     train, val = data.subset(cfg.train_split), data.subset(cfg.val_split)
     features = None if cfg.features is None else list(cfg.features)
     result = train_head(

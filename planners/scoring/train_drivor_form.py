@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 
 from inspatio_drive.config import portable_paths
 from inspatio_drive.contracts import NAVSIM_TO_SUBSCORE, SUBSCORE_NAMES
 from planners.scoring.drivor_form import DrivoRFormScorer, ScorerConfig, save_scorer
 from planners.training import pdm_targets
-from scorers.dataset import FCDataset, load_dataset
+from scorers.dataset import FCDataset, load_training_dataset
 from scorers.head import FCHead, load_head
 from scorers.head_training import TrainConfig, TrainResult, train_heads
 from scorers.train import plot_losses
@@ -144,13 +143,7 @@ def train_scorer_from_config(cfg: Any) -> dict[str, Any]:
         ValueError: no ``dataset``; a privileged dataset without ``allow_privileged``; ``fc=features+head``
         without ``fc_head``.
     """
-    try:
-        dataset_path = cfg.dataset
-    except MissingMandatoryValue:
-        raise ValueError("set dataset=<FC dataset NPZ with poses and scene arrays> (schema: scorers/dataset.py)") from None
-    data = load_dataset(dataset_path)
-    if data.privileged and not cfg.allow_privileged:
-        raise ValueError(f"{dataset_path} holds privileged features; pass allow_privileged=true to train on them")
+    dataset_path, data = load_training_dataset(cfg, "FC dataset NPZ with poses and scene arrays")
     if cfg.get("threads") is not None:
         torch.set_num_threads(int(cfg.threads))
     fc = str(cfg.fc)
