@@ -12,12 +12,18 @@ On disk (``out_root``)::
 
     synthetic_scene_pickles/<scene_token>.pkl   # {scene_metadata, frames, extended_traffic_light_data, extended_detections_tracks}
     sensor_blobs/<log_name>/<CAM_xx>/<token>_<i>.jpg, MergedPointCloud/<token>_<i>.pcd
+
+:func:`write_synthetic_scene` writes a :class:`Scene` as navsim's ``Scene.save_to_disk`` does: its frames, and its
+``extended_detections`` / ``extended_traffic_lights`` as pickled nuplan ``DetectionsTracks`` /
+``TrafficLightStatuses`` (:mod:`inspatio_drive.data.nuplan_records`: named by their nuplan module paths, so
+navsim's own ``pickle.load`` builds real nuplan objects; nuplan is never imported here). A counterfactual scene
+keeps its future frames (with their rendered views); the second-stage follow-ups are cut to navhard's layout first
+(:func:`inspatio_drive.closed_loop.second_stage.follow_up_scenes`: history frames, the future as extended steps).
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -29,6 +35,11 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from inspatio_drive.closed_loop.geometric import resize_image
+from inspatio_drive.data.nuplan_records import (
+    detections_tracks_record,
+    dump_with_nuplan_records,
+    traffic_light_statuses_record,
+)
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.synthetic_scenes import (
     read_synthetic_scene as read_synthetic_scene,  # the format's one reader
@@ -154,6 +165,9 @@ def write_synthetic_scene(scene: Scene, original: Scene | None, out_root: str | 
                           corresponding: tuple[str, str] | None = None) -> Path:
     """Write a (counterfactual) scene in navsim v2's ``Scene.save_to_disk`` layout; returns the pickle path.
 
+    ``frames``: the scene's frames (``camera_dict`` with all eight cameras, ``{}`` for one without image, as
+    navsim writes it); ``extended_detections_tracks`` / ``extended_traffic_light_data``: the scene's
+    ``extended_detections`` / ``extended_traffic_lights`` as pickled nuplan objects (``None`` when it has none).
     ``corresponding``: ``(corresponding_original_scene, corresponding_original_initial_token)`` — by default the
     ``scene_token`` / ``initial_token`` of ``original`` (a second-stage scene names the log frame it continues, the
     final frame of its stage-one scene, and that stage-one scene)."""
@@ -163,15 +177,14 @@ def write_synthetic_scene(scene: Scene, original: Scene | None, out_root: str | 
     log = scene.scene_metadata.log_name
     frames = []
     for i, f in enumerate(scene.frames):
-        camera_dict = {}
+        camera_dict: dict[str, Any] = {}
         for key in CAMERA_KEYS:
             cam = f.cameras.get(key.upper())
-            if cam is None:
+            if cam is None or cam.image is None:
+                camera_dict[key] = {}  # navsim: a camera without image
                 continue
-            rel = None
-            if cam.image is not None:
-                rel = f"{log}/{key.upper()}/{token}_{i}.jpg"
-                write_jpeg(blobs / rel, cam.image)
+            rel = f"{log}/{key.upper()}/{token}_{i}.jpg"
+            write_jpeg(blobs / rel, cam.image)
             camera_dict[key] = {"data_path": rel, "sensor2lidar_rotation": cam.sensor2ego_rotation,
                                 "sensor2lidar_translation": cam.sensor2ego_translation,
                                 "cam_intrinsic": cam.intrinsics, "distortion": cam.distortion}
@@ -193,13 +206,15 @@ def write_synthetic_scene(scene: Scene, original: Scene | None, out_root: str | 
             raise ValueError("write_synthetic_scene: give the original scene or corresponding=(scene, initial token)")
         corresponding = (original.scene_metadata.scene_token, original.scene_metadata.initial_token)
     meta["corresponding_original_scene"], meta["corresponding_original_initial_token"] = corresponding
-    payload = {"scene_metadata": meta, "frames": frames, "extended_traffic_light_data": None,
-               "extended_detections_tracks": None}
+    lights, objects = scene.extended_traffic_lights, scene.extended_detections
+    payload = {"scene_metadata": meta, "frames": frames,
+               "extended_traffic_light_data": None if lights is None else [traffic_light_statuses_record(s) for s in lights],
+               "extended_detections_tracks": None if objects is None else [detections_tracks_record(s) for s in objects]}
     path = out_root / "synthetic_scene_pickles" / f"{scene.scene_metadata.scene_token}.pkl"  # navsim v2 naming
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pkl.tmp")
     with open(tmp, "wb") as fh:
-        pickle.dump(payload, fh, protocol=4)
+        dump_with_nuplan_records(payload, fh, protocol=4)
     tmp.replace(path)
     return path
 

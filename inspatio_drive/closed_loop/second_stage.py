@@ -8,15 +8,22 @@ clockwise, deg) and a speed factor, each uniform in ``±lateral_m``, ``±heading
 :func:`~inspatio_drive.closed_loop.counterfactual.counterfactual_scene`). Each start gives two synthetic scenes,
 cut from one perturbed window of the log (frames ``f + a − 4 … f + a + 8``):
 
-* ``now``: current frame ``f + a`` (4 history frames, ``num_future_frames`` future frames);
+* ``now``: current frame ``f + a`` (4 history frames, the current one included);
 * ``prev``: its companion 0.5 s earlier on the same perturbed path (current frame ``f + a − 1``).
+
+Each is written in navhard's layout: ``frames`` = its 4 history frames only (``num_future_frames`` 0), and the
+``future_frames`` frames after them as navsim's ``extended_detections_tracks`` (nuplan ``DetectionsTracks`` of the
+logged objects, global boxes) and ``extended_traffic_light_data`` (nuplan ``TrafficLightStatuses``), pickled under
+the nuplan class names (:mod:`inspatio_drive.data.nuplan_records`), so navsim's ``NavSimScenario`` serves the
+frames after the scene from them as it does for navhard, and no perturbed "future ego path" is stored.
 
 Tokens have 17 hex characters (navsim's mark of a synthetic scene). The history frames' cameras are rendered at
 the perturbed poses — by the geometric renderer (``source=geometric``, default; the coloured point cloud of the
 window's logged history), by the world model (``generator=inspatio``), or by the sandbox oracle (``source=oracle``,
 true views of a sandbox world) —; the LiDAR is the logged sweep re-expressed in the perturbed ego frame (the oracle:
 a true sweep from the perturbed pose; ``lidar=none``: no LiDAR); objects (boxes re-expressed), traffic lights and
-route are carried from the log. The future frames carry no sensors (the metric cache needs their objects only).
+route are carried from the log. The future (extended steps) carries objects and lights only (what the metric cache
+needs).
 
 Written into ``output_dir`` (one synthetic-scene writer in the project:
 :func:`~inspatio_drive.closed_loop.counterfactual.write_synthetic_scene`)::
@@ -62,6 +69,7 @@ from inspatio_drive.closed_loop.counterfactual import (
 )
 from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.data.filters import SensorConfig
+from inspatio_drive.data.nuplan_records import tracked_objects_of_frame, traffic_lights_of_frame
 from inspatio_drive.data.roots import DataConfig, resolve_data_paths
 from inspatio_drive.data.synthetic_scenes import SYNTHETIC_TOKEN_LENGTH
 from inspatio_drive.data.types import Lidar, Scene, SceneMetadata
@@ -174,12 +182,17 @@ class _TooShort(ValueError):
     """The log has not the frames a stage-one scene's companion or follow-ups need."""
 
 
-def _cut(window: Scene, start: int, orig_log: str, future: int) -> Scene:
-    """Frames ``start … start + HISTORY + future − 1`` of the perturbed window as a synthetic scene."""
-    frames = window.frames[start:start + HISTORY + future]
+def _cut(window: Scene, moved: Scene, start: int, orig_log: str, future: int) -> Scene:
+    """A follow-up in navhard's layout: frames ``start … start + HISTORY − 1`` of the perturbed window (history and
+    current frame, ``num_future_frames`` 0) and the ``future`` frames after them as extended steps: the logged
+    frames' objects made global with the *logged* ego poses (navsim ``annotations_to_detection_tracks``) and their
+    traffic lights (RED / GREEN)."""
+    frames = moved.frames[start:start + HISTORY]
+    later = window.frames[start + HISTORY:start + HISTORY + future]
     token = frames[HISTORY - 1].token
-    meta = SceneMetadata(orig_log, token, window.scene_metadata.map_name, token, HISTORY, future)
-    return Scene(meta, frames)
+    meta = SceneMetadata(orig_log, token, window.scene_metadata.map_name, token, HISTORY, 0)
+    return Scene(meta, frames, extended_traffic_lights=[traffic_lights_of_frame(f) for f in later],
+                 extended_detections=[tracked_objects_of_frame(f) for f in later])
 
 
 def follow_up_scenes(window: Scene, p: Perturbation, future_frames: int, render_fn: RenderFn | None = None,
@@ -207,7 +220,7 @@ def follow_up_scenes(window: Scene, p: Perturbation, future_frames: int, render_
         frames.append(f)
     moved = Scene(moved.scene_metadata, frames)
     log = window.scene_metadata.log_name
-    return FollowUp(_cut(moved, 1, log, future_frames), _cut(moved, 0, log, future_frames), p)
+    return FollowUp(_cut(window, moved, 1, log, future_frames), _cut(window, moved, 0, log, future_frames), p)
 
 
 def _follow_up_tokens(window_tokens: Sequence[str], p: Perturbation) -> tuple[str, str]:

@@ -54,11 +54,19 @@ class StateSE2(Point2D):
 
 
 class StateVector2D:
-    __slots__ = "_array", "_x", "_y"
+    __slots__ = "_x", "_y", "_array"
 
     def __init__(self, x: float, y: float) -> None:
         self._x, self._y = x, y
         self._array = np.array([x, y], dtype=np.float64)
+
+    @property
+    def x(self) -> float:
+        return self._x
+
+    @property
+    def y(self) -> float:
+        return self._y
 
 
 @dataclass
@@ -72,6 +80,22 @@ class OrientedBox:
         self._center, self._length, self._width, self._height = center, length, width, height
         if cache_geometry:  # nuplan's cached_property lands in __dict__ once used
             self.geometry = shapely.Polygon([(center.x, center.y), (center.x + length, center.y), (center.x, center.y + width)])
+
+    @property
+    def center(self) -> StateSE2:
+        return self._center
+
+    @property
+    def length(self) -> float:
+        return self._length
+
+    @property
+    def width(self) -> float:
+        return self._width
+
+    @property
+    def height(self) -> float:
+        return self._height
 
 
 class TrackedObjectType(Enum):
@@ -111,16 +135,45 @@ class SceneObject:
         self._tracked_object_type = tracked_object_type
         self._box = oriented_box
 
+    # the read-only properties navsim / nuplan read (nuplan's SceneObject)
+    @property
+    def metadata(self) -> SceneObjectMetadata:
+        return self._metadata
+
+    @property
+    def token(self) -> str:
+        return self._metadata.token
+
+    @property
+    def track_token(self) -> str | None:
+        return self._metadata.track_token
+
+    @property
+    def tracked_object_type(self) -> TrackedObjectType:
+        return self._tracked_object_type
+
+    @property
+    def box(self) -> OrientedBox:
+        return self._box
+
+    @property
+    def center(self) -> StateSE2:
+        return self._box.center
+
 
 class Agent(SceneObject):
     def __init__(self, tracked_object_type: TrackedObjectType, oriented_box: OrientedBox, velocity: StateVector2D,
                  metadata: SceneObjectMetadata) -> None:
         self._initial_time_stamp = TimePoint(metadata.timestamp_us)
-        self._predictions = None
+        self._predictions: list[Any] = []  # nuplan's predictions setter stores [] for None
         self._past_trajectory = None
         super().__init__(tracked_object_type, oriented_box, metadata)
         self._velocity = velocity
         self._angular_velocity = None
+
+    @property
+    def velocity(self) -> StateVector2D:
+        return self._velocity
 
 
 class StaticObject(SceneObject):
