@@ -54,7 +54,7 @@ class StateSE2(Point2D):
 
 
 class StateVector2D:
-    __slots__ = "_x", "_y", "_array"
+    __slots__ = "_x", "_y", "_array"  # noqa: RUF023 - nuplan's order: the pickled slot state follows it
 
     def __init__(self, x: float, y: float) -> None:
         self._x, self._y = x, y
