@@ -1,10 +1,14 @@
-"""``inspatio-drive second-stage`` on a tiny sandbox log (21 frames, 64×36 images): navsim synthetic scenes + split
-YAML, read back through the project's reader and loader, resumable, bad scenes reported and skipped; then the
-two-stage ``evaluate`` over them (navsim's two-stage CSV, its combined score recomputed by hand from the rows and
-the Gaussian weights of the plan end points), and one-stage — said so — on the same data without the split file."""
+"""``inspatio-drive second-stage`` on a tiny sandbox log (21 frames, 64×36 images): navsim synthetic scenes in
+navhard's layout (history frames, the future as ``extended_*`` steps) + split YAML, read back through the project's
+reader and loader, resumable, bad scenes reported and skipped; then the two-stage ``evaluate`` over them (navsim's
+two-stage CSV, its combined score recomputed by hand from the rows and the Gaussian weights of the plan end points),
+the same CSV from follow-ups in the layout written before (future frames inside ``frames``), and one-stage — said
+so — on the same data without the split file."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from pathlib import Path
 
@@ -13,11 +17,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from inspatio_drive.closed_loop import second_stage
 from inspatio_drive.commands.cli import main
 from inspatio_drive.data import scene_loader_from_config
 from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
+from inspatio_drive.data.types import Scene, SceneMetadata
 from inspatio_drive.evaluation.epdms import TWO_STAGE_COLUMNS
 from inspatio_drive.geometry.se2 import absolute_to_relative_se2
+from inspatio_drive.pdm.cache.scene_input import detections_at, detections_of_frame, traffic_lights_at
 from inspatio_drive.pdm.v2.two_stage import TWO_STAGE_SUMMARY_TOKENS, follow_up_weights
 from inspatio_drive.sandbox import LidarModel, RenderConfig
 from inspatio_drive.sandbox.writer import write_split
@@ -70,7 +77,8 @@ def test_split_yaml_and_scenes_round_trip(made, root):
     for (now_t, prev_t), (_, m) in zip(pairs, manifest.iterrows(), strict=True):
         now = read_synthetic_scene(made / "synthetic_scene_pickles" / f"{now_t}.pkl")
         before = read_synthetic_scene(made / "synthetic_scene_pickles" / f"{prev_t}.pkl")
-        assert now.scene_metadata.initial_token == now_t and now.is_synthetic and len(now.frames) == 12
+        assert now.scene_metadata.initial_token == now_t and now.is_synthetic and len(now.frames) == 4
+        assert now.scene_metadata.num_future_frames == 0 and len(now.extended_detections) == 8  # navhard's layout
         assert now.scene_metadata.corresponding_original_scene == frames[f + 8]
         assert now.scene_metadata.corresponding_original_initial_token == orig
         assert before.scene_metadata.corresponding_original_scene == frames[f + 7]
@@ -84,10 +92,18 @@ def test_split_yaml_and_scenes_round_trip(made, root):
         np.testing.assert_allclose(before.frames[3].ego_status.ego_pose, now.frames[2].ego_status.ego_pose)
         for i, fr in enumerate(now.frames):
             images = [c.image for c in fr.cameras.values() if c.image is not None]
-            assert (len(images) == 8) == (i <= 3) and (fr.lidar.points is not None) == (i <= 3)
+            assert len(images) == 8 and fr.lidar.points is not None
             assert len(fr.annotations.boxes) == len(logged.frames[f + 5 + i].annotations.boxes)  # objects carried
             assert fr.traffic_lights == logged.frames[f + 5 + i].traffic_lights
-        assert images == [] and now.frames[0].cameras["CAM_F0"].image.shape == (36, 64, 3)
+        assert now.frames[0].cameras["CAM_F0"].image.shape == (36, 64, 3)
+        # the future (frames 4 … 11 of each follow-up): navsim's extended steps, the logged objects and lights
+        for k in range(8):
+            for scene, frame in ((now, logged.frames[f + 9 + k]), (before, logged.frames[f + 8 + k])):
+                got, want = detections_at(scene, 4 + k), detections_of_frame(frame)
+                assert got.tokens == want.tokens and len(got.tokens) > 0
+                np.testing.assert_array_equal(got.centers, want.centers)
+                np.testing.assert_array_equal(got.velocities, want.velocities)
+                assert traffic_lights_at(scene, 4 + k) == [(int(a), bool(b)) for a, b in frame.traffic_lights]
     # this project's loader serves them through the split file
     loader = scene_loader_from_config({"data_root": str(root), "split": "tiny", "split_file": str(made / "split.yaml")},
                                       show_progress=False)
@@ -115,19 +131,31 @@ def test_oracle_source_renders_true_views_and_lidar(made, root, tmp_path):
     geometric = read_synthetic_scene(made / "synthetic_scene_pickles" / f"{token}.pkl")
     a, b = oracle.frames[3], geometric.frames[3]
     assert a.cameras["CAM_F0"].image.shape == b.cameras["CAM_F0"].image.shape == (36, 64, 3)
-    assert a.cameras["CAM_L0"].image is None  # only the named cameras are rendered
+    assert "CAM_L0" not in a.cameras  # only the named cameras are rendered (navsim writes {} for the others)
     assert not np.array_equal(a.lidar.points, b.lidar.points)  # a true sweep, not the re-expressed logged one
     assert a.lidar.points.shape[0] == 6 and a.lidar.points.shape[1] > 100
     assert main(["second-stage", *_data(root), f"second_stage.output_dir={tmp_path / 'x'}",
                  "second_stage.lidar=sideways"]) == 2
 
 
-def test_two_stage_evaluate(made, root, tmp_path, capsys):
-    out = tmp_path / "eval"
-    assert main(["evaluate", "metric=epdms", "traffic=reactive", f"data.data_root={root}", "data.split=tiny",
-                 f"data.split_file={made / 'split.yaml'}", f"eval.output_dir={out}", "eval.artefacts=0",
-                 "eval.report=false", "eval.progress=false", "eval.variants=[base]", "eval.sensors=none"]) == 0
-    printed = capsys.readouterr().out
+def _evaluate(split_dir: Path, root: Path, out: Path) -> str:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["evaluate", "metric=epdms", "traffic=reactive", f"data.data_root={root}", "data.split=tiny",
+                     f"data.split_file={split_dir / 'split.yaml'}", f"eval.output_dir={out}", "eval.artefacts=0",
+                     "eval.report=false", "eval.progress=false", "eval.variants=[base]", "eval.sensors=none"]) == 0
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def evaluated(made, root, tmp_path_factory) -> tuple[Path, str]:
+    """The two-stage evaluate over the follow-ups: (output dir, what it printed)."""
+    out = tmp_path_factory.mktemp("evaluated") / "eval"
+    return out, _evaluate(made, root, out)
+
+
+def test_two_stage_evaluate(made, root, evaluated, tmp_path, capsys):
+    out, printed = evaluated
     assert "two-stage EPDMS" in printed and "base_two_stage.csv" in printed
     table = pd.read_csv(out / "base_two_stage.csv", index_col=0)
     assert tuple(table.columns[: len(TWO_STAGE_COLUMNS)]) == TWO_STAGE_COLUMNS
@@ -175,6 +203,34 @@ def test_two_stage_evaluate(made, root, tmp_path, capsys):
     assert main(["closed-loop", *_data(root), f"closed_loop.output_dir={cl}", f"closed_loop.evaluate_dir={out}"]) == 2
 
 
+def _cut_before(window: Scene, moved: Scene, start: int, orig_log: str, future: int) -> Scene:
+    """A follow-up as this project wrote it before navhard's layout (issue #20): the future frames inside ``frames``
+    (re-expressed in the perturbed ego frames), ``num_future_frames`` = future, no extended steps."""
+    frames = moved.frames[start:start + second_stage.HISTORY + future]
+    token = frames[second_stage.HISTORY - 1].token
+    return Scene(SceneMetadata(orig_log, token, window.scene_metadata.map_name, token, second_stage.HISTORY, future),
+                 frames)
+
+
+def test_follow_ups_written_before_still_evaluate_the_same(made, root, evaluated, tmp_path, monkeypatch):
+    """Second-stage outputs of the earlier layout stay valid navsim scenes: they load and give the same two-stage
+    CSV as the navhard layout (no sensors needed by the planner: written without images / LiDAR)."""
+    old = tmp_path / "before"
+    with monkeypatch.context() as patch:
+        patch.setattr(second_stage, "_cut", _cut_before)
+        assert main(["second-stage", *_data(root), f"second_stage.output_dir={old}", "second_stage.per_scene=2",
+                     "second_stage.render=false", "second_stage.lidar=none", "second_stage.progress=false"]) == 0
+    token = yaml.safe_load((old / "split.yaml").read_text())["reactive_all_mapping"][0][2][0][0]
+    scene = read_synthetic_scene(old / "synthetic_scene_pickles" / f"{token}.pkl")
+    assert len(scene.frames) == 12 and scene.extended_detections is None  # the earlier layout
+    assert (old / "split.yaml").read_text().split("\n", 2)[2] == (made / "split.yaml").read_text().split("\n", 2)[2]
+    _evaluate(old, root, tmp_path / "eval")
+    want = pd.read_csv(evaluated[0] / "base_two_stage.csv", index_col=0)
+    got = pd.read_csv(tmp_path / "eval" / "base_two_stage.csv", index_col=0)
+    assert want["score"].notna().sum() > 4
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=0, atol=1e-9)
+
+
 def test_split_without_mapping_is_one_stage(root, tmp_path, capsys):
     out = tmp_path / "one"
     assert main(["evaluate", "metric=epdms", *_data(root), "eval.max_scenes=1", f"eval.output_dir={out}",
@@ -199,7 +255,7 @@ def test_world_model_generator_tiny(made, root, tmp_path):
     scene = read_synthetic_scene(out / "synthetic_scene_pickles" / f"{token}.pkl")
     images = [f.cameras["CAM_F0"].image for f in scene.frames[:4]]
     assert all(im is not None and im.shape == (32, 64, 3) for im in images)
-    assert scene.frames[3].cameras["CAM_L0"].image is None and scene.frames[4].cameras["CAM_F0"].image is None
+    assert "CAM_L0" not in scene.frames[3].cameras and len(scene.frames) == 4
 
 
 def test_camera_only_second_stage_with_monocular_depth(made, root, tmp_path):
