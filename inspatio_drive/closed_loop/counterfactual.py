@@ -165,8 +165,10 @@ def write_synthetic_scene(scene: Scene, original: Scene | None, out_root: str | 
                           corresponding: tuple[str, str] | None = None) -> Path:
     """Write a (counterfactual) scene in navsim v2's ``Scene.save_to_disk`` layout; returns the pickle path.
 
-    ``frames``: the scene's frames (``camera_dict`` with all eight cameras, ``{}`` for one without image, as
-    navsim writes it); ``extended_detections_tracks`` / ``extended_traffic_light_data``: the scene's
+    ``frames``: the scene's frames (``camera_dict`` with all eight camera keys, as navsim's ``Cameras`` need;
+    ``{}`` for a camera the frame lacks; a camera without image keeps its calibration with ``data_path`` None —
+    navsim's writer would drop it to ``{}``; navsim loads either while the camera is not in its sensor config);
+    ``extended_detections_tracks`` / ``extended_traffic_light_data``: the scene's
     ``extended_detections`` / ``extended_traffic_lights`` as pickled nuplan objects (``None`` when it has none).
     ``corresponding``: ``(corresponding_original_scene, corresponding_original_initial_token)`` — by default the
     ``scene_token`` / ``initial_token`` of ``original`` (a second-stage scene names the log frame it continues, the
@@ -180,11 +182,13 @@ def write_synthetic_scene(scene: Scene, original: Scene | None, out_root: str | 
         camera_dict: dict[str, Any] = {}
         for key in CAMERA_KEYS:
             cam = f.cameras.get(key.upper())
-            if cam is None or cam.image is None:
-                camera_dict[key] = {}  # navsim: a camera without image
+            if cam is None:
+                camera_dict[key] = {}  # navsim's Cameras need all eight keys; {} = no camera
                 continue
-            rel = f"{log}/{key.upper()}/{token}_{i}.jpg"
-            write_jpeg(blobs / rel, cam.image)
+            rel = None
+            if cam.image is not None:
+                rel = f"{log}/{key.upper()}/{token}_{i}.jpg"
+                write_jpeg(blobs / rel, cam.image)
             camera_dict[key] = {"data_path": rel, "sensor2lidar_rotation": cam.sensor2ego_rotation,
                                 "sensor2lidar_translation": cam.sensor2ego_translation,
                                 "cam_intrinsic": cam.intrinsics, "distortion": cam.distortion}
