@@ -1,9 +1,11 @@
 """Fake nuplan classes for writing navsim synthetic scene pickles in tests, without nuplan.
 
 Each class mirrors the pickled layout of its nuplan namesake (module and class name exactly nuplan's; the same
-attributes, ``__slots__``, dataclass / Enum kinds), written here from nuplan-devkit's declarations. The modules are
-put into ``sys.modules`` only while pickling (:func:`write_pickle`) and removed afterwards, so that a test loading
-the file proves the reader never imports them.
+attributes in constructor order, ``__slots__`` in declaration order, dataclass / Enum kinds), written here from
+nuplan-devkit's declarations, plus the read-only properties navsim reads (``box.center.x``, ``track_token``,
+``tracked_object_type``, ``velocity`` …). The modules are put into ``sys.modules`` only while pickling
+(:func:`write_pickle`) or loading "as navsim would" (:func:`nuplan_modules`) and removed afterwards, so that a test
+loading the file with the project's reader proves it never imports them.
 """
 
 from __future__ import annotations
