@@ -69,6 +69,9 @@ OPTIONAL_OUTPUTS: dict[str, tuple[str, ...]] = {"v1": (), "v2": ("EC",)}
 """Outputs a scorer of that target set may lack (not trained where the training data has no label)."""
 SELECTION_PRESETS: dict[str, SelectionWeights] = {"v1": DRIVOR_V1, "v2": DRIVOR_V2_TARGETS}
 """DrivoR's selection preset of each target set (``ScorerConfig.selection`` names one; it must match the targets)."""
+PLANNER_SELECTION: dict[str, str] = {"v1": "v1", "v2": "v2_targets"}
+"""The ``configs/planner/selection`` preset holding the same weights as each :data:`SELECTION_PRESETS` entry (a
+planner with ``scorer=drivor_form`` selects with it as the scorer's own ``selection_scores`` do)."""
 
 
 @dataclass

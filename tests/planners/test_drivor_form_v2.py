@@ -140,3 +140,11 @@ def test_v1_checkpoints_load_and_refuse_a_v2_selection(tmp_path):
     assert spec.weights.tlc == 10.0 and spec.weights.ec == 0.0
     with pytest.raises(ValueError, match="targets=v1 scorer"):
         build_planner({**node, "head": str(p2), "selection": _preset("v1")})
+
+
+def test_planner_presets_equal_the_scorer_presets():
+    from planners.factory import weights_preset
+    from planners.scoring.drivor_form import PLANNER_SELECTION, SELECTION_PRESETS
+
+    for name, preset in SELECTION_PRESETS.items():
+        assert weights_preset(PLANNER_SELECTION[name]) == preset
