@@ -41,7 +41,6 @@ from scorers.head import load_head
 
 VOCAB, FC_HEAD = VOCAB_SANDBOX, FC_HEAD_SANDBOX
 LEARNED, LEARNED_FC = SCORER_LEARNED_SANDBOX, SCORER_LEARNED_FC_SANDBOX
-SHIPPED = (VOCAB, FC_HEAD, LEARNED, LEARNED_FC)
 NAMES = {"base": "rule", "fc": "rule+FC", "fc_only": "FC alone", "oracle": "oracle@K"}
 """The rule run's variants → their names in the demo table."""
 ORDER = ("rule", "rule+FC", "FC alone", "learned", "learned+FC", "oracle@K")
@@ -109,12 +108,16 @@ def combined_rows(folders: dict[str, Path]) -> pd.DataFrame:
 
 @handles_user_errors("demo")
 def main(overrides: Sequence[str]) -> int:
-    missing = [p for p in SHIPPED if not p.is_file()]
+    missing = [p for p in (VOCAB, FC_HEAD) if not p.is_file()]
     if missing:
         print(f"inspatio-drive demo: missing shipped assets {[str(p) for p in missing]}; "
               "re-create them with `inspatio-drive study report.assets_dir=inspatio_drive/assets` (see README)",
               file=sys.stderr)
         return 2
+    no_scorers = [str(p) for p in (LEARNED, LEARNED_FC) if not p.is_file()]
+    if no_scorers:  # the rule runs still go; the learned ones need the study's ablation step
+        print(f"inspatio-drive demo: learned scorers not shipped ({no_scorers}): only the rule scorer runs; make "
+              "them with `inspatio-drive study report.assets_dir=inspatio_drive/assets` (see README)", file=sys.stderr)
     start = time.perf_counter()
     print("inspatio-drive demo: the vocabulary planner's 64 candidates per scene on the bundled sandbox sample "
           "(3 scenes), every candidate rendered and PDM-scored, selected by the rule scorer with / without the "
@@ -127,7 +130,8 @@ def main(overrides: Sequence[str]) -> int:
     print_result(result)
     status = exit_status(result, bool(cfg.eval.fail_on_invalid))
     folders = {"rule": Path(out)}
-    for (name, run), sub_dir in zip(list(demo_runs(out).items())[1:], ("learned", "learned_fc"), strict=True):
+    learned = [] if no_scorers else list(zip(list(demo_runs(out).items())[1:], ("learned", "learned_fc"), strict=True))
+    for (name, run), sub_dir in learned:
         print(f"\ninspatio-drive demo: {name} (learned DrivoR-form scorer) → {out}/{sub_dir}", flush=True)
         sub = compose_command("demo", "evaluate", [*run, *overrides, *_learned_fixed(f"{out}/{sub_dir}")])
         if sub is None:
