@@ -25,6 +25,7 @@ from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
 from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
 from planners.scoring.drivor_form import load_scorer
+from planners.scoring.drivor_form import selection_weights as drivor_form_selection
 from planners.scoring.learned import DrivoRFormLearnedScorer, RuleFeatures
 from scorers.geometric import GeometricFC
 
@@ -213,6 +214,7 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
         if not c.get("head"):
             raise ValueError("planner.head: scorer=drivor_form needs a train-scorer checkpoint (scorer.safetensors)")
         rules = _drivor_form(c)
+        weights = drivor_form_selection(rules.model.config, weights)  # one-line error on a mismatch (v2 on v1)
     oracle = PDMOracleScorer() if scorer_name == "oracle" else None
     if kind not in PLANNER_CONFIGS:
         raise ValueError(f"planner.type: expected one of {PLANNER_TYPES}, got {kind!r}")

@@ -463,7 +463,7 @@ class TrainScorerModelSection:
     bev_cells: int = 32
     patch: int = 4
     rule_dim: int = 7
-    outputs: list[str] = field(default_factory=lambda: ["NC", "DAC", "DDC", "TTC", "EP", "C"])
+    outputs: list[str] | None = None
 
 
 @dataclass
@@ -485,7 +485,8 @@ class TrainScorerConfig:
     fc: str = "none"
     fc_features: list[str] | None = None
     fc_head: str | None = None
-    selection: str = "v1"
+    targets: str | None = None
+    selection: str | None = None
     allow_privileged: bool = False
     train_split: str = "train"
     val_split: str = "val"

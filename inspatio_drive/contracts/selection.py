@@ -3,6 +3,10 @@
 ``score = noc·logσ(NC) + dac·logσ(DAC) + ddc·logσ(DDC) + log(ttc·σ(TTC) + ep·σ(EP) + comfort·σ(C))
           + Σ_i w_i·logσ(X_i)``                                        (extra terms, e.g. X = FC)
 
+A scorer with NAVSIM v2 sub-score logits (``NC DAC DDC TLC EP TTC LK HC EC``, the learned DrivoR-form scorer
+trained with ``targets=v2``) adds the EPDMS terms the same way: ``tlc·logσ(TLC)`` next to the multipliers and
+``lk·σ(LK) + hc·σ(HC) + ec·σ(EC)`` inside the log (their weights default to 0: v1 presets are unchanged).
+
 The official code (``drivor_model.py``) evaluates ``sigmoid().log()``. In float32 the sigmoid of a
 logit below ≈ −88 flushes to 0 and its log is −inf; with a zero weight (v1: ``ddc = 0``) the product
 ``0·(−inf)`` is NaN, and ``torch.argmax`` treats NaN as the maximum, so the official code can *select*
@@ -32,6 +36,9 @@ import torch.nn.functional as F
 
 from inspatio_drive.contracts import Candidates
 
+V2_WEIGHTS = ("tlc", "lk", "hc", "ec")
+"""Weights of the NAVSIM v2 sub-score logits (0 in the v1 presets)."""
+
 
 @dataclass(frozen=True)
 class SelectionWeights:
@@ -46,6 +53,10 @@ class SelectionWeights:
     comfort: float = 2.0
     extra: Mapping[str, float] = field(default_factory=dict)
     prob_floor: float | None = None
+    tlc: float = 0.0
+    lk: float = 0.0
+    hc: float = 0.0
+    ec: float = 0.0
 
     def __post_init__(self) -> None:
         if self.prob_floor is not None and not (0.0 < float(self.prob_floor) < 1.0):
@@ -55,6 +66,7 @@ class SelectionWeights:
         values = {
             "noc": self.noc, "dac": self.dac, "ddc": self.ddc,
             "ttc": self.ttc, "ep": self.ep, "comfort": self.comfort,
+            "tlc": self.tlc, "lk": self.lk, "hc": self.hc, "ec": self.ec,
             **{f"extra.{k}": v for k, v in self.extra.items()},
         }  # fmt: skip
         for name, v in values.items():
@@ -63,14 +75,15 @@ class SelectionWeights:
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> SelectionWeights:
-        """From a mapping such as ``configs/planner/selection/v1.yaml`` (keys noc … comfort, extra)."""
-        known = {"noc", "dac", "ddc", "ttc", "ep", "comfort", "extra", "name", "prob_floor"}
+        """From a mapping such as ``configs/planner/selection/v1.yaml`` (keys noc … comfort, tlc, lk, hc, ec,
+        extra)."""
+        known = {"noc", "dac", "ddc", "ttc", "ep", "comfort", *V2_WEIGHTS, "extra", "name", "prob_floor"}
         unknown = set(cfg) - known
         if unknown:
             raise ValueError(f"selection config: unknown keys {sorted(unknown)}; expected {sorted(known)}")
         extra = {str(k): float(v) for k, v in dict(cfg.get("extra") or {}).items()}
         return cls(
-            **{k: float(cfg[k]) for k in ("noc", "dac", "ddc", "ttc", "ep", "comfort") if k in cfg},
+            **{k: float(cfg[k]) for k in ("noc", "dac", "ddc", "ttc", "ep", "comfort", *V2_WEIGHTS) if k in cfg},
             extra=extra,
             prob_floor=None if cfg.get("prob_floor") is None else float(cfg["prob_floor"]),
         )
@@ -80,8 +93,21 @@ class SelectionWeights:
 DRIVOR_V1 = SelectionWeights(noc=1.0, dac=1.0, ddc=0.0, ttc=5.0, ep=5.0, comfort=2.0)
 DRIVOR_V2 = SelectionWeights(noc=10.0, dac=13.0, ddc=6.0, ttc=14.0, ep=15.0, comfort=2.0)
 
-_MULTIPLICATIVE = (("noc", "NC"), ("dac", "DAC"), ("ddc", "DDC"))
-_ADDITIVE = (("ttc", "TTC"), ("ep", "EP"), ("comfort", "C"))
+DRIVOR_V2_TARGETS = SelectionWeights(noc=10.0, dac=13.0, ddc=6.0, ttc=14.0, ep=15.0, comfort=0.0,
+                                     tlc=10.0, lk=2.0, hc=2.0, ec=2.0)
+"""DrivoR's v2 weights for a scorer with v2 sub-score logits (issue 21; DrivoR itself has no TLC / LK / EC heads —
+its ``lane_keeping`` / ``traffic_light`` heads are commented out): NC 10, DAC 13, DDC 6, TTC 14, EP 15 as DrivoR;
+comfort's 2 goes to HC (v2's comfort); TLC, a hard multiplier like NC, takes NC's 10; LK and EC take EPDMS' own
+weight 2, as DrivoR keeps comfort at EPDMS' 2."""
+
+_MULTIPLICATIVE = (("noc", "NC"), ("dac", "DAC"), ("ddc", "DDC"), ("tlc", "TLC"))
+_ADDITIVE = (("ttc", "TTC"), ("ep", "EP"), ("comfort", "C"), ("lk", "LK"), ("hc", "HC"), ("ec", "EC"))
+
+
+def needed_logits(weights: SelectionWeights) -> tuple[str, ...]:
+    """The logit names a selection with ``weights`` reads (those whose weight is > 0, and the extra terms)."""
+    names = [lname for wname, lname in (*_MULTIPLICATIVE, *_ADDITIVE) if float(getattr(weights, wname)) > 0.0]
+    return (*names, *(k for k, w in weights.extra.items() if float(w) > 0.0))
 
 
 def _need(logits: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
@@ -104,8 +130,8 @@ def selection_score(
     """Selection score per candidate.
 
     Args:
-        logits: ``{name: [*B, K]}`` with names ``NC, DAC, DDC, TTC, EP, C`` (those with weight > 0) and the
-            keys of ``weights.extra``.
+        logits: ``{name: [*B, K]}`` with names ``NC, DAC, DDC, TTC, EP, C`` (and ``TLC, LK, HC, EC``), those
+            with weight > 0 (:func:`needed_logits`), and the keys of ``weights.extra``.
         weights: the formula's weights.
         extra_terms: more terms ``{name: (weight, logit [*B, K])}``, each adding ``weight·logσ(logit)``
             (e.g. the future-consistency head), on top of ``weights.extra``.

@@ -523,10 +523,7 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         if rep.get("readme"):
             replace_readme_block(Path(rep["readme"]), md)
         if rep.get("assets_dir"):
-            assets = Path(rep["assets_dir"])
-            assets.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(vocab, assets / "vocab_sandbox.safetensors")
-            shutil.copyfile(heads[seeds[0]] / "fc_head.safetensors", assets / "fc_head_sandbox.safetensors")
+            result["assets"] = ship_assets(out, seeds[0], Path(rep["assets_dir"]))
         result["table"] = table
         result["markdown"] = md
 
@@ -534,4 +531,31 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         if metric != "pdms":
             raise ValueError("study: the ablation step scores the dumped v1.1 PDM sub-scores; run it with metric=pdms")
         result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, progress=progress)
+        if (cfg.get("report") or {}).get("assets_dir"):
+            result["assets"] = ship_assets(out, seeds[0], Path(cfg["report"]["assets_dir"]))
     return result
+
+
+ASSET_NAMES = {"vocab.safetensors": "vocab_sandbox.safetensors",
+               "heads/s{seed}/fc_head.safetensors": "fc_head_sandbox.safetensors",
+               "scorers/s{seed}/none/scorer.safetensors": "scorer_sandbox_learned.safetensors",
+               "scorers/s{seed}/features/scorer.safetensors": "scorer_sandbox_learned_fc.safetensors"}
+"""Study output (under ``output_dir``, ``{seed}`` = the first seed) → shipped asset name (``report.assets_dir``)."""
+
+
+def ship_assets(out: Path, seed: int, assets: Path) -> list[str]:
+    """Copy the study's vocabulary, seed ``seed``'s FC head and (once the ablation step made them) its learned
+    DrivoR-form scorers without and with FC inputs into ``assets`` (:data:`ASSET_NAMES`), together, so the shipped
+    scorers and FC head always come with the vocabulary whose candidates they were trained on. Returns the names
+    copied; raises ``FileNotFoundError`` when the vocabulary or the FC head is missing."""
+    assets.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for src, name in ASSET_NAMES.items():
+        path = out / src.format(seed=seed)
+        if not path.is_file():
+            if "scorers/" in src:  # made by the ablation step, which may not have run yet
+                continue
+            raise FileNotFoundError(f"study: {path} missing; run the vocab and train steps first")
+        shutil.copyfile(path, assets / name)
+        copied.append(name)
+    return copied

@@ -215,7 +215,8 @@ class EvaluateTask:
         if self.cfg["eval"].get("dump_dir"):
             dump_candidates(Path(self.cfg["eval"]["dump_dir"]), token, plan,
                             {k: self.column(results, k) for k in self.columns}, self.labels,
-                            scene=scene_inputs(scene.get_agent_input()))
+                            scene=scene_inputs(scene.get_agent_input()),
+                            frame=None if self.metric != "epdms" else epdms_frame(cache, results.states))
         rows = []
         for variant, index in chosen.items():
             row: dict[str, Any] = {"token": token, "variant": variant, "valid": True}
@@ -329,8 +330,17 @@ def choose_variants(plan: PlanResult, true_scores: np.ndarray, variants: tuple[s
     return out
 
 
+def epdms_frame(cache: Any, states: np.ndarray) -> dict[str, np.ndarray]:
+    """What an EPDMS dump adds so that :func:`~inspatio_drive.evaluation.fc_data.collect_fc_dataset` can label EC
+    (two-frame extended comfort) per candidate: ``epdms_states [K, 41, 11]`` float64 (every candidate's simulated
+    states, global), ``log_name``, ``time_point_s``, ``scene_type``."""
+    return {"epdms_states": np.asarray(states, np.float64), "log_name": np.array(str(cache.log_name)),
+            "time_point_s": np.array(float(cache.time_s)), "scene_type": np.array(str(cache.scene_type))}
+
+
 def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any,
-                    labels: dict[str, Any] | None = None, scene: Mapping[str, np.ndarray] | None = None) -> Path:
+                    labels: dict[str, Any] | None = None, scene: Mapping[str, np.ndarray] | None = None,
+                    frame: Mapping[str, np.ndarray] | None = None) -> Path:
     """Every candidate of one scene → ``<folder>/<token>.npz``: ``features [K, F]``, ``feature_names [F]``,
     ``base_log_score [K]``, ``poses [K, T, 3]`` and the true sub-scores ``[K]`` (the FC training data;
     :func:`inspatio_drive.evaluation.fc_data.collect_fc_dataset` merges the files); the planner's sub-score
@@ -340,7 +350,7 @@ def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any,
 
     ``results``: v1.1 :class:`~inspatio_drive.pdm.scorer.PDMResults` (PDM columns), or a mapping column → ``[K]``
     (e.g. the EPDMS columns); ``labels``: which metric made them (``metric``, ``traffic``, ``human_filter``),
-    stored as 0-d string arrays."""
+    stored as 0-d string arrays; ``frame``: EPDMS dumps only, :func:`epdms_frame` (v1.1 dumps are unchanged)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = sorted(plan.fc.features) if plan.fc is not None else []
     k = plan.candidates.num_candidates
@@ -356,6 +366,7 @@ def dump_candidates(folder: Path, token: str, plan: PlanResult, results: Any,
     if plan.candidates.features is not None:
         arrays["planner_features"] = plan.candidates.features.detach().cpu().numpy().astype(np.float32)
     arrays.update({f"scene_{k_}": np.asarray(v, np.float32) for k_, v in (scene or {}).items()})
+    arrays.update(dict(frame or {}))
     tmp = folder / f".{token}.tmp.npz"
     np.savez(tmp, features=feats, feature_names=np.array(names, dtype=str), token=np.array(token),
              base_log_score=plan.base_scores.detach().cpu().numpy().astype(np.float64),

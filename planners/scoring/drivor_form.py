@@ -19,14 +19,23 @@ and a LayerNorm + linear head give one logit per sub-score. Inputs are standardi
 stored as buffers (:meth:`DrivoRFormScorer.fit_normalization`). Padded candidates (if any) still attend; their
 logits are masked out of the loss and never selected.
 
-Checkpoint: safetensors with the :class:`ScorerConfig` as JSON metadata (:func:`save_scorer`, :func:`load_scorer`).
+Targets (``ScorerConfig.targets``): ``v1`` — one logit per NAVSIM v1.1 sub-score (``NC DAC DDC TTC EP C``), trained
+on PDMS dumps, selected with DrivoR's v1 preset; ``v2`` — one logit per NAVSIM v2.2 EPDMS sub-score in the EPDMS
+code's order (``NC DAC DDC TLC EP TTC LK HC EC``: :data:`inspatio_drive.pdm.v2.SUBMETRICS` then EC), trained on
+``evaluate metric=epdms`` dumps, selected with DrivoR's v2 weights on those logits
+(:data:`~inspatio_drive.contracts.selection.DRIVOR_V2_TARGETS`). EC is the one optional v2 output: a training set
+with no EC label (no scene 0.5 s earlier in its logs, e.g. the sandbox's one-scene logs) trains no EC logit, and
+the selection then leaves the EC term out, as EPDMS drops EC's weight on such a frame.
+
+Checkpoint: safetensors with the :class:`ScorerConfig` as JSON metadata (:func:`save_scorer`, :func:`load_scorer`);
+a checkpoint written before ``targets`` existed is a v1 one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -34,15 +43,35 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from inspatio_drive.contracts import SUBSCORE_NAMES
-from inspatio_drive.contracts.selection import DRIVOR_V1, DRIVOR_V2, SelectionWeights, selection_score
+from inspatio_drive.contracts import SUBSCORE_TO_NAVSIM
+from inspatio_drive.contracts.selection import (
+    DRIVOR_V1,
+    DRIVOR_V2_TARGETS,
+    SelectionWeights,
+    needed_logits,
+    selection_score,
+)
+from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
+from inspatio_drive.pdm.v2.knobs import EPDMS_SHORT
 from planners.drivor.checkpoint import load_state_dict_strict
 from planners.drivor.decoder import TransformerDecoder
 from planners.scoring.scene_inputs import EGO_DIM
 
 FORMAT = "inspatio-drive/drivor-form-scorer/1"
 FC_MODES = ("none", "features", "features+head")
-SELECTION_PRESETS: dict[str, SelectionWeights] = {"v1": DRIVOR_V1, "v2": DRIVOR_V2}
+TARGET_COLUMNS: dict[str, dict[str, str]] = {
+    "v1": dict(SUBSCORE_TO_NAVSIM),
+    "v2": {EPDMS_SHORT[c]: c for c in (*SUBMETRICS, EC_COLUMN)},
+}
+"""Per target set: logit name → the navsim column of its true sub-score (v1.1 PDM / v2.2 EPDMS), in output order."""
+TARGETS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in TARGET_COLUMNS.items()}
+OPTIONAL_OUTPUTS: dict[str, tuple[str, ...]] = {"v1": (), "v2": ("EC",)}
+"""Outputs a scorer of that target set may lack (not trained where the training data has no label)."""
+SELECTION_PRESETS: dict[str, SelectionWeights] = {"v1": DRIVOR_V1, "v2": DRIVOR_V2_TARGETS}
+"""DrivoR's selection preset of each target set (``ScorerConfig.selection`` names one; it must match the targets)."""
+PLANNER_SELECTION: dict[str, str] = {"v1": "v1", "v2": "v2_targets"}
+"""The ``configs/planner/selection`` preset holding the same weights as each :data:`SELECTION_PRESETS` entry (a
+planner with ``scorer=drivor_form`` selects with it as the scorer's own ``selection_scores`` do)."""
 
 
 @dataclass
@@ -54,8 +83,11 @@ class ScorerConfig:
         horizon: poses per candidate (T). bev_channels, bev_cells, patch: BEV grid and its patch size (cells).
         rule_dim: rule features per candidate (0: none). fc: ``none`` | ``features`` | ``features+head``.
         fc_dim: FC inputs per candidate (feature columns, plus the FC head's logits with ``features+head``).
-        fc_names: names of those inputs (checked against the data). outputs: sub-score logits predicted.
-        selection: DrivoR's selection preset (``v1`` / ``v2``).
+        fc_names: names of those inputs (checked against the data).
+        targets: ``v1`` (NAVSIM v1.1 sub-scores) | ``v2`` (NAVSIM v2.2 EPDMS sub-scores), module docstring.
+        outputs: sub-score logits predicted (``None``: every name of ``targets``; a subset of them otherwise).
+        selection: DrivoR's selection preset of the logits (``v1`` / ``v2``; ``None``: the one of ``targets``); a
+            preset of the other target set is a ``ValueError``.
     """
 
     dim: int = 64
@@ -69,16 +101,31 @@ class ScorerConfig:
     fc: str = "none"
     fc_dim: int = 0
     fc_names: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=lambda: list(SUBSCORE_NAMES))
-    selection: str = "v1"
+    outputs: list[str] | None = None
+    selection: str | None = None
+    targets: str = "v1"
 
     def __post_init__(self) -> None:
+        if self.targets not in TARGETS:
+            raise ValueError(f"scorer targets must be one of {sorted(TARGETS)}, got {self.targets!r}")
+        if self.outputs is None:
+            self.outputs = list(TARGETS[self.targets])
+        self.outputs = list(self.outputs)
+        unknown = [o for o in self.outputs if o not in TARGETS[self.targets]]
+        if unknown or not self.outputs:
+            raise ValueError(f"scorer outputs {self.outputs} must be names of targets={self.targets} "
+                             f"{list(TARGETS[self.targets])}")
+        if self.selection is None:
+            self.selection = self.targets
         if self.fc not in FC_MODES:
             raise ValueError(f"scorer fc must be one of {list(FC_MODES)}, got {self.fc!r}")
         if (self.fc == "none") != (self.fc_dim == 0):
             raise ValueError(f"scorer fc={self.fc!r} needs fc_dim {'0' if self.fc == 'none' else '> 0'}, got {self.fc_dim}")
         if self.selection not in SELECTION_PRESETS:
             raise ValueError(f"scorer selection must be one of {sorted(SELECTION_PRESETS)}, got {self.selection!r}")
+        if self.selection != self.targets:
+            raise ValueError(f"scorer selection={self.selection} needs a scorer trained with targets={self.selection} "
+                             f"(this one: targets={self.targets}, logits {self.outputs})")
         if self.bev_cells % self.patch:
             raise ValueError(f"scorer bev_cells ({self.bev_cells}) must be a multiple of patch ({self.patch})")
         if self.dim % self.heads:
@@ -157,8 +204,34 @@ class DrivoRFormScorer(nn.Module):
         return {name: out[..., i] for i, name in enumerate(self.config.outputs)}
 
     def selection_scores(self, logits: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """DrivoR's selection score ``[B, K]`` of the logits (the config's preset)."""
-        return selection_score(logits, SELECTION_PRESETS[self.config.selection])
+        """DrivoR's selection score ``[B, K]`` of the logits (the config's preset, :func:`selection_weights`)."""
+        return selection_score(logits, selection_weights(self.config))
+
+
+def selection_weights(config: ScorerConfig, weights: SelectionWeights | None = None) -> SelectionWeights:
+    """The selection weights a scorer of ``config`` selects with: ``weights`` (default: its own preset) with the term
+    of an optional output it does not predict (v2's EC) left out.
+
+    Raises:
+        ValueError: (one line) the weights need a logit the scorer does not predict, e.g. a v2 selection on a
+        scorer trained with ``targets=v1``.
+    """
+    w = SELECTION_PRESETS[str(config.selection)] if weights is None else weights
+    outputs = list(config.outputs or ())
+    dropped = [o for o in OPTIONAL_OUTPUTS[config.targets] if o not in outputs and o in needed_logits(w)]
+    if dropped:
+        w = replace(w, **{_WEIGHT_OF[o]: 0.0 for o in dropped})
+    missing = [n for n in needed_logits(w) if n in _SUBSCORES and n not in outputs]
+    if missing:
+        want = "v2" if any(n in TARGETS["v2"] and n not in TARGETS["v1"] for n in missing) else "v1"
+        raise ValueError(f"selection needs the logits {missing}, which a scorer trained with targets={config.targets} "
+                         f"(logits {outputs}) does not give: use a targets={want} scorer or a selection preset of "
+                         f"its targets ({config.targets})")
+    return w
+
+
+_WEIGHT_OF = {"EC": "ec"}
+_SUBSCORES = frozenset(TARGETS["v1"]) | frozenset(TARGETS["v2"])
 
 
 def save_scorer(path: str | Path, model: DrivoRFormScorer, extra: Mapping | None = None) -> Path:

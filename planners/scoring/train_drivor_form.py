@@ -4,7 +4,9 @@ train-scorer dataset=<npz> fc=none|features|features+head [key=value ...]``.
 Data: an FC dataset NPZ (:mod:`scorers.dataset`) whose scenes carry ``poses``, ``scene_bev``, ``scene_ego`` and
 (for ``rule_dim > 0``) ``planner_features`` — what ``evaluate eval.dump_dir=…`` writes with the vocabulary
 planner + rule scorer and the study collects. Targets: the true sub-scores of every candidate, DrivoR's BCE
-targets (:func:`planners.training.pdm_targets`: NC, DDC 0.5 → 0), padded candidates masked. The loop is the
+targets (:func:`planners.training.pdm_targets`: NC, DDC 0.5 → 0), padded candidates masked — ``targets=v1`` the
+NAVSIM v1.1 sub-scores of a PDMS dataset, ``targets=v2`` the v2.2 EPDMS sub-scores of a dataset collected from
+``evaluate metric=epdms`` dumps (``targets=null``: the dataset's metric; a mismatch is refused). The loop is the
 generic :func:`scorers.head_training.train_heads` (AdamW, warm-up + cosine, best validation epoch kept, early
 stopping, per-epoch resume state).
 
@@ -26,8 +28,15 @@ import torch
 from omegaconf import OmegaConf
 
 from inspatio_drive.config import portable_paths
-from inspatio_drive.contracts import NAVSIM_TO_SUBSCORE, SUBSCORE_NAMES
-from planners.scoring.drivor_form import DrivoRFormScorer, ScorerConfig, save_scorer
+from inspatio_drive.pdm.v2.knobs import METRIC_LABEL
+from planners.scoring.drivor_form import (
+    OPTIONAL_OUTPUTS,
+    TARGET_COLUMNS,
+    TARGETS,
+    DrivoRFormScorer,
+    ScorerConfig,
+    save_scorer,
+)
 from planners.training import pdm_targets
 from scorers.dataset import FCDataset, load_training_dataset
 from scorers.head import FCHead, load_head
@@ -83,12 +92,56 @@ def scorer_batch(ds: FCDataset, config: ScorerConfig, fc: np.ndarray | None) -> 
     return batch
 
 
-def scorer_targets(ds: FCDataset, outputs: Sequence[str] = SUBSCORE_NAMES) -> dict[str, torch.Tensor]:
-    """``{sub-score: float32 [M, K]}`` DrivoR BCE targets, NaN on padded candidates."""
-    subs = {NAVSIM_TO_SUBSCORE[k]: v for k, v in ds.subscores.items() if k in NAVSIM_TO_SUBSCORE}
-    t = pdm_targets(subs, outputs)
+TARGETS_OF_METRIC = {METRIC_LABEL["pdms"]: "v1", METRIC_LABEL["epdms"]: "v2"}
+"""A dataset's ``metric`` label → the target set it holds (a dataset without the label is v1.1 PDMS)."""
+
+
+def dataset_targets(ds: FCDataset, targets: str | None = None) -> str:
+    """The target set (``v1`` / ``v2``) to train on ``ds``: ``targets``, or the dataset's metric when ``None``.
+
+    Raises:
+        ValueError: (one line) an unknown target set, or one the dataset's metric does not provide.
+    """
+    have = TARGETS_OF_METRIC.get(str(ds.metric), "v1") if ds.metric is not None else "v1"
+    if targets is None:
+        return have
+    if targets not in TARGETS:
+        raise ValueError(f"targets: expected one of {sorted(TARGETS)} (or null = the dataset's metric), got {targets!r}")
+    if targets != have:
+        how = "evaluate metric=epdms" if targets == "v2" else "evaluate metric=pdms"
+        raise ValueError(f"{ds.source}: targets={targets} needs a dataset of {how} dumps; this one holds "
+                         f"{ds.metric or METRIC_LABEL['pdms']} sub-scores (targets={have})")
+    return targets
+
+
+def scorer_targets(ds: FCDataset, outputs: Sequence[str] | None = None, targets: str = "v1") -> dict[str, torch.Tensor]:
+    """``{sub-score: float32 [M, K]}`` DrivoR BCE targets of the ``targets`` set (``outputs``: a subset of its names,
+    default all), NaN on padded candidates and where the dataset has no label (an optional output, v2's EC).
+
+    Raises:
+        KeyError: a required sub-score column missing from the dataset.
+    """
+    columns = TARGET_COLUMNS[targets]
+    names = list(TARGETS[targets] if outputs is None else outputs)
+    subs = {}
+    for name in names:
+        column = columns[name]
+        if column in ds.subscores:
+            subs[name] = ds.subscores[column]
+        elif name in OPTIONAL_OUTPUTS[targets]:
+            subs[name] = np.full(ds.candidate_mask.shape, np.nan)
+        else:
+            raise KeyError(f"{ds.source}: no {column!r} sub-scores for the {name} target (targets={targets})")
+    t = pdm_targets(subs, names)
     mask = torch.from_numpy(ds.candidate_mask)
     return {k: torch.where(mask, v, torch.full_like(v, float("nan"))) for k, v in t.items()}
+
+
+def labelled_outputs(ds: FCDataset, config: ScorerConfig) -> list[str]:
+    """``config.outputs`` less the optional ones without any label in ``ds`` (v2's EC on one-scene logs)."""
+    t = scorer_targets(ds, config.outputs, config.targets)
+    return [o for o in config.outputs or () if o not in OPTIONAL_OUTPUTS[config.targets]
+            or bool((~torch.isnan(t[o])).any())]
 
 
 @torch.no_grad()
@@ -124,15 +177,18 @@ def train_scorer(
     x_va, _ = fc_inputs(val, config.fc, fc_names, fc_head)
     config.fc_dim, config.fc_names = (0 if x_tr is None else int(x_tr.shape[-1])), names
     config.__post_init__()
+    unlabelled = [o for o in config.outputs or () if o not in labelled_outputs(train, config)]
+    config.outputs = [o for o in config.outputs or () if o not in unlabelled]
     torch.manual_seed(optim.seed)
     model = DrivoRFormScorer(config)
     batch_tr, batch_va = scorer_batch(train, config, x_tr), scorer_batch(val, config, x_va)
     model.fit_normalization(batch_tr, torch.from_numpy(train.candidate_mask))
-    result = train_heads(model, batch_tr, scorer_targets(train, config.outputs), optim,
-                         val=(batch_va, scorer_targets(val, config.outputs)), state_path=state_path, resume=resume)
+    result = train_heads(model, batch_tr, scorer_targets(train, config.outputs, config.targets), optim,
+                         val=(batch_va, scorer_targets(val, config.outputs, config.targets)), state_path=state_path,
+                         resume=resume)
     pick = selected_scores(model, val, batch_va)
     chosen = {k: float(np.take_along_axis(v, pick[:, None], 1).mean()) for k, v in val.subscores.items()}
-    return model, result, {"fc_names": names, "val_selected": chosen}
+    return model, result, {"fc_names": names, "val_selected": chosen, "not_trained": unlabelled}
 
 
 def train_scorer_from_config(cfg: Any) -> dict[str, Any]:
@@ -153,10 +209,12 @@ def train_scorer_from_config(cfg: Any) -> dict[str, Any]:
             raise ValueError("fc=features+head needs fc_head=<train-fc checkpoint (fc_head.safetensors)>")
         head, _ = load_head(cfg.fc_head)
     m = cfg.model
+    targets = dataset_targets(data, None if cfg.get("targets") is None else str(cfg.targets))
     config = ScorerConfig(dim=int(m.dim), layers=int(m.layers), heads=int(m.heads), horizon=int(m.horizon),
                           bev_channels=int(m.bev_channels), bev_cells=int(m.bev_cells), patch=int(m.patch),
                           rule_dim=int(m.rule_dim), fc=fc, fc_dim=0 if fc == "none" else 1,
-                          outputs=list(m.outputs), selection=str(cfg.selection))
+                          outputs=None if m.get("outputs") is None else list(m.outputs), targets=targets,
+                          selection=None if cfg.get("selection") is None else str(cfg.selection))
     o = cfg.optim
     optim = TrainConfig(epochs=int(o.epochs), batch_size=int(o.batch_size), lr=float(o.lr),
                         weight_decay=float(o.weight_decay), warmup_fraction=float(o.warmup_fraction),
@@ -172,6 +230,7 @@ def train_scorer_from_config(cfg: Any) -> dict[str, Any]:
         "best_epoch": result.best_epoch, "epochs_run": len(result.train_loss),
         "train_loss": result.train_loss[result.best_epoch], "val_loss": result.val_loss[result.best_epoch],
         "val_parts": result.val_parts[result.best_epoch], "val_selected": info["val_selected"],
+        "targets": model.config.targets, "not_trained": info["not_trained"],
         "train_loss_curve": result.train_loss, "val_loss_curve": result.val_loss,
         "mode": "privileged" if data.privileged else "honest",
     }
@@ -180,6 +239,10 @@ def train_scorer_from_config(cfg: Any) -> dict[str, Any]:
     if cfg.plot:
         plot_losses(result, out / "loss.png", title=f"DrivoR-form scorer (fc={fc})")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"train-scorer [fc={fc}]: val loss {metrics['val_loss']:.4f} (epoch {result.best_epoch}), val PDMS of the "
-          f"selected {info['val_selected'].get('score', float('nan')):.4f} → {ckpt}", file=sys.stderr)
+    if info["not_trained"]:
+        print(f"train-scorer: no label of {info['not_trained']} in the train split: not predicted, and left out of "
+              "the selection", file=sys.stderr)
+    what = "PDMS" if targets == "v1" else "EPDMS (frame, without EC)"
+    print(f"train-scorer [fc={fc}, targets={targets}]: val loss {metrics['val_loss']:.4f} (epoch {result.best_epoch}), "
+          f"val {what} of the selected {info['val_selected'].get('score', float('nan')):.4f} → {ckpt}", file=sys.stderr)
     return metrics

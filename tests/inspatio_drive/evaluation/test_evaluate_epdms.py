@@ -152,6 +152,29 @@ def test_fc_dump_holds_epdms_targets(data_root, tmp_path):
     assert "comfort" not in z.files
 
 
+def test_fc_dump_labels_ec_per_candidate(data_root, tmp_path):
+    """EPDMS dumps carry every candidate's simulated states; collecting them labels EC per candidate against the plan
+    chosen 0.5 s earlier — for the chosen candidate, the EC of evaluate's own one-stage CSV."""
+    out, dump = tmp_path / "run", tmp_path / "dump"
+    assert main(_args(data_root, out, f"eval.dump_dir={dump}", "data.scene_filter.frame_interval=1")) == 0
+    with np.load(dump / f"{MAIN}.npz") as z:
+        assert z["epdms_states"].shape[1:] == (41, 11) and str(z["log_name"]) and float(z["time_point_s"]) > 0
+    ds = np.load(collect_fc_dataset({"train": dump}, tmp_path / "fc.npz"))
+    tokens = list(ds["scene_tokens"])
+    ec = ds[EC_COLUMN]
+    assert np.isnan(ec[tokens.index(PREV)]).all()  # the first scene of the log has no previous frame
+    main_row = tokens.index(MAIN)
+    chosen = int(np.argmax(ds["base_log_score"][main_row]))
+    table = pd.read_csv(out / "base_one_stage.csv", index_col=0).set_index("token")
+    assert ec[main_row, chosen] == table.loc[MAIN, EC_COLUMN]
+    assert set(np.unique(ec[main_row][ds["candidate_mask"][main_row]])) <= {0.0, 1.0}
+    # a v1.1 dump is unchanged: no states, no EC
+    v1 = tmp_path / "dump_v1"
+    assert main([a for a in _args(data_root, tmp_path / "run_v1", f"eval.dump_dir={v1}") if a != "metric=epdms"]) == 0
+    with np.load(next(v1.glob("*.npz"))) as z:
+        assert "epdms_states" not in z.files and "log_name" not in z.files
+
+
 @pytest.mark.parametrize("extra,message", [
     (["traffic=reactive"], "only metric=epdms has traffic policies"),
     (["metric=epdms", "epdms.human_filter=v3"], "epdms.human_filter"),

@@ -181,6 +181,11 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
         for mode in ("none", "features", "features_head"):
             assert (out / "scorers" / f"s{s}" / mode / "scorer.safetensors").is_file()
     assert "learned+FC (features) − learned" in (out / "ablation.md").read_text()
+    # report.assets_dir: the first seed's learned scorers (after the ablation) ship with its vocabulary and FC head
+    for name, src in (("scorer_sandbox_learned", "none"), ("scorer_sandbox_learned_fc", "features")):
+        shipped = (tmp_path / "assets" / f"{name}.safetensors").read_bytes()
+        assert shipped == (out / "scorers" / "s0" / src / "scorer.safetensors").read_bytes()
+    assert (tmp_path / "assets" / "vocab_sandbox.safetensors").read_bytes() == (out / "vocab.safetensors").read_bytes()
     # resumed: nothing is recomputed, the same table comes out
     first = (out / "study.md").read_text()
     stamp = (out / "heads" / "s0" / "fc_head.safetensors").stat().st_mtime_ns
@@ -224,6 +229,26 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
     run_evaluation(compose("evaluate", [*evaluate_overrides(_cfg(epdms), "test_s0", alone, head=None, weight=0.0, variants=["base", "oracle"], dump_dir=None), "metric=epdms"]))
     for v in ("base", "oracle"):
         pd.testing.assert_frame_equal(pd.read_csv(alone / f"{v}_one_stage.csv", index_col=0), one_stage[0, v])
+
+
+def test_ship_assets_copies_together(tmp_path: Path) -> None:
+    from inspatio_drive.evaluation.study import ASSET_NAMES, ship_assets
+
+    out, assets = tmp_path / "study", tmp_path / "assets"
+    with pytest.raises(FileNotFoundError, match=r"vocab\.safetensors missing"):
+        ship_assets(out, 0, assets)
+    for i, src in enumerate(ASSET_NAMES):
+        if "scorers/" not in src:
+            path = out / src.format(seed=1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(bytes([i]))
+    assert ship_assets(out, 1, assets) == ["vocab_sandbox.safetensors", "fc_head_sandbox.safetensors"]
+    for i, src in enumerate(ASSET_NAMES):  # after the ablation step: the learned scorers come too
+        path = out / src.format(seed=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([i]))
+    assert ship_assets(out, 1, assets) == list(ASSET_NAMES.values())
+    assert [(assets / n).read_bytes() for n in ASSET_NAMES.values()] == [bytes([i]) for i in range(4)]
 
 
 def test_bad_step_is_a_clear_error(tmp_path: Path) -> None:
