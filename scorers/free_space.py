@@ -15,6 +15,7 @@ import torch
 from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
+from scorers.fc_kernels import grid_clearance
 from scorers.poses import check_candidates, interpolate_poses
 from scorers.vehicle import PACIFICA, Footprint
 
@@ -72,7 +73,8 @@ def estimate_ground_z(points: Tensor, radius: float = 20.0, quantile: float = 0.
 
 
 def _grid_clearance(
-    pts: Tensor, poses: Tensor, footprint: Footprint, max_clearance: float, res: float, lo: Tensor, hi: Tensor
+    pts: Tensor, poses: Tensor, footprint: Footprint, max_clearance: float, res: float, lo: Tensor, hi: Tensor,
+    backend: str = "numba",
 ) -> Tensor:
     """Clearance ``[K, S]`` from a BEV occupancy grid (cells of ``res`` metres) and its distance transform.
 
@@ -80,6 +82,10 @@ def _grid_clearance(
     holds a sample. Outside the box: the Euclidean distance transform of the occupancy sampled on the
     outline. Inside: the deepest occupied sample, as a negative distance to the nearest box edge. Errors
     are below ``2·res`` (point snapped to its cell centre, sample within a cell).
+
+    ``backend="numba"`` samples the lattice in one compiled pass (:func:`scorers.fc_kernels.grid_clearance`, the
+    same float64 operations; float32 poses take the twin); ``"torch"`` is the reference twin (``[K, S, P]``
+    tensors). Equal results.
     """
 
     shape = torch.ceil((hi - lo) / res).long() + 1
@@ -98,6 +104,10 @@ def _grid_clearance(
     on_edge = (gx.reshape(-1).abs() >= hl - 1e-9) | (gy.reshape(-1).abs() >= hw - 1e-9)
     depth = torch.minimum(hl - lattice[:, 0].abs(), hw - lattice[:, 1].abs())  # [P] distance to nearest edge
     c, s = torch.cos(poses[..., 2:3]), torch.sin(poses[..., 2:3])  # [K, S, 1]
+    if backend == "numba" and poses.dtype == torch.float64:
+        out = grid_clearance(occ.numpy(), edt.numpy(), poses, c[..., 0], s[..., 0], lattice, on_edge, depth,
+                             footprint.rear_axle_to_center, (float(lo[0]), float(lo[1])), res, max_clearance)
+        return torch.from_numpy(out).to(poses.dtype)
     cx = poses[..., 0:1] + footprint.rear_axle_to_center * c
     cy = poses[..., 1:2] + footprint.rear_axle_to_center * s
     wx = cx + c * lattice[:, 0] - s * lattice[:, 1]  # [K, S, P]
@@ -125,6 +135,7 @@ def free_space(
     grid_resolution: float = 0.1,
     exclude_ego_margin: float | None = 0.2,
     chunk_elems: int = 1 << 22,
+    backend: str = "numba",
 ) -> FreeSpaceResult:
     """Sweep the ego footprint along every candidate against observed points (vectorised over K).
 
@@ -144,11 +155,14 @@ def free_space(
         exclude_ego_margin: drop points within this distance (m) of the ego box at t = 0 (returns from the
             ego itself, mirrors); ``None`` keeps them.
         chunk_elems: max K·S·N elements per chunk of the exact method (memory bound).
+        backend: ``numba`` or ``torch`` (the reference twin) for the grid method's lattice sampling; equal results.
 
     Returns:
         :class:`FreeSpaceResult`.
     """
     candidates = check_candidates(candidates)
+    if backend not in ("numba", "torch"):
+        raise ValueError(f"backend: expected 'numba' or 'torch', got {backend!r}")
     points = torch.as_tensor(points, dtype=candidates.dtype, device=candidates.device)
     if points.ndim != 2 or points.shape[1] < 3:
         raise ValueError(f"points: expected [N, 3] (x, y, z), got shape {tuple(points.shape)}")
@@ -176,7 +190,7 @@ def free_space(
     clearance = torch.full((K, S), max_clearance, dtype=candidates.dtype, device=candidates.device)
     if method == "grid":
         if pts.shape[0] > 0:
-            clearance = _grid_clearance(pts, poses, footprint, max_clearance, grid_resolution, cmin, cmax)
+            clearance = _grid_clearance(pts, poses, footprint, max_clearance, grid_resolution, cmin, cmax, backend)
     elif method == "exact":
         step = max(1, chunk_elems // max(1, K * S))
         for start in range(0, pts.shape[0], step):

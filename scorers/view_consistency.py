@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from scorers.fc_kernels import view_consistency_counts
 from scorers.poses import camera_to_ego0, check_candidates, check_view_maps, relative_camera_motion
 
 
@@ -39,6 +40,20 @@ def _as_unit_rgb(rgb: Tensor) -> Tensor:
     if rgb.dtype == torch.uint8:
         return rgb.float() / 255.0
     return rgb.float()
+
+
+def pair_projection(intrinsics: Tensor, T_10: Tensor) -> tuple[Tensor, Tensor]:
+    """Homogeneous pixel in frame 1 = d0 · A [u, v, 1] + b (pinhole K, last row [0, 0, 1]).
+
+    Args:
+        intrinsics: ``[N, 3, 3]``; T_10: ``[N, 4, 4]`` camera-0 → camera-1 coordinates.
+
+    Returns:
+        ``A = K R K⁻¹ [N, 3, 3]`` and ``b = K t [N, 3, 1]``.
+    """
+    A = intrinsics @ T_10[:, :3, :3] @ torch.linalg.inv(intrinsics)
+    b = intrinsics @ T_10[:, :3, 3:4]
+    return A, b
 
 
 def reproject_pair(
@@ -67,6 +82,7 @@ def reproject_pair(
     N, h, w = depth0.shape
     H, W = depth1.shape[-2:]
     dtype = depth0.dtype
+    A, b = pair_projection(intrinsics, T_10)
     v, u = torch.meshgrid(
         torch.arange(0, stride * h, stride, dtype=dtype),
         torch.arange(0, stride * w, stride, dtype=dtype),
@@ -74,9 +90,6 @@ def reproject_pair(
     )
     u, v = u.reshape(1, 1, -1), v.reshape(1, 1, -1)  # [1, 1, hw]
     d0 = torch.where(torch.isfinite(depth0) & valid0, depth0, torch.zeros_like(depth0))
-    # homogeneous pixel in frame 1 = d0 · (K R K⁻¹) [u, v, 1] + K t  (pinhole K: last row [0, 0, 1])
-    A = intrinsics @ T_10[:, :3, :3] @ torch.linalg.inv(intrinsics)  # [N, 3, 3]
-    b = intrinsics @ T_10[:, :3, 3:4]  # [N, 3, 1]
     ph = d0.reshape(N, 1, -1) * (A[:, :, 0:1] * u + A[:, :, 1:2] * v + A[:, :, 2:3]) + b  # [N, 3, hw]
     z = ph[:, 2]
     zs = torch.where(z > 1e-6, z, torch.ones_like(z))
@@ -104,6 +117,7 @@ def view_consistency(
     depth_rel_tol: float = 0.1,
     stride: int = 1,
     chunk_pairs: int = 64,
+    backend: str = "numba",
 ) -> ViewConsistencyResult:
     """Depth / photometric agreement between consecutive imagined frames of every candidate.
 
@@ -117,7 +131,11 @@ def view_consistency(
         depth_rel_tol: |z_pred − z_rendered| / z_rendered below which depths agree.
         stride: use every ``stride``-th row / column of frame t as source pixels (a regular subsample:
             stride² less work, same expected shares); frame t+1 is always sampled at full resolution.
-        chunk_pairs: frame pairs per batch (memory bound).
+        chunk_pairs: frame pairs per batch (memory bound; the numba backend computes the per-pair projections
+            ``A, b`` in the same batches, so both backends see the same float32 matrices).
+        backend: ``numba`` (one compiled pass, :func:`scorers.fc_kernels.view_consistency_counts`) or ``torch``
+            (the reference twin: batched tensors, ``grid_sample``). Same counts (overlap and depth agreement are
+            equal); the photometric error differs only by the order of its float sums (< 1e-5 relative).
 
     Returns:
         :class:`ViewConsistencyResult` (NaN where a candidate has no valid pair).
@@ -145,15 +163,29 @@ def view_consistency(
         rgb = torch.as_tensor(rgb)
         if rgb.shape != (K, T, C, 3, H, W):
             raise ValueError(f"rgb: expected [{K}, {T}, {C}, 3, {H}, {W}], got {tuple(rgb.shape)}")
+    if backend not in ("numba", "torch"):
+        raise ValueError(f"backend: expected 'numba' or 'torch', got {backend!r}")
     depth, valid = depth.float(), valid.bool()
+    kk = torch.arange(K).view(K, 1, 1).expand(K, T - 1, C).reshape(-1)
+    tt = torch.arange(T - 1).view(1, -1, 1).expand(K, T - 1, C).reshape(-1)
+    cc = torch.arange(C).view(1, 1, C).expand(K, T - 1, C).reshape(-1)
+    if backend == "numba":
+        A = torch.empty(K * (T - 1) * C, 3, 3)
+        b = torch.empty(K * (T - 1) * C, 3)
+        rel = relative_motion.reshape(-1, 4, 4)
+        for s in range(0, kk.numel(), chunk_pairs):
+            a_s, b_s = pair_projection(intrinsics[cc[s : s + chunk_pairs]], rel[s : s + chunk_pairs])
+            A[s : s + chunk_pairs], b[s : s + chunk_pairs] = a_s, b_s[..., 0]
+        counts = view_consistency_counts(
+            depth, valid, rgb, A.view(K, T - 1, C, 3, 3), b.view(K, T - 1, C, 3), stride, depth_rel_tol
+        )
+        n_valid, n_pair, n_agree, photo = (torch.from_numpy(x).double() for x in counts)
+        return _result(n_valid, n_pair, n_agree, photo if rgb is not None else None)
     n_valid = torch.zeros(K, dtype=torch.float64)
     n_pair = torch.zeros(K, dtype=torch.float64)
     n_agree = torch.zeros(K, dtype=torch.float64)
     photo = torch.zeros(K, dtype=torch.float64)
-    # flatten pairs (k, t, c) and process in chunks
-    kk = torch.arange(K).view(K, 1, 1).expand(K, T - 1, C).reshape(-1)
-    tt = torch.arange(T - 1).view(1, -1, 1).expand(K, T - 1, C).reshape(-1)
-    cc = torch.arange(C).view(1, 1, C).expand(K, T - 1, C).reshape(-1)
+    # reference twin: flattened pairs (k, t, c) in chunks
     for s in range(0, kk.numel(), chunk_pairs):
         k, t, c = kk[s : s + chunk_pairs], tt[s : s + chunk_pairs], cc[s : s + chunk_pairs]
         sub = (slice(None), slice(None, None, stride), slice(None, None, stride))
@@ -170,12 +202,19 @@ def view_consistency(
             c1 = F.grid_sample(_as_unit_rgb(rgb[k, t + 1, c]), grid, mode="bilinear", align_corners=False)
             diff = (c0 - c1).abs().mean(1)  # [n, H, W]
             photo.index_add_(0, k, (diff * pair).flatten(1).sum(1).double())
+    return _result(n_valid, n_pair, n_agree, photo if rgb is not None else None)
+
+
+def _result(n_valid: Tensor, n_pair: Tensor, n_agree: Tensor, photo: Tensor | None) -> ViewConsistencyResult:
+    """Shares from the float64 ``[K]`` counts (NaN where a candidate has no valid pixel / pair; photometric NaN
+    without colours)."""
+    K = n_valid.shape[0]
     nan = torch.tensor(float("nan"), dtype=torch.float64)
     overlap = torch.where(n_valid > 0, n_pair / n_valid.clamp_min(1), nan)
     agreement = torch.where(n_pair > 0, n_agree / n_pair.clamp_min(1), nan)
     photometric = (
         torch.where(n_pair > 0, photo / n_pair.clamp_min(1), nan)
-        if rgb is not None
+        if photo is not None
         else torch.full((K,), nan)
     )
     return ViewConsistencyResult(overlap, agreement, photometric, n_pair)

@@ -955,6 +955,16 @@ class BenchPlannersConfig:
 
 
 @dataclass
+class BenchFCScenes:
+    """``bench-fc scenes.*``: real scenes timed besides the synthetic inputs (``data_root: null`` = none)."""
+
+    data_root: str | None = None
+    split: str = "sandbox"
+    n: int = 3
+    vocabulary: str | None = None
+
+
+@dataclass
 class BenchFCConfig:
     """``inspatio-drive bench-fc`` (configs/bench_fc.yaml: knobs in configs/scorer/bench_fc.yaml)."""
 
@@ -964,13 +974,17 @@ class BenchFCConfig:
     height: int = 90
     width: int = 160
     num_points: int = 100000
-    generated_candidates: int = 2
+    generated_candidates: int = 0
     generated_height: int = 240
     generated_width: int = 416
     motion_cameras: list[int] = field(default_factory=lambda: [0])
     repeats: int = 3
     threads: int = 1
     seed: int = 0
+    backends: list[str] = field(default_factory=lambda: ["numba", "torch"])
+    target_s: float = 0.5
+    scenes: BenchFCScenes = field(default_factory=lambda: BenchFCScenes())
+    progress: bool = True
 
 
 @dataclass

@@ -177,11 +177,14 @@ def test_from_render_batch_uses_renderer_poses():
         compute_features(ScorerInputs.from_render_batch(cand, batch, Tc), mode="privileged")
 
 
-def test_config_knobs_reach_the_features(monkeypatch):
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_config_knobs_reach_the_features(monkeypatch, backend):
     import scorers.features as feats
 
     seen = {}
-    real_vc, real_np, real_fs = feats.view_consistency, feats.near_path_mask, feats.free_space
+    real_vc, real_fs = feats.view_consistency, feats.free_space
+    region_fn = "observed_near_path" if backend == "numba" else "near_path_mask"
+    real_np = getattr(feats, region_fn)
 
     def spy(name, fn):
         def wrapped(*a, **kw):
@@ -191,11 +194,12 @@ def test_config_knobs_reach_the_features(monkeypatch):
         return wrapped
 
     monkeypatch.setattr(feats, "view_consistency", spy("vc", real_vc))
-    monkeypatch.setattr(feats, "near_path_mask", spy("np", real_np))
+    monkeypatch.setattr(feats, region_fn, spy("np", real_np))
     monkeypatch.setattr(feats, "free_space", spy("fs", real_fs))
     cand, pts, K, Tc, rgb, depth, valid = _scene()
     cfg = FeatureConfig(
-        view_stride=3, region_stride=5, grid_resolution=0.2, depth_rel_tol=0.05, exclude_ego_margin=None
+        view_stride=3, region_stride=5, grid_resolution=0.2, depth_rel_tol=0.05, exclude_ego_margin=None,
+        backend=backend,
     )
     compute_features(
         ScorerInputs(cand, pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth, render_valid=valid, render_rgb=rgb,
@@ -207,3 +211,4 @@ def test_config_knobs_reach_the_features(monkeypatch):
     )
     assert seen["np"][0]["stride"] == 5
     assert seen["fs"][0]["grid_resolution"] == 0.2 and seen["fs"][0]["exclude_ego_margin"] is None
+    assert [kw["backend"] for kw in seen["vc"] + seen["fs"]] == [backend] * 3
