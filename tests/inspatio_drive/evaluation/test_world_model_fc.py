@@ -115,3 +115,18 @@ def test_selection_rows_fc_helps_when_the_feature_tells_the_score():
     assert rows[("oracle", 4.0)]["pdms"] > base + 0.1
     assert rows[("model", 4.0)]["pdms"] == pytest.approx(rows[("oracle", 4.0)]["pdms"])
     assert rows[("oracle", 4.0)]["privileged"] and not rows[("model", 4.0)]["privileged"]
+
+
+def test_geometric_generator_hole_fill():
+    render = torch.zeros(1, 9, 3, 16, 32)
+    render[..., :16] = 0.8
+    mask = torch.zeros(1, 9, 16, 32)
+    mask[..., :16] = 1
+    source = torch.zeros(1, 3, 16, 32)
+    black = torch.cat([b.frames for b in GeometricGenerator().generate(source, render, mask)], 1)
+    filled = torch.cat([b.frames for b in GeometricGenerator(hole_fill="telea").generate(source, render, mask)], 1)
+    assert float(black[..., 16:].max()) == 0.0
+    assert float(filled[..., 16:].mean()) > 0.5  # holes inpainted from the rendered half
+    assert torch.allclose(filled[..., :16], render[..., :16], atol=1 / 255)
+    with pytest.raises(ValueError, match="hole_fill"):
+        GeometricGenerator(hole_fill="blur")
