@@ -96,10 +96,13 @@ def estimate_relative_pose(
     p0 = np.float64([k0[m.queryIdx].pt for m in matches])
     p1 = np.float64([k1[m.trainIdx].pt for m in matches])
     Kmat = np.asarray(intrinsics, dtype=np.float64)
-    E, mask = cv2.findEssentialMat(p0, p1, Kmat, method=cv2.RANSAC, prob=0.999, threshold=ransac_threshold_px)
-    if E is None or E.shape != (3, 3) or mask is None or int(mask.sum()) < min_matches:
+    try:  # degenerate matches (e.g. all on one line) make OpenCV's polynomial solver assert: no estimate
+        E, mask = cv2.findEssentialMat(p0, p1, Kmat, method=cv2.RANSAC, prob=0.999, threshold=ransac_threshold_px)
+        if E is None or E.shape != (3, 3) or mask is None or int(mask.sum()) < min_matches:
+            return failed
+        n_in, R, t, _ = cv2.recoverPose(E, p0, p1, Kmat, mask=mask)
+    except cv2.error:
         return failed
-    n_in, R, t, _ = cv2.recoverPose(E, p0, p1, Kmat, mask=mask)
     if n_in < min_matches:
         return failed
     t = t.reshape(3)

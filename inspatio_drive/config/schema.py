@@ -941,6 +941,57 @@ class BenchCameraOnlyConfig:
 
 
 @dataclass
+class WMSandboxStudyHeadsSection:
+    folds: int = 4
+    hidden: list[int] = field(default_factory=lambda: [32])
+    lr: float = 0.003
+    epochs: int = 200
+    seed: int = 0
+    w_fc: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    n_boot: int = 2000
+
+
+@dataclass
+class WMSandboxStudyFCSection:
+    max_scenes: int | None = 24
+    cameras: list[str] = field(default_factory=lambda: ["CAM_F0"])
+    image_size: list[int] = field(default_factory=lambda: [160, 90])
+    generate_top: int = 4
+    generate_size: list[int] = field(default_factory=lambda: [128, 64])
+    generate_substeps: int = 1
+    render_fill: str = "telea"
+    selection: str = "v1_comfort"
+    vocabulary: str | None = None
+    evaluate_overrides: list[str] = field(default_factory=list)
+    heads: WMSandboxStudyHeadsSection = field(default_factory=WMSandboxStudyHeadsSection)
+
+
+@dataclass
+class WMSandboxStudyDriftSection:
+    max_scenes: int | None = 12
+    steps: int = 8
+    cameras: list[str] = field(default_factory=lambda: ["CAM_F0"])
+    image_size: list[int] = field(default_factory=lambda: [128, 64])
+    wm_frames: int = 9
+    closed_loop_overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WMSandboxStudyConfig:
+    """``inspatio-drive wm-sandbox-study`` (configs/wm_sandbox_study.yaml)."""
+
+    generator: Any = None
+    parts: list[str] = field(default_factory=lambda: ["fc", "drift"])
+    data_root: str = "runs/wm_sandbox/data"
+    split: str = "wm"
+    output_dir: str = "runs/wm_sandbox_study"
+    threads: int = 1
+    progress: bool = True
+    fc: WMSandboxStudyFCSection = field(default_factory=WMSandboxStudyFCSection)
+    drift: WMSandboxStudyDriftSection = field(default_factory=WMSandboxStudyDriftSection)
+
+
+@dataclass
 class BenchPlannersConfig:
     """``inspatio-drive bench-planners`` (configs/bench_planners.yaml)."""
 
@@ -1161,6 +1212,7 @@ SCHEMAS: dict[str, type] = {
     "bench_evaluate": BenchEvaluateConfig,
     "bench_world_model": BenchWorldModelConfig,
     "train_world_model": TrainWorldModelConfig,
+    "wm_sandbox_study": WMSandboxStudyConfig,
 }
 """Command config name (``configs/<name>.yaml``) → its schema, stored in the ConfigStore as ``<name>_schema``."""
 

@@ -34,6 +34,7 @@ from inspatio_drive.render.renderer import render_candidates
 from inspatio_drive.render.types import RenderCameras
 from inspatio_drive.sandbox.oracle import Oracle, RenderConfig
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
+from inspatio_drive.world_model.inpaint import inpaint_holes
 from inspatio_drive.world_model.training.data import Clip, ClipDataset, load_clip, save_clip
 
 CAMERA = "CAM_F0"
@@ -111,31 +112,6 @@ def build_sandbox_clips(out_dir: str | Path, sandbox: Mapping[str, Any], progres
             save_clip(out / name, clip)
         counts[split] += len(clips)
     return counts
-
-
-def inpaint_holes(render: torch.Tensor, mask: torch.Tensor, radius: int = 3) -> torch.Tensor:
-    """The render with every remaining hole filled by OpenCV Telea inpainting.
-
-    Args:
-        render: [T, 3, H, W] uint8; mask: [T, H, W] (nonzero = rendered).
-
-    Returns:
-        [T, 3, H, W] uint8. A frame with no rendered pixel repeats the previous filled frame (black at frame 0).
-    """
-    import cv2  # lazy: optional OpenCV inpainting baseline
-
-    out = render.clone()
-    for t in range(render.shape[0]):
-        holes = (mask[t] == 0).numpy().astype(np.uint8)
-        if holes.all():
-            if t > 0:
-                out[t] = out[t - 1]  # nothing rendered: hold the previous filled frame
-            continue
-        if not holes.any():
-            continue
-        img = np.ascontiguousarray(render[t].permute(1, 2, 0).numpy())
-        out[t] = torch.as_tensor(cv2.inpaint(img, holes, radius, cv2.INPAINT_TELEA)).permute(2, 0, 1)
-    return out
 
 
 def _hwc(video: torch.Tensor) -> torch.Tensor:

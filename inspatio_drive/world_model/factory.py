@@ -97,7 +97,7 @@ def build_generator(cfg: Mapping[str, Any]) -> GeometricGenerator | InSpatioGene
     """Generator from a ``generator`` config node."""
     name = cfg["name"]
     if name == "geometric":
-        return GeometricGenerator()
+        return GeometricGenerator(hole_fill=str(cfg.get("hole_fill") or "none"))
     if name != "inspatio":
         raise ValueError(f"generator.name must be 'geometric' or 'inspatio', got {name!r}")
 

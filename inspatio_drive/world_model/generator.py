@@ -45,6 +45,7 @@ from .condition import (
     largest_valid_frames,
     mask_to_signed,
 )
+from .inpaint import HOLE_FILLS, inpaint_holes
 from .kv_cache import KVCache
 from .memory import MemoryEstimate, estimate_memory
 from .model import CausalWanDiT
@@ -130,9 +131,20 @@ def _check_inputs(
 
 
 class GeometricGenerator:
-    """The geometric render itself as the imagined future (holes stay black), with the same streaming API."""
+    """The geometric render itself as the imagined future, with the same streaming API.
+
+    Args:
+        hole_fill: ``none`` (holes stay black) or ``telea`` (holes inpainted per frame, a frame with nothing
+            rendered holds the previous filled one: :func:`~inspatio_drive.world_model.inpaint.inpaint_holes`; the
+            baseline the world model is measured against).
+    """
 
     frames_per_block = FRAMES_PER_BLOCK
+
+    def __init__(self, hole_fill: str = "none") -> None:
+        if hole_fill not in HOLE_FILLS:
+            raise ValueError(f"generator.hole_fill: expected one of {list(HOLE_FILLS)}, got {hole_fill!r}")
+        self.hole_fill = hole_fill
 
     def generate(
         self,
@@ -147,6 +159,10 @@ class GeometricGenerator:
         render = _to_unit(render)
         _, t, _, _ = _check_inputs(source_frames, render, mask)
         n_blocks = check_num_frames(t, self.frames_per_block) // self.frames_per_block
+        if self.hole_fill == "telea":
+            u8 = (render.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu()
+            render = torch.stack([inpaint_holes(u8[i], mask[i].cpu()) for i in range(u8.shape[0])]).float() / 255
+            mask = torch.ones_like(mask)
         for b in range(n_blocks):
             rng = block_frame_range(b, self.frames_per_block)
             sl = slice(rng.start, rng.stop)

@@ -48,6 +48,7 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "bench-fc": (["num_candidates=0"], "num_candidates: expected an integer >= 1, got 0"),
     "bench-evaluate": (["data.data_root=/nonexistent", "n=2", "workers=[1]", "work_dir={tmp}/be"], "/nonexistent"),
     "bench-world-model": (["pipeline=no_such_pipeline"], "no_such_pipeline"),
+    "wm-sandbox-study": (["parts=[nope]", "output_dir={tmp}/wms"], "unknown ['nope']"),
 }
 
 
