@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from inspatio_drive.assets import VOCAB_SANDBOX
+from inspatio_drive.assets import SCORER_LEARNED_SANDBOX, VOCAB_SANDBOX
 from inspatio_drive.config import compose
 from inspatio_drive.data.synthetic_scenes import read_synthetic_scene
 from inspatio_drive.evaluation.epdms import STATES_COLUMN, decode_states
@@ -124,6 +124,12 @@ def _data_overrides(root: Path) -> list[str]:
             "data.scene_filter.num_future_frames=8", "data.scene_filter.has_route=false", "data.lenient=true"]
 
 
+def planner_override(override: object, vocabulary: str) -> str:
+    """One planner override with ``@vocabulary`` → the vocabulary file and ``@learned`` → the shipped learned
+    DrivoR-form scorer (fc=none, trained on the candidates of the shipped vocabulary)."""
+    return str(override).replace("@vocabulary", vocabulary).replace("@learned", str(SCORER_LEARNED_SANDBOX))
+
+
 def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping[str, Any]]) -> dict[str, Any]:
     """Run the composed ``configs/second_stage_study.yaml`` (plain dict); ``make``: the ``second-stage`` run
     (:func:`inspatio_drive.closed_loop.second_stage.run_second_stage`). Returns the table, agreement and paths."""
@@ -168,7 +174,7 @@ def run_second_stage_study(cfg: Mapping[str, Any], make: Callable[[Any], Mapping
                 *_data_overrides(root), f"data.split_file={splits[source]}", "metric=epdms", "traffic=reactive",
                 f"eval.output_dir={run}", f"eval.metric_cache_dir={out / 'metric_cache'}", "eval.variants=[base]",
                 "eval.artefacts=0", "eval.report=false", "eval.sensors=all", f"eval.progress={str(progress).lower()}",
-                *[str(o).replace("@vocabulary", vocab) for o in overrides],
+                *[planner_override(o, vocab) for o in overrides],
                 *[str(o) for o in cfg.get("evaluate_overrides") or []]]))
             summaries[(planner, source)] = result["summary"]
             two = pd.read_csv(run / "base_two_stage.csv", index_col=0)

@@ -10,8 +10,12 @@ import math
 import pandas as pd
 import pytest
 
+from inspatio_drive.assets import SCORER_LEARNED_SANDBOX, VOCAB_SANDBOX
 from inspatio_drive.commands.cli import main
-from inspatio_drive.evaluation.second_stage_study import rank_agreement, study_table
+from inspatio_drive.config import compose
+from inspatio_drive.evaluation.second_stage_study import planner_override, rank_agreement, study_table
+from planners.factory import build_planner
+from planners.scoring.learned import DrivoRFormLearnedScorer
 
 
 def _summary(one: float, two: float, both: float) -> pd.DataFrame:
@@ -59,3 +63,13 @@ def test_tiny_study_end_to_end(tmp_path, capsys):
     saved = json.loads((out / "second_stage_study.json").read_text())
     assert saved["agreement"]["per_scene"]["geometric"]["max_abs"] == 0.0
     assert main([*args, "sources=[geometric]"]) == 2  # the oracle is the reference
+
+
+def test_learned_planner_entry_builds_the_shipped_scorer():
+    """The documented ``vocabulary_learned`` entry: ``@learned`` / ``@vocabulary`` become the shipped files and the
+    evaluate config builds the vocabulary planner scored by the learned DrivoR-form scorer."""
+    entry = ["planner=vocabulary", "planner.vocabulary=@vocabulary", "planner.scorer=drivor_form", "planner.head=@learned"]
+    ov = [planner_override(o, str(VOCAB_SANDBOX)) for o in entry]
+    assert ov[1] == f"planner.vocabulary={VOCAB_SANDBOX}" and ov[3] == f"planner.head={SCORER_LEARNED_SANDBOX}"
+    spec = build_planner(compose("evaluate", ov).planner)
+    assert isinstance(spec.planner.scorer, DrivoRFormLearnedScorer)
