@@ -247,7 +247,7 @@ def _grid_clearance(
 @functools.cache
 def _compiled() -> dict[str, Any]:
     """The kernels compiled by numba (on first use; cached on disk)."""
-    from numba import njit
+    from numba import njit  # lazy: numba costs seconds to import; only the FC kernels need it
 
     jit = njit(cache=True, nogil=True)
     return {

@@ -15,16 +15,21 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from inspatio_drive.assets import VOCAB_SANDBOX
 from inspatio_drive.commands.base import compose_command, handles_user_errors
+from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
 from inspatio_drive.threads import limit_threads
+from planners.vocabulary import VocabularyPlanner
 from scorers.features import FeatureConfig, ScorerInputs, compute_features, scale_intrinsics
 from scorers.free_space import free_space
+from scorers.geometric import GeometricFC
 from scorers.motion_recovery import motion_recovery
 from scorers.observability import near_path_mask, observability, observed_near_path
 from scorers.poses import camera_to_ego0, relative_camera_motion
@@ -179,13 +184,6 @@ def time_scenes(cfg: Any, backends: list[str], fcfg: FeatureConfig) -> None:
     shipped sandbox vocabulary's candidates, at GeometricFC's settings: CPU s of the render and of
     :func:`compute_features` per backend, medians over the scenes, and the largest feature difference between the
     backends."""
-    from pathlib import Path
-
-    from inspatio_drive.assets import VOCAB_SANDBOX
-    from inspatio_drive.data import SceneFilter, SceneLoader, SensorConfig
-    from planners.vocabulary import VocabularyPlanner
-    from scorers.geometric import GeometricFC
-
     root, split = Path(str(cfg.scenes.data_root)), str(cfg.scenes.split)
     logs = root / "navsim_logs" / split
     if not logs.is_dir():
