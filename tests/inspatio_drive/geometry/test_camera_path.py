@@ -1,5 +1,7 @@
 """InSpatio trajectory files laid over a candidate: keyframe splines, adaptive frame count, time stop, composition."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -33,9 +35,12 @@ def test_smoothing_spline_is_scipys_default_univariate_spline(values, n):
     v = np.array(values)
     out = resample_keyframes(v, n)
     x = np.linspace(0, 1, len(v))
-    ref = UnivariateSpline(x, v, k=3)  # default s = K: InSpatio's call
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ref = UnivariateSpline(x, v, k=3)  # default s = K: InSpatio's call
     np.testing.assert_allclose(out, ref(np.linspace(0, 1, n)), atol=1e-9)
-    assert np.sum((ref(x) - v) ** 2) <= len(v) * (1 + 1e-3) + 1e-9  # the smoothing condition s = K (FITPACK tol 0.1 %)
+    if not caught:  # FITPACK converged (it warns when maxit stops it short of fp = s, then the condition can miss)
+        assert np.sum((ref(x) - v) ** 2) <= len(v) * (1 + 1e-3) + 1e-9  # the smoothing condition s = K (tol 0.1 %)
     through = resample_keyframes(v, 1 + 3 * (len(v) - 1), spline="interpolating")
     np.testing.assert_allclose(through[::3], v, atol=1e-9)  # interpolating: every key hit
     pinned = resample_keyframes(v, n, pin_ends=True)
