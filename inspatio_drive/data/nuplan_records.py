@@ -171,6 +171,32 @@ def dump_with_nuplan_records(obj: Any, file: BinaryIO | None = None, protocol: i
 
 
 # ------------------------------------------------------------------------------------------------ builders
+def boxes_to_global(
+    boxes: np.ndarray, velocity_xy: np.ndarray, ego_pose: np.ndarray, is_agent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Annotation boxes of one frame from the ego frame to the global frame (navsim ``annotations_to_detection_tracks``).
+
+    Args:
+        boxes: ``[N, 7]`` float64 ``(x, y, z, length, width, height, yaw)`` in the ego frame (rear axle, x forward,
+            y left), metres / radians.
+        velocity_xy: ``[N, 2]`` float64 ego-frame velocities (m/s).
+        ego_pose: ``[3]`` global ``(x, y, heading)`` of the ego.
+        is_agent: ``[N]`` bool; the velocity of a non-agent (static object) is 0.
+
+    Returns:
+        centres ``[N, 2]``, headings ``[N]`` (``normalize_angle(normalize_angle(yaw + ego_heading))``, as navsim) and
+        velocities ``[N, 2]``, global, float64.
+    """
+    x, y, h = (float(v) for v in np.asarray(ego_pose, dtype=np.float64))
+    sin, cos = np.sin(h), np.cos(h)
+    lx, ly = boxes[:, 0], boxes[:, 1]
+    centers = np.stack([lx * cos - ly * sin + x, lx * sin + ly * cos + y], axis=-1).reshape(-1, 2)
+    vel = velocity_xy
+    velocities = np.stack([vel[:, 0] * cos - vel[:, 1] * sin, vel[:, 0] * sin + vel[:, 1] * cos], axis=-1).reshape(-1, 2)
+    velocities[~np.asarray(is_agent, dtype=bool)] = 0.0
+    return centers, normalize_angle(normalize_angle(boxes[:, 6] + h)), velocities
+
+
 def tracked_objects_of_frame(frame: Frame) -> TrackedObjects:
     """A frame's annotation boxes (ego frame) as global :class:`TrackedObjects` (navsim
     ``annotations_to_detection_tracks``): centre rotated by the ego heading and shifted by the ego position,
@@ -189,21 +215,16 @@ def tracked_objects_of_frame(frame: Frame) -> TrackedObjects:
         raise ValueError(f"frame {frame.token}: annotations.names has unknown types {bad}; expected {TRACKED_OBJECT_TYPES}")
     boxes = np.asarray(ann.boxes, dtype=np.float64).reshape(-1, 7)
     vel = np.asarray(ann.velocity_3d, dtype=np.float64).reshape(-1, 3)[:, :2]
-    x, y, h = (float(v) for v in np.asarray(frame.ego_status.ego_pose, dtype=np.float64))
-    sin, cos = np.sin(h), np.cos(h)
-    lx, ly = boxes[:, 0], boxes[:, 1]
-    centers = np.stack([lx * cos - ly * sin + x, lx * sin + ly * cos + y], axis=-1)
     is_agent = np.array([n in NUPLAN_AGENT_TYPES for n in names], dtype=bool)
-    velocities = np.stack([vel[:, 0] * cos - vel[:, 1] * sin, vel[:, 0] * sin + vel[:, 1] * cos], axis=-1)
-    velocities[~is_agent] = 0.0
+    centers, headings, velocities = boxes_to_global(boxes, vel, frame.ego_status.ego_pose, is_agent)
     return TrackedObjects(
         tokens=[str(t) for t in ann.instance_tokens],
         track_tokens=[str(t) for t in ann.track_tokens],
         types=names,
-        centers=centers.reshape(-1, 2),
-        headings=normalize_angle(normalize_angle(boxes[:, 6] + h)),
+        centers=centers,
+        headings=headings,
         sizes=boxes[:, 3:6].copy(),
-        velocities=velocities.reshape(-1, 2),
+        velocities=velocities,
         is_agent=is_agent,
         timestamps_us=np.full(len(names), int(frame.timestamp), dtype=np.int64),
     )

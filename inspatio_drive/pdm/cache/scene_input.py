@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from inspatio_drive.data.nuplan_records import boxes_to_global
 from inspatio_drive.data.types import Frame, Scene, TrackedObjects
-from inspatio_drive.pdm.cache.geometry import box_corners, normalize_angle
+from inspatio_drive.pdm.cache.geometry import box_corners
 from inspatio_drive.pdm.types import AGENT_TYPES, OBJECT_TYPES, STATE_SIZE, StateIndex
 
 __all__ = [
@@ -115,14 +116,8 @@ def detections_of_frame(frame: Frame) -> Detections:
     names = [names[i] for i in order]
     tokens = [str(ann.track_tokens[i]) for i in order]
     vel = np.asarray(ann.velocity_3d, dtype=np.float64).reshape(-1, 3)[idx, :2]
-    x, y, h = (float(v) for v in np.asarray(frame.ego_status.ego_pose, dtype=np.float64))
-    sin, cos = np.sin(h), np.cos(h)
-    lx, ly = boxes[:, 0], boxes[:, 1]
-    centers = np.stack([lx * cos - ly * sin + x, lx * sin + ly * cos + y], axis=-1)
-    headings = normalize_angle(normalize_angle(boxes[:, 6] + h))
     is_agent = np.array([n in AGENT_TYPES for n in names], dtype=bool)
-    velocities = np.stack([vel[:, 0] * cos - vel[:, 1] * sin, vel[:, 0] * sin + vel[:, 1] * cos], axis=-1)
-    velocities[~is_agent] = 0.0
+    centers, headings, velocities = boxes_to_global(boxes, vel, frame.ego_status.ego_pose, is_agent)
     return Detections(
         tokens=tokens,
         types=names,
