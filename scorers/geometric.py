@@ -79,6 +79,13 @@ def densify_poses(traj: torch.Tensor, k: int) -> torch.Tensor:
     return t[:, i0] * (1 - f) + t[:, i1] * f
 
 
+
+def current_lidar_points(agent_input: AgentInput) -> torch.Tensor | None:
+    """The FC's point input: the current sweep's ``[N, 3]`` float32 xyz in the ego frame (LiDAR rows 0–2),
+    ``None`` when no sweep is loaded or it is empty."""
+    lidar = agent_input.lidars[-1].points if agent_input.lidars else None
+    return None if lidar is None or lidar.size == 0 else torch.as_tensor(np.asarray(lidar[:3].T), dtype=torch.float32)
+
 class GeometricFC:
     """Future consistency from the geometric renderer (honest by default: only the agent input is used).
 
@@ -226,8 +233,7 @@ class GeometricFC:
 
     def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput:
         poses = candidates.poses.detach().to(torch.float64).cpu()
-        lidar = agent_input.lidars[-1].points if agent_input.lidars else None
-        points = None if lidar is None or lidar.size == 0 else torch.as_tensor(np.asarray(lidar[:3].T), dtype=torch.float32)
+        points = current_lidar_points(agent_input)
         batch, cams = self.render(agent_input, poses)
         inputs = ScorerInputs(candidates=poses, points=points)
         if batch is not None:

@@ -44,6 +44,7 @@ from inspatio_drive.world_model.factory import build_generator
 from scorers.dataset import FCDataset
 from scorers.features import FEATURE_NAMES, FEATURE_SPECS, ScorerInputs, compute_features
 from scorers.fusion import fused_score, select
+from scorers.geometric import current_lidar_points
 from scorers.train import predict_dataset, train_head
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -101,8 +102,7 @@ def features_with_frames(fc: Any, agent_input: Any, poses: torch.Tensor, batch: 
     feature depends on its own candidate only (the free-space features do not: their grid spans the candidate set,
     so they are not returned). ``privileged`` frames (the oracle's) run the features in ``privileged`` mode.
     Returns ``{name: [G]}``."""
-    lidar = agent_input.lidars[-1].points if agent_input.lidars else None
-    points = None if lidar is None or lidar.size == 0 else torch.as_tensor(np.asarray(lidar[:3].T), dtype=torch.float32)
+    points = current_lidar_points(agent_input)
     steps = batch.depth.shape[1]
     inputs = ScorerInputs(candidates=poses[index], points=points, intrinsics=batch.intrinsics, T_ego_cam=cams.T_ego_cam,
                           render_depth=batch.depth[index], render_valid=batch.valid[index], render_rgb=batch.rgb[index],
