@@ -245,6 +245,23 @@ class ScorerInputs:
             render_privileged=str(getattr(batch, "dynamic_mode", "")) == "privileged",
         )
 
+    def subset(self, index: Tensor) -> ScorerInputs:
+        """The inputs of candidates ``index [G]`` only (every per-candidate tensor indexed on its first axis; the
+        scene's points and cameras kept). Generated frames are dropped (they index the full candidate set): set
+        ``generated_rgb`` / ``generated_index`` on the subset."""
+        index = torch.as_tensor(index, dtype=torch.long)
+
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[index]
+
+        return ScorerInputs(
+            candidates=self.candidates[index], points=self.points, points_privileged=self.points_privileged,
+            intrinsics=self.intrinsics, T_ego_cam=self.T_ego_cam, render_depth=pick(self.render_depth),
+            render_valid=pick(self.render_valid), render_rgb=pick(self.render_rgb),
+            render_poses=pick(self.render_poses), render_T_cam_ego0=pick(self.render_T_cam_ego0),
+            render_privileged=self.render_privileged,
+        )
+
 
 @dataclass
 class FeatureConfig:

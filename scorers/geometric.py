@@ -231,16 +231,22 @@ class GeometricFC:
                                   device=self.device)
         return batch, cams
 
-    def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput:
-        poses = candidates.poses.detach().to(torch.float64).cpu()
-        points = current_lidar_points(agent_input)
-        batch, cams = self.render(agent_input, poses)
-        inputs = ScorerInputs(candidates=poses, points=points)
+    def scorer_inputs(self, agent_input: AgentInput, poses: torch.Tensor, batch: Any, cams: Any) -> ScorerInputs:
+        """The features' inputs of candidates ``poses [K, T, 3]`` (float64, current rear-axle frame): the current
+        LiDAR (:func:`current_lidar_points`) and the render ``batch`` / ``cams`` of :meth:`render` (None: no
+        camera, the image features are then absent); no generated frames."""
+        inputs = ScorerInputs(candidates=poses, points=current_lidar_points(agent_input))
         if batch is not None:
             inputs.intrinsics = batch.intrinsics
             inputs.T_ego_cam = cams.T_ego_cam
             inputs.render_depth, inputs.render_valid, inputs.render_rgb = batch.depth, batch.valid, batch.rgb
             inputs.render_poses = poses[:, : self.render_steps]
+        return inputs
+
+    def __call__(self, agent_input: AgentInput, candidates: Candidates) -> FCOutput:
+        poses = candidates.poses.detach().to(torch.float64).cpu()
+        batch, cams = self.render(agent_input, poses)
+        inputs = self.scorer_inputs(agent_input, poses, batch, cams)
         if self.generator is not None and batch is not None and self.render_steps == poses.shape[1]:
             inputs.generated_index = self._top(candidates)
             inputs.generated_rgb = self.generate(agent_input, poses[inputs.generated_index], cams)

@@ -42,9 +42,8 @@ from inspatio_drive.render.types import render_cameras
 from inspatio_drive.sandbox.oracle import WORLD_FILE, CameraModel, Oracle
 from inspatio_drive.world_model.factory import build_generator
 from scorers.dataset import FCDataset
-from scorers.features import FEATURE_NAMES, FEATURE_SPECS, ScorerInputs, compute_features
+from scorers.features import FEATURE_NAMES, FEATURE_SPECS, compute_features
 from scorers.fusion import fused_score, select
-from scorers.geometric import current_lidar_points
 from scorers.train import predict_dataset, train_head
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -98,16 +97,14 @@ def features_with_frames(fc: Any, agent_input: Any, poses: torch.Tensor, batch: 
                          frames: torch.Tensor, privileged: bool = False) -> dict[str, np.ndarray]:
     """The generated-frame features (group ``generated``: :data:`GEN_FEATURES` and ``has_generated``) of candidates
     ``index [G]`` with ``frames [G, T, C, 3, H, W]`` as their frames: the inputs :meth:`GeometricFC.__call__` builds
-    (its render ``batch`` of all K candidates, the current LiDAR) restricted to those candidates — each generated
+    (:meth:`GeometricFC.scorer_inputs`: its render ``batch`` of all K candidates, the current LiDAR) restricted to
+    those candidates (:meth:`ScorerInputs.subset`) — each generated
     feature depends on its own candidate only (the free-space features do not: their grid spans the candidate set,
     so they are not returned). ``privileged`` frames (the oracle's) run the features in ``privileged`` mode.
     Returns ``{name: [G]}``."""
-    points = current_lidar_points(agent_input)
-    steps = batch.depth.shape[1]
-    inputs = ScorerInputs(candidates=poses[index], points=points, intrinsics=batch.intrinsics, T_ego_cam=cams.T_ego_cam,
-                          render_depth=batch.depth[index], render_valid=batch.valid[index], render_rgb=batch.rgb[index],
-                          render_poses=poses[index, :steps], generated_rgb=frames,
-                          generated_index=torch.arange(len(index)), generated_privileged=privileged)
+    inputs = fc.scorer_inputs(agent_input, poses, batch, cams).subset(index)
+    inputs.generated_rgb, inputs.generated_index = frames, torch.arange(len(index))
+    inputs.generated_privileged = privileged
     table = compute_features(inputs, fc.feature_cfg, "privileged" if privileged else fc.mode)
     return {n: table.column(n).double().numpy() for n in ("has_generated", *GEN_FEATURES)}
 

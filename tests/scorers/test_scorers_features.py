@@ -212,3 +212,22 @@ def test_config_knobs_reach_the_features(monkeypatch, backend):
     assert seen["np"][0]["stride"] == 5
     assert seen["fs"][0]["grid_resolution"] == 0.2 and seen["fs"][0]["exclude_ego_margin"] is None
     assert [kw["backend"] for kw in seen["vc"] + seen["fs"]] == [backend] * 3
+
+
+def test_subset_gives_the_generated_features_of_the_full_set():
+    """The world-model FC study computes generated-frame features on ``inputs.subset(index)``: each generated
+    feature depends on its own candidate only, so the subset's rows equal the full set's rows at ``index``."""
+    cand, pts, K, Tc, rgb, depth, valid = _scene()
+    gen = (rgb[1:].float() / 255.0).flip(-1)  # candidate 1's frames, mirrored: not the render
+    full = ScorerInputs(candidates=cand, points=pts, intrinsics=K, T_ego_cam=Tc, render_depth=depth,
+                        render_valid=valid, render_rgb=rgb, generated_rgb=gen, generated_index=torch.tensor([1]))
+    sub = full.subset(torch.tensor([1]))
+    assert sub.generated_rgb is None and sub.candidates.shape[0] == 1 and sub.render_depth.shape[0] == 1
+    assert sub.points is pts and torch.equal(sub.render_rgb[0], rgb[1])
+    sub.generated_rgb, sub.generated_index = gen, torch.tensor([0])
+    cfg = FeatureConfig(min_matches=8, orb_features=500)
+    a, b = compute_features(full, cfg), compute_features(sub, cfg)
+    gen_names = [s.name for s in FEATURE_SPECS if s.group == "generated"]
+    assert b.column("has_generated")[0] == 1
+    for name in gen_names:
+        torch.testing.assert_close(b.column(name)[0], a.column(name)[1])
