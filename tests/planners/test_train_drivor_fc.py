@@ -27,7 +27,7 @@ from planners.factory import build_planner
 from planners.pipeline import PlanningPipeline
 from planners.protocol import ScoredPlanner
 from planners.scoring.drivor_fc import DrivoRFCScorer, load_fc_heads, port_digest
-from planners.scoring.train_drivor_fc import _cache_key, heads_inputs, train_drivor_fc_from_config
+from planners.scoring.train_drivor_fc import _cache_key, fc_columns, heads_inputs, train_drivor_fc_from_config
 
 SENSORS = RenderConfig(width=64, height=36, lidar=LidarModel(channels=16, azimuths=180), texture_res=0.5, shadows=False)
 MODEL = {"image_size": [56, 28], "cameras": ["CAM_F0"], "proposal_num": 6, "ref_num": 1, "scorer_ref_num": 1,
@@ -168,3 +168,12 @@ def test_the_cache_key_follows_the_fc_settings_and_the_port(trained):
     other.scorer.model.voxel_size = base.scorer.model.voxel_size  # the devices alone do not change the arrays
     assert _cache_key(base, "val", "a") == _cache_key(other, "val", "a")
     assert _cache_key(base, "val", "a") != _cache_key(base, "val", "b") != _cache_key(base, "train", "b")
+
+
+def test_fc_feature_subset_and_unknown_names():
+    arrays = {"fc_names": np.array(["a", "b", "c"]), "fc": np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)}
+    x, names = fc_columns(arrays, ["c", "a"])
+    assert names == ["c", "a"] and torch.equal(x, torch.from_numpy(arrays["fc"][..., [2, 0]]))
+    assert fc_columns(arrays, None)[1] == ["a", "b", "c"]
+    with pytest.raises(KeyError, match=r"\['nope'\] not among the collected FC features"):
+        fc_columns(arrays, ["nope"])
