@@ -24,6 +24,7 @@ from inspatio_drive.contracts.selection import SelectionWeights
 from planners.drivor.model import DrivoRConfig
 from planners.protocol import Planner, ScoredPlanner
 from planners.scoring import LearnedHeadScorer, PDMOracleScorer, RuleBasedScorer, RuleConfig
+from planners.scoring.drivor_fc import DrivoRFCScorer, load_fc_heads, port_digest
 from planners.scoring.drivor_form import load_scorer
 from planners.scoring.drivor_form import selection_weights as drivor_form_selection
 from planners.scoring.learned import DrivoRFormLearnedScorer, RuleFeatures
@@ -197,9 +198,10 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
     selection = _plain(c.get("selection"))
     weights = selection_weights(selection)
     scorer_name = c.get("scorer")
-    if scorer_name not in (None, "rules", "learned", "drivor_form", "oracle"):
+    if scorer_name not in (None, "rules", "learned", "drivor_form", "drivor_fc", "oracle"):
         raise ValueError(
-            f"planner.scorer: expected null, 'rules', 'learned', 'drivor_form' or 'oracle', got {scorer_name!r}"
+            f"planner.scorer: expected null, 'rules', 'learned', 'drivor_form', 'drivor_fc' or 'oracle', "
+            f"got {scorer_name!r}"
         )
     rules: RuleBasedScorer | LearnedHeadScorer | DrivoRFormLearnedScorer | None = None
     if scorer_name == "rules":
@@ -227,11 +229,39 @@ def build_planner(cfg: Mapping) -> PlannerSpec:
         arg, schema = spec.selection_in
         where = f"planner.{next((k for k, v in spec.renamed.items() if v == arg), arg)}"
         values[arg] = structured_node(schema, {**_plain(values.get(arg)), "selection": selection}, where)
+    if scorer_name == "drivor_fc" and (kind != "drivor" or not c.get("head")):
+        raise ValueError("planner.scorer=drivor_fc: needs planner=drivor and planner.head=<fc_heads.safetensors of "
+                         f"`inspatio-drive train-drivor-fc`>; got planner={kind}, planner.head={c.get('head')!r}")
     extra = {"scorer": rules} if spec.scorer == "argument" else {}
     planner: Planner = instantiate_node(structured_node(spec.schema, values, "planner"), **extra)
     if spec.scorer == "wrap" and rules is not None:
         planner = ScoredPlanner(planner, rules)
+    if scorer_name == "drivor_fc":
+        planner = ScoredPlanner(planner, _drivor_fc(c, planner))
     return PlannerSpec(planner, weights, oracle)
+
+
+def _drivor_fc(c: Mapping, planner: Any) -> DrivoRFCScorer:
+    """``planner=drivor planner.scorer=drivor_fc planner.head=<file>``: the trained :class:`DrivoRFCHeads` of
+    ``head`` with a ``GeometricFC`` built from the FC settings saved in it (``fc_model``; ``planner.fc_model`` keys
+    override them, e.g. ``device``).
+
+    Raises:
+        ValueError: the heads were trained on another DrivoR port (weights digest) or another token width.
+    """
+    heads, info = load_fc_heads(c["head"])
+    model = planner.model
+    if heads.d_model != model.cfg.tf_d_model:
+        raise ValueError(f"planner.head={c['head']}: heads for scorer tokens of width {heads.d_model}, the DrivoR "
+                         f"planner gives {model.cfg.tf_d_model}")
+    trained_on = info.get("port_digest")
+    if trained_on is not None and trained_on != port_digest(model):
+        raise ValueError(f"planner.head={c['head']}: trained on another DrivoR port (weights digest "
+                         f"{str(trained_on)[:12]}…, this planner's {port_digest(model)[:12]}…); use the checkpoint it "
+                         f"was trained with ({info.get('drivor_checkpoint')})")
+    fc_kw = {**dict(info.get("fc_model") or {}), **dict(_plain(c.get("fc_model")) or {})}
+    fc_kw["head"] = None  # the FC features only: the heads take them as inputs
+    return DrivoRFCScorer(heads, GeometricFC(**fc_kw))
 
 
 def _drivor_form(c: Mapping) -> DrivoRFormLearnedScorer:

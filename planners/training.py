@@ -12,7 +12,7 @@ The loop itself is generic and lives below the planners, in :mod:`scorers.head_t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -215,10 +215,20 @@ def scenes_with_metric_caches(
         root / "navsim_logs" / split, root / "sensor_blobs" / split, sf, sensor_config, show_progress=False
     )
     maps = Path(maps_root) if maps_root is not None else root / "maps"
+    for _, agent_input, cache in loader_scenes_with_metric_caches(loader, maps, progress, f"scenes of {split}"):
+        yield agent_input, cache
+
+
+def loader_scenes_with_metric_caches(
+    loader: SceneLoader, maps_root: str | Path, progress: bool = True, desc: str = "scenes"
+) -> Iterator[tuple[str, AgentInput, object]]:
+    """``(scene token, agent_input, metric_cache)`` for every scene of a built ``SceneLoader`` (e.g. from
+    ``inspatio_drive.data.scene_loader_from_config``); metric caches built on the fly from the maps under
+    ``maps_root`` (each map loaded once)."""
     map_cache: dict[str, object] = {}
-    for token in tqdm(loader.tokens, desc=f"scenes of {split}", disable=not progress):
+    for token in tqdm(loader.tokens, desc=desc, disable=not progress):
         scene = loader.get_scene_from_token(token)
         name = scene.scene_metadata.map_name
         if name not in map_cache:
-            map_cache[name] = load_map(maps, name)
-        yield scene.get_agent_input(), build_metric_cache(scene, map_cache[name])  # type: ignore[arg-type]
+            map_cache[name] = load_map(Path(maps_root), name)
+        yield str(token), scene.get_agent_input(), build_metric_cache(scene, map_cache[name])  # type: ignore[arg-type]

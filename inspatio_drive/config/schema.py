@@ -499,6 +499,31 @@ class TrainScorerConfig:
     plot: bool = True
 
 
+# --------------------------------------------------------------------------------------------- train-drivor-fc
+
+
+@dataclass
+class TrainDrivoRFCConfig:
+    """``inspatio-drive train-drivor-fc`` (configs/train_drivor_fc.yaml; optimiser knobs as train-scorer's)."""
+
+    data: Any = None
+    planner: Any = None
+    scorer: Any = None
+    output_dir: str = "outputs/drivor_fc"
+    train_split: str = "train"
+    val_split: str = "val"
+    fc: str = "features"
+    fc_features: list[str] | None = None
+    hidden: int = 128
+    cache: bool = True
+    seed: int = 0
+    resume: bool = False
+    threads: int | None = None
+    optim: TrainScorerOptimSection = field(default_factory=lambda: TrainScorerOptimSection(epochs=40, batch_size=16))
+    progress: bool = True
+    plot: bool = True
+
+
 # ---------------------------------------------------------------------------------------------------- fc-table
 
 
@@ -1194,6 +1219,7 @@ SCHEMAS: dict[str, type] = {
     "build_vocab": BuildVocabConfig,
     "train_fc": TrainFCConfig,
     "train_scorer": TrainScorerConfig,
+    "train_drivor_fc": TrainDrivoRFCConfig,
     "fc_table": FCTableConfig,
     "study": StudyConfig,
     "closed_loop": ClosedLoopConfig,

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE
+from inspatio_drive.contracts import DRIVOR_HEAD_TO_SUBSCORE, Candidates, FCOutput
 from planners.drivor.model import DRIVOR_HEADS, DrivoRConfig, DrivoRModel, Scorer
-from planners.scoring.drivor_fc import DrivoRFCHeads
+from planners.scoring.drivor_fc import DrivoRFCHeads, DrivoRFCScorer, load_fc_heads, save_fc_heads
 from planners.training import pdm_targets
 from scorers.head_training import TrainConfig, train_heads
 
@@ -13,13 +14,35 @@ TINY = DrivoRConfig(image_size=(224, 126), cameras=("CAM_F0",), proposal_num=6, 
                     tf_d_model=32, tf_d_ffn=64, num_scene_tokens=4, lora_rank=2)
 
 
-def test_full_size_shapes_with_random_weights():
+def test_full_size_shapes_with_random_weights(tmp_path):
     full = DrivoRConfig()
     heads = DrivoRFCHeads(Scorer(full.tf_d_model, full.tf_d_ffn), ["a", "b", "c"])
     out = heads({"tokens": torch.randn(2, full.proposal_num, full.tf_d_model), "fc": torch.randn(2, full.proposal_num, 3)})
     assert set(out) == {"NC", "DAC", "DDC", "TTC", "EP", "C"} and out["EP"].shape == (2, full.proposal_num)
     with pytest.raises(ValueError, match="tokens"):
         heads({"tokens": torch.randn(2, 64, 32), "fc": torch.randn(2, 64, 3)})
+    # the file round trip and the evaluation scorer at full size (a stand-in FC term gives the three features)
+    torch.nn.init.normal_(heads.fc_embed[2].weight)
+    heads.fit_normalization(torch.randn(4, full.proposal_num, 3))
+    path = save_fc_heads(tmp_path / "h.safetensors", heads, {"fc_model": {"cameras": ["CAM_F0"]}})
+    loaded, info = load_fc_heads(path)
+    assert info["fc_names"] == ["a", "b", "c"] and info["fc_model"] == {"cameras": ["CAM_F0"]}
+    k = full.proposal_num
+    cands = Candidates(torch.randn(k, full.num_poses, 3), {n: torch.zeros(k) for n in out},
+                       torch.randn(k, full.tf_d_model), {"pdm_score": torch.zeros(k)})
+    fc = torch.randn(k, 3)
+    feats = {n: fc[:, i] for i, n in enumerate("abc")} | {"unused": torch.zeros(k)}
+    scored = DrivoRFCScorer(loaded, lambda _ai, _c: FCOutput(logit=torch.zeros(k), features=feats))(cands, None)
+    with torch.no_grad():
+        want = heads({"tokens": cands.features[None], "fc": fc[None]})
+    for name in out:
+        torch.testing.assert_close(scored.logits[name], want[name][0])
+    assert "pdm_score" not in scored.extras and "drivor_pdm_score" in scored.extras
+    with pytest.raises(ValueError, match="gives no"):
+        DrivoRFCScorer(loaded, lambda _ai, _c: FCOutput(logit=torch.zeros(k), features={"a": fc[:, 0]}))(cands, None)
+    with pytest.raises(ValueError, match="not a DrivoR FC heads file"):
+        save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+        load_fc_heads(tmp_path / "other.safetensors")
 
 
 def test_tiny_drivor_end_to_end_trains_only_the_new_parts():

@@ -29,6 +29,8 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "build-vocab": (["data.data_root=/nonexistent", "output={tmp}/v.safetensors"], "/nonexistent/navsim_logs"),
     "train-fc": (["dataset=/nonexistent/fc.npz", "output_dir={tmp}/fc"], "/nonexistent/fc.npz"),
     "train-scorer": (["dataset=/nonexistent/fc.npz", "output_dir={tmp}/sc"], "/nonexistent/fc.npz"),
+    "train-drivor-fc": (["planner.checkpoint=/nonexistent/drivor.pth", "planner.model.image_size=[56,28]",
+                         "output_dir={tmp}/dfc"], "DrivoR checkpoint /nonexistent/drivor.pth: no such file"),
     "study": (["scenarios=[no_such_scenario]", "output_dir={tmp}/study"], "no_such_scenario"),
     "fc-table": (["inputs=/nonexistent/study.npz", "output_dir={tmp}/t"], "/nonexistent/study.npz"),
     "closed-loop": (["data.data_root=/nonexistent", "closed_loop.output_dir={tmp}/cl"], "/nonexistent/navsim_logs"),

@@ -70,6 +70,7 @@ DATA_COMMANDS = {
     "bench_metric_cache": ("data_root", "split", "maps_root"),
     "bench_evaluate": ("data_root", "split", "maps_root", "scene_token"),
     "render": ("data_root", "split", "scene_token"),
+    "train_drivor_fc": ("data_root", "maps_root", "scene_token"),
 }
 
 
