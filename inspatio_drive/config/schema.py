@@ -1165,6 +1165,7 @@ class TrainWMDecoderRefinerSection:
     ssim_weight: float = 0.5
     recon_ratio: float = 0.25
     holdout: float = 0.15
+    holdout_frames: int = 96
     eval_every: int = 100
     max_minutes: float | None = None
     seed: int = 0

@@ -9,7 +9,7 @@ net applied to each decoded frame) is trained here with the DiT and the codec's 
   latents (the 4-step sampler, as the generator runs at inference) and of ``encode(target)``, each frame 1..T-1
   paired with the true frame (the sandbox oracle); uint8 [N, 3, H, W];
 * a share ``holdout`` of the train WORLDS (by seed) is held out: the step with the lowest hold-out loss on their
-  generated pairs is the one kept. The validation split (``data.val_split``, ``sandbox.val_seeds``) is never read;
+  generated pairs (at most ``holdout_frames`` of them, evenly spaced) is the one kept. The validation split (``data.val_split``, ``sandbox.val_seeds``) is never read;
 * loss ``L1 + ssim_weight·(1 - SSIM)`` (pixels in [0, 1]; the SSIM of :func:`~inspatio_drive.render.metrics.masked_ssim`,
   the evaluation's SSIM) on random block-aligned crops; AdamW;
 * outputs in ``output_dir``: ``refiner_pairs.pt`` (the pairs, reused on resume), ``refiner_state.pt`` (resume
@@ -167,6 +167,9 @@ def train_refiner(pairs: Mapping[str, torch.Tensor], rcfg: Mapping[str, Any], ou
     gen_train = train_idx[pairs["generated"][train_idx]]
     rec_train = train_idx[~pairs["generated"][train_idx]]
     hold_idx = torch.nonzero(in_held & pairs["generated"]).flatten()
+    max_hold = int(rcfg.get("holdout_frames") or 0)
+    if 0 < max_hold < len(hold_idx):  # evenly spaced: the hold-out evaluation stays cheap on CPU
+        hold_idx = hold_idx[torch.linspace(0, len(hold_idx) - 1, max_hold).round().long()]
     if len(gen_train) == 0:
         raise ValueError("decoder_refiner: no generated training pairs left after the hold-out")
     torch.manual_seed(int(rcfg["seed"]))
@@ -286,6 +289,8 @@ def train_decoder_refiner(c: Mapping[str, Any], dit: str, codec_path: str) -> di
     out.mkdir(parents=True, exist_ok=True)
     if dcfg["split"] == dcfg["val_split"]:
         raise ValueError(f"data.split == data.val_split == {dcfg['split']!r}: the refiner never trains on the val clips")
+    if c["train"].get("cpu_threads"):
+        torch.set_num_threads(int(c["train"]["cpu_threads"]))
     codec = BlockPCACodec.load(codec_path)
     files = ClipDataset(dcfg["dir"], dcfg["split"]).files
     val_seeds = c["sandbox"]["val_seeds"] if c.get("sandbox") else None
