@@ -45,9 +45,9 @@ def test_sandbox_small_imagines_a_held_out_world(generator):
     gen = generate_clip(generator, clip)
     model = clip_metrics(gen, clip.target, clip.mask)
     render = clip_metrics(inpaint_holes(clip.render, clip.mask), clip.target, clip.mask)
-    # measured when shipped: PSNR holes 16.55 vs 10.32 dB, whole 16.53 vs 11.44 dB; SSIM whole 0.500 vs 0.422,
-    # holes 0.587 vs 0.428 (0.361 / 0.408 without the decoder refiner)
+    # measured when shipped: PSNR holes 16.59 vs 10.32 dB, whole 16.50 vs 11.44 dB; SSIM whole 0.527 vs 0.422,
+    # holes 0.618 vs 0.428 (0.361 / 0.408 without the decoder refiner)
     assert model["psnr_holes"] > render["psnr_holes"] + 2.0
     assert model["psnr"] > render["psnr"]
-    assert model["ssim"] > render["ssim"] + 0.03
-    assert model["ssim_holes"] > render["ssim_holes"] + 0.08
+    assert model["ssim"] > render["ssim"] + 0.05
+    assert model["ssim_holes"] > render["ssim_holes"] + 0.1
