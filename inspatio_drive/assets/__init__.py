@@ -18,7 +18,7 @@ FC_HEAD_SANDBOX = ASSETS_DIR / "fc_head_sandbox.safetensors"  # scorers.head che
 SCORER_LEARNED_SANDBOX = ASSETS_DIR / "scorer_sandbox_learned.safetensors"
 SCORER_LEARNED_FC_SANDBOX = ASSETS_DIR / "scorer_sandbox_learned_fc.safetensors"
 WORLD_MODEL_SANDBOX = ASSETS_DIR / "world_model_sandbox_small.safetensors"  # DiT of generator.model=sandbox_small
-WORLD_MODEL_SANDBOX_CODEC = ASSETS_DIR / "world_model_sandbox_small_codec.safetensors"  # its block-PCA codec
+WORLD_MODEL_SANDBOX_CODEC = ASSETS_DIR / "world_model_sandbox_small_codec.safetensors"  # its block-PCA codec + decoder refiner
 
 
 def asset(name: str) -> Path:

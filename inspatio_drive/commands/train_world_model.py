@@ -1,7 +1,9 @@
 """``inspatio-drive train-world-model``: JDMD training / LoRA fine-tuning / distillation of the world model
 (configs/train_world_model.yaml); with ``sandbox.build=true`` the V2V clips are first written from the sandbox
 oracle, and with ``eval.enabled`` the trained model is evaluated on ``data.val_split`` against the clips' targets
-beside the geometric render with hole filling. Runs under ``torchrun`` for several GPUs (DDP)."""
+beside the geometric render with hole filling. With ``decoder_refiner.enabled`` a learned decoder refinement of the
+block-PCA codec is trained after the DiT (or for the given ``decoder_refiner.dit``, DiT training skipped) and the
+evaluation uses the refined codec. Runs under ``torchrun`` for several GPUs (DDP)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from inspatio_drive.commands.base import compose_and_run
+from inspatio_drive.evaluation.world_model_decoder import train_decoder_refiner
 from inspatio_drive.evaluation.world_model_sandbox import build_sandbox_clips, evaluate_world_model
+from inspatio_drive.world_model.codec import BLOCK_PCA
 from inspatio_drive.world_model.condition import VAE_SPACE_STRIDE, check_image_size
 from inspatio_drive.world_model.factory import build_generator, dit_config, resolve_device
 from inspatio_drive.world_model.training.step_timing import benchmark_training
@@ -34,13 +38,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if c["sandbox"]["build"] and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         raise ValueError("sandbox.build=true under torchrun: build the clips in a single process first")
 
-    summary = train_world_model(c)
+    rcfg = c["decoder_refiner"]
+    if rcfg["enabled"] and rcfg["dit"]:  # refiner for an existing DiT: no DiT training
+        if not rcfg["codec"]:
+            raise ValueError("decoder_refiner.dit is set: give its block-PCA codec file as decoder_refiner.codec")
+        summary: dict[str, Any] = {"checkpoint": rcfg["dit"], "vae": f"{BLOCK_PCA}:{rcfg['codec']}"}
+    else:
+        summary = train_world_model(c)
+        summary["checkpoint"] = str(Path(c["output_dir"]) / EXPORT_FILE)
     if rank == 0:
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
+    if rcfg["enabled"] and rank == 0:
+        codec = rcfg["codec"] or (summary["vae"][len(BLOCK_PCA) + 1 :] if summary["vae"].startswith(BLOCK_PCA + ":") else None)
+        if codec is None:
+            raise ValueError(f"decoder_refiner.enabled=true needs a block-PCA codec (vae=block-pca), got vae={summary['vae']}")
+        summary["decoder_refiner"] = train_decoder_refiner(c, summary["checkpoint"], codec)
+        summary["vae"] = summary["decoder_refiner"]["vae"]
+        print(json.dumps({k: v for k, v in summary["decoder_refiner"].items()}, indent=1))
     if c["eval"]["enabled"] and rank == 0:
 
         gen = build_generator({
-            "name": "inspatio", "model": c["model"], "checkpoint": str(Path(c["output_dir"]) / EXPORT_FILE),
+            "name": "inspatio", "model": c["model"], "checkpoint": summary["checkpoint"],
             "vae": summary["vae"], "device": "cpu" if c["device"] == "cpu" else "auto", "dtype": "float32",
             "max_batch": 1, "caption": None,
         })  # fmt: skip

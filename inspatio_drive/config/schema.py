@@ -1175,6 +1175,28 @@ class TrainWMEvalSection:
 
 
 @dataclass
+class TrainWMDecoderRefinerSection:
+    """``decoder_refiner.*``: learned decoder refinement of a block-PCA codec (evaluation/world_model_decoder.py)."""
+
+    enabled: bool = False
+    dit: str | None = None
+    codec: str | None = None
+    channels: int = 32
+    blocks: int = 3
+    steps: int = 1000
+    batch_size: int = 8
+    crop: int = 64
+    lr: float = 1.0e-3
+    ssim_weight: float = 0.5
+    recon_ratio: float = 0.25
+    holdout: float = 0.15
+    holdout_frames: int = 96
+    eval_every: int = 100
+    max_minutes: float | None = None
+    seed: int = 0
+
+
+@dataclass
 class TrainWMBenchSection:
     enabled: bool = False
     batch: int = 1
@@ -1201,6 +1223,7 @@ class TrainWorldModelConfig:
     checkpoint: TrainWMCheckpointSection = field(default_factory=TrainWMCheckpointSection)
     sandbox: TrainWMSandboxSection = field(default_factory=TrainWMSandboxSection)
     eval: TrainWMEvalSection = field(default_factory=TrainWMEvalSection)
+    decoder_refiner: TrainWMDecoderRefinerSection = field(default_factory=TrainWMDecoderRefinerSection)
     bench: TrainWMBenchSection = field(default_factory=TrainWMBenchSection)
     progress: bool = True
     plot: bool = True

@@ -16,10 +16,16 @@ cannot carry the noise of so many values through its tokens, so its flow predict
 x0 stays noisy. :class:`BlockPCACodec` projects each 768-value block on its first C principal components
 (whitened), e.g. C = 32: a token then holds 128 values, and the codec is fitted on the training videos
 (:func:`fit_block_pca`). It is lossy (block-PCA reconstruction, e.g. ~22 dB on sandbox frames at C = 32).
+
+A block-PCA codec may carry a learned decoder refinement (:class:`BlockRefiner`, a small residual conv net applied
+to each decoded frame, trained on the generator's decoded latents against the true frames; decoder fine-tuning as
+video VAEs do): its weights are extra ``refiner.*`` tensors of the codec file and its sizes the ``refiner``
+metadata. Files without them load and decode exactly as before.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +33,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from .condition import VAE_SPACE_STRIDE, VAE_TIME_STRIDE
 
@@ -118,15 +125,69 @@ class PixelUnshuffleCodec:
         return out
 
 
+REFINER_PREFIX = "refiner."
+"""Prefix of the refiner's tensors in a block-PCA codec file."""
+
+
+def block_phase(height: int, width: int, stride: int = VAE_SPACE_STRIDE) -> torch.Tensor:
+    """[4, H, W] position of each pixel inside its codec block: cos / sin of 2π·x/stride and of 2π·y/stride."""
+    ang_x = 2 * torch.pi * (torch.arange(width) % stride).float() / stride
+    ang_y = 2 * torch.pi * (torch.arange(height) % stride).float() / stride
+    x = torch.stack([ang_x.cos(), ang_x.sin()])[:, None, :].expand(2, height, width)
+    y = torch.stack([ang_y.cos(), ang_y.sin()])[:, :, None].expand(2, height, width)
+    return torch.cat([x, y])
+
+
+class BlockRefiner(torch.nn.Module):
+    """Learned decoder refinement: frames [N, 3, H, W] in [-1, 1] -> refined frames [N, 3, H, W] (same range).
+
+    ``x + head(res_blocks(stem([x, block_phase])))``: a 3x3 stem, ``blocks`` residual blocks (3x3 conv, SiLU,
+    3x3 conv) of ``channels`` features and a 3x3 head, so the receptive field is 2·(2·blocks + 2) + 1 pixels
+    (17 for 3 blocks, wider than the 8-pixel codec blocks whose edges it removes). The 4 block-phase inputs
+    (:func:`block_phase`) tell it where the block edges are. The head starts at zero: an untrained refiner is
+    the identity. H and W must be multiples of the codec stride (the phase is relative to the frame corner).
+    """
+
+    def __init__(self, channels: int = 32, blocks: int = 3) -> None:
+        super().__init__()
+        if channels < 1 or blocks < 0:
+            raise ValueError(f"BlockRefiner: channels={channels} must be >= 1 and blocks={blocks} >= 0")
+        self.channels, self.blocks = int(channels), int(blocks)
+        self.stem = torch.nn.Conv2d(3 + 4, channels, 3, padding=1)
+        self.body = torch.nn.ModuleList(
+            torch.nn.Sequential(torch.nn.Conv2d(channels, channels, 3, padding=1), torch.nn.SiLU(),
+                                torch.nn.Conv2d(channels, channels, 3, padding=1))
+            for _ in range(blocks)
+        )  # fmt: skip
+        self.head = torch.nn.Conv2d(channels, 3, 3, padding=1)
+        torch.nn.init.zeros_(self.head.weight)
+        torch.nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        phase = block_phase(h, w).to(device=x.device, dtype=x.dtype)[None].expand(n, 4, h, w)
+        f = F.silu(self.stem(torch.cat([x, phase], 1)))
+        for blk in self.body:
+            f = f + blk(f)
+        return x + self.head(f)
+
+    def sizes(self) -> dict[str, int]:
+        return {"channels": self.channels, "blocks": self.blocks}
+
+
 class BlockPCACodec(PixelUnshuffleCodec):
     """Pixel-unshuffle blocks projected on C whitened principal components: [B, T, 3, H, W] <-> [B, L, C, H/8, W/8].
 
     ``z = (u - mean) @ basis / scale`` with ``u`` the 768 values of a block, ``basis`` [768, C] orthonormal
-    columns, ``scale`` [C] the components' standard deviations; decoding ``u = (z·scale) @ basisᵀ + mean``.
+    columns, ``scale`` [C] the components' standard deviations; decoding ``u = (z·scale) @ basisᵀ + mean``,
+    then, when the codec has a ``refiner`` (:class:`BlockRefiner`), each decoded frame is refined by it (float32,
+    ``refine_batch`` frames at a time). :meth:`decode_raw` is the decoding without the refiner.
     """
 
+    refine_batch = 64
+
     def __init__(self, mean: torch.Tensor, basis: torch.Tensor, scale: torch.Tensor,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", refiner: BlockRefiner | None = None) -> None:
         super().__init__(device)
         if mean.shape != (RAW_CHANNELS,) or basis.shape[0] != RAW_CHANNELS \
                 or scale.shape != (basis.shape[1],):
@@ -134,42 +195,86 @@ class BlockPCACodec(PixelUnshuffleCodec):
                              f"{tuple(scale.shape)} do not fit 768-value blocks")
         self.mean, self.basis, self.scale = mean.float(), basis.float(), scale.float()
         self.channels = int(basis.shape[1])  # type: ignore[misc]
+        self.refiner = refiner.float().eval() if refiner is not None else None
         self.to(device)
 
     def to(self, device: torch.device | str) -> BlockPCACodec:
         self.device = torch.device(device)
         self.mean, self.basis, self.scale = (t.to(self.device) for t in (self.mean, self.basis, self.scale))
+        if self.refiner is not None:
+            self.refiner.to(self.device)
         return self
+
+    def with_refiner(self, refiner: BlockRefiner | None) -> BlockPCACodec:
+        """The same projection with another refiner (None: the plain block-PCA decoding)."""
+        return BlockPCACodec(self.mean, self.basis, self.scale, self.device, refiner)
 
     def _group(self, video: torch.Tensor, first: bool) -> torch.Tensor:
         u = super()._group(video, first).permute(0, 1, 3, 4, 2)  # [B, L, h, w, 768]
         return (((u - self.mean) @ self.basis) / self.scale).permute(0, 1, 4, 2, 3).contiguous()
 
-    def _ungroup(self, latents: torch.Tensor, first: bool) -> torch.Tensor:
+    def _ungroup_raw(self, latents: torch.Tensor, first: bool) -> torch.Tensor:
         if latents.ndim != 5 or latents.shape[2] != self.channels:
             raise ValueError(f"latents must be [B, L, {self.channels}, h, w], got {tuple(latents.shape)}")
         z = latents.float().permute(0, 1, 3, 4, 2)
         u = (z * self.scale) @ self.basis.T + self.mean
         return super()._ungroup(u.permute(0, 1, 4, 2, 3), first)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def _ungroup(self, latents: torch.Tensor, first: bool) -> torch.Tensor:
+        frames = self._ungroup_raw(latents, first)
+        return frames if self.refiner is None else self.refine(frames)
 
+    @torch.no_grad()
+    def refine(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames [B, T, 3, H, W] in [-1, 1] through the refiner (identity without one), clamped to [-1, 1]."""
+        if self.refiner is None:
+            return frames
+        flat = frames.flatten(0, 1).float()
+        out = torch.cat([self.refiner(flat[i : i + self.refine_batch]) for i in range(0, len(flat), self.refine_batch)])
+        return out.reshape(frames.shape).clamp(-1.0, 1.0)
+
+    @torch.no_grad()
+    def decode_raw(self, latents: torch.Tensor) -> torch.Tensor:
+        """:meth:`decode` without the refiner: latents [B, L, C, h, w] -> [B, 4L - 3, 3, 8h, 8w] in [-1, 1]."""
+        return self._ungroup_raw(latents, first=True)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """The codec file: ``mean``, ``basis``, ``scale`` (float32) and, with a refiner, its ``refiner.*``
+        tensors (float32) with its sizes in the ``refiner`` metadata (JSON)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"mean": self.mean.cpu().contiguous(), "basis": self.basis.cpu().contiguous(),
-                   "scale": self.scale.cpu().contiguous()}, str(path), metadata={"codec": BLOCK_PCA})
+        tensors = {"mean": self.mean.cpu().contiguous(), "basis": self.basis.cpu().contiguous(),
+                   "scale": self.scale.cpu().contiguous()}
+        metadata = {"codec": BLOCK_PCA}
+        if self.refiner is not None:
+            tensors.update({REFINER_PREFIX + k: v.detach().float().cpu().contiguous()
+                            for k, v in self.refiner.state_dict().items()})
+            metadata["refiner"] = json.dumps(self.refiner.sizes())
+        save_file(tensors, str(path), metadata=metadata)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: torch.device | str = "cpu") -> BlockPCACodec:
-
+        """A codec file of :meth:`save` (with or without a refiner; refiner tensors are cast to float32)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"block-PCA codec file {path} does not exist")
-        t = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            t = {k: f.get_tensor(k) for k in f.keys()}
+            metadata = f.metadata() or {}
         missing = {"mean", "basis", "scale"} - t.keys()
         if missing:
             raise ValueError(f"{path}: not a block-PCA codec file (missing {sorted(missing)})")
-        return cls(t["mean"], t["basis"], t["scale"], device)
+        refiner = None
+        weights = {k[len(REFINER_PREFIX) :]: v.float() for k, v in t.items() if k.startswith(REFINER_PREFIX)}
+        if weights or "refiner" in metadata:
+            try:
+                sizes = json.loads(metadata["refiner"])
+                refiner = BlockRefiner(int(sizes["channels"]), int(sizes["blocks"]))
+                refiner.load_state_dict(weights)
+            except (KeyError, ValueError, TypeError, RuntimeError) as e:
+                raise ValueError(f"{path}: refiner tensors / 'refiner' metadata do not match a BlockRefiner "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        return cls(t["mean"], t["basis"], t["scale"], device, refiner)
 
 
 def fit_block_pca(videos: Iterable[torch.Tensor], channels: int) -> BlockPCACodec:
