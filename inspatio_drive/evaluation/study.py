@@ -17,7 +17,9 @@ Steps (``configs/study.yaml``; each resumable — finished outputs are kept — 
 7. ``ablation`` — (issue 21; needs ``dump_test``) rule, rule + post-hoc FC, the learned DrivoR-form scorer
    without and with FC inputs (``train-scorer`` per seed on train / val), oracle@K, re-selected on the dumped test
    candidates, paired differences, per-scenario breakdown (:mod:`inspatio_drive.evaluation.study_ablation`) →
-   ``ablation.md``, ``ablation.json``, ``ablation.png``.
+   ``ablation.md``, ``ablation.json``, ``ablation.png``; with ``metric=epdms`` train / val are first scored with
+   EPDMS and dumped (``features_epdms/``), the learned scorers train on v2 targets (``scorers_epdms/``) and the
+   ``test_epdms`` dumps are re-selected → ``ablation_epdms.*``.
 6. ``report``   — :func:`study_table` over the test rows: PDMS and every sub-score per method, mean over seeds
    with a (seed, scene) bootstrap CI, FC time per scene, share of the base → oracle@K gap closed → ``study.md``,
    ``study.json``, ``study.png``; optionally into a README block and the package assets.
@@ -27,6 +29,7 @@ NAVSIM v2.2 one-stage EPDMS (runs under ``test_epdms/s<seed>``) and reports EPDM
 (``study_epdms.md`` / ``.json`` / ``.png``). The features / train steps stay on v1.1: the FC label is NC·DAC, whose
 rules v1.1 and v2 share under log replay, and ``w_fc`` is chosen on validation v1.1 PDMS (FC trained on the v2
 sub-scores is issue #21). So a PDMS and an EPDMS study share one ``output_dir`` (sandbox, vocabulary, heads).
+The ``ablation`` step's learned scorers are the exception: with ``metric=epdms`` they train on the v2 sub-scores.
 """
 
 from __future__ import annotations
