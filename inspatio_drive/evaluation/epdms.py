@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,8 @@ from inspatio_drive.pdm.v2.two_stage import (
     two_stage_rows,
 )
 
-__all__ = ["EPDMS_SHORT", "METRICS", "METRIC_LABEL", "ONE_STAGE_COLUMNS", "STATES_COLUMN", "TWO_STAGE_COLUMNS",
-           "check_metric", "decode_states", "encode_states", "is_epdms", "metric_columns", "one_stage_tables",
+__all__ = ["EPDMS_METRICS", "EPDMS_SHORT", "METRICS", "METRIC_LABEL", "ONE_STAGE_COLUMNS", "STATES_COLUMN", "TWO_STAGE_COLUMNS",
+           "check_metric", "decode_states", "drop_unlabelled_ec", "encode_states", "is_epdms", "metric_columns", "one_stage_tables",
            "row_labels", "two_stage_tables", "with_one_stage"]
 
 STATES_COLUMN = "epdms_states"
@@ -52,6 +53,10 @@ ONE_STAGE_COLUMNS = ("token", "valid", *SUBMETRICS, EC_COLUMN, "score")
 TWO_STAGE_COLUMNS = ("token", "valid", *(f"{c}_stage_one" for c in SCORE_COLUMNS[:-1]),
                      *(f"{c}_stage_two" for c in SCORE_COLUMNS[:-1]), "score")
 """navsim v2.2 two-stage CSV columns (``run_pdm_score.py``), in its order."""
+EPDMS_METRICS: tuple[tuple[str, str], ...] = (("score", EPDMS_SHORT["score"]),
+                                              *((c, EPDMS_SHORT[c]) for c in (*SUBMETRICS, EC_COLUMN)))
+"""(v2 column, short label) of an EPDMS table (the study's and its ablation's): EPDMS (one-stage ``score``) first,
+then navsim v2's 8 sub-metrics and EC (dropped by :func:`drop_unlabelled_ec` when a counted scene has none)."""
 
 
 def encode_states(states: NDArray[np.float64]) -> str:
@@ -149,6 +154,35 @@ def with_one_stage(df: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = No
         parts.append(part)
     out = pd.concat(parts).loc[df.index]
     return out.drop(columns=[STATES_COLUMN], errors="ignore")
+
+
+def drop_unlabelled_ec(metrics: Sequence[tuple[str, str]], per: Mapping[str, Sequence[NDArray[np.float64]]]
+                       ) -> tuple[list[tuple[str, str]], dict[str, list[NDArray[np.float64]]], str | None]:
+    """EC out of a table when a counted scene has none (no scene 0.5 s earlier in its log: its one-stage EPDMS has
+    no EC term), so that no mean is over some scenes only.
+
+    Args:
+        metrics: the table's (column, label) pairs; ``per``: method → per-seed ``[M_s, len(metrics)]`` values of the
+            same scenes for every method.
+
+    Returns:
+        ``(metrics, per, note)``: unchanged with ``note`` None when EC is not a column or every scene has it; else
+        without the EC column and with the line saying how many scenes lack it.
+    """
+    keys = [k for k, _ in metrics]
+    if EC_COLUMN not in keys:
+        return list(metrics), {m: list(v) for m, v in per.items()}, None
+    i = keys.index(EC_COLUMN)
+    methods = list(per)
+    seeds = range(len(per[methods[0]]))
+    counted = sum(len(per[methods[0]][s]) for s in seeds)
+    n_nan = sum(int((~np.isfinite(np.stack([per[m][s][:, i] for m in methods]))).any(axis=0).sum()) for s in seeds)
+    if not n_nan:
+        return list(metrics), {m: list(v) for m, v in per.items()}, None
+    note = (f"EC not tabulated: {n_nan} of {counted} counted scenes have no scene 0.5 s earlier in their log (their "
+            "one-stage EPDMS drops the EC weight: (5·EP + 5·TTC + 2·LK + 2·HC) / 14).")
+    return ([m for m in metrics if m[0] != EC_COLUMN], {m: [np.delete(a, i, axis=1) for a in v] for m, v in per.items()},
+            note)
 
 
 def metric_columns(metric: str) -> tuple[str, ...]:

@@ -17,7 +17,9 @@ Steps (``configs/study.yaml``; each resumable — finished outputs are kept — 
 7. ``ablation`` — (issue 21; needs ``dump_test``) rule, rule + post-hoc FC, the learned DrivoR-form scorer
    without and with FC inputs (``train-scorer`` per seed on train / val), oracle@K, re-selected on the dumped test
    candidates, paired differences, per-scenario breakdown (:mod:`inspatio_drive.evaluation.study_ablation`) →
-   ``ablation.md``, ``ablation.json``, ``ablation.png``.
+   ``ablation.md``, ``ablation.json``, ``ablation.png``; with ``metric=epdms`` train / val are first scored with
+   EPDMS and dumped (``features_epdms/``), the learned scorers train on v2 targets (``scorers_epdms/``) and the
+   ``test_epdms`` dumps are re-selected → ``ablation_epdms.*``.
 6. ``report``   — :func:`study_table` over the test rows: PDMS and every sub-score per method, mean over seeds
    with a (seed, scene) bootstrap CI, FC time per scene, share of the base → oracle@K gap closed → ``study.md``,
    ``study.json``, ``study.png``; optionally into a README block and the package assets.
@@ -27,6 +29,7 @@ NAVSIM v2.2 one-stage EPDMS (runs under ``test_epdms/s<seed>``) and reports EPDM
 (``study_epdms.md`` / ``.json`` / ``.png``). The features / train steps stay on v1.1: the FC label is NC·DAC, whose
 rules v1.1 and v2 share under log replay, and ``w_fc`` is chosen on validation v1.1 PDMS (FC trained on the v2
 sub-scores is issue #21). So a PDMS and an EPDMS study share one ``output_dir`` (sandbox, vocabulary, heads).
+The ``ablation`` step's learned scorers are the exception: with ``metric=epdms`` they train on the v2 sub-scores.
 """
 
 from __future__ import annotations
@@ -48,13 +51,18 @@ from inspatio_drive.config import compose
 from inspatio_drive.contracts import METRIC_LABELS
 from inspatio_drive.data.pcd import write_pcd
 from inspatio_drive.data.writers import write_jpeg, write_log
-from inspatio_drive.evaluation.epdms import EPDMS_SHORT, METRIC_LABEL, check_metric, with_one_stage
+from inspatio_drive.evaluation.epdms import (
+    EPDMS_METRICS,
+    METRIC_LABEL,
+    check_metric,
+    drop_unlabelled_ec,
+    with_one_stage,
+)
 from inspatio_drive.evaluation.fc_data import collect_fc_dataset
 from inspatio_drive.evaluation.results import ResultStore
 from inspatio_drive.evaluation.run import run_evaluation
-from inspatio_drive.evaluation.study_ablation import run_ablation
+from inspatio_drive.evaluation.study_ablation import ABLATION_METRICS, epdms_ablation_note, run_ablation
 from inspatio_drive.evaluation.study_weights import weight_rule_markdown, weight_rule_table
-from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
 from inspatio_drive.sandbox.gpkg import write_maps_root
 from inspatio_drive.sandbox.oracle import WORLD_FILE, LidarModel, Oracle, RenderConfig, save_world_spec
 from inspatio_drive.sandbox.scenarios import SCENARIOS, generate_scene
@@ -67,10 +75,6 @@ STEPS = ("sandbox", "vocab", "features", "train", "test", "report", "ablation")
 METHODS: tuple[tuple[str, str], ...] = (("base", "base"), ("fc", "base+FC"), ("fc_only", "FC alone"),
                                         ("oracle", "oracle@K"))
 METRICS: tuple[tuple[str, str], ...] = METRIC_LABELS
-EPDMS_METRICS: tuple[tuple[str, str], ...] = (("score", EPDMS_SHORT["score"]),
-                                              *((c, EPDMS_SHORT[c]) for c in (*SUBMETRICS, EC_COLUMN)))
-"""(v2 column, short label) of a ``metric=epdms`` study table: EPDMS (one-stage ``score``) first, then navsim v2's
-8 sub-metrics and EC (dropped from the table when a counted scene has no previous frame, see :func:`study_table`)."""
 README_BEGIN, README_END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
@@ -287,20 +291,11 @@ def study_table(per_seed: Mapping[int, pd.DataFrame], w_fc: Mapping[int, float],
                 tot = part[cols].astype(np.float64).sum(axis=1).to_numpy()
                 sel_time[v] += [float(x) for x in tot if np.isfinite(x)]
     seeds = sorted(values)
-    notes = list(notes)
-    if EC_COLUMN in keys:
-        i = keys.index(EC_COLUMN)
-        counted = sum(len(values[s]["base"]) for s in seeds)
-        n_nan = sum(int((~np.isfinite(np.stack([values[s][v][:, i] for v, _ in METHODS]))).any(axis=0).sum())
-                    for s in seeds)
-        if n_nan:
-            keys.pop(i)
-            metrics = [m for m in metrics if m[0] != EC_COLUMN]
-            for s in seeds:
-                for v, _ in METHODS:
-                    values[s][v] = np.delete(values[s][v], i, axis=1)
-            notes.append(f"EC not tabulated: {n_nan} of {counted} counted scenes have no scene 0.5 s earlier in "
-                         "their log (their one-stage EPDMS drops the EC weight: (5·EP + 5·TTC + 2·LK + 2·HC) / 14).")
+    per = {v: [values[s][v] for s in seeds] for v, _ in METHODS}
+    metrics, per, ec_note = drop_unlabelled_ec(metrics, per)
+    keys = [k for k, _ in metrics]
+    values = {s: {v: per[v][j] for v, _ in METHODS} for j, s in enumerate(seeds)}
+    notes = [*notes, *([ec_note] if ec_note else [])]
     alpha = (1 - ci) / 2
     point, draws = hierarchical_bootstrap({v: [values[s][v] for s in seeds] for v, _ in METHODS}, n_boot=n_boot,
                                           seed=seed)
@@ -528,10 +523,20 @@ def run_study(cfg: Mapping[str, Any]) -> dict[str, Any]:
         result["markdown"] = md
 
     if "ablation" in steps:
-        if metric != "pdms":
-            raise ValueError("study: the ablation step scores the dumped v1.1 PDM sub-scores; run it with metric=pdms")
-        result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, progress=progress)
-        if (cfg.get("report") or {}).get("assets_dir"):
+        notes: list[str] = []
+        if metric == "epdms":
+            # the v2 targets of the learned scorers: train and val scored by evaluate metric=epdms (the same
+            # candidates as the features step: vocabulary planner + rule scorer + GeometricFC features), dumped
+            ev = out / "features_epdms"
+            for split in ("train", "val"):
+                _evaluate(evaluate_overrides(cfg, split, ev / split, head=None, weight=0.0, variants=["base", "oracle"],
+                                             dump_dir=ev / split / "dump",
+                                             metric=metric_overrides(metric, traffic, human_filter)))
+            collect_fc_dataset({s: ev / s / "dump" for s in ("train", "val")}, out / ABLATION_METRICS[metric].dataset)
+            notes.append(epdms_ablation_note(traffic, human_filter))
+        result["ablation"] = run_ablation(out, seeds, cfg.get("ablation") or {}, progress=progress, metric=metric,
+                                          notes=notes)
+        if metric == "pdms" and (cfg.get("report") or {}).get("assets_dir"):  # the shipped scorers are v1.1 ones
             result["assets"] = ship_assets(out, seeds[0], Path(cfg["report"]["assets_dir"]))
     return result
 

@@ -230,6 +230,37 @@ def test_study_end_to_end_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for v in ("base", "oracle"):
         pd.testing.assert_frame_equal(pd.read_csv(alone / f"{v}_one_stage.csv", index_col=0), one_stage[0, v])
 
+    # the ablation with metric=epdms, beside the PDMS one: v2 targets from train / val scored by evaluate
+    # metric=epdms, learned scorers trained with targets=v2 (DrivoR's v2 selection) → ablation_epdms.*
+    pdms_ablation = (out / "ablation.md").read_text()
+    stamp = (out / "scorers" / "s0" / "none" / "scorer.safetensors").stat().st_mtime_ns
+    assert main([*overrides, "metric=epdms", "steps=[ablation]", "report.readme=null", "report.assets_dir=null"]) == 0
+    assert (out / "ablation.md").read_text() == pdms_ablation
+    assert (out / "scorers" / "s0" / "none" / "scorer.safetensors").stat().st_mtime_ns == stamp
+    z = np.load(out / "fc_dataset_epdms.npz", allow_pickle=False)
+    assert str(z["metric"]) == "navsim_v2.2_epdms" and sorted(set(z["split"].tolist())) == ["train", "val"]
+    for s in (0, 1):
+        for mode in ("none", "features", "features_head"):
+            m = json.loads((out / "scorers_epdms" / f"s{s}" / mode / "metrics.json").read_text())
+            assert m["targets"] == "v2" and m["config"]["selection"] == "v2" and m["mode"] == "honest"
+            assert m["config"]["outputs"] == ["NC", "DAC", "DDC", "TLC", "EP", "TTC", "LK", "HC"]
+            assert m["not_trained"] == ["EC"]  # one-scene sandbox logs: no EC label
+    t = json.loads((out / "ablation_epdms.json").read_text())
+    assert [m[1] for m in t["metrics"]] == ["EPDMS", "NC", "DAC", "DDC", "TLC", "EP", "TTC", "LK", "HC"]
+    md = (out / "ablation_epdms.md").read_text()
+    assert md.startswith("| method | EPDMS | NC | DAC | DDC | TLC | EP | TTC | LK | HC |")
+    assert "EC not tabulated: 4 of 4" in md and "targets=v2" in md and "Per scenario (EPDMS ×100" in md
+    assert "learned+FC (features) − learned" in md and (out / "ablation_epdms.png").stat().st_size > 0
+    rows_abl = {r["method"]: r for r in t["rows"]}
+    assert set(rows_abl) == {"rule", "rule+FC", "learned", "learned+FC (features)", "learned+FC (features+head)",
+                             "oracle@K"}
+    # rule, rule+FC and oracle@K re-selected offline are evaluate's own one-stage rows of the EPDMS test step
+    for method, variant in (("rule", "base"), ("rule+FC", "fc"), ("oracle@K", "oracle")):
+        for col, _ in t["metrics"]:
+            expect = np.mean([one_stage[s, variant].query("token != 'average_all_frames'")[col].mean() for s in (0, 1)])
+            assert rows_abl[method][col][0] == pytest.approx(expect, abs=1e-12), (method, col)
+    assert all(r["learned"] <= r["oracle@K"] + 1e-12 for r in t["by_scenario"])
+
 
 def test_ship_assets_copies_together(tmp_path: Path) -> None:
     from inspatio_drive.evaluation.study import ASSET_NAMES, ship_assets
@@ -283,3 +314,36 @@ def test_study_metric_knobs_checked_before_any_work(tmp_path: Path, capsys: pyte
     assert "epdms.human_filter" in capsys.readouterr().err
     assert main([f"output_dir={tmp_path}", "metric=v3"]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_ablation_one_stage_pairs_each_method_with_its_own_previous_choice(tmp_path: Path) -> None:
+    """EPDMS ablation: a method's EC pairs its choice with its own choice 0.5 s earlier in the log (navsim's
+    one-stage aggregation of that method's rows), and ``score`` is the one-stage EPDMS."""
+    from inspatio_drive.evaluation.study_ablation import one_stage_of_choice
+    from inspatio_drive.pdm.v2 import EC_COLUMN, SUBMETRICS
+    from inspatio_drive.pdm.v2.cache import ORIGINAL
+    from inspatio_drive.pdm.v2.comfort import extended_comfort
+    from inspatio_drive.pdm.v2.scorer import final_scores
+    from scorers.dataset import FCDataset
+
+    rng = np.random.default_rng(0)
+    states = {"a": np.stack([np.zeros((41, 11)), rng.normal(0, 5, (41, 11))]),  # [K=2, 41, 11]: still / erratic
+              "b": np.stack([np.zeros((41, 11)), rng.normal(0, 5, (41, 11))])}
+    for i, (tok, st) in enumerate(states.items()):
+        np.savez(tmp_path / f"{tok}.npz", epdms_states=st, log_name="log", time_point_s=0.5 * i, scene_type=ORIGINAL)
+    subs = {c: rng.uniform(0.5, 1.0, (2, 2)) for c in SUBMETRICS}
+    test = FCDataset(features=np.zeros((2, 2, 1), np.float32), feature_names=("f",), split=np.array(["test"] * 2),
+                     subscores=subs, privileged=False, scene_tokens=np.array(["a", "b"]))
+    keys = ["score", *SUBMETRICS, EC_COLUMN]
+    ecs = []
+    for prev in (0, 1):
+        got = one_stage_of_choice(tmp_path, test, np.array([prev, 0]), keys)
+        assert got.shape == (2, len(keys)) and np.isnan(got[0, -1])  # scene a: no scene before it
+        ec = extended_comfort(states["b"][:1], states["a"][prev], 0.5)[0][0]
+        assert got[1, -1] == pytest.approx(ec)
+        metrics = {c: [subs[c][1, 0]] for c in SUBMETRICS}
+        assert got[1, 0] == pytest.approx(final_scores(metrics, [ec])[0])
+        assert got[0, 0] == pytest.approx(final_scores({c: [subs[c][0, prev]] for c in SUBMETRICS}, None)[0])
+        assert list(got[1, 1:-1]) == [subs[c][1, 0] for c in SUBMETRICS]
+        ecs.append(ec)
+    assert ecs[0] != ecs[1]  # the previous choice matters
